@@ -1,0 +1,142 @@
+"""The API's shared pieces: one JSON error shape, the exceptions it knows, and shell endpoints."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tsops import selectors
+from tsops.models import AccessLog, ApiKey
+from tsops.permissions import role_of, teams_of
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object was changed meanwhile; reload and try again."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request is too large."
+    default_code = "too_large"
+
+
+_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+}
+
+
+def _django_validation_detail(exc: DjangoValidationError):
+    if hasattr(exc, "error_dict"):
+        return {
+            field: [str(m) for e in errors for m in e.messages]
+            for field, errors in exc.error_dict.items()
+        }
+    return {"non_field_errors": exc.messages}
+
+
+def exception_handler(exc, context):
+    """Answer every API error as ``{"error": {"status", "code", "message", "fields"?}}``."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(_django_validation_detail(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = response.status_code
+    body: dict = {"status": code, "code": _CODES.get(code, "error")}
+    detail = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        if isinstance(detail, dict):
+            body["message"] = "Invalid input: " + ", ".join(sorted(str(k) for k in detail))
+            body["fields"] = detail
+        else:
+            body["message"] = "Invalid input."
+            body["fields"] = {"non_field_errors": detail}
+    elif isinstance(detail, dict) and "detail" in detail:
+        body["message"] = str(detail["detail"])
+        extra = {k: v for k, v in detail.items() if k != "detail"}
+        if extra:
+            body.update(extra)
+    else:
+        body["message"] = str(detail)
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        body["retry_after_seconds"] = int(exc.wait)
+    response.data = {"error": body}
+    return response
+
+
+class MeApi(APIView):
+    """Who the caller is: username, role, teams, and the key's scopes when using a key."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Me",
+            {
+                "username": serializers.CharField(),
+                "role": serializers.CharField(allow_null=True),
+                "teams": serializers.ListField(child=serializers.CharField()),
+                "scopes": serializers.ListField(child=serializers.CharField(), allow_null=True),
+            },
+        )
+    )
+    def get(self, request):
+        key = request.auth if isinstance(request.auth, ApiKey) else None
+        return Response(
+            {
+                "username": request.user.username,
+                "role": role_of(request.user),
+                "teams": teams_of(request.user),
+                "scopes": key.scopes if key else None,
+            }
+        )
+
+
+class AccessLogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessLog
+        fields = [
+            "id",
+            "actor_username",
+            "action",
+            "object_type",
+            "object_id",
+            "reason",
+            "ip_address",
+            "at",
+        ]
+
+
+class AccessLogListApi(ListAPIView):
+    """The access log, newest first (seniors; scope ``metrics:read``)."""
+
+    serializer_class = AccessLogSerializer
+    required_scopes = {"GET": "metrics:read"}
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.access_log_list(
+            actor=self.request.user,
+            object_type=params.get("object_type", ""),
+            object_id=params.get("object_id", ""),
+            username=params.get("username", ""),
+        )[:500]

@@ -1,0 +1,11 @@
+"""The Celery app: broker Redis, configuration from Django settings (CELERY_*), tasks discovered."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tsops.settings")
+
+app = Celery("tsops")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,72 @@
+"""The demo data set: members for every role, and each app's demo content.
+
+Apps add steps with :func:`step`; ``manage.py seed_demo`` runs them in order.
+Demo logins exist only outside production (the command refuses to run there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from tsops import roles
+
+
+@dataclass(frozen=True)
+class DemoMember:
+    username: str
+    role: str | None
+    teams: tuple[str, ...] = ()
+    superuser: bool = False
+    first_name: str = ""
+
+
+DEMO_MEMBERS: tuple[DemoMember, ...] = (
+    DemoMember("associate", roles.ASSOCIATE, first_name="Ada"),
+    DemoMember("associate2", roles.ASSOCIATE, first_name="Ari"),
+    DemoMember("analyst", roles.ANALYST, first_name="Noor"),
+    DemoMember("analyst2", roles.ANALYST, first_name="Mateo"),
+    DemoMember("analyst3", roles.ANALYST, first_name="Yuki"),
+    DemoMember("senior", roles.SENIOR, first_name="Grace", superuser=True),
+    DemoMember("support", roles.SUPPORT, first_name="Sam"),
+    DemoMember("platform", roles.PLATFORM, first_name="Platform"),
+    DemoMember("childsafety", None, ("child-safety",), first_name="Chen"),
+    DemoMember("threats", None, ("threats",), first_name="Tomas"),
+    DemoMember("fraud", None, ("fraud-security",), first_name="Fatima"),
+    DemoMember("legal", None, ("legal",), first_name="Lena"),
+)
+
+SeedStep = Callable[..., None]
+SEED_STEPS: list[tuple[str, SeedStep]] = []
+
+
+def step(name: str):
+    """Register a seeding step: ``fn(stdout=..., scale=...)``."""
+
+    def decorator(fn: SeedStep) -> SeedStep:
+        SEED_STEPS.append((name, fn))
+        return fn
+
+    return decorator
+
+
+@step("members")
+def seed_members(*, stdout, scale: float) -> None:
+    from tsops.services import member_create_or_update
+
+    for member in DEMO_MEMBERS:
+        user = member_create_or_update(
+            username=member.username,
+            role=member.role,
+            teams=member.teams,
+            password=settings.DEMO_PASSWORD,
+            first_name=member.first_name,
+            email=f"{member.username}@tsops.example",
+            validate=False,
+        )
+        if member.superuser and not user.is_superuser:
+            user.is_superuser = user.is_staff = True
+            user.save(update_fields=["is_superuser", "is_staff"])
+    stdout.write(f"  {len(DEMO_MEMBERS)} demo members, password {settings.DEMO_PASSWORD!r}\n")

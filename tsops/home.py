@@ -1,0 +1,60 @@
+"""The sections of each role's home page.
+
+Each section is a small dict for ``templates/tsops/home.html``. Apps contribute
+their sections through :data:`SECTION_PROVIDERS` (a provider returns ``None``
+when the section does not apply to the user).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tsops.permissions import has_capability
+
+SectionProvider = Callable[[object], dict | None]
+SECTION_PROVIDERS: list[SectionProvider] = []
+
+
+def register(provider: SectionProvider) -> SectionProvider:
+    SECTION_PROVIDERS.append(provider)
+    return provider
+
+
+@register
+def _queues(user) -> dict | None:
+    if not has_capability(user, "work_standard_queues"):
+        return None
+    try:
+        from cases.selectors import queue_summaries
+    except ImportError:
+        queues = []
+    else:
+        queues = queue_summaries(actor=user)
+    return {"kind": "queues", "title": "Your queues", "queues": queues}
+
+
+@register
+def _team_inbox(user) -> dict | None:
+    if not has_capability(user, "work_team_cases"):
+        return None
+    return {"kind": "team", "title": "Your team's escalations"}
+
+
+@register
+def _lead(user) -> dict | None:
+    if not has_capability(user, "run_qa"):
+        return None
+    return {"kind": "lead", "title": "Quality and metrics"}
+
+
+@register
+def _lookup(user) -> dict | None:
+    if not has_capability(user, "lookup_enforcement") or has_capability(
+        user, "work_standard_queues"
+    ):
+        return None
+    return {"kind": "lookup", "title": "Enforcement lookup"}
+
+
+def sections_for(user) -> list[dict]:
+    return [section for provider in SECTION_PROVIDERS if (section := provider(user)) is not None]

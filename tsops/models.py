@@ -1,0 +1,121 @@
+"""Shared models: base classes, the audit AccessLog, API keys and the worker heartbeat."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+from simple_history import register
+from simple_history.models import HistoricalRecords
+
+
+class TimeStampedModel(models.Model):
+    """Adds when a row was created and last changed."""
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class HistoryModel(TimeStampedModel):
+    """A domain model whose every change is kept by django-simple-history.
+
+    Subclasses get their own ``history`` table; ``inherit=True`` makes the
+    tracking follow the class down the hierarchy.
+    """
+
+    history = HistoricalRecords(inherit=True)
+
+    class Meta:
+        abstract = True
+
+
+class Capability(models.Model):
+    """Anchor for the capability permissions defined in :mod:`tsops.roles` (no table)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return "capability"
+
+
+class AccessLog(models.Model):
+    """One sensitive access: who looked at, revealed or exported what, when, from where, why.
+
+    Append-only: a database trigger (migration 0003) rejects UPDATE and DELETE.
+    """
+
+    class Action(models.TextChoices):
+        VIEWED = "viewed", "Viewed"
+        REVEALED_PII = "revealed_pii", "Revealed PII"
+        REVEALED_MEDIA = "revealed_media", "Revealed sensitive media"
+        EXPORTED = "exported", "Exported"
+        SEARCHED = "searched", "Searched"
+        LOOKED_UP = "looked_up", "Looked up enforcement"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, help_text="Kept even if the user is renamed")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    object_type = models.CharField(max_length=64, help_text="app_label.model of the object")
+    object_id = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_username} {self.action} {self.object_type}#{self.object_id}"
+
+
+class ApiKey(HistoryModel):
+    """A bearer key for the REST API: acts as ``user``, limited to ``scopes``.
+
+    Only a SHA-256 of the secret is stored; ``prefix`` (shown in the key itself)
+    finds the row without scanning.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = ArrayField(models.CharField(max_length=32), default=list)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) for {self.user}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time a Celery worker ran the heartbeat task."""
+
+    worker = models.CharField(max_length=200, unique=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.worker} @ {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+# Users' role and team changes are audited like any domain model.
+register(get_user_model(), app="tsops", table_name="tsops_historicaluser")

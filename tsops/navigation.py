@@ -1,0 +1,46 @@
+"""What each role finds in the console's navigation: one table, read by the base layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+from tsops.permissions import has_capability
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    capability: str
+    key: str
+
+
+# Later capabilities add their entries here; an entry shows when its URL exists and the
+# user holds its capability.
+NAV_ITEMS: tuple[NavItem, ...] = (
+    NavItem("Home", "home", "use_console", "home"),
+    NavItem("Queues", "cases:queue-list", "work_standard_queues", "queues"),
+    NavItem("Team inbox", "escalations:team-inbox-list", "work_team_cases", "inbox"),
+    NavItem("Approvals", "enforcement:approval-list", "approve_actions", "approvals"),
+    NavItem("Appeals", "appeals:appeal-list", "decide_appeals", "appeals"),
+    NavItem("QA", "qa:home", "run_qa", "qa"),
+    NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics"),
+    NavItem("Enforcement lookup", "enforcement:lookup", "lookup_enforcement", "lookup"),
+    NavItem("Access log", "access-log", "view_access_log", "access-log"),
+    NavItem("Admin", "admin:index", "configure_operations", "admin"),
+)
+
+
+def nav_for(user) -> list[dict]:
+    items = []
+    for item in NAV_ITEMS:
+        if not has_capability(user, item.capability):
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue
+        items.append({"label": item.label, "url": url, "key": item.key})
+    return items

@@ -1,0 +1,128 @@
+"""Roles, teams, capabilities and API scopes: the single source of truth.
+
+Roles and specialist teams are Django groups. Each capability is a Django
+permission (``tsops.<codename>``) held by the groups listed here; the migration
+``tsops.0002_install_roles`` (and any later one that calls :func:`install_roles`)
+writes exactly this table to the database. Services check capabilities through
+the predicates in the apps' ``permissions.py``, never by group name.
+"""
+
+from __future__ import annotations
+
+ASSOCIATE = "associate"
+ANALYST = "analyst"
+SENIOR = "senior"
+SUPPORT = "support"
+PLATFORM = "platform"
+
+ROLES: tuple[str, ...] = (ASSOCIATE, ANALYST, SENIOR, SUPPORT, PLATFORM)
+# When a user holds several roles, the first in this order names them.
+ROLE_PRECEDENCE: tuple[str, ...] = (SENIOR, ANALYST, ASSOCIATE, SUPPORT, PLATFORM)
+ROLE_LABELS = {
+    ASSOCIATE: "Associate",
+    ANALYST: "Analyst",
+    SENIOR: "Senior lead",
+    SUPPORT: "Support agent",
+    PLATFORM: "Platform service account",
+}
+
+TEAMS: dict[str, str] = {
+    "child-safety": "Child safety",
+    "threats": "Threats",
+    "fraud-security": "Fraud & security",
+    "legal": "Legal",
+}
+
+CAPABILITIES: dict[str, str] = {
+    "use_console": "Sign in to the console",
+    "work_standard_queues": "Work the standard queues",
+    "work_all_queues": "Work every non-restricted queue",
+    "take_low_impact_action": "Remove content, warn, restrict a feature, suspend up to 7 days",
+    "take_standard_action": "Take every action up to a 30-day suspension",
+    "propose_action": "Propose a higher-impact action for approval",
+    "view_pii": "See identifiers unmasked without recording a reason",
+    "reveal_pii": "Reveal a masked identifier, recording a reason",
+    "decide_appeals": "Decide appeals on others' decisions",
+    "raise_escalations": "Escalate a case to a specialist team",
+    "approve_actions": "Approve four-eyes actions",
+    "run_qa": "Run QA sampling and calibration",
+    "adjudicate_qa": "Adjudicate QA disputes",
+    "configure_operations": "Configure queues, routing, SLA and policies",
+    "view_team_metrics": "See team metrics",
+    "view_access_log": "Read the access log",
+    "export_data": "Export case data and reports",
+    "lookup_enforcement": "Look up the enforcement on an account or item",
+    "file_appeal": "File an appeal on a user's behalf",
+    "push_reports": "Push reports and flags",
+    "receive_events": "Receive enforcement events",
+    "work_team_cases": "Work the restricted cases escalated to one's team",
+}
+
+_ASSOCIATE_CAPS = {
+    "use_console",
+    "work_standard_queues",
+    "take_low_impact_action",
+    "propose_action",
+    "reveal_pii",
+}
+_ANALYST_CAPS = _ASSOCIATE_CAPS | {
+    "work_all_queues",
+    "take_standard_action",
+    "view_pii",
+    "decide_appeals",
+    "raise_escalations",
+}
+_SENIOR_CAPS = _ANALYST_CAPS | {
+    "approve_actions",
+    "run_qa",
+    "adjudicate_qa",
+    "configure_operations",
+    "view_team_metrics",
+    "view_access_log",
+    "export_data",
+    "lookup_enforcement",
+}
+
+GROUP_CAPABILITIES: dict[str, set[str]] = {
+    ASSOCIATE: _ASSOCIATE_CAPS,
+    ANALYST: _ANALYST_CAPS,
+    SENIOR: _SENIOR_CAPS,
+    SUPPORT: {"use_console", "lookup_enforcement", "file_appeal"},
+    PLATFORM: {"push_reports", "receive_events", "file_appeal"},
+    **{team: {"use_console", "work_team_cases", "raise_escalations"} for team in TEAMS},
+}
+
+SCOPES: dict[str, str] = {
+    "reports:write": "Push reports and automated flags",
+    "cases:read": "Read cases, queues and search",
+    "cases:write": "Claim, edit, annotate and decide cases",
+    "enforcement:read": "Look up enforcement and statements of reasons",
+    "appeals:write": "File appeals",
+    "metrics:read": "Read metrics, exports and the access log",
+}
+
+
+def install_roles(apps=None) -> None:
+    """Make the groups and their permissions in the database match this module exactly."""
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    content_type_model = apps.get_model("contenttypes", "ContentType")
+    content_type, _ = content_type_model.objects.get_or_create(
+        app_label="tsops", model="capability"
+    )
+    permissions = {}
+    for codename, name in CAPABILITIES.items():
+        permission, _ = permission_model.objects.update_or_create(
+            content_type=content_type, codename=codename, defaults={"name": name[:255]}
+        )
+        permissions[codename] = permission
+    permission_model.objects.filter(content_type=content_type).exclude(
+        codename__in=CAPABILITIES
+    ).delete()
+    for group_name, capabilities in GROUP_CAPABILITIES.items():
+        group, _ = group_model.objects.get_or_create(name=group_name)
+        group.permissions.set([permissions[c] for c in sorted(capabilities)])

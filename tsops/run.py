@@ -1,0 +1,126 @@
+"""``make run``: embedded services, migrations, demo data, then web + worker + beat.
+
+Ctrl-C stops the web server, the worker and beat, and the embedded servers this
+run started (servers that were already running are left as they were).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tsops import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _port() -> int:
+    raw = os.environ.get("PORT", "8000")
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SystemExit(f"PORT must be an integer between 1 and 65535, got {raw!r}") from None
+    if not 0 < port < 65536:
+        raise SystemExit(f"PORT must be an integer between 1 and 65535, got {raw!r}")
+    return port
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
+
+
+def main() -> int:
+    port = _port()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tsops.settings")
+    started = embedded.ensure_services()
+    bin_dir = Path(sys.executable).parent
+    procs: list[subprocess.Popen] = []
+    try:
+        _manage("check", "--fail-level", "ERROR")
+        _manage("migrate", "--noinput")
+        _manage("seed_demo", "--if-empty")
+        data = embedded.data_dir()
+        data.mkdir(parents=True, exist_ok=True)
+        commands = {
+            "web": [
+                str(bin_dir / "gunicorn"),
+                "tsops.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "3",
+                "--threads",
+                "2",
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                "5",
+            ],
+            "worker": [
+                str(bin_dir / "celery"),
+                "-A",
+                "tsops",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "--hostname",
+                "worker@%h",
+            ],
+            "beat": [
+                str(bin_dir / "celery"),
+                "-A",
+                "tsops",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(data / "celerybeat-schedule"),
+            ],
+        }
+        for name, command in commands.items():
+            procs.append(subprocess.Popen(command, cwd=ROOT))
+            print(f"[tsops] started {name} (pid {procs[-1].pid})", flush=True)
+        print(
+            "\n"
+            f"  TSOps is running at http://127.0.0.1:{port}/\n"
+            "  Sign in as associate, analyst, senior, support, childsafety, threats, fraud\n"
+            "  or legal"
+            f" with the password {os.environ.get('TSOPS_DEMO_PASSWORD', 'tsops-demo-pass')!r}"
+            " (senior is also an admin).\n"
+            "  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while all(proc.poll() is None for proc in procs):
+            time.sleep(0.5)
+        failed = [proc for proc in procs if proc.poll() not in (None, 0)]
+        return 1 if failed else 0
+    except KeyboardInterrupt:
+        print("\n[tsops] stopping…", flush=True)
+        return 0
+    except subprocess.CalledProcessError as exc:
+        print(
+            f"[tsops] {' '.join(exc.cmd[1:3])} failed with exit code {exc.returncode}", flush=True
+        )
+        return exc.returncode
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if started:
+            embedded.stop_services(started)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""Writes owned by the project package: members, API keys, the access log, heartbeats."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from tsops import roles
+from tsops.models import AccessLog, ApiKey, WorkerHeartbeat
+
+KEY_PREFIX = "tsk"
+# last_used_at is refreshed at most this often, so busy keys don't write on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The caller's address as seen by Django (the proxy sets REMOTE_ADDR in production)."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def access_log_record(
+    *,
+    actor: AbstractBaseUser,
+    action: str,
+    obj=None,
+    object_type: str = "",
+    object_id: str | int = "",
+    reason: str = "",
+    request: HttpRequest | None = None,
+    detail: dict | None = None,
+) -> AccessLog:
+    """Append one entry to the access log (inside the caller's transaction, if any)."""
+    if obj is not None:
+        object_type = obj._meta.label_lower
+        object_id = obj.pk
+    if action not in AccessLog.Action.values:
+        raise ValueError(f"unknown access-log action {action!r}")
+    return AccessLog.objects.create(
+        actor=actor if actor.is_authenticated else None,
+        actor_username=getattr(actor, "username", "") or "anonymous",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        reason=reason,
+        ip_address=client_ip(request),
+        detail=detail or {},
+    )
+
+
+def member_create_or_update(
+    *,
+    username: str,
+    role: str | None,
+    teams: Iterable[str] = (),
+    password: str | None = None,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    validate: bool = True,
+) -> AbstractBaseUser:
+    """Create or update a member with exactly this role and these team memberships."""
+    if role is not None and role not in roles.ROLES:
+        raise ValidationError({"role": f"unknown role {role!r}; one of {', '.join(roles.ROLES)}"})
+    teams = list(dict.fromkeys(teams))
+    unknown = [team for team in teams if team not in roles.TEAMS]
+    if unknown:
+        raise ValidationError(
+            {"team": f"unknown team(s) {', '.join(unknown)}; one of {', '.join(roles.TEAMS)}"}
+        )
+    user_model = get_user_model()
+    with transaction.atomic():
+        user, created = user_model.objects.get_or_create(username=username)
+        if email:
+            user.email = email
+        if first_name:
+            user.first_name = first_name
+        if last_name:
+            user.last_name = last_name
+        if password is not None:
+            if validate:
+                validate_password(password, user)
+            user.set_password(password)
+        elif created:
+            user.set_unusable_password()
+        user.is_active = True
+        user.save()
+        managed = set(roles.ROLES) | set(roles.TEAMS)
+        keep = [g for g in user.groups.all() if g.name not in managed]
+        wanted = ([role] if role else []) + teams
+        groups = list(Group.objects.filter(name__in=wanted))
+        user.groups.set(keep + groups)
+    return user
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(
+    *, user: AbstractBaseUser, name: str, scopes: Iterable[str]
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored or shown again."""
+    scopes = sorted(set(scopes))
+    unknown = [scope for scope in scopes if scope not in roles.SCOPES]
+    if unknown or not scopes:
+        raise ValidationError(
+            {
+                "scopes": f"unknown or missing scope(s) {', '.join(unknown) or '(none)'}; "
+                f"valid: {', '.join(roles.SCOPES)}"
+            }
+        )
+    if not name.strip():
+        raise ValidationError({"name": "a key needs a name"})
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        user=user, name=name.strip(), prefix=prefix, key_hash=_hash_secret(secret), scopes=scopes
+    )
+    return key, f"{KEY_PREFIX}_{prefix}_{secret}"
+
+
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    """Revoke a key (idempotent: an already revoked key keeps its revocation time)."""
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db()
+    return key
+
+
+def api_key_authenticate(*, token: str) -> ApiKey | None:
+    """The active key matching ``token`` (and mark it used), or None."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    key = (
+        ApiKey.objects.select_related("user")
+        .filter(prefix=parts[1], revoked_at__isnull=True)
+        .first()
+    )
+    if key is None or not secrets.compare_digest(key.key_hash, _hash_secret(parts[2])):
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+def heartbeat_record(*, worker: str) -> WorkerHeartbeat:
+    """Record that ``worker`` is alive now."""
+    heartbeat, _ = WorkerHeartbeat.objects.update_or_create(
+        worker=worker[:200], defaults={"last_seen": timezone.now()}
+    )
+    return heartbeat

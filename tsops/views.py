@@ -1,0 +1,49 @@
+"""The console's shell pages: home per role, health, access log, error pages."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from tsops import home as home_sections
+from tsops import selectors
+from tsops.decorators import console_view
+from tsops.permissions import role_of, teams_of
+
+
+@console_view()
+def home(request: HttpRequest) -> HttpResponse:
+    """The signed-in member's home page: what their role works on first."""
+    user = request.user
+    context = {
+        "role": role_of(user),
+        "teams": teams_of(user),
+        "sections": home_sections.sections_for(user),
+    }
+    return render(request, "tsops/home.html", context)
+
+
+@console_view("view_access_log")
+def access_log(request: HttpRequest) -> HttpResponse:
+    entries = selectors.access_log_list(
+        actor=request.user,
+        object_type=request.GET.get("object_type", ""),
+        object_id=request.GET.get("object_id", ""),
+        username=request.GET.get("username", ""),
+    )
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return render(request, "tsops/access_log.html", {"page": page, "filters": request.GET})
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and Redis answer, 503 naming what fails; worker heartbeat age."""
+    healthy, parts = selectors.health_status()
+    body = {"status": "ok" if healthy else "error", **parts}
+    if not healthy:
+        body["failing"] = [name for name, part in parts.items() if part["status"] == "error"]
+    return JsonResponse(body, status=200 if healthy else 503)
