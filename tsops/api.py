@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tsops import selectors
+from tsops.errors import ConflictError
 from tsops.models import AccessLog, ApiKey
 from tsops.permissions import role_of, teams_of
 
@@ -53,7 +54,9 @@ def _django_validation_detail(exc: DjangoValidationError):
 
 def exception_handler(exc, context):
     """Answer every API error as ``{"error": {"status", "code", "message", "fields"?}}``."""
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, ConflictError):
+        exc = Conflict(str(exc))
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")

@@ -48,14 +48,23 @@ def _socket_dir(base: Path, name: str) -> Path:
     return Path(tempfile.gettempdir()) / f"tsops-{name}-{digest}"
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, program: str | None = None) -> bool:
+    """Whether ``pid`` is a live process (running ``program``, when given).
+
+    A pid file left by a crash may name a pid that another program now uses (after a
+    reboot or a container restart that is the rule), so the program's name is checked too.
+    """
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return program is None or process.name() == program
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
 
 
 def _pg_bin_path() -> Path:
@@ -136,7 +145,7 @@ class EmbeddedPostgres:
             pid = int(pidfile.read_text().splitlines()[0])
         except (FileNotFoundError, IndexError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if _pid_alive(pid, "postgres") else None
 
     def is_running(self) -> bool:
         return self.pid() is not None and (self.socket_dir / ".s.PGSQL.5432").exists()
@@ -152,7 +161,7 @@ class EmbeddedPostgres:
                 pid = int(lock.read_text().splitlines()[0])
             except (IndexError, ValueError):
                 pid = 0
-            if not pid or not _pid_alive(pid):
+            if not pid or not _pid_alive(pid, "postgres"):
                 _log(f"removing stale {lock}")
                 lock.unlink()
                 (self.socket_dir / ".s.PGSQL.5432").unlink(missing_ok=True)
@@ -281,7 +290,7 @@ class EmbeddedRedis:
             pid = int(self.pidfile.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if _pid_alive(pid, "redis-server") else None
 
     def _ping(self) -> bool:
         if not self.socket_path.exists():

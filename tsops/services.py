@@ -133,7 +133,12 @@ def api_key_create(
 
 def api_key_revoke(*, key: ApiKey) -> ApiKey:
     """Revoke a key (idempotent: an already revoked key keeps its revocation time)."""
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with transaction.atomic():
+        # A model save (not a queryset update) so that the revocation lands in the key's history.
+        locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at", "updated_at"])
     key.refresh_from_db()
     return key
 

@@ -200,6 +200,9 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 
+# Bulk intake posts up to 1,000 reports in one body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 32 * 1024 * 1024, minimum=1)
+
 # --- API -----------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -8,12 +8,14 @@ from tsops import api, views
 api_v1 = [
     path("me", api.MeApi.as_view(), name="me"),
     path("access-log", api.AccessLogListApi.as_view(), name="access-log"),
+    path("", include("cases.api_urls")),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("access-log/", views.access_log, name="access-log"),
+    path("", include("cases.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
@@ -25,3 +27,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
 ]
+
+handler404 = "tsops.views.page_not_found"
+handler500 = "tsops.views.server_error"

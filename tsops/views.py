@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -47,3 +48,28 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if not healthy:
         body["failing"] = [name for name, part in parts.items() if part["status"] == "error"]
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _api_error(status: int, code: str, message: str) -> JsonResponse:
+    """The API's one error shape, for errors raised before a DRF view runs."""
+    return JsonResponse(
+        {"error": {"status": status, "code": code, "message": message}}, status=status
+    )
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404: JSON under /api/ (an unknown endpoint), the console's page everywhere else."""
+    if _is_api(request):
+        return _api_error(404, "not_found", "Not found.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500: JSON under /api/, the console's page everywhere else."""
+    if _is_api(request):
+        return _api_error(500, "server_error", "Something went wrong on our side.")
+    return defaults.server_error(request)

@@ -1,0 +1,591 @@
+"""Intake: reports become one open case per subject, in set-based SQL.
+
+A batch of up to 1,000 reports is validated in Python, then written in a
+handful of statements inside one transaction: subjects and owners are upserted,
+identifiers recorded, open cases locked (or created, relying on the partial
+unique index ``case_one_open_per_subject`` when two batches race), reports
+inserted idempotently on (source, external_id), and the cases' counters,
+severity and deadlines updated. A single report goes through the same code as
+a batch of one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
+from guardian.models import GroupObjectPermission
+
+from cases import timeline
+from cases.identifiers import hash_for_text, identifier_hash, identifier_mask
+from cases.models import Case, CaseEvent, CaseLink, Report, Subject
+from cases.permissions import can_submit_reports
+from cases.routing import Route, RoutingContext, deadlines_for
+from cases.validation import CleanReport, validate_report
+
+MAX_BATCH = 1000
+_RETRIES = 6
+
+
+@dataclass
+class IntakeResult:
+    """What happened to one submitted report (``status`` is its HTTP-like code)."""
+
+    index: int
+    status: int
+    report_id: int | None = None
+    case_id: int | None = None
+    case_status: str | None = None
+    created_case: bool = False
+    errors: dict | None = None
+
+    def as_dict(self) -> dict:
+        if self.errors is not None:
+            return {"index": self.index, "status": self.status, "errors": self.errors}
+        return {
+            "index": self.index,
+            "status": self.status,
+            "report_id": self.report_id,
+            "case_id": self.case_id,
+            "case_status": self.case_status,
+            "created_case": self.created_case,
+        }
+
+
+@dataclass
+class _CasePlan:
+    """The state a case will have after this batch."""
+
+    id: int | None
+    subject_id: int
+    severity: int
+    queue_id: int
+    reason: str
+    restricted: bool
+    team: str
+    first_action_due: datetime
+    resolve_due: datetime
+    status: str = Case.Status.NEW
+    claimed_by_id: int | None = None
+    version: int = 1
+    created: bool = False
+    recurrence_of: int | None = None
+    reports: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+
+
+def report_submit(*, actor, data) -> IntakeResult:
+    """Take one report (idempotent on source + external_id)."""
+    return report_submit_batch(actor=actor, items=[data])[0]
+
+
+def report_submit_batch(*, actor, items: list) -> list[IntakeResult]:
+    """Take up to MAX_BATCH reports; each gets its own result and bad ones don't stop the rest."""
+    if not can_submit_reports(actor):
+        raise PermissionDenied("Your role may not submit reports.")
+    if len(items) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} reports per batch")
+    now = timezone.now()
+    context = RoutingContext.load()
+    results: list[IntakeResult | None] = [None] * len(items)
+    first_by_key: dict[tuple[str, str], int] = {}
+    unique: list[tuple[int, CleanReport]] = []
+    repeats: list[tuple[int, int]] = []
+    for index, item in enumerate(items):
+        clean, errors = validate_report(item, reasons=context.reasons, now=now)
+        if errors:
+            results[index] = IntakeResult(index=index, status=400, errors=errors)
+            continue
+        key = (clean.source, clean.external_id)
+        if key in first_by_key:
+            repeats.append((index, first_by_key[key]))
+        else:
+            first_by_key[key] = index
+            unique.append((index, clean))
+    if unique:
+        for attempt in range(_RETRIES):
+            try:
+                with transaction.atomic():
+                    written = _ingest(actor, unique, context, now)
+                break
+            except (IntegrityError, OperationalError) as exc:
+                # A concurrent batch created the same subject's case or report first, or
+                # the two deadlocked: everything rolled back, so try again from the top.
+                if attempt == _RETRIES - 1 or not _retryable(exc):
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        for result in written:
+            results[result.index] = result
+    for index, original in repeats:
+        first = results[original]
+        results[index] = IntakeResult(
+            index=index,
+            status=200,
+            report_id=first.report_id,
+            case_id=first.case_id,
+            case_status=first.case_status,
+            created_case=False,
+        )
+    return results  # type: ignore[return-value]
+
+
+def _retryable(exc: Exception) -> bool:
+    code = getattr(getattr(exc, "__cause__", None), "pgcode", None)
+    return code in ("23505", "40P01", "40001") or isinstance(exc, IntegrityError)
+
+
+def _fetchall(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
+    results: list[IntakeResult] = []
+
+    # 1. Reports already received (idempotency): answer with what they produced.
+    existing = {
+        (source, external_id): (report_id, case_id, status)
+        for source, external_id, report_id, case_id, status in _fetchall(
+            "SELECT r.source, r.external_id, r.id, r.case_id, c.status FROM cases_report r "
+            "JOIN cases_case c ON c.id = r.case_id "
+            "JOIN unnest(%s::text[], %s::text[]) AS k(source, external_id) "
+            "ON r.source = k.source AND r.external_id = k.external_id",
+            [[c.source for _, c in unique], [c.external_id for _, c in unique]],
+        )
+    }
+    fresh: list[tuple[int, CleanReport]] = []
+    for index, clean in unique:
+        hit = existing.get((clean.source, clean.external_id))
+        if hit:
+            results.append(
+                IntakeResult(index, 200, report_id=hit[0], case_id=hit[1], case_status=hit[2])
+            )
+        else:
+            fresh.append((index, clean))
+    if not fresh:
+        return results
+
+    # 2. Subjects: owners (accounts) first, then the reported subjects.
+    subject_ids = _upsert_subjects(fresh, now)
+
+    # 3. Identifiers, on the account behind each subject.
+    _upsert_identifiers(fresh, subject_ids, now)
+
+    # 4. Route every report, then plan each subject's case.
+    routes: dict[int, Route] = {}
+    by_subject: dict[int, list[tuple[int, CleanReport]]] = defaultdict(list)
+    for index, clean in fresh:
+        routes[index] = context.route(
+            source=clean.source,
+            reason=clean.reason,
+            subject_kind=clean.subject_kind,
+            detector=clean.detector,
+            score=clean.score,
+        )
+        by_subject[subject_ids[(clean.subject_kind, clean.subject_external_id)]].append(
+            (index, clean)
+        )
+    plans = _plan_cases(actor, by_subject, routes, context, now)
+
+    # 5. Reports, idempotent even against a concurrent batch.
+    rows = []
+    for subject_id, items in by_subject.items():
+        plan = plans[subject_id]
+        for index, clean in items:
+            rows.append((index, clean, plan))
+    inserted = {
+        (source, external_id): report_id
+        for report_id, source, external_id in _fetchall(
+            "INSERT INTO cases_report (source, external_id, case_id, subject_id, reason, "
+            "description, reporter_hash, detector, score, received_at, submitted_by_id, "
+            "created_at, updated_at) "
+            "SELECT s, e, c, sub, r, d, rh, det, sc, ra, %s, %s, %s FROM unnest("
+            "%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], "
+            "%s::text[], %s::text[], %s::float8[], %s::timestamptz[]) "
+            "AS t(s, e, c, sub, r, d, rh, det, sc, ra) "
+            "ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
+            [
+                actor.pk,
+                now,
+                now,
+                [c.source for _, c, _ in rows],
+                [c.external_id for _, c, _ in rows],
+                [p.id for _, _, p in rows],
+                [p.subject_id for _, _, p in rows],
+                [c.reason for _, c, _ in rows],
+                [c.description for _, c, _ in rows],
+                [hash_for_text(c.reporter_id) if c.reporter_id else "" for _, c, _ in rows],
+                [c.detector for _, c, _ in rows],
+                [c.score for _, c, _ in rows],
+                [c.received_at for _, c, _ in rows],
+            ],
+        )
+    }
+    if len(inserted) != len(rows):
+        # Another transaction stored one of these keys after step 1: retry the batch.
+        raise IntegrityError("report key taken concurrently")
+
+    # 6. Counters, severity, deadlines, queue and claim of every touched case.
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    events: list[CaseEvent] = []
+    for _index, clean, plan in rows:
+        counts[plan.id][0 if clean.source == Report.Source.AUTOMATED_FLAG else 1] += 1
+        events.append(
+            CaseEvent(
+                case_id=plan.id,
+                kind=timeline.REPORT_ADDED,
+                at=now,
+                actor=None,
+                data={
+                    "report_id": inserted[(clean.source, clean.external_id)],
+                    "source": clean.source,
+                    "reason": clean.reason,
+                    "detector": clean.detector,
+                    "score": clean.score,
+                },
+            )
+        )
+    plan_list = list(plans.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE cases_case c SET report_count = c.report_count + v.a + v.h, "
+            "automated_count = c.automated_count + v.a, human_count = c.human_count + v.h, "
+            "severity = v.sev, queue_id = v.q, reason = v.reason, restricted = v.restr, "
+            "team = v.team, first_action_due = v.fad, resolve_due = v.rd, status = v.status, "
+            "claimed_by_id = v.claimed, lease_expires_at = CASE WHEN v.claimed IS NULL "
+            "THEN NULL ELSE c.lease_expires_at END, "
+            "claimed_at = CASE WHEN v.claimed IS NULL THEN NULL ELSE c.claimed_at END, "
+            "version = v.version, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::bigint[], "
+            "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+            "%s::text[], %s::int[], %s::int[]) "
+            "AS v(id, a, h, sev, q, reason, restr, team, fad, rd, status, claimed, version) "
+            "WHERE c.id = v.id",
+            [
+                now,
+                [p.id for p in plan_list],
+                [counts[p.id][0] for p in plan_list],
+                [counts[p.id][1] for p in plan_list],
+                [p.severity for p in plan_list],
+                [p.queue_id for p in plan_list],
+                [p.reason for p in plan_list],
+                [p.restricted for p in plan_list],
+                [p.team for p in plan_list],
+                [p.first_action_due for p in plan_list],
+                [p.resolve_due for p in plan_list],
+                [p.status for p in plan_list],
+                [p.claimed_by_id for p in plan_list],
+                [p.version for p in plan_list],
+            ],
+        )
+    plan_events = [
+        CaseEvent(case_id=plan.id, kind=kind, at=now, actor=None, data=data)
+        for plan in plan_list
+        for kind, data in plan.events
+    ]
+    CaseEvent.objects.bulk_create(plan_events + events)
+    links = [
+        CaseLink(
+            from_case_id=p.id,
+            to_case_id=p.recurrence_of,
+            kind=CaseLink.Kind.RECURRENCE_OF,
+            created_at=now,
+        )
+        for p in plan_list
+        if p.recurrence_of
+    ]
+    CaseLink.objects.bulk_create(links, ignore_conflicts=True)
+    _grant_team_visibility([p for p in plan_list if p.restricted])
+    created = [p.id for p in plan_list if p.created]
+    changed = [p.id for p in plan_list if not p.created]
+    timeline.history_snapshot(created, history_type="+", actor=actor, reason="intake")
+    timeline.history_snapshot(changed, history_type="~", actor=actor, reason="report joined")
+
+    for index, clean, plan in rows:
+        results.append(
+            IntakeResult(
+                index,
+                201,
+                report_id=inserted[(clean.source, clean.external_id)],
+                case_id=plan.id,
+                case_status=plan.status,
+                created_case=plan.created and _first_report_of(plan, index),
+            )
+        )
+    return results
+
+
+def _first_report_of(plan: _CasePlan, index: int) -> bool:
+    if not plan.reports:
+        return False
+    return plan.reports[0] == index
+
+
+def _upsert_subjects(fresh, now) -> dict[tuple[str, str], int]:
+    """Insert new subjects (snapshot taken at first report); return ids by (kind, external id)."""
+    owners: dict[str, None] = {}
+    subjects: dict[tuple[str, str], CleanReport] = {}
+    for _, clean in fresh:
+        if clean.owner_id:
+            owners[clean.owner_id] = None
+        subjects.setdefault((clean.subject_kind, clean.subject_external_id), clean)
+    ids: dict[tuple[str, str], int] = {}
+    owner_keys = sorted(k for k in owners if (Subject.Kind.ACCOUNT, k) not in subjects)
+    if owner_keys:
+        for subject_id, kind, external_id in _fetchall(
+            "INSERT INTO cases_subject (kind, external_id, snapshot_text, snapshot_url, "
+            "snapshot_media, created_at, updated_at) "
+            "SELECT 'account', e, '', '', '[]'::jsonb, %s, %s FROM unnest(%s::text[]) AS t(e) "
+            "ON CONFLICT (kind, external_id) DO UPDATE SET kind = EXCLUDED.kind "
+            "RETURNING id, kind, external_id",
+            [now, now, owner_keys],
+        ):
+            ids[(kind, external_id)] = subject_id
+    accounts_in_batch = sorted(
+        (k for k in subjects if k[0] == Subject.Kind.ACCOUNT), key=lambda k: k[1]
+    )
+    others = sorted(k for k in subjects if k[0] != Subject.Kind.ACCOUNT)
+    for group in (accounts_in_batch, others):
+        if not group:
+            continue
+        owner_ids = []
+        for key in group:
+            owner = subjects[key].owner_id
+            owner_ids.append(ids[(Subject.Kind.ACCOUNT, owner)] if owner else None)
+        for subject_id, kind, external_id in _fetchall(
+            "INSERT INTO cases_subject (kind, external_id, owner_id, snapshot_text, snapshot_url, "
+            "snapshot_media, content_created_at, created_at, updated_at) "
+            "SELECT k, e, o, tx, u, m::jsonb, ca, %s, %s FROM unnest(%s::text[], %s::text[], "
+            "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[]) "
+            "AS t(k, e, o, tx, u, m, ca) "
+            "ON CONFLICT (kind, external_id) DO UPDATE SET "
+            "owner_id = COALESCE(cases_subject.owner_id, EXCLUDED.owner_id), "
+            "snapshot_text = CASE WHEN cases_subject.snapshot_text = '' "
+            "THEN EXCLUDED.snapshot_text ELSE cases_subject.snapshot_text END "
+            "RETURNING id, kind, external_id",
+            [
+                now,
+                now,
+                [k[0] for k in group],
+                [k[1] for k in group],
+                owner_ids,
+                [subjects[k].text for k in group],
+                [subjects[k].url for k in group],
+                [json.dumps(subjects[k].media) for k in group],
+                [subjects[k].content_created_at for k in group],
+            ],
+        ):
+            ids[(kind, external_id)] = subject_id
+    return ids
+
+
+def _upsert_identifiers(fresh, subject_ids, now) -> None:
+    rows: dict[tuple[int, str, str], str] = {}
+    for _, clean in fresh:
+        if not clean.identifiers:
+            continue
+        account_key = (
+            (Subject.Kind.ACCOUNT, clean.subject_external_id)
+            if clean.subject_kind == Subject.Kind.ACCOUNT
+            else (Subject.Kind.ACCOUNT, clean.owner_id)
+        )
+        account_id = subject_ids[account_key]
+        for kind, value in clean.identifiers:
+            rows[(account_id, kind, identifier_hash(kind, value))] = identifier_mask(kind, value)
+    if not rows:
+        return
+    keys = sorted(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO cases_identifier (account_id, kind, value_hash, masked, last_seen, "
+            "created_at, updated_at) "
+            "SELECT a, k, h, m, %s, %s, %s FROM unnest(%s::bigint[], %s::text[], %s::text[], "
+            "%s::text[]) AS t(a, k, h, m) "
+            "ON CONFLICT (account_id, kind, value_hash) "
+            "DO UPDATE SET last_seen = EXCLUDED.last_seen",
+            [
+                now,
+                now,
+                now,
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+                [rows[k] for k in keys],
+            ],
+        )
+
+
+def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]:
+    """Lock each subject's open case or create one; decide its new severity, queue, deadlines."""
+    subject_ids = sorted(by_subject)
+    plans: dict[int, _CasePlan] = {}
+    open_rows = _fetchall(
+        "SELECT id, subject_id, severity, queue_id, reason, restricted, team, "
+        "first_action_due, resolve_due, status, claimed_by_id, version FROM cases_case "
+        "WHERE subject_id = ANY(%s) AND NOT (status = 'resolved') ORDER BY subject_id FOR UPDATE",
+        [subject_ids],
+    )
+    for row in open_rows:
+        plans[row[1]] = _CasePlan(
+            id=row[0],
+            subject_id=row[1],
+            severity=row[2],
+            queue_id=row[3],
+            reason=row[4],
+            restricted=row[5],
+            team=row[6],
+            first_action_due=row[7],
+            resolve_due=row[8],
+            status=row[9],
+            claimed_by_id=row[10],
+            version=row[11],
+        )
+    missing = [s for s in subject_ids if s not in plans]
+    if missing:
+        previous = dict(
+            _fetchall(
+                "SELECT DISTINCT ON (subject_id) subject_id, id FROM cases_case "
+                "WHERE subject_id = ANY(%s) AND status = 'resolved' "
+                "ORDER BY subject_id, resolved_at DESC NULLS LAST, id DESC",
+                [missing],
+            )
+        )
+        new_plans = []
+        for subject_id in missing:
+            items = by_subject[subject_id]
+            index, clean = min(items, key=lambda item: routes[item[0]].severity)
+            route = routes[index]
+            first_due, resolve_due = deadlines_for(route.queue, route.severity, now)
+            plan = _CasePlan(
+                id=None,
+                subject_id=subject_id,
+                severity=route.severity,
+                queue_id=route.queue.id,
+                reason=route.reason,
+                restricted=route.restricted,
+                team=route.team,
+                first_action_due=first_due,
+                resolve_due=resolve_due,
+                created=True,
+                recurrence_of=previous.get(subject_id),
+            )
+            plan.reports = [i for i, _ in items]
+            plan.events.append(
+                (
+                    timeline.CASE_CREATED,
+                    {
+                        "severity": f"P{route.severity}",
+                        "queue": route.queue.slug,
+                        "reason": route.reason,
+                        "rule_id": route.rule_id,
+                    },
+                )
+            )
+            if plan.recurrence_of:
+                plan.events.append(
+                    (timeline.CASE_LINKED, {"kind": "recurrence_of", "case_id": plan.recurrence_of})
+                )
+            new_plans.append(plan)
+        texts = []
+        for plan in new_plans:
+            clean = by_subject[plan.subject_id][0][1]
+            texts.append(f"{clean.subject_external_id} {clean.owner_id} {clean.text}")
+        created = _fetchall(
+            "INSERT INTO cases_case (subject_id, status, severity, queue_id, reason, restricted, "
+            "team, tags, report_count, automated_count, human_count, first_action_due, "
+            "resolve_due, reopen_count, version, created_at, updated_at, search_document) "
+            "SELECT s, 'new', sev, q, r, restr, tm, '{}', 0, 0, 0, fad, rd, 0, 1, %s, %s, "
+            "to_tsvector('english', txt) FROM unnest(%s::bigint[], %s::int[], %s::bigint[], "
+            "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+            "%s::text[]) AS t(s, sev, q, r, restr, tm, fad, rd, txt) "
+            "ON CONFLICT (subject_id) WHERE NOT (status = 'resolved') DO NOTHING "
+            "RETURNING id, subject_id",
+            [
+                now,
+                now,
+                [p.subject_id for p in new_plans],
+                [p.severity for p in new_plans],
+                [p.queue_id for p in new_plans],
+                [p.reason for p in new_plans],
+                [p.restricted for p in new_plans],
+                [p.team for p in new_plans],
+                [p.first_action_due for p in new_plans],
+                [p.resolve_due for p in new_plans],
+                texts,
+            ],
+        )
+        if len(created) != len(new_plans):
+            # A concurrent batch opened a case for one of these subjects: retry from the top,
+            # when the lock above will find and join it.
+            raise IntegrityError("open case created concurrently")
+        for case_id, subject_id in created:
+            for plan in new_plans:
+                if plan.subject_id == subject_id:
+                    plan.id = case_id
+                    plans[subject_id] = plan
+    # Joining reports may raise severity (never lower it) and restrict the case.
+    for subject_id in subject_ids:
+        plan = plans[subject_id]
+        if plan.created:
+            continue
+        plan.version += 1
+        plan.reports = []
+        for index, _ in by_subject[subject_id]:
+            route = routes[index]
+            if route.restricted and not plan.restricted:
+                plan.restricted, plan.team = True, route.team
+                plan.queue_id, plan.reason = route.queue.id, route.reason
+                plan.events.append((timeline.CASE_RESTRICTED, {"team": route.team}))
+                if plan.claimed_by_id is not None:
+                    # The claimant may not be on the team: the case goes back to the team queue.
+                    plan.claimed_by_id = None
+                    if plan.status == Case.Status.IN_REVIEW:
+                        plan.status = Case.Status.NEW
+            if route.severity < plan.severity:
+                old = plan.severity
+                plan.severity = route.severity
+                if not plan.restricted or route.restricted:
+                    plan.queue_id, plan.reason = route.queue.id, route.reason
+                queue = context.queues[plan.queue_id]
+                first_due, resolve_due = deadlines_for(queue, plan.severity, now)
+                plan.first_action_due = min(plan.first_action_due, first_due)
+                plan.resolve_due = min(plan.resolve_due, resolve_due)
+                plan.events.append(
+                    (
+                        timeline.CASE_SEVERITY_RAISED,
+                        {"from": f"P{old}", "to": f"P{plan.severity}", "reason": route.reason},
+                    )
+                )
+    return plans
+
+
+def _grant_team_visibility(plans: list[_CasePlan]) -> None:
+    """Give each restricted case's team the object permission to view it (django-guardian)."""
+    if not plans:
+        return
+    teams = {p.team for p in plans}
+    groups = {g.name: g.pk for g in Group.objects.filter(name__in=teams)}
+    permission = Permission.objects.get(content_type__app_label="cases", codename="view_case")
+    content_type = ContentType.objects.get_for_model(Case)
+    GroupObjectPermission.objects.bulk_create(
+        [
+            GroupObjectPermission(
+                group_id=groups[p.team],
+                permission=permission,
+                content_type=content_type,
+                object_pk=str(p.id),
+            )
+            for p in plans
+            if p.team in groups
+        ],
+        ignore_conflicts=True,
+    )

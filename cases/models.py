@@ -1,0 +1,434 @@
+"""Subjects, reports, queues, routing, SLA policies and cases with their timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tsops.models import HistoryModel, TimeStampedModel
+
+
+class Severity(models.IntegerChoices):
+    """Lower is more urgent: cases sort by severity ascending."""
+
+    P0 = 0, "P0 critical"
+    P1 = 1, "P1 high"
+    P2 = 2, "P2 standard"
+    P3 = 3, "P3 low"
+
+
+def severity_code(value: int) -> str:
+    return f"P{value}"
+
+
+class SLAPolicy(HistoryModel):
+    """Minutes to first action and to resolution, per severity."""
+
+    name = models.CharField(max_length=100, unique=True)
+    first_action_p0 = models.PositiveIntegerField(default=15)
+    resolve_p0 = models.PositiveIntegerField(default=60)
+    first_action_p1 = models.PositiveIntegerField(default=60)
+    resolve_p1 = models.PositiveIntegerField(default=8 * 60)
+    first_action_p2 = models.PositiveIntegerField(default=8 * 60)
+    resolve_p2 = models.PositiveIntegerField(default=24 * 60)
+    first_action_p3 = models.PositiveIntegerField(default=24 * 60)
+    resolve_p3 = models.PositiveIntegerField(default=72 * 60)
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def deadlines(self, severity: int, start: datetime) -> tuple[datetime, datetime]:
+        """(first action due, resolution due) for a case of ``severity`` opened at ``start``."""
+        first = getattr(self, f"first_action_p{severity}")
+        resolve = getattr(self, f"resolve_p{severity}")
+        return start + timedelta(minutes=first), start + timedelta(minutes=resolve)
+
+
+class Queue(HistoryModel):
+    """A work queue. ``allowed_roles`` limits who works it; a ``team`` makes it restricted."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    sla_policy = models.ForeignKey(SLAPolicy, on_delete=models.PROTECT, related_name="queues")
+    allowed_roles = ArrayField(models.CharField(max_length=20), default=list, blank=True)
+    team = models.CharField(
+        max_length=50, blank=True, help_text="Specialist team owning this restricted queue"
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.team)
+
+
+class ReportReason(HistoryModel):
+    """One entry of the report taxonomy, with its defaults and DSA category."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=100)
+    default_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    default_severity = models.PositiveSmallIntegerField(choices=Severity.choices)
+    dsa_category = models.CharField(max_length=100)
+    restricted = models.BooleanField(
+        default=False, help_text="Cases for this reason are visible only to restricted_team"
+    )
+    restricted_team = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class RoutingRule(HistoryModel):
+    """Chooses queue and severity for an incoming report; the first enabled match wins.
+
+    Empty match fields match anything; ``min_score`` applies to automated flags.
+    """
+
+    position = models.PositiveIntegerField(default=100, help_text="Lower runs first")
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    match_source = models.CharField(max_length=20, blank=True)
+    match_reason = models.CharField(max_length=40, blank=True)
+    match_subject_kind = models.CharField(max_length=20, blank=True)
+    match_detector = models.CharField(max_length=100, blank=True)
+    min_score = models.FloatField(null=True, blank=True)
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.position}: {self.name}"
+
+
+class Subject(HistoryModel):
+    """What was reported: an account, content item, message, listing or profile.
+
+    ``owner`` is the account subject that owns a non-account subject. The snapshot
+    fields hold the content as it was when first reported.
+    """
+
+    class Kind(models.TextChoices):
+        ACCOUNT = "account"
+        CONTENT = "content"
+        MESSAGE = "message"
+        LISTING = "listing"
+        PROFILE = "profile"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    external_id = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="owned"
+    )
+    snapshot_text = models.TextField(blank=True)
+    snapshot_url = models.URLField(max_length=2000, blank=True)
+    snapshot_media = models.JSONField(default=list, blank=True)
+    content_created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "external_id"], name="subject_unique_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.external_id}"
+
+    @property
+    def account(self) -> Subject | None:
+        """The account behind this subject (itself for an account)."""
+        return self if self.kind == self.Kind.ACCOUNT else self.owner
+
+
+class Identifier(TimeStampedModel):
+    """A device, IP, email, phone or payment value seen on an account: keyed hash + masked form."""
+
+    class Kind(models.TextChoices):
+        DEVICE = "device"
+        IP = "ip"
+        EMAIL = "email"
+        PHONE = "phone"
+        PAYMENT = "payment"
+
+    account = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="identifiers")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    value_hash = models.CharField(max_length=64, help_text="HMAC-SHA256 of the normalised value")
+    masked = models.CharField(max_length=100)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "kind", "value_hash"], name="identifier_unique_per_account"
+            )
+        ]
+        indexes = [models.Index(fields=["kind", "value_hash"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.masked}"
+
+
+class Case(HistoryModel):
+    """The unit of work: one open case per subject, with its reports, deadlines and claim."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        IN_REVIEW = "in_review", "In review"
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        ESCALATED = "escalated", "Escalated"
+        RESOLVED = "resolved", "Resolved"
+
+    OPEN_STATUSES = (Status.NEW, Status.IN_REVIEW, Status.PENDING_APPROVAL, Status.ESCALATED)
+
+    # Allowed transitions: from-status -> statuses a service may move the case to.
+    TRANSITIONS: dict[str, set[str]] = {
+        Status.NEW: {Status.IN_REVIEW, Status.ESCALATED, Status.RESOLVED},
+        Status.IN_REVIEW: {
+            Status.NEW,
+            Status.PENDING_APPROVAL,
+            Status.ESCALATED,
+            Status.RESOLVED,
+        },
+        Status.PENDING_APPROVAL: {Status.IN_REVIEW, Status.RESOLVED, Status.NEW},
+        Status.ESCALATED: {Status.NEW, Status.IN_REVIEW, Status.RESOLVED},
+        Status.RESOLVED: {Status.NEW},  # reopened
+    }
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="cases")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices)
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="cases")
+    reason = models.CharField(max_length=40, help_text="Reason of the most severe report")
+    restricted = models.BooleanField(default=False)
+    team = models.CharField(
+        max_length=50, blank=True, help_text="Team that may see it if restricted"
+    )
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+
+    report_count = models.PositiveIntegerField(default=0)
+    automated_count = models.PositiveIntegerField(default=0)
+    human_count = models.PositiveIntegerField(default=0)
+
+    first_action_due = models.DateTimeField()
+    resolve_due = models.DateTimeField()
+    first_action_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    first_claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    reopen_count = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
+    search_document = SearchVectorField(null=True, editable=False)
+
+    class Meta:
+        constraints = [
+            # One open case per subject, enforced by the database under concurrency.
+            models.UniqueConstraint(
+                fields=["subject"],
+                condition=~Q(status="resolved"),
+                name="case_one_open_per_subject",
+            ),
+        ]
+        indexes = [
+            # Claim order for the next-case statement and the queue page.
+            models.Index(
+                "queue",
+                "severity",
+                "resolve_due",
+                models.F("report_count").desc(),
+                "id",
+                name="case_claim_order",
+                condition=Q(status="new"),
+            ),
+            models.Index(fields=["queue", "status", "resolve_due"], name="case_queue_status_due"),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="case_lease_expiry",
+                condition=Q(status="in_review"),
+            ),
+            models.Index(fields=["-created_at"], name="case_created_desc"),
+            GinIndex(fields=["search_document"], name="case_search_gin"),
+            GinIndex(fields=["tags"], name="case_tags_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case #{self.pk} ({self.subject})"
+
+    @property
+    def severity_code(self) -> str:
+        return severity_code(self.severity)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != self.Status.RESOLVED
+
+    def is_breached(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.is_open and (
+            self.resolve_due < now or (self.first_action_at is None and self.first_action_due < now)
+        )
+
+
+class Report(TimeStampedModel):
+    """One report or flag as received. Immutable; idempotent on (source, external_id)."""
+
+    class Source(models.TextChoices):
+        USER_REPORT = "user_report", "User report"
+        AUTOMATED_FLAG = "automated_flag", "Automated flag"
+        SUPPORT = "support", "Support"
+        INTERNAL = "internal", "Internal"
+
+    source = models.CharField(max_length=20, choices=Source.choices)
+    external_id = models.CharField(max_length=200)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="reports")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="reports")
+    reason = models.CharField(max_length=40)
+    description = models.TextField(blank=True)
+    reporter_hash = models.CharField(max_length=64, blank=True)
+    detector = models.CharField(max_length=100, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="report_idempotency_key")
+        ]
+        indexes = [models.Index(fields=["case", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id}"
+
+    @property
+    def automated(self) -> bool:
+        return self.source == self.Source.AUTOMATED_FLAG
+
+
+class Note(TimeStampedModel):
+    """An internal note on a case (never shown to users or support)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Note on case {self.case_id} by {self.author_id}"
+
+
+class Evidence(TimeStampedModel):
+    """A piece of evidence: a URL or excerpt, its SHA-256 and capture time; maybe sensitive."""
+
+    class Kind(models.TextChoices):
+        SCREENSHOT = "screenshot"
+        URL = "url"
+        EXCERPT = "excerpt"
+        MEDIA = "media"
+        LOG = "log"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="evidence")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    url = models.URLField(max_length=2000, blank=True)
+    excerpt = models.TextField(blank=True)
+    sha256 = models.CharField(max_length=64)
+    captured_at = models.DateTimeField(default=timezone.now)
+    sensitive = models.BooleanField(default=False)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["captured_at"]
+        verbose_name_plural = "evidence"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.sha256[:12]}"
+
+
+class CaseLink(TimeStampedModel):
+    """A directed link between cases."""
+
+    class Kind(models.TextChoices):
+        DUPLICATE_OF = "duplicate_of", "Duplicate of"
+        RELATED = "related", "Related"
+        RECURRENCE_OF = "recurrence_of", "Recurrence of"
+
+    from_case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="links_out")
+    to_case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="links_in")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["from_case", "to_case", "kind"], name="case_link_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_case_id} {self.kind} {self.to_case_id}"
+
+
+class CaseSkip(TimeStampedModel):
+    """An analyst passed on a case; "next" won't hand it back to them for a while."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "case", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} skipped {self.case_id}"
+
+
+class CaseEvent(models.Model):
+    """One entry of a case's timeline (kinds are ``<ENTITY>_<PAST_TENSE>``)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["case", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on case {self.case_id}"

@@ -1,0 +1,55 @@
+"""Who may see and work which queues and cases: pure predicates over (user, object)."""
+
+from __future__ import annotations
+
+from cases.models import Case, Queue
+from tsops.permissions import has_capability, role_of, teams_of
+
+
+def can_work_queue(user, queue: Queue) -> bool:
+    """Restricted queues belong to their team; others to the roles they list."""
+    if not user.is_authenticated or not queue.active:
+        return False
+    if queue.team:
+        return queue.team in teams_of(user) and has_capability(user, "work_team_cases")
+    role = role_of(user)
+    return (
+        role is not None
+        and role in queue.allowed_roles
+        and has_capability(user, "work_standard_queues")
+    )
+
+
+def can_view_case(user, case: Case) -> bool:
+    """Restricted cases: only their team. Others: whoever may work the case's queue."""
+    if not user.is_authenticated:
+        return False
+    if case.restricted:
+        return bool(case.team) and case.team in teams_of(user)
+    return can_work_queue(user, case.queue)
+
+
+def can_edit_case(user, case: Case) -> bool:
+    return can_view_case(user, case)
+
+
+def can_claim_case(user, case: Case) -> bool:
+    return can_view_case(user, case) and can_work_queue(user, case.queue)
+
+
+def can_view_pii(user) -> bool:
+    """Analysts and above see identifiers' fingerprints without recording a reason."""
+    return has_capability(user, "view_pii")
+
+
+def can_reveal_pii(user) -> bool:
+    return has_capability(user, "reveal_pii") or has_capability(user, "view_pii")
+
+
+def can_submit_reports(user) -> bool:
+    """The platform pushes reports; staff working queues may file internal/support reports."""
+    return has_capability(user, "push_reports") or has_capability(user, "work_standard_queues")
+
+
+def can_bulk_edit(user) -> bool:
+    return has_capability(user, "work_all_queues")

@@ -1,0 +1,267 @@
+"""Every read of cases: visibility is decided here, so no caller can forget it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Count, Min, Q, QuerySet
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+
+from cases.identifiers import identifier_hash
+from cases.models import Case, CaseEvent, Identifier, Queue, Report, Subject
+from cases.permissions import can_view_case, can_work_queue
+from tsops.permissions import teams_of
+
+
+def queue_list(*, actor) -> list[Queue]:
+    """The queues the actor may work (restricted ones only for their team)."""
+    queues = Queue.objects.filter(active=True).select_related("sla_policy").order_by("name")
+    return [q for q in queues if can_work_queue(actor, q)]
+
+
+def queue_get_for(*, actor, slug: str) -> Queue:
+    queue = Queue.objects.select_related("sla_policy").filter(slug=slug, active=True).first()
+    if queue is None or not can_work_queue(actor, queue):
+        raise Http404("No such queue.")
+    return queue
+
+
+def visible_cases(actor) -> QuerySet[Case]:
+    """All cases the actor may see: those in queues they work, and their teams' restricted ones."""
+    queue_ids = [q.pk for q in queue_list(actor=actor) if not q.team]
+    visible = Q(restricted=False, queue_id__in=queue_ids)
+    teams = teams_of(actor)
+    if teams:
+        visible |= Q(restricted=True, team__in=teams)
+    return Case.objects.filter(visible)
+
+
+@dataclass
+class QueueSummary:
+    slug: str
+    name: str
+    url: str
+    restricted: bool
+    open: int = 0
+    new: int = 0
+    in_review: int = 0
+    due_within_hour: int = 0
+    breached: int = 0
+    oldest: timedelta | None = None
+
+
+def queue_summaries(*, actor) -> list[QueueSummary]:
+    """Per visible queue: open, in review, breaching within an hour, breached, oldest age."""
+    queues = queue_list(actor=actor)
+    now = timezone.now()
+    soon = now + timedelta(hours=1)
+    breached = Q(resolve_due__lt=now) | Q(first_action_at__isnull=True, first_action_due__lt=now)
+    rows = (
+        visible_cases(actor)
+        .filter(queue__in=queues)
+        .exclude(status=Case.Status.RESOLVED)
+        .values("queue_id")
+        .annotate(
+            open=Count("id"),
+            new=Count("id", filter=Q(status=Case.Status.NEW)),
+            in_review=Count("id", filter=Q(status=Case.Status.IN_REVIEW)),
+            breached=Count("id", filter=breached),
+            due_soon=Count("id", filter=~breached & Q(resolve_due__lt=soon)),
+            oldest=Min("created_at"),
+        )
+    )
+    by_queue = {row["queue_id"]: row for row in rows}
+    summaries = []
+    for queue in queues:
+        row = by_queue.get(queue.pk, {})
+        summaries.append(
+            QueueSummary(
+                slug=queue.slug,
+                name=queue.name,
+                url=reverse("cases:queue-detail", args=[queue.slug]),
+                restricted=bool(queue.team),
+                open=row.get("open", 0),
+                new=row.get("new", 0),
+                in_review=row.get("in_review", 0),
+                due_within_hour=row.get("due_soon", 0),
+                breached=row.get("breached", 0),
+                oldest=(now - row["oldest"]) if row.get("oldest") else None,
+            )
+        )
+    return summaries
+
+
+@dataclass
+class CaseFilters:
+    status: str = "new"
+    severity: int | None = None
+    reason: str = ""
+    source: str = ""  # "automated" | "human" | ""
+    tag: str = ""
+    breached: bool = False
+
+
+def breached_q(now=None) -> Q:
+    """Open cases past a deadline: answerable by the database at any moment."""
+    now = now or timezone.now()
+    return ~Q(status=Case.Status.RESOLVED) & (
+        Q(resolve_due__lt=now) | Q(first_action_at__isnull=True, first_action_due__lt=now)
+    )
+
+
+def case_list(
+    *, actor, queue: Queue | None = None, filters: CaseFilters | None = None
+) -> QuerySet[Case]:
+    """Cases in priority order: severity, then deadline, then report count."""
+    filters = filters or CaseFilters()
+    cases = visible_cases(actor).select_related("subject", "queue", "claimed_by")
+    if queue is not None:
+        cases = cases.filter(queue=queue)
+    if filters.status == "open":
+        cases = cases.exclude(status=Case.Status.RESOLVED)
+    elif filters.status:
+        cases = cases.filter(status=filters.status)
+    if filters.severity is not None:
+        cases = cases.filter(severity=filters.severity)
+    if filters.reason:
+        cases = cases.filter(reason=filters.reason)
+    if filters.source == "automated":
+        cases = cases.filter(automated_count__gt=0)
+    elif filters.source == "human":
+        cases = cases.filter(human_count__gt=0)
+    if filters.tag:
+        cases = cases.filter(tags__contains=[filters.tag])
+    if filters.breached:
+        cases = cases.filter(breached_q())
+    return cases.order_by("severity", "resolve_due", "-report_count", "id")
+
+
+def case_get_for(*, actor, case_id: int) -> Case:
+    """The case, or 404 when it does not exist or the actor may not see it."""
+    case = (
+        Case.objects.select_related("subject", "subject__owner", "queue", "claimed_by")
+        .filter(pk=case_id)
+        .first()
+    )
+    if case is None or not can_view_case(actor, case):
+        raise Http404("No such case.")
+    return case
+
+
+def report_groups(case: Case) -> list[dict]:
+    """The case's reports grouped by reason, with human/automated counts."""
+    return list(
+        Report.objects.filter(case=case)
+        .values("reason")
+        .annotate(
+            total=Count("id"),
+            automated=Count("id", filter=Q(source=Report.Source.AUTOMATED_FLAG)),
+            human=Count("id", filter=~Q(source=Report.Source.AUTOMATED_FLAG)),
+        )
+        .order_by("-total", "reason")
+    )
+
+
+def report_list(case: Case, *, limit: int = 50) -> list[Report]:
+    return list(Report.objects.filter(case=case).order_by("-received_at", "-id")[:limit])
+
+
+def timeline_for(case: Case, *, limit: int = 100) -> list[CaseEvent]:
+    events = CaseEvent.objects.filter(case=case).select_related("actor").order_by("-at", "-id")
+    return list(reversed(events[:limit]))
+
+
+def prior_cases(*, actor, case: Case, limit: int = 20) -> list[Case]:
+    """Other cases on the same account (as subject or as owner), visible to the actor."""
+    account = case.subject.account
+    if account is None:
+        return []
+    return list(
+        visible_cases(actor)
+        .filter(Q(subject=account) | Q(subject__owner=account))
+        .exclude(pk=case.pk)
+        .select_related("subject", "queue")
+        .order_by("-created_at")[:limit]
+    )
+
+
+@dataclass
+class LinkedAccount:
+    account: Subject
+    shared: list[str]
+    cases: int
+
+
+def linked_accounts(*, actor, case: Case, limit: int = 20) -> list[LinkedAccount]:
+    """Other accounts sharing a device/IP/email/phone/payment hash with this case's account."""
+    account = case.subject.account
+    if account is None:
+        return []
+    mine = list(Identifier.objects.filter(account=account).values_list("kind", "value_hash"))
+    if not mine:
+        return []
+    match = Q()
+    for kind, value_hash in mine:
+        match |= Q(kind=kind, value_hash=value_hash)
+    shared: dict[int, set[str]] = {}
+    for account_id, kind in (
+        Identifier.objects.filter(match)
+        .exclude(account=account)
+        .values_list("account_id", "kind")[:500]
+    ):
+        shared.setdefault(account_id, set()).add(kind)
+    ids = list(shared)[:limit]
+    counts: dict[int, int] = {}
+    for subject_id, owner_id in (
+        visible_cases(actor)
+        .filter(Q(subject_id__in=ids) | Q(subject__owner_id__in=ids))
+        .values_list("subject_id", "subject__owner_id")[:1000]
+    ):
+        key = subject_id if subject_id in shared else owner_id
+        counts[key] = counts.get(key, 0) + 1
+    accounts = Subject.objects.in_bulk(ids)
+    return [
+        LinkedAccount(
+            account=accounts[i],
+            shared=sorted(shared[i]),
+            cases=counts.get(i, 0),
+        )
+        for i in ids
+        if i in accounts
+    ]
+
+
+_CASE_ID = re.compile(r"^#?(\d{1,18})$")
+
+
+def case_search(*, actor, q: str, limit: int = 50) -> list[Case]:
+    """Cases matching a case id, subject or owner external id, identifier value, or full text."""
+    q = (q or "").strip()
+    if not q:
+        return []
+    base = visible_cases(actor).select_related("subject", "queue")
+    match = Q(subject__external_id=q) | Q(subject__owner__external_id=q)
+    if m := _CASE_ID.match(q):
+        match |= Q(pk=int(m.group(1)))
+    hashes = [identifier_hash(kind, q) for kind in Identifier.Kind.values]
+    accounts = list(
+        Identifier.objects.filter(value_hash__in=hashes).values_list("account_id", flat=True)[:200]
+    )
+    if accounts:
+        match |= Q(subject_id__in=accounts) | Q(subject__owner_id__in=accounts)
+    exact = list(base.filter(match).order_by("-created_at")[:limit])
+    if len(exact) >= limit:
+        return exact
+    seen = {c.pk for c in exact}
+    query = SearchQuery(q, search_type="websearch", config="english")
+    text = (
+        base.filter(search_document=query)
+        .exclude(pk__in=seen)
+        .order_by("-created_at")[: limit - len(exact)]
+    )
+    return exact + list(text)

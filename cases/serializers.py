@@ -1,0 +1,141 @@
+"""Output shapes of cases over REST, and the input of edits and notes."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from cases.models import Case, Note, Queue, Report, Severity, Subject
+
+
+class SeverityField(serializers.Field):
+    """Severity as "P0".."P3" on the wire, 0..3 in the database."""
+
+    def to_representation(self, value: int) -> str:
+        return f"P{value}"
+
+    def to_internal_value(self, data) -> int:
+        if isinstance(data, str) and data.upper() in {"P0", "P1", "P2", "P3"}:
+            return int(data[1])
+        raise serializers.ValidationError("Must be one of P0, P1, P2, P3.")
+
+
+class SubjectSerializer(serializers.ModelSerializer):
+    owner_id = serializers.CharField(source="owner.external_id", default=None, read_only=True)
+    text = serializers.CharField(source="snapshot_text")
+    url = serializers.CharField(source="snapshot_url")
+    media = serializers.JSONField(source="snapshot_media")
+    created_at = serializers.DateTimeField(source="content_created_at")
+
+    class Meta:
+        model = Subject
+        fields = ["kind", "external_id", "owner_id", "text", "url", "media", "created_at"]
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Report
+        fields = [
+            "id",
+            "source",
+            "external_id",
+            "reason",
+            "description",
+            "detector",
+            "score",
+            "received_at",
+        ]
+
+
+class CaseListSerializer(serializers.ModelSerializer):
+    severity = SeverityField()
+    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    subject = serializers.SerializerMethodField()
+    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    breached = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Case
+        fields = [
+            "id",
+            "status",
+            "severity",
+            "queue",
+            "reason",
+            "subject",
+            "tags",
+            "report_count",
+            "automated_count",
+            "human_count",
+            "claimed_by",
+            "first_action_due",
+            "resolve_due",
+            "breached",
+            "version",
+            "created_at",
+        ]
+
+    def get_subject(self, case: Case) -> str:
+        return f"{case.subject.kind}:{case.subject.external_id}"
+
+    def get_breached(self, case: Case) -> bool:
+        return case.is_breached()
+
+
+class CaseDetailSerializer(CaseListSerializer):
+    subject = SubjectSerializer()
+    reports = serializers.SerializerMethodField()
+
+    class Meta(CaseListSerializer.Meta):
+        fields = [
+            *CaseListSerializer.Meta.fields,
+            "reports",
+            "claimed_at",
+            "lease_expires_at",
+            "first_action_at",
+            "resolved_at",
+            "restricted",
+        ]
+
+    def get_reports(self, case: Case) -> list[dict]:
+        reports = self.context.get("reports")
+        if reports is None:
+            reports = case.reports.order_by("-received_at", "-id")[:100]
+        return ReportSerializer(reports, many=True).data
+
+
+class CaseUpdateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=50
+    )
+    severity = SeverityField(required=False)
+    queue = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Queue.objects.filter(active=True), required=False
+    )
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Note
+        fields = ["id", "author", "body", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+class QueueSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    restricted = serializers.BooleanField()
+    open = serializers.IntegerField()
+    new = serializers.IntegerField()
+    in_review = serializers.IntegerField()
+    due_within_hour = serializers.IntegerField()
+    breached = serializers.IntegerField()
+    oldest_age_seconds = serializers.SerializerMethodField()
+
+    def get_oldest_age_seconds(self, summary) -> int | None:
+        return int(summary.oldest.total_seconds()) if summary.oldest else None
+
+
+SEVERITY_CHOICES = [f"P{value}" for value in Severity.values]

@@ -1,0 +1,467 @@
+"""Every write to cases outside intake: claiming, releasing, editing, notes, evidence, bulk."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.http import Http404
+from django.utils import timezone
+
+from cases import timeline
+from cases.models import Case, CaseLink, CaseSkip, Evidence, Identifier, Note, Queue
+from cases.permissions import (
+    can_bulk_edit,
+    can_claim_case,
+    can_edit_case,
+    can_reveal_pii,
+    can_view_case,
+    can_work_queue,
+)
+from cases.routing import deadlines_for
+from tsops.errors import ConflictError
+from tsops.models import AccessLog
+from tsops.services import access_log_record
+
+LEASE = timedelta(minutes=15)
+SKIP_MEMORY = timedelta(hours=1)
+MAX_BULK = 500
+
+
+class StaleEdit(ConflictError):
+    """The case changed since the editor loaded it (version mismatch)."""
+
+    def __init__(self, case: Case):
+        self.case = case
+        changed_by = case.history.first()
+        user = getattr(changed_by, "history_user", None) if changed_by else None
+        self.changed_by = user.get_username() if user else "someone"
+        super().__init__(f"Case {case.pk} was changed by {self.changed_by} meanwhile.")
+
+
+class InvalidTransition(ConflictError):
+    def __init__(self, case: Case, target: str):
+        super().__init__(f"A {case.get_status_display().lower()} case cannot become {target}.")
+
+
+def _lock(case_id: int, actor) -> Case:
+    """Lock a case row for update; a case the actor may not see does not exist for them."""
+    try:
+        case = Case.objects.select_for_update(of=("self",)).select_related("queue").get(pk=case_id)
+    except Case.DoesNotExist:
+        raise Http404("No such case.") from None
+    if not can_view_case(actor, case):
+        raise Http404("No such case.")
+    return case
+
+
+def _check_transition(case: Case, target: str) -> None:
+    if target not in Case.TRANSITIONS[case.status]:
+        raise InvalidTransition(case, target)
+
+
+def case_expire_leases(*, queue: Queue | None = None) -> int:
+    """Return cases whose claim lease ran out to their queue; return how many."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "WITH expired AS (SELECT id, claimed_by_id FROM cases_case WHERE "
+            "status = 'in_review' AND lease_expires_at < now() "
+            "AND (%(queue)s::bigint IS NULL OR queue_id = %(queue)s) "
+            "FOR UPDATE SKIP LOCKED) UPDATE cases_case c SET status = 'new', "
+            "claimed_by_id = NULL, claimed_at = NULL, lease_expires_at = NULL, "
+            "version = c.version + 1, updated_at = now() FROM expired WHERE c.id = expired.id "
+            "RETURNING c.id, expired.claimed_by_id",
+            {"queue": queue.pk if queue is not None else None},
+        )
+        rows = cursor.fetchall()
+        if rows:
+            from cases.models import CaseEvent
+
+            CaseEvent.objects.bulk_create(
+                CaseEvent(case_id=case_id, kind=timeline.CASE_LEASE_EXPIRED, data={"user_id": uid})
+                for case_id, uid in rows
+            )
+            timeline.history_snapshot(
+                [r[0] for r in rows], history_type="~", reason="claim lease expired"
+            )
+    return len(rows)
+
+
+# The claim statement: one UPDATE over a CTE that locks the top unclaimed case, so two
+# claimers can never get the same case (SKIP LOCKED passes over rows another is taking).
+CLAIM_SQL = """
+WITH next_case AS (
+    SELECT c.id FROM cases_case c
+    WHERE c.queue_id = %(queue)s AND c.status = 'new'
+      AND NOT EXISTS (
+          SELECT 1 FROM cases_caseskip s
+          WHERE s.case_id = c.id AND s.user_id = %(user)s AND s.created_at > %(skip_since)s
+      )
+    ORDER BY c.severity, c.resolve_due, c.report_count DESC, c.id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE cases_case AS c
+SET status = 'in_review', claimed_by_id = %(user)s, claimed_at = %(now)s,
+    first_claimed_at = COALESCE(c.first_claimed_at, %(now)s),
+    lease_expires_at = %(lease)s, version = c.version + 1, updated_at = %(now)s
+FROM next_case WHERE c.id = next_case.id
+RETURNING c.id
+"""
+
+
+def case_claim_next(*, actor, queue: Queue) -> Case | None:
+    """Claim the top case of ``queue`` for ``actor``; None when the queue has nothing for them."""
+    if not can_work_queue(actor, queue):
+        raise PermissionDenied("You may not work this queue.")
+    case_expire_leases(queue=queue)
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                CLAIM_SQL,
+                {
+                    "queue": queue.pk,
+                    "user": actor.pk,
+                    "now": now,
+                    "lease": now + LEASE,
+                    "skip_since": now - SKIP_MEMORY,
+                },
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        timeline.record(row[0], timeline.CASE_CLAIMED, actor, queue=queue.slug)
+        timeline.history_snapshot([row[0]], history_type="~", actor=actor, reason="claimed")
+    return Case.objects.select_related("queue", "subject", "claimed_by").get(pk=row[0])
+
+
+def case_claim(*, actor, case_id: int) -> Case:
+    """Claim one particular case (from its page); it must be unclaimed or already the actor's."""
+    with transaction.atomic():
+        case = _lock(case_id, actor)
+        if not can_claim_case(actor, case):
+            raise PermissionDenied("You may not work this case's queue.")
+        if case.status == Case.Status.IN_REVIEW and case.claimed_by_id == actor.pk:
+            return case_renew_lease(actor=actor, case_id=case.pk)
+        if case.status == Case.Status.IN_REVIEW and case.lease_expires_at > timezone.now():
+            raise InvalidTransition(case, "claimed: it is claimed by someone else")
+        if case.status not in (Case.Status.NEW, Case.Status.IN_REVIEW):
+            raise InvalidTransition(case, Case.Status.IN_REVIEW.label.lower())
+        now = timezone.now()
+        case.status = Case.Status.IN_REVIEW
+        case.claimed_by = actor
+        case.claimed_at = now
+        case.first_claimed_at = case.first_claimed_at or now
+        case.lease_expires_at = now + LEASE
+        case.version += 1
+        case._change_reason = "claimed"
+        case.save()
+        timeline.record(case, timeline.CASE_CLAIMED, actor, queue=case.queue.slug)
+    return case
+
+
+def case_renew_lease(*, actor, case_id: int) -> Case:
+    """Extend the actor's claim while they work on the case (no history row: it is a heartbeat)."""
+    now = timezone.now()
+    updated = Case.objects.filter(
+        pk=case_id, status=Case.Status.IN_REVIEW, claimed_by=actor
+    ).update(lease_expires_at=now + LEASE)
+    case = Case.objects.select_related("queue").filter(pk=case_id).first()
+    if case is None or not can_view_case(actor, case):
+        raise Http404("No such case.")
+    if not updated:
+        raise InvalidTransition(case, "renewed: you do not hold its claim")
+    return case
+
+
+def case_release(*, actor, case_id: int, reason: str = "", skip: bool = False) -> Case:
+    """Give a claimed case back to its queue (``skip`` also keeps it from the actor for an hour)."""
+    if skip and not reason.strip():
+        raise ValidationError({"reason": "Say why you are skipping this case."})
+    with transaction.atomic():
+        case = _lock(case_id, actor)
+        if case.status != Case.Status.IN_REVIEW:
+            raise InvalidTransition(case, "released: it is not claimed")
+        if case.claimed_by_id != actor.pk and not can_bulk_edit(actor):
+            raise PermissionDenied("Only the claimant (or an analyst) may release this case.")
+        _check_transition(case, Case.Status.NEW)
+        previous = case.claimed_by_id
+        case.status = Case.Status.NEW
+        case.claimed_by = None
+        case.claimed_at = None
+        case.lease_expires_at = None
+        case.version += 1
+        case._change_reason = "skipped" if skip else "released"
+        case.save()
+        if skip:
+            CaseSkip.objects.create(case=case, user=actor, reason=reason.strip())
+        timeline.record(
+            case,
+            timeline.CASE_SKIPPED if skip else timeline.CASE_RELEASED,
+            actor,
+            reason=reason.strip(),
+            previous_claimant_id=previous,
+        )
+    return case
+
+
+def case_update(
+    *,
+    actor,
+    case_id: int,
+    version: int,
+    tags: list[str] | None = None,
+    severity: int | None = None,
+    queue: Queue | None = None,
+) -> Case:
+    """Edit tags, severity or queue; ``version`` must match or StaleEdit is raised (409)."""
+    with transaction.atomic():
+        case = _lock(case_id, actor)
+        if not can_edit_case(actor, case):
+            raise PermissionDenied("You may not edit this case.")
+        if case.version != version:
+            raise StaleEdit(case)
+        if not case.is_open:
+            raise InvalidTransition(case, "edited: it is resolved")
+        changes = []
+        if tags is not None:
+            clean = sorted({t.strip().lower() for t in tags if t.strip()})
+            if clean != sorted(case.tags):
+                timeline.record(case, timeline.CASE_TAGGED, actor, before=case.tags, after=clean)
+                case.tags = clean
+                changes.append("tags")
+        if queue is not None and queue.pk != case.queue_id:
+            if queue.team != case.team or not can_work_queue(actor, queue):
+                raise ValidationError({"queue": f"You may not move cases to {queue.slug}."})
+            timeline.record(
+                case, timeline.CASE_MOVED, actor, before=case.queue.slug, after=queue.slug
+            )
+            case.queue = queue
+            changes.append("queue")
+        if severity is not None and severity != case.severity:
+            timeline.record(
+                case,
+                timeline.CASE_SEVERITY_CHANGED,
+                actor,
+                before=f"P{case.severity}",
+                after=f"P{severity}",
+            )
+            case.severity = severity
+            changes.append("severity")
+        if "severity" in changes:
+            # Re-prioritised: the deadlines are stamped again for the new severity.
+            case.first_action_due, case.resolve_due = deadlines_for(
+                case.queue, case.severity, timezone.now()
+            )
+        if changes:
+            case.version += 1
+            case._change_reason = "edited: " + ", ".join(changes)
+            case.save()
+    return case
+
+
+def note_add(*, actor, case_id: int, body: str) -> Note:
+    """Add an internal note; it joins the case's full-text search."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": "A note cannot be empty."})
+    if len(body) > 20_000:
+        raise ValidationError({"body": "A note is at most 20,000 characters."})
+    with transaction.atomic():
+        case = _lock(case_id, actor)
+        note = Note.objects.create(case=case, author=actor, body=body)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE cases_case SET search_document = coalesce(search_document, ''::tsvector) "
+                "|| to_tsvector('english', %s) WHERE id = %s",
+                [body, case.pk],
+            )
+        timeline.record(case, timeline.NOTE_ADDED, actor, note_id=note.pk)
+        if case.claimed_by_id == actor.pk:
+            Case.objects.filter(pk=case.pk).update(lease_expires_at=timezone.now() + LEASE)
+    return note
+
+
+def evidence_add(
+    *,
+    actor,
+    case_id: int,
+    kind: str,
+    url: str = "",
+    excerpt: str = "",
+    content: bytes | None = None,
+    sensitive: bool = False,
+) -> Evidence:
+    """Attach evidence with the SHA-256 of its content (the excerpt or URL when no content)."""
+    if kind not in Evidence.Kind.values:
+        raise ValidationError({"kind": f"Unknown kind; valid: {', '.join(Evidence.Kind.values)}."})
+    if not url and not excerpt:
+        raise ValidationError({"url": "Give a URL or an excerpt."})
+    digest = hashlib.sha256(content if content is not None else (excerpt or url).encode())
+    with transaction.atomic():
+        case = _lock(case_id, actor)
+        evidence = Evidence.objects.create(
+            case=case,
+            kind=kind,
+            url=url,
+            excerpt=excerpt,
+            sha256=digest.hexdigest(),
+            sensitive=sensitive,
+            added_by=actor,
+        )
+        timeline.record(
+            case, timeline.EVIDENCE_ADDED, actor, evidence_id=evidence.pk, sha256=evidence.sha256
+        )
+    return evidence
+
+
+def evidence_reveal(*, actor, evidence_id: int, request=None) -> Evidence:
+    """Unblur sensitive evidence for the actor; the reveal is logged."""
+    evidence = Evidence.objects.select_related("case", "case__queue").filter(pk=evidence_id).first()
+    if evidence is None or not can_view_case(actor, evidence.case):
+        raise Http404("No such evidence.")
+    with transaction.atomic():
+        access_log_record(
+            actor=actor,
+            action=AccessLog.Action.REVEALED_MEDIA,
+            obj=evidence,
+            request=request,
+            detail={"case_id": evidence.case_id},
+        )
+        timeline.record(
+            evidence.case_id, timeline.EVIDENCE_REVEALED, actor, evidence_id=evidence.pk
+        )
+    return evidence
+
+
+def identifier_reveal(*, actor, case_id: int, identifier_id: int, reason: str, request=None):
+    """Show an identifier's fingerprint and linked accounts; associates must say why (logged)."""
+    case = Case.objects.select_related("queue", "subject").filter(pk=case_id).first()
+    if case is None or not can_view_case(actor, case):
+        raise Http404("No such case.")
+    if not can_reveal_pii(actor):
+        raise PermissionDenied("Your role may not reveal identifiers.")
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise ValidationError({"reason": "Say why you need to see this identifier."})
+    account = case.subject.account
+    identifier = Identifier.objects.filter(pk=identifier_id, account=account).first()
+    if identifier is None:
+        raise Http404("No such identifier on this case's account.")
+    with transaction.atomic():
+        access_log_record(
+            actor=actor,
+            action=AccessLog.Action.REVEALED_PII,
+            obj=identifier,
+            reason=reason,
+            request=request,
+            detail={"case_id": case.pk, "kind": identifier.kind},
+        )
+        timeline.record(
+            case, timeline.IDENTIFIER_REVEALED, actor, identifier_id=identifier.pk, reason=reason
+        )
+    return identifier
+
+
+def case_link_add(*, actor, case_id: int, to_case_id: int, kind: str) -> CaseLink:
+    if kind not in CaseLink.Kind.values:
+        raise ValidationError(
+            {"kind": f"Unknown link kind; valid: {', '.join(CaseLink.Kind.values)}."}
+        )
+    if case_id == to_case_id:
+        raise ValidationError({"to_case": "A case cannot link to itself."})
+    with transaction.atomic():
+        case = _lock(case_id, actor)
+        other = Case.objects.select_related("queue").filter(pk=to_case_id).first()
+        if other is None or not can_view_case(actor, other):
+            raise ValidationError({"to_case": "No such case."})
+        link, _ = CaseLink.objects.get_or_create(
+            from_case=case, to_case=other, kind=kind, defaults={"created_by": actor}
+        )
+        timeline.record(case, timeline.CASE_LINKED, actor, kind=kind, case_id=other.pk)
+    return link
+
+
+def case_view_record(*, actor, case: Case, request=None) -> None:
+    """Every case view by anyone goes to the access log."""
+    access_log_record(actor=actor, action=AccessLog.Action.VIEWED, obj=case, request=request)
+
+
+def cases_bulk(
+    *,
+    actor,
+    case_ids: list[int],
+    operation: str,
+    queue: Queue | None = None,
+    tag: str = "",
+    assignee=None,
+) -> int:
+    """Move, tag, assign or release many cases; cases the actor can't see are refused as a whole."""
+    if not can_bulk_edit(actor):
+        raise PermissionDenied("Bulk actions need an analyst role.")
+    if not case_ids:
+        raise ValidationError({"cases": "Select at least one case."})
+    if len(case_ids) > MAX_BULK:
+        raise ValidationError({"cases": f"At most {MAX_BULK} cases at once."})
+    if operation not in ("move", "tag", "assign", "release"):
+        raise ValidationError({"operation": "One of move, tag, assign, release."})
+    with transaction.atomic():
+        cases = list(
+            Case.objects.select_for_update(of=("self",))
+            .select_related("queue")
+            .filter(pk__in=case_ids)
+            .order_by("pk")
+        )
+        if len(cases) != len(set(case_ids)) or not all(can_view_case(actor, c) for c in cases):
+            raise ValidationError({"cases": "Some selected cases do not exist."})
+        now = timezone.now()
+        for case in cases:
+            if not case.is_open:
+                raise ValidationError({"cases": f"Case {case.pk} is resolved."})
+            if operation == "move":
+                if queue is None or queue.team != case.team or not can_work_queue(actor, queue):
+                    raise ValidationError({"queue": "Choose a queue you may move these cases to."})
+                if case.queue_id != queue.pk:
+                    timeline.record(
+                        case, timeline.CASE_MOVED, actor, before=case.queue.slug, after=queue.slug
+                    )
+                    case.queue = queue
+            elif operation == "tag":
+                tag_clean = tag.strip().lower()
+                if not tag_clean:
+                    raise ValidationError({"tag": "Give a tag."})
+                if tag_clean not in case.tags:
+                    timeline.record(
+                        case,
+                        timeline.CASE_TAGGED,
+                        actor,
+                        before=case.tags,
+                        after=[*case.tags, tag_clean],
+                    )
+                    case.tags = [*case.tags, tag_clean]
+            elif operation == "assign":
+                if assignee is None or not can_claim_case(assignee, case):
+                    raise ValidationError({"assignee": "That member may not work these cases."})
+                if case.status not in (Case.Status.NEW, Case.Status.IN_REVIEW):
+                    raise ValidationError({"cases": f"Case {case.pk} cannot be assigned now."})
+                case.status = Case.Status.IN_REVIEW
+                case.claimed_by = assignee
+                case.claimed_at = now
+                case.first_claimed_at = case.first_claimed_at or now
+                case.lease_expires_at = now + LEASE
+                timeline.record(case, timeline.CASE_ASSIGNED, actor, assignee_id=assignee.pk)
+            elif operation == "release":
+                if case.status != Case.Status.IN_REVIEW:
+                    continue
+                case.status = Case.Status.NEW
+                case.claimed_by = None
+                case.claimed_at = None
+                case.lease_expires_at = None
+                timeline.record(case, timeline.CASE_RELEASED, actor, bulk=True)
+            case.version += 1
+            case._change_reason = f"bulk {operation}"
+            case.save()
+    return len(cases)
