@@ -67,13 +67,13 @@ def case_expire_leases(*, queue: Queue | None = None) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "WITH expired AS (SELECT id, claimed_by_id FROM cases_case WHERE "
-            "status = 'in_review' AND lease_expires_at < now() "
+            "status = 'in_review' AND lease_expires_at < %(now)s "
             "AND (%(queue)s::bigint IS NULL OR queue_id = %(queue)s) "
             "FOR UPDATE SKIP LOCKED) UPDATE cases_case c SET status = 'new', "
             "claimed_by_id = NULL, claimed_at = NULL, lease_expires_at = NULL, "
-            "version = c.version + 1, updated_at = now() FROM expired WHERE c.id = expired.id "
+            "version = c.version + 1, updated_at = %(now)s FROM expired WHERE c.id = expired.id "
             "RETURNING c.id, expired.claimed_by_id",
-            {"queue": queue.pk if queue is not None else None},
+            {"queue": queue.pk if queue is not None else None, "now": timezone.now()},
         )
         rows = cursor.fetchall()
         if rows:
