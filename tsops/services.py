@@ -95,6 +95,8 @@ def member_create_or_update(
         elif created:
             user.set_unusable_password()
         user.is_active = True
+        # Seniors configure queues, routing and policies in the admin.
+        user.is_staff = user.is_superuser or role == roles.SENIOR
         user.save()
         managed = set(roles.ROLES) | set(roles.TEAMS)
         keep = [g for g in user.groups.all() if g.name not in managed]

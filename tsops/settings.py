@@ -255,6 +255,7 @@ CELERY_TASK_DEFAULT_QUEUE = "tsops"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tsops.tasks.worker_heartbeat", "schedule": 30.0},
+    "case-expire-leases": {"task": "cases.tasks.case_expire_leases", "schedule": 60.0},
 }
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 120, minimum=10)
 

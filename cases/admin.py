@@ -1,0 +1,73 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from cases.models import Case, Queue, ReportReason, RoutingRule, SLAPolicy
+from tsops.admin_mixins import ConfigurationAdmin, InspectionAdmin
+
+
+@admin.register(SLAPolicy)
+class SLAPolicyAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+    list_display = (
+        "name",
+        "first_action_p0",
+        "resolve_p0",
+        "first_action_p1",
+        "resolve_p1",
+        "first_action_p2",
+        "resolve_p2",
+        "first_action_p3",
+        "resolve_p3",
+    )
+
+
+@admin.register(Queue)
+class QueueAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+    list_display = ("name", "slug", "allowed_roles", "team", "sla_policy", "active")
+    list_filter = ("active", "team")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(ReportReason)
+class ReportReasonAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+    list_display = (
+        "code",
+        "label",
+        "default_queue",
+        "default_severity",
+        "dsa_category",
+        "restricted",
+    )
+    list_filter = ("restricted", "default_queue")
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+    list_display = (
+        "position",
+        "name",
+        "enabled",
+        "match_source",
+        "match_reason",
+        "match_subject_kind",
+        "match_detector",
+        "min_score",
+        "queue",
+        "severity",
+    )
+    list_editable = ("position", "enabled")
+    list_display_links = ("name",)
+
+
+@admin.register(Case)
+class CaseAdmin(SimpleHistoryAdmin, InspectionAdmin):
+    """Read-only: restricted cases are excluded here as everywhere else."""
+
+    list_display = ("id", "subject", "status", "severity", "queue", "report_count", "created_at")
+    list_filter = ("status", "severity", "queue")
+    raw_id_fields = ("subject", "claimed_by")
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        from cases.selectors import visible_cases
+
+        return visible_cases(request.user).select_related("subject", "queue")

@@ -1,0 +1,205 @@
+"""Input of the queue and case pages: parse and bound-check, then hand over to a service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
+from cases.models import Case, Evidence, Queue, ReportReason, Severity
+from cases.selectors import CaseFilters
+
+SEVERITY_CHOICES = [("", "Any severity")] + [(str(v), f"P{v}") for v in Severity.values]
+STATUS_TABS = [
+    (Case.Status.NEW.value, "New"),
+    (Case.Status.IN_REVIEW.value, "In review"),
+    ("open", "All open"),
+]
+SOURCE_CHOICES = [("", "Automated or human"), ("automated", "Automated"), ("human", "Human")]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Cursor:
+    """Where a queue page ends, in the queue's sort order: severity, deadline, -reports, id.
+
+    Written into "next page" links as ``<severity>.<deadline µs since epoch>.<reports>.<id>``,
+    so the next page starts after the last row seen instead of counting rows to skip.
+    """
+
+    def __init__(self, severity: int, resolve_due: datetime, report_count: int, case_id: int):
+        self.severity = severity
+        self.resolve_due = resolve_due
+        self.report_count = report_count
+        self.case_id = case_id
+
+    @classmethod
+    def after(cls, case: Case) -> Cursor:
+        return cls(case.severity, case.resolve_due, case.report_count, case.pk)
+
+    @classmethod
+    def parse(cls, value: str) -> Cursor | None:
+        try:
+            severity, micros, reports, case_id = (int(part) for part in value.split("."))
+        except ValueError:
+            return None
+        if abs(micros) > 10**17:
+            return None
+        return cls(severity, _EPOCH + timedelta(microseconds=micros), reports, case_id)
+
+    def __str__(self) -> str:
+        micros = (self.resolve_due - _EPOCH) // timedelta(microseconds=1)
+        return f"{self.severity}.{micros}.{self.report_count}.{self.case_id}"
+
+    def q(self) -> Q:
+        """Rows sorting strictly after this cursor (the leading range lets an index seek)."""
+        s, d, r, i = self.severity, self.resolve_due, self.report_count, self.case_id
+        return Q(severity__gte=s) & (
+            Q(severity__gt=s)
+            | Q(resolve_due__gt=d)
+            | Q(resolve_due=d, report_count__lt=r)
+            | Q(resolve_due=d, report_count=r, pk__gt=i)
+        )
+
+
+class QueueFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=STATUS_TABS, required=False)
+    severity = forms.TypedChoiceField(
+        choices=SEVERITY_CHOICES, coerce=int, empty_value=None, required=False
+    )
+    reason = forms.ChoiceField(required=False)
+    source = forms.ChoiceField(choices=SOURCE_CHOICES, required=False)
+    tag = forms.CharField(max_length=50, required=False)
+    breached = forms.BooleanField(required=False, label="Breached only")
+    after = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].choices = [("", "Any reason")] + [
+            (code, label) for code, label in ReportReason.objects.values_list("code", "label")
+        ]
+
+    def filters(self) -> CaseFilters:
+        """The valid part of the query (an invalid filter is ignored rather than failing)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return CaseFilters(
+            status=data.get("status") or Case.Status.NEW,
+            severity=data.get("severity"),
+            reason=data.get("reason", ""),
+            source=data.get("source", ""),
+            tag=(data.get("tag") or "").strip().lower(),
+            breached=bool(data.get("breached")),
+        )
+
+    def cursor(self) -> Cursor | None:
+        if not self.is_valid() or not self.cleaned_data.get("after"):
+            return None
+        return Cursor.parse(self.cleaned_data["after"])
+
+
+class CaseIdsField(forms.Field):
+    """The ticked rows of a queue page: a list of case ids."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[int]:
+        if not value:
+            return []
+        try:
+            return sorted({int(v) for v in value})
+        except (TypeError, ValueError):
+            raise forms.ValidationError("Invalid case selection.") from None
+
+
+class BulkForm(forms.Form):
+    OPERATIONS = [
+        ("move", "Move to queue"),
+        ("tag", "Add tag"),
+        ("assign", "Assign to member"),
+        ("release", "Release"),
+    ]
+
+    cases = CaseIdsField(required=False)
+    operation = forms.ChoiceField(choices=OPERATIONS)
+    queue = forms.ModelChoiceField(queryset=Queue.objects.none(), required=False)
+    tag = forms.CharField(max_length=50, required=False)
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, to_field_name="username"
+    )
+    back = forms.CharField(max_length=500, required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, queues, queue: Queue, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Move targets: queues of the same team (a restricted case never leaves its team).
+        self.fields["queue"].queryset = Queue.objects.filter(
+            pk__in=[q.pk for q in queues if q.team == queue.team]
+        ).order_by("name")
+        groups = [queue.team] if queue.team else list(queue.allowed_roles)
+        self.fields["assignee"].queryset = (
+            get_user_model()
+            .objects.filter(is_active=True, groups__name__in=groups)
+            .distinct()
+            .order_by("username")
+        )
+        self.fields["assignee"].label_from_instance = lambda user: user.get_username()
+
+
+class CaseEditForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    tags = forms.CharField(
+        max_length=500, required=False, help_text="Comma-separated", label="Tags"
+    )
+    severity = forms.TypedChoiceField(choices=Severity.choices, coerce=int)
+    queue = forms.ModelChoiceField(queryset=Queue.objects.none(), empty_label=None)
+
+    def __init__(self, *args, queues, case: Case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["queue"].queryset = Queue.objects.filter(
+            Q(pk__in=[q.pk for q in queues if q.team == case.team]) | Q(pk=case.queue_id)
+        ).order_by("name")
+
+    @classmethod
+    def for_case(cls, case: Case, queues) -> CaseEditForm:
+        return cls(
+            initial={
+                "version": case.version,
+                "tags": ", ".join(case.tags),
+                "severity": case.severity,
+                "queue": case.queue_id,
+            },
+            queues=queues,
+            case=case,
+        )
+
+    def clean_tags(self) -> list[str]:
+        tags = [t.strip() for t in self.cleaned_data.get("tags", "").split(",") if t.strip()]
+        if any(len(t) > 50 for t in tags):
+            raise forms.ValidationError("A tag is at most 50 characters.")
+        return tags
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        max_length=20_000, widget=forms.Textarea(attrs={"rows": 3}), label="Internal note"
+    )
+
+
+class ReleaseForm(forms.Form):
+    skip = forms.BooleanField(required=False)
+    reason = forms.CharField(max_length=1000, required=False)
+
+
+class RevealForm(forms.Form):
+    reason = forms.CharField(max_length=1000, required=False)
+
+
+class EvidenceForm(forms.Form):
+    kind = forms.ChoiceField(choices=Evidence.Kind.choices)
+    url = forms.URLField(max_length=2000, required=False, assume_scheme="https")
+    excerpt = forms.CharField(max_length=20_000, required=False, widget=forms.Textarea)
+    sensitive = forms.BooleanField(required=False)
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(max_length=200, required=False)
