@@ -26,7 +26,7 @@ from guardian.models import GroupObjectPermission
 
 from cases import timeline
 from cases.identifiers import hash_for_text, identifier_hash, identifier_mask
-from cases.models import Case, CaseEvent, CaseLink, Report, Subject
+from cases.models import Case, CaseLink, Report, Subject
 from cases.permissions import can_submit_reports
 from cases.routing import Route, RoutingContext, deadlines_for
 from cases.validation import CleanReport, validate_report
@@ -234,26 +234,11 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
         # Another transaction stored one of these keys after step 1: retry the batch.
         raise IntegrityError("report key taken concurrently")
 
-    # 6. Counters, severity, deadlines, queue and claim of every touched case.
+    # 6. Counters, severity, deadlines, queue and claim of every touched case. Reports are
+    # not copied into the timeline: the case page merges them from cases_report.
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    events: list[CaseEvent] = []
     for _index, clean, plan in rows:
         counts[plan.id][0 if clean.source == Report.Source.AUTOMATED_FLAG else 1] += 1
-        events.append(
-            CaseEvent(
-                case_id=plan.id,
-                kind=timeline.REPORT_ADDED,
-                at=now,
-                actor=None,
-                data={
-                    "report_id": inserted[(clean.source, clean.external_id)],
-                    "source": clean.source,
-                    "reason": clean.reason,
-                    "detector": clean.detector,
-                    "score": clean.score,
-                },
-            )
-        )
     plan_list = list(plans.values())
     with connection.cursor() as cursor:
         cursor.execute(
@@ -287,12 +272,7 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
                 [p.version for p in plan_list],
             ],
         )
-    plan_events = [
-        CaseEvent(case_id=plan.id, kind=kind, at=now, actor=None, data=data)
-        for plan in plan_list
-        for kind, data in plan.events
-    ]
-    CaseEvent.objects.bulk_create(plan_events + events)
+    _insert_events([(plan.id, kind, data) for plan in plan_list for kind, data in plan.events], now)
     links = [
         CaseLink(
             from_case_id=p.id,
@@ -305,8 +285,10 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
     ]
     CaseLink.objects.bulk_create(links, ignore_conflicts=True)
     _grant_team_visibility([p for p in plan_list if p.restricted])
+    # History keeps what an analyst could act on: a new case, or one whose severity, queue or
+    # visibility a joining report changed (a bare count increase is in cases_report already).
     created = [p.id for p in plan_list if p.created]
-    changed = [p.id for p in plan_list if not p.created]
+    changed = [p.id for p in plan_list if not p.created and p.events]
     timeline.history_snapshot(created, history_type="+", actor=actor, reason="intake")
     timeline.history_snapshot(changed, history_type="~", actor=actor, reason="report joined")
 
@@ -322,6 +304,23 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
             )
         )
     return results
+
+
+def _insert_events(events: list[tuple[int, str, dict]], now) -> None:
+    if not events:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO cases_caseevent (case_id, kind, at, data) "
+            "SELECT c, k, %s, d::jsonb FROM unnest(%s::bigint[], %s::text[], %s::text[]) "
+            "AS t(c, k, d)",
+            [
+                now,
+                [e[0] for e in events],
+                [e[1] for e in events],
+                [json.dumps(e[2]) for e in events],
+            ],
+        )
 
 
 def _first_report_of(plan: _CasePlan, index: int) -> bool:

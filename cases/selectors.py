@@ -12,6 +12,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from cases import timeline
 from cases.identifiers import identifier_hash
 from cases.models import Case, CaseEvent, Identifier, Queue, Report, Subject
 from cases.permissions import can_view_case, can_work_queue
@@ -172,8 +173,35 @@ def report_list(case: Case, *, limit: int = 50) -> list[Report]:
 
 
 def timeline_for(case: Case, *, limit: int = 100) -> list[CaseEvent]:
-    events = CaseEvent.objects.filter(case=case).select_related("actor").order_by("-at", "-id")
-    return list(reversed(events[:limit]))
+    """The latest ``limit`` entries, oldest first: events merged with the reports received.
+
+    Reports live only in cases_report; they appear here as unsaved REPORT_ADDED events.
+    """
+    events = list(
+        CaseEvent.objects.filter(case=case).select_related("actor").order_by("-at", "-id")[:limit]
+    )
+    reports = [
+        CaseEvent(
+            case=case,
+            kind=timeline.REPORT_ADDED,
+            at=report.received_at,
+            data={
+                "report_id": report.pk,
+                "source": report.source,
+                "reason": report.reason,
+                "detector": report.detector,
+                "score": report.score,
+            },
+        )
+        for report in Report.objects.filter(case=case).order_by("-received_at", "-id")[:limit]
+    ]
+
+    # At the same instant: the case opens, then its reports arrive, then what they caused.
+    def order(event: CaseEvent) -> tuple:
+        rank = 0 if event.kind == timeline.CASE_CREATED else 1 if event.pk is None else 2
+        return (event.at, rank, event.pk or 0)
+
+    return sorted(events + reports, key=order)[-limit:]
 
 
 def prior_cases(*, actor, case: Case, limit: int = 20) -> list[Case]:

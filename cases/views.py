@@ -244,6 +244,10 @@ def _render_case(
     services.case_view_record(actor=actor, case=case, request=request)
     now = timezone.now()
     _mark_deadlines([case], now)
+    case.first_breached = (
+        case.is_open and case.first_action_at is None and (case.first_action_due < now)
+    )
+    case.resolve_breached = case.is_open and case.resolve_due < now
     queues = selectors.queue_list(actor=actor)
     visible = selectors.visible_cases(actor)
     events = selectors.timeline_for(case)
@@ -264,7 +268,7 @@ def _render_case(
         and (holds_claim or can_bulk_edit(actor)),
         "report_groups": selectors.report_groups(case),
         "reports": selectors.report_list(case),
-        "evidence": list(case.evidence.all()),
+        "evidence": list(case.evidence.select_related("added_by")),
         "notes": list(Note.objects.filter(case=case).select_related("author")),
         # Links to cases the viewer cannot see (a restricted one) are left out altogether.
         "links_out": list(

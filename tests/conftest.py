@@ -17,6 +17,25 @@ def pytest_configure(config):
     embedded.ensure_services()
 
 
+@pytest.fixture(autouse=True)
+def _installed_data(request):
+    """Transactional tests flush the database afterwards, data migrations included: put the
+    roles and the default taxonomy back (idempotent) before each such test."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+
+    from cases.taxonomy import install_taxonomy
+
+    roles.install_roles()
+    install_taxonomy(apps)
+
+
 def make_member(username: str, role: str | None = None, teams: tuple[str, ...] = ()):
     return member_create_or_update(
         username=username, role=role, teams=teams, password="correct-horse-battery", validate=False
@@ -93,3 +112,92 @@ def session_client_for(db):
         return client
 
     return build
+
+
+# --- Transactional tests (live_server, real workers) ---------------------------------------
+#
+# A transactional test ends with Django's flush, a TRUNCATE of every table. Two things in the
+# schema don't survive that on their own: the access log's trigger rejects TRUNCATE (so the
+# flush would fail), and the role groups and their permissions, installed by a migration,
+# would be gone for the next test. The test database only, and only while flushing, lets the
+# TRUNCATE through and puts the roles back afterwards.
+
+_ACCESS_LOG_TRUNCATE_TRIGGER = "tsops_accesslog_no_truncate"
+
+
+def _reinstall_roles(sender, **kwargs):
+    if sender.name == "tsops":
+        roles.install_roles()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_keeps_the_migrated_schema():
+    from django.db.backends.postgresql.operations import DatabaseOperations
+    from django.db.models.signals import post_migrate
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        if any("tsops_accesslog" in sql for sql in sql_list):
+            table = self.quote_name("tsops_accesslog")
+            sql_list = [
+                f"ALTER TABLE {table} DISABLE TRIGGER {_ACCESS_LOG_TRUNCATE_TRIGGER}",
+                *sql_list,
+                f"ALTER TABLE {table} ENABLE TRIGGER {_ACCESS_LOG_TRUNCATE_TRIGGER}",
+            ]
+        return original(self, sql_list)
+
+    post_migrate.connect(_reinstall_roles, dispatch_uid="tests-reinstall-roles-after-flush")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
+    post_migrate.disconnect(dispatch_uid="tests-reinstall-roles-after-flush")
+
+
+# --- Skips in CI -----------------------------------------------------------------------------
+#
+# With TSOPS_FAIL_ON_SKIP=1 (set by .ci/run) a skipped test fails the session, so that a
+# missing browser or service can't pass CI by quietly not testing. A test that may skip by
+# design (say, one that only applies to the embedded servers) is marked
+# ``@pytest.mark.expected_skip`` and must still give its reason, which -ra prints.
+
+_unexpected_skips: list[tuple[str, str]] = []
+
+
+def _fail_on_skip() -> bool:
+    import os
+
+    return os.environ.get("TSOPS_FAIL_ON_SKIP", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.hookimpl(specname="pytest_configure")
+def pytest_configure_expected_skip_marker(config):
+    config.addinivalue_line(
+        "markers", "expected_skip: may be skipped by design; TSOPS_FAIL_ON_SKIP lets it pass"
+    )
+
+
+def pytest_runtest_logreport(report):
+    if not (report.skipped and _fail_on_skip()) or hasattr(report, "wasxfail"):
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr or "")
+    reason = reason.removeprefix("Skipped: ").strip()
+    if reason in {"", "unconditional skip", "Skipped"} or "expected_skip" not in report.keywords:
+        _unexpected_skips.append((report.nodeid, reason or "(no reason given)"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _unexpected_skips and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _unexpected_skips:
+        return
+    terminalreporter.section("skipped tests fail this run (TSOPS_FAIL_ON_SKIP=1)", red=True)
+    for nodeid, reason in _unexpected_skips:
+        terminalreporter.line(f"SKIPPED {nodeid}: {reason}", red=True)
+    terminalreporter.line(
+        "Fix what made them skip, or mark a by-design skip @pytest.mark.expected_skip."
+    )

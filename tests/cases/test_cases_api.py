@@ -25,8 +25,12 @@ def open_case(platform_account):
     return make_case(
         platform_account,
         reason="harassment",
-        subject={"kind": "content", "external_id": "post-h", "owner_id": "acct-h",
-                 "text": "you will regret this zebra"},
+        subject={
+            "kind": "content",
+            "external_id": "post-h",
+            "owner_id": "acct-h",
+            "text": "you will regret this zebra",
+        },
     )
 
 
@@ -35,8 +39,18 @@ def test_case_detail_has_the_fields_and_logs_the_view(analyst, open_case, api_cl
     response = client.get(f"/api/v1/cases/{open_case.pk}")
     assert response.status_code == 200
     body = response.json()
-    for field in ("id", "status", "severity", "queue", "subject", "reports", "version",
-                  "claimed_by", "first_action_due", "resolve_due"):
+    for field in (
+        "id",
+        "status",
+        "severity",
+        "queue",
+        "subject",
+        "reports",
+        "version",
+        "claimed_by",
+        "first_action_due",
+        "resolve_due",
+    ):
         assert field in body
     assert body["subject"]["external_id"] == "post-h"
     assert len(body["reports"]) == 1
@@ -95,8 +109,12 @@ def test_search_by_subject_owner_identifier_and_text(platform_account, analyst, 
     case = make_case(
         platform_account,
         reason="other",
-        subject={"kind": "content", "external_id": "post-s", "owner_id": "acct-s",
-                 "text": "cheap watches here"},
+        subject={
+            "kind": "content",
+            "external_id": "post-s",
+            "owner_id": "acct-s",
+            "text": "cheap watches here",
+        },
         identifiers=[{"kind": "email", "value": "seller@example.com"}],
     )
     client = api_client_for(analyst, ["cases:read"])
@@ -132,12 +150,18 @@ def test_a_restricted_case_is_invisible_to_an_analyst_everywhere(
     for q in ("cs-1", "secret", str(restricted_case.pk)):
         assert client.get("/api/v1/search", {"q": q}).json()["results"] == []
     assert client.post("/api/v1/queues/child-safety/claim").status_code == 404
-    assert client.patch(
-        f"/api/v1/cases/{restricted_case.pk}", {"version": 1, "tags": ["x"]}, format="json"
-    ).status_code == 404
-    assert client.post(
-        f"/api/v1/cases/{restricted_case.pk}/notes", {"body": "x"}, format="json"
-    ).status_code == 404
+    assert (
+        client.patch(
+            f"/api/v1/cases/{restricted_case.pk}", {"version": 1, "tags": ["x"]}, format="json"
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            f"/api/v1/cases/{restricted_case.pk}/notes", {"body": "x"}, format="json"
+        ).status_code
+        == 404
+    )
 
 
 def test_a_restricted_case_is_visible_to_its_team(specialist, restricted_case, api_client_for):
@@ -165,7 +189,10 @@ def test_a_child_safety_report_joining_an_open_case_restricts_it(
     assert case.restricted and case.team == "child-safety" and case.queue.slug == "child-safety"
     assert case.claimed_by is None and case.status == "new"
     assert client.get(f"/api/v1/cases/{case.pk}").status_code == 404
-    assert api_client_for(specialist, ["cases:read"]).get(f"/api/v1/cases/{case.pk}").status_code == 200
+    assert (
+        api_client_for(specialist, ["cases:read"]).get(f"/api/v1/cases/{case.pk}").status_code
+        == 200
+    )
 
 
 def test_an_outsider_sees_nothing(outsider, open_case, api_client_for):

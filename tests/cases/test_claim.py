@@ -28,7 +28,9 @@ def test_next_case_claims_the_most_urgent_case(platform_account, analyst):
     assert claimed.pk == urgent.pk
     assert claimed.status == "in_review" and claimed.claimed_by == analyst
     assert claimed.claimed_at is not None and claimed.lease_expires_at > timezone.now()
-    assert CaseEvent.objects.filter(case=claimed, kind=timeline.CASE_CLAIMED, actor=analyst).exists()
+    assert CaseEvent.objects.filter(
+        case=claimed, kind=timeline.CASE_CLAIMED, actor=analyst
+    ).exists()
     second = services.case_claim_next(actor=analyst, queue=queue)
     assert second.pk == low.pk
     assert services.case_claim_next(actor=analyst, queue=queue) is None

@@ -13,6 +13,7 @@ from django.utils import timezone
 from cases import timeline
 from cases.intake import report_submit, report_submit_batch
 from cases.models import Case, CaseEvent, CaseLink, Identifier, Queue, Report, RoutingRule
+from cases.selectors import timeline_for
 from tests.factories import ReportPayloadFactory, SubjectPayloadFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +30,10 @@ def test_a_report_opens_a_case_routed_by_its_reason(platform_account):
     assert case.severity == 1
     assert case.report_count == 1 and case.human_count == 1
     assert CaseEvent.objects.filter(case=case, kind=timeline.CASE_CREATED).exists()
-    assert CaseEvent.objects.filter(case=case, kind=timeline.REPORT_ADDED).exists()
     assert case.history.filter(history_type="+").exists()
+    entries = timeline_for(case)
+    assert [e.kind for e in entries] == [timeline.CASE_CREATED, timeline.REPORT_ADDED]
+    assert entries[1].data["report_id"] == result.report_id
 
 
 def test_the_same_key_twice_answers_200_with_the_same_ids_and_changes_nothing(
@@ -112,8 +115,13 @@ def test_routing_rules_choose_queue_and_severity_in_order(platform_account):
     spam = Queue.objects.get(slug="spam")
     general = Queue.objects.get(slug="general")
     RoutingRule.objects.create(
-        position=2, name="confident spam detector", match_source="automated_flag",
-        match_detector="spamnet", min_score=0.9, queue=spam, severity=2,
+        position=2,
+        name="confident spam detector",
+        match_source="automated_flag",
+        match_detector="spamnet",
+        min_score=0.9,
+        queue=spam,
+        severity=2,
     )
     RoutingRule.objects.create(position=5, name="everything else", queue=general)
     confident = report_submit(
@@ -136,7 +144,9 @@ def test_routing_rules_choose_queue_and_severity_in_order(platform_account):
 
 
 def test_a_rule_cannot_route_a_restricted_reason_out_of_its_team_queue(platform_account):
-    RoutingRule.objects.create(position=1, name="all to general", queue=Queue.objects.get(slug="general"))
+    RoutingRule.objects.create(
+        position=1, name="all to general", queue=Queue.objects.get(slug="general")
+    )
     result = report_submit(actor=platform_account, data=ReportPayloadFactory(reason="child_safety"))
     case = Case.objects.get(pk=result.case_id)
     assert case.queue.slug == "child-safety"
