@@ -1,0 +1,422 @@
+"""TSOps benchmarks: ``make bench`` (or ``python -m bench``). See bench/README.md.
+
+Loads a scratch database (``tsops_bench`` on the configured or embedded server)
+with a large case table and prints each figure as a ratio against a raw
+PostgreSQL baseline measured in the same run on the same data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+def _scratch_database(name: str) -> str:
+    """Create an empty scratch database on the configured (or embedded) server; return its URL."""
+    import psycopg2
+
+    from tsops import embedded
+    from tsops.config import database_config
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        embedded.ensure_services()
+        url = embedded.postgres().url
+    config = database_config(url)
+    conn = psycopg2.connect(
+        host=config["HOST"] or None,
+        port=config["PORT"] or None,
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        dbname=config["NAME"],
+    )
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    parsed = urlparse(url)
+    return parsed._replace(path=f"/{name}").geturl()
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.figures: dict[str, dict] = {}
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.core.management import call_command
+
+        from tsops.services import api_key_create, member_create_or_update
+
+        _log("migrating the scratch database…")
+        call_command("migrate", verbosity=0)
+        self.platform = member_create_or_update(username="bench-platform", role="platform")
+        _, self.platform_key = api_key_create(
+            user=self.platform, name="bench", scopes=["reports:write"]
+        )
+        self.analysts = [
+            member_create_or_update(username=f"bench-analyst-{i}", role="analyst")
+            for i in range(16)
+        ]
+        self.user_model = get_user_model()
+
+    def client_for(self, user):
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        return client
+
+    # --- pages ----------------------------------------------------------------------------
+
+    def measure_pages(self, label: str) -> dict:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from cases.models import Case
+
+        client = self.client_for(self.analysts[0])
+        queue_url = "/queues/general/"
+        case_ids = list(
+            Case.objects.filter(queue__slug="general", status="new")
+            .order_by("?")
+            .values_list("id", flat=True)[: self.args.samples]
+        )
+        out = {}
+        for name, urls in (
+            ("queue_page", [queue_url] * self.args.samples),
+            ("case_page", [f"/cases/{i}/" for i in case_ids]),
+        ):
+            for url in urls[:5]:
+                client.get(url)  # warm caches
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(urls[0])
+            assert response.status_code == 200, (url, response.status_code)
+            samples = []
+            for url in urls:
+                started = time.perf_counter()
+                response = client.get(url)
+                samples.append(time.perf_counter() - started)
+                assert response.status_code == 200
+            out[name] = {"p95_ms": p95(samples) * 1000, "queries": len(queries)}
+            _log(f"  {label} {name}: p95 {out[name]['p95_ms']:.1f} ms, {len(queries)} queries")
+        return out
+
+    # --- ingestion ------------------------------------------------------------------------
+
+    def _payloads(self, prefix: str, batch: int) -> list[dict]:
+        reports = []
+        for i in range(self.args.batch):
+            n = batch * self.args.batch + i
+            # One in five reports lands on a subject reported earlier in the run.
+            subject_n = n - (n % 5 == 0 and n > 10) * 7
+            reports.append(
+                {
+                    "source": "user_report" if n % 3 else "automated_flag",
+                    "external_id": f"{prefix}-r-{n}",
+                    "reason": ["spam", "scam_fraud", "harassment", "other"][n % 4],
+                    "description": "bench report text about a suspicious giveaway",
+                    "reporter_id": f"u-{n % 977}",
+                    "detector": "" if n % 3 else "spamnet-v3",
+                    "score": None if n % 3 else 0.91,
+                    "subject": {
+                        "kind": "content",
+                        "external_id": f"{prefix}-post-{subject_n}",
+                        "owner_id": f"{prefix}-acct-{subject_n % 4001}",
+                        "text": f"free crypto giveaway number {subject_n}",
+                    },
+                    "identifiers": [{"kind": "device", "value": f"dev-{subject_n % 3001}"}],
+                }
+            )
+        return reports
+
+    def _raw_ingest(self, cursor, reports: list[dict]) -> None:
+        """The raw baseline: the same rows upserted by plain SQL (INSERT … unnest … ON CONFLICT)."""
+        subjects = sorted({r["subject"]["external_id"]: r for r in reports}.items())
+        cursor.execute(
+            "INSERT INTO cases_subject (kind, external_id, snapshot_text, snapshot_url, "
+            "snapshot_media, created_at, updated_at) SELECT 'content', e, t, '', '[]'::jsonb, "
+            "now(), now() FROM unnest(%s::text[], %s::text[]) AS u(e, t) "
+            "ON CONFLICT (kind, external_id) DO UPDATE SET kind = EXCLUDED.kind "
+            "RETURNING id, external_id",
+            [[k for k, _ in subjects], [r["subject"]["text"] for _, r in subjects]],
+        )
+        ids = dict((e, i) for i, e in cursor.fetchall())
+        subject_ids = [ids[k] for k, _ in subjects]
+        cursor.execute(
+            "INSERT INTO cases_case (subject_id, status, severity, queue_id, reason, restricted, "
+            "team, tags, report_count, automated_count, human_count, first_action_due, "
+            "resolve_due, reopen_count, version, created_at, updated_at) "
+            "SELECT s, 'new', 3, (SELECT id FROM cases_queue WHERE slug = 'general'), 'other', "
+            "false, '', '{}', 1, 0, 1, now(), now(), 0, 1, now(), now() "
+            "FROM unnest(%s::bigint[]) AS u(s) "
+            "ON CONFLICT (subject_id) WHERE NOT (status = 'resolved') DO NOTHING",
+            [subject_ids],
+        )
+        cursor.execute(
+            "SELECT subject_id, id FROM cases_case WHERE subject_id = ANY(%s) "
+            "AND NOT (status = 'resolved')",
+            [subject_ids],
+        )
+        cases = dict(cursor.fetchall())
+        cursor.execute(
+            "INSERT INTO cases_report (source, external_id, case_id, subject_id, reason, "
+            "description, reporter_hash, detector, score, received_at, created_at, updated_at) "
+            "SELECT s, e, c, sub, r, d, '', det, sc, now(), now(), now() FROM unnest("
+            "%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], "
+            "%s::text[], %s::float8[]) AS u(s, e, c, sub, r, d, det, sc) "
+            "ON CONFLICT (source, external_id) DO NOTHING",
+            [
+                [r["source"] for r in reports],
+                [r["external_id"] for r in reports],
+                [cases[ids[r["subject"]["external_id"]]] for r in reports],
+                [ids[r["subject"]["external_id"]] for r in reports],
+                [r["reason"] for r in reports],
+                [r["description"] for r in reports],
+                [r["detector"] for r in reports],
+                [r["score"] for r in reports],
+            ],
+        )
+
+    def measure_ingestion(self) -> dict:
+        import psycopg2
+        from django.db import connection
+        from django.test import Client
+
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {self.platform_key}")
+        raw = psycopg2.connect(**connection.get_connection_params())
+        api_time = raw_time = 0.0
+        count = 0
+        for batch in range(self.args.ingest_batches):
+            api_reports = self._payloads("api", batch)
+            body = json.dumps({"reports": api_reports})
+            started = time.perf_counter()
+            response = client.post("/api/v1/reports/bulk", body, content_type="application/json")
+            api_time += time.perf_counter() - started
+            assert response.status_code == 200, response.content[:500]
+            statuses = {r["status"] for r in response.json()["results"]}
+            assert statuses <= {200, 201}, statuses
+            raw_reports = self._payloads("raw", batch)
+            started = time.perf_counter()
+            with raw, raw.cursor() as cursor:
+                self._raw_ingest(cursor, raw_reports)
+            raw_time += time.perf_counter() - started
+            count += len(api_reports)
+        raw.close()
+        api_rate, raw_rate = count / api_time, count / raw_time
+        _log(f"  ingestion: API {api_rate:,.0f} reports/s, raw SQL {raw_rate:,.0f} reports/s")
+        return {"api_per_s": api_rate, "raw_per_s": raw_rate, "ratio": api_rate / raw_rate}
+
+    # --- claiming -------------------------------------------------------------------------
+
+    def _threads(self, count: int, work) -> list[float]:
+        samples: list[float] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(count)
+        errors: list[BaseException] = []
+
+        def run(i):
+            from django.db import connection
+
+            try:
+                local = work(i, barrier)
+                with lock:
+                    samples.extend(local)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return samples
+
+    def measure_claims(self) -> dict:
+        import psycopg2
+        from django.db import connection
+        from django.utils import timezone
+
+        from cases.services import CLAIM_SQL, LEASE, SKIP_MEMORY
+
+        per_thread = self.args.claims_per_thread
+        queue_ids = dict(
+            (slug, pk)
+            for pk, slug in __import__(
+                "cases.models", fromlist=["Queue"]
+            ).Queue.objects.values_list("id", "slug")
+        )
+        clients = [self.client_for(user) for user in self.analysts]
+
+        def api_work(i, barrier):
+            client = clients[i]
+            local = []
+            barrier.wait()
+            for _ in range(per_thread):
+                started = time.perf_counter()
+                response = client.post("/api/v1/queues/general/claim")
+                local.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.status_code
+            return local
+
+        params = connection.get_connection_params()
+
+        def raw_work(i, barrier):
+            conn = psycopg2.connect(**params)
+            local = []
+            barrier.wait()
+            try:
+                for _ in range(per_thread):
+                    now = timezone.now()
+                    started = time.perf_counter()
+                    with conn, conn.cursor() as cursor:
+                        cursor.execute(
+                            CLAIM_SQL,
+                            {
+                                "queue": queue_ids["harassment"],
+                                "user": self.analysts[i].pk,
+                                "now": now,
+                                "lease": now + LEASE,
+                                "skip_since": now - SKIP_MEMORY,
+                            },
+                        )
+                        assert cursor.fetchone() is not None
+                    local.append(time.perf_counter() - started)
+            finally:
+                conn.close()
+            return local
+
+        api = self._threads(16, api_work)
+        raw = self._threads(16, raw_work)
+        api_p95, raw_p95 = p95(api) * 1000, p95(raw) * 1000
+        _log(
+            f"  claim p95 with 16 claimers: API {api_p95:.1f} ms, raw CTE {raw_p95:.1f} ms "
+            f"(medians {statistics.median(api) * 1000:.1f} / {statistics.median(raw) * 1000:.1f})"
+        )
+        return {"api_p95_ms": api_p95, "raw_p95_ms": raw_p95, "ratio": api_p95 / raw_p95}
+
+    # --- the run --------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        from bench.load import load_cases
+
+        parts = set(self.args.only.split(","))
+        self.setup()
+        _log(f"loading {self.args.small:,} cases…")
+        load_cases(0, self.args.small)
+        small = self.measure_pages(f"{self.args.small:,} cases") if "pages" in parts else {}
+        _log(f"growing to {self.args.cases:,} cases…")
+        load_cases(self.args.small, self.args.cases)
+        large = self.measure_pages(f"{self.args.cases:,} cases") if "pages" in parts else {}
+        _log("ingestion…")
+        ingestion = self.measure_ingestion() if "ingestion" in parts else None
+        _log("claiming…")
+        claims = self.measure_claims() if "claim" in parts else None
+        return {
+            "cases": self.args.cases,
+            "small": self.args.small,
+            "ingestion": ingestion,
+            "claim": claims,
+            "pages": {
+                name: {
+                    "small_p95_ms": small[name]["p95_ms"],
+                    "large_p95_ms": large[name]["p95_ms"],
+                    "small_queries": small[name]["queries"],
+                    "large_queries": large[name]["queries"],
+                    "ratio": large[name]["p95_ms"] / small[name]["p95_ms"],
+                }
+                for name in ("queue_page", "case_page")
+                if name in small
+            },
+        }
+
+
+def report(figures: dict) -> str:
+    lines = [
+        f"TSOps benchmark — {figures['cases']:,} cases (pages compared with {figures['small']:,})",
+        "",
+        f"{'figure':<34}{'TSOps':>14}{'raw baseline':>16}{'ratio':>9}{'target':>10}  ok",
+    ]
+    ing = figures["ingestion"] or {"api_per_s": 0, "raw_per_s": 1, "ratio": 0}
+    lines.append(
+        f"{'ingestion, reports/s (bulk 500)':<34}{ing['api_per_s']:>14,.0f}"
+        f"{ing['raw_per_s']:>16,.0f}{ing['ratio']:>9.2f}{'>= 0.25':>10}  "
+        f"{'yes' if ing['ratio'] >= 0.25 else 'NO'}"
+    )
+    claim = figures["claim"] or {"api_p95_ms": 0, "raw_p95_ms": 1, "ratio": 0}
+    lines.append(
+        f"{'claim p95 ms, 16 claimers':<34}{claim['api_p95_ms']:>14.1f}"
+        f"{claim['raw_p95_ms']:>16.1f}{claim['ratio']:>9.2f}{'<= 3.0':>10}  "
+        f"{'yes' if claim['ratio'] <= 3 else 'NO'}"
+    )
+    for name, page in figures["pages"].items():
+        same = page["small_queries"] == page["large_queries"]
+        ok = page["ratio"] <= 1.2 and same
+        lines.append(
+            f"{name.replace('_', ' ') + ' p95 ms, large vs small':<34}"
+            f"{page['large_p95_ms']:>14.1f}{page['small_p95_ms']:>16.1f}{page['ratio']:>9.2f}"
+            f"{'<= 1.2':>10}  {'yes' if ok else 'NO'}"
+            f"  (queries {page['large_queries']} vs {page['small_queries']})"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--cases", type=int, default=1_000_000, help="large size (default 1M)")
+    parser.add_argument("--small", type=int, default=10_000, help="small size (default 10k)")
+    parser.add_argument("--samples", type=int, default=60, help="page requests per measurement")
+    parser.add_argument("--batch", type=int, default=500, help="reports per bulk request")
+    parser.add_argument("--ingest-batches", type=int, default=20)
+    parser.add_argument("--claims-per-thread", type=int, default=30)
+    parser.add_argument("--database", default="tsops_bench", help="scratch database name")
+    parser.add_argument(
+        "--only", default="pages,ingestion,claim", help="comma-separated parts to measure"
+    )
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    os.environ["DATABASE_URL"] = _scratch_database(args.database)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tsops.settings")
+    os.environ.setdefault("API_THROTTLE_USER", "100000000/min")
+    import django
+
+    django.setup()
+    figures = Bench(args).run()
+    text = report(figures)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(figures, indent=2))
+    (RESULTS / "latest.txt").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
