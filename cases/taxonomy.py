@@ -37,13 +37,13 @@ QUEUES: dict[str, tuple[str, list[str], str]] = {
 
 # code: (label, default queue, default severity, DSA category, restricted)
 REASONS: dict[str, tuple[str, str, int, str, bool]] = {
-    "spam": ("Spam", "spam", 3, "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE", False),
+    "spam": ("Spam", "spam", 3, "STATEMENT_CATEGORY_OTHER_VIOLATION_TC", False),
     "scam_fraud": ("Scam or fraud", "fraud", 1, "STATEMENT_CATEGORY_SCAMS_AND_FRAUD", False),
     "harassment": (
         "Harassment or bullying",
         "harassment",
         2,
-        "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
+        "STATEMENT_CATEGORY_CYBER_VIOLENCE",
         False,
     ),
     "hate": (
@@ -94,7 +94,7 @@ REASONS: dict[str, tuple[str, str, int, str, bool]] = {
         "Illegal or unsafe goods",
         "illegal-goods",
         1,
-        "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS",
+        "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS",
         False,
     ),
     "misinformation": (
@@ -104,7 +104,7 @@ REASONS: dict[str, tuple[str, str, int, str, bool]] = {
         "STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS",
         False,
     ),
-    "other": ("Other", "general", 3, "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE", False),
+    "other": ("Other", "general", 3, "STATEMENT_CATEGORY_OTHER_VIOLATION_TC", False),
 }
 
 
