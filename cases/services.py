@@ -46,7 +46,7 @@ class InvalidTransition(ConflictError):
         super().__init__(f"A {case.get_status_display().lower()} case cannot become {target}.")
 
 
-def _lock(case_id: int, actor) -> Case:
+def case_lock(case_id: int, actor) -> Case:
     """Lock a case row for update; a case the actor may not see does not exist for them."""
     try:
         case = Case.objects.select_for_update(of=("self",)).select_related("queue").get(pk=case_id)
@@ -141,7 +141,7 @@ def case_claim_next(*, actor, queue: Queue) -> Case | None:
 def case_claim(*, actor, case_id: int) -> Case:
     """Claim one particular case (from its page); it must be unclaimed or already the actor's."""
     with transaction.atomic():
-        case = _lock(case_id, actor)
+        case = case_lock(case_id, actor)
         if not can_claim_case(actor, case):
             raise PermissionDenied("You may not work this case's queue.")
         if case.status == Case.Status.IN_REVIEW and case.claimed_by_id == actor.pk:
@@ -158,6 +158,9 @@ def case_claim(*, actor, case_id: int) -> Case:
         case.lease_expires_at = now + LEASE
         case.version += 1
         case._change_reason = "claimed"
+        # Name the actor in the history row even outside a browser request (REST, tasks):
+        # StaleEdit tells the next editor who changed the case.
+        case._history_user = actor
         case.save()
         timeline.record(case, timeline.CASE_CLAIMED, actor, queue=case.queue.slug)
     return case
@@ -182,7 +185,7 @@ def case_release(*, actor, case_id: int, reason: str = "", skip: bool = False) -
     if skip and not reason.strip():
         raise ValidationError({"reason": "Say why you are skipping this case."})
     with transaction.atomic():
-        case = _lock(case_id, actor)
+        case = case_lock(case_id, actor)
         if case.status != Case.Status.IN_REVIEW:
             raise InvalidTransition(case, "released: it is not claimed")
         if case.claimed_by_id != actor.pk and not can_bulk_edit(actor):
@@ -195,6 +198,7 @@ def case_release(*, actor, case_id: int, reason: str = "", skip: bool = False) -
         case.lease_expires_at = None
         case.version += 1
         case._change_reason = "skipped" if skip else "released"
+        case._history_user = actor
         case.save()
         if skip:
             CaseSkip.objects.create(case=case, user=actor, reason=reason.strip())
@@ -219,7 +223,7 @@ def case_update(
 ) -> Case:
     """Edit tags, severity or queue; ``version`` must match or StaleEdit is raised (409)."""
     with transaction.atomic():
-        case = _lock(case_id, actor)
+        case = case_lock(case_id, actor)
         if not can_edit_case(actor, case):
             raise PermissionDenied("You may not edit this case.")
         if case.version != version:
@@ -259,6 +263,7 @@ def case_update(
         if changes:
             case.version += 1
             case._change_reason = "edited: " + ", ".join(changes)
+            case._history_user = actor
             case.save()
     return case
 
@@ -271,7 +276,7 @@ def note_add(*, actor, case_id: int, body: str) -> Note:
     if len(body) > 20_000:
         raise ValidationError({"body": "A note is at most 20,000 characters."})
     with transaction.atomic():
-        case = _lock(case_id, actor)
+        case = case_lock(case_id, actor)
         note = Note.objects.create(case=case, author=actor, body=body)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -302,7 +307,7 @@ def evidence_add(
         raise ValidationError({"url": "Give a URL or an excerpt."})
     digest = hashlib.sha256(content if content is not None else (excerpt or url).encode())
     with transaction.atomic():
-        case = _lock(case_id, actor)
+        case = case_lock(case_id, actor)
         evidence = Evidence.objects.create(
             case=case,
             kind=kind,
@@ -374,7 +379,7 @@ def case_link_add(*, actor, case_id: int, to_case_id: int, kind: str) -> CaseLin
     if case_id == to_case_id:
         raise ValidationError({"to_case": "A case cannot link to itself."})
     with transaction.atomic():
-        case = _lock(case_id, actor)
+        case = case_lock(case_id, actor)
         other = Case.objects.select_related("queue").filter(pk=to_case_id).first()
         if other is None or not can_view_case(actor, other):
             raise ValidationError({"to_case": "No such case."})
@@ -463,5 +468,6 @@ def cases_bulk(
                 timeline.record(case, timeline.CASE_RELEASED, actor, bulk=True)
             case.version += 1
             case._change_reason = f"bulk {operation}"
+            case._history_user = actor
             case.save()
     return len(cases)

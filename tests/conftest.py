@@ -31,9 +31,11 @@ def _installed_data(request):
     from django.apps import apps
 
     from cases.taxonomy import install_taxonomy
+    from enforcement.policy_data import install_policies
 
     roles.install_roles()
     install_taxonomy(apps)
+    install_policies(apps)
 
 
 def make_member(username: str, role: str | None = None, teams: tuple[str, ...] = ()):

@@ -249,13 +249,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 # Longer than the longest task, or Redis would redeliver a task that is still running.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 2 * 60 * 60,
+    # Fail fast when Redis is unreachable: work handed over on commit is swept up later.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "tsops"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tsops.tasks.worker_heartbeat", "schedule": 30.0},
     "case-expire-leases": {"task": "cases.tasks.case_expire_leases", "schedule": 60.0},
+    "actions-expire-due": {"task": "enforcement.tasks.actions_expire_due", "schedule": 60.0},
+    "outbox-dispatch": {"task": "enforcement.tasks.outbox_dispatch", "schedule": 10.0},
 }
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 120, minimum=10)
 

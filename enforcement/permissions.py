@@ -1,0 +1,53 @@
+"""Who may decide, approve, reverse and look up enforcement."""
+
+from __future__ import annotations
+
+from cases.models import Case
+from cases.permissions import can_view_case
+from enforcement.catalogue import within_ceiling
+from enforcement.models import EnforcementAction
+from tsops import roles
+from tsops.permissions import has_capability, role_of, teams_of
+
+
+def deciding_role(user, case: Case) -> str | None:
+    """The role whose ceilings apply: the user's own, or analyst for a team member on a
+    restricted case of their team."""
+    role = role_of(user)
+    if case.restricted and case.team in teams_of(user) and role not in (roles.SENIOR,):
+        return roles.ANALYST
+    return role
+
+
+def can_decide_case(user, case: Case) -> bool:
+    """The analyst holding the claim, or a senior who can see the case."""
+    if not can_view_case(user, case):
+        return False
+    if has_capability(user, "approve_actions"):
+        return True
+    return case.status == Case.Status.IN_REVIEW and case.claimed_by_id == user.pk
+
+
+def can_take_alone(user, case: Case, action_type: str, duration_hours: int | None) -> bool:
+    return within_ceiling(deciding_role(user, case), action_type, duration_hours)
+
+
+def can_approve_action(user, action: EnforcementAction) -> bool:
+    """A senior who can see the case and did not propose the action."""
+    return (
+        has_capability(user, "approve_actions")
+        and action.proposed_by_id != user.pk
+        and can_view_case(user, action.case)
+    )
+
+
+def can_reverse_action(user, action: EnforcementAction) -> bool:
+    return has_capability(user, "approve_actions") and can_view_case(user, action.case)
+
+
+def can_lookup_enforcement(user) -> bool:
+    return has_capability(user, "lookup_enforcement")
+
+
+def can_export_statements(user) -> bool:
+    return has_capability(user, "export_data") or has_capability(user, "receive_events")

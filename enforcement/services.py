@@ -1,0 +1,505 @@
+"""Every write of enforcement: decisions, approvals, rejections, expiry and reversal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.http import Http404
+from django.utils import timezone
+
+from cases import timeline
+from cases.models import Case, Subject
+from cases.permissions import can_view_case
+from cases.services import StaleEdit, case_lock
+from enforcement import events, strikes
+from enforcement.catalogue import ACTIONS, FEATURES
+from enforcement.models import Decision, EnforcementAction, OutboxEvent, PolicySection, Strike
+from enforcement.permissions import (
+    can_approve_action,
+    can_decide_case,
+    can_reverse_action,
+    can_take_alone,
+)
+from tsops.errors import ConflictError
+
+DECISION_MADE = "DECISION_MADE"
+ACTION_APPLIED = "ACTION_APPLIED"
+ACTION_PROPOSED = "ACTION_PROPOSED"
+ACTION_APPROVED = "ACTION_APPROVED"
+ACTION_REJECTED = "ACTION_REJECTED"
+ACTION_EXPIRED = "ACTION_EXPIRED"
+ACTION_REVERSED = "ACTION_REVERSED"
+CASE_RESOLVED = "CASE_RESOLVED"
+CASE_RETURNED = "CASE_RETURNED"
+
+timeline.LABELS.update(
+    {
+        DECISION_MADE: "Decision made",
+        ACTION_APPLIED: "Action applied",
+        ACTION_PROPOSED: "Action proposed for approval",
+        ACTION_APPROVED: "Action approved",
+        ACTION_REJECTED: "Action rejected",
+        ACTION_EXPIRED: "Action expired",
+        ACTION_REVERSED: "Action reversed",
+        CASE_RESOLVED: "Case resolved",
+        CASE_RETURNED: "Returned to the queue",
+    }
+)
+
+MAX_RATIONALE = 10_000
+MAX_STATEMENT = 5_000
+
+
+class ActionConflict(ConflictError):
+    pass
+
+
+@dataclass
+class ActionRequest:
+    action_type: str
+    duration_hours: int | None = None
+    feature: str = ""
+
+
+def parse_actions(raw) -> list[ActionRequest]:
+    """Validate the requested actions; errors name the action by position and field."""
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        raise ValidationError({"actions": "Must be a list of actions."})
+    errors: dict[str, str] = {}
+    parsed = []
+    for position, item in enumerate(raw):
+        if not isinstance(item, dict):
+            errors[f"actions[{position}]"] = "Must be an object with a type."
+            continue
+        action_type = item.get("type")
+        spec = ACTIONS.get(action_type) if isinstance(action_type, str) else None
+        if spec is None:
+            errors[f"actions[{position}].type"] = (
+                f"Unknown action {action_type!r}; valid: {', '.join(ACTIONS)}."
+            )
+            continue
+        hours = item.get("duration_hours")
+        if "duration_days" in item and hours is None:
+            days = item.get("duration_days")
+            hours = days * 24 if isinstance(days, int) and not isinstance(days, bool) else days
+        if spec.needs_duration:
+            if not isinstance(hours, int) or isinstance(hours, bool) or hours < 1:
+                errors[f"actions[{position}].duration_hours"] = (
+                    f"{action_type} needs a duration in whole hours (at least 1)."
+                )
+                continue
+            if spec.max_duration_hours and hours > spec.max_duration_hours:
+                errors[f"actions[{position}].duration_hours"] = (
+                    f"At most {spec.max_duration_hours} hours; use ban for permanent removal."
+                )
+                continue
+        elif hours is not None:
+            errors[f"actions[{position}].duration_hours"] = f"{action_type} takes no duration."
+            continue
+        feature = item.get("feature") or ""
+        if spec.needs_feature and feature not in FEATURES:
+            errors[f"actions[{position}].feature"] = (
+                f"Which feature to restrict; one of {', '.join(FEATURES)}."
+            )
+            continue
+        parsed.append(ActionRequest(action_type, hours if spec.needs_duration else None, feature))
+    if errors:
+        raise ValidationError(errors)
+    return parsed
+
+
+def _target(case: Case, request: ActionRequest) -> Subject:
+    spec = ACTIONS[request.action_type]
+    if spec.target == "content":
+        if case.subject.kind == Subject.Kind.ACCOUNT:
+            raise ValidationError(
+                {
+                    "actions": f"{request.action_type} applies to content, but this case is about "
+                    "an account."
+                }
+            )
+        return case.subject
+    account = case.subject.account
+    if account is None:
+        raise ValidationError(
+            {
+                "actions": f"{request.action_type} applies to an account, and this subject has no "
+                "known owner."
+            }
+        )
+    return account
+
+
+def current_section(code: str) -> PolicySection:
+    section = (
+        PolicySection.objects.filter(code=code, superseded_at__isnull=True)
+        .select_related("policy")
+        .first()
+    )
+    if section is None:
+        raise ValidationError({"policy_section": f"No current policy section {code!r}."})
+    return section
+
+
+def draft_statement(section: PolicySection | None, requests: list[ActionRequest]) -> str:
+    """The user-facing statement drafted from the section's public summary and the actions."""
+    if section is None:
+        return "We reviewed the report and found no violation of our policies."
+    parts = [f"We reviewed your content under our policy {section.code} “{section.title}”."]
+    parts.append(section.public_summary)
+    for request in requests:
+        spec = ACTIONS[request.action_type]
+        text = spec.label
+        if request.duration_hours:
+            days, hours = divmod(request.duration_hours, 24)
+            text += f" for {days} day(s)" if not hours else f" for {request.duration_hours} hours"
+        if request.feature:
+            text += f" ({request.feature.replace('_', ' ')})"
+        parts.append(f"Action taken: {text}.")
+    parts.append("You can appeal this decision within 6 months.")
+    return " ".join(parts)
+
+
+def decision_make(
+    *,
+    actor,
+    case_id: int,
+    outcome: str,
+    rationale: str,
+    policy_section: str = "",
+    statement_of_reasons: str = "",
+    actions=None,
+    version: int | None = None,
+    automated: bool = False,
+) -> Decision:
+    """Decide a case. Actions within the decider's ceiling apply at once; the others wait for
+    a senior's approval, and so does the case. Writes timeline, strikes and outbox events in
+    the same transaction."""
+    if outcome not in Decision.Outcome.values:
+        raise ValidationError({"outcome": f"One of {', '.join(Decision.Outcome.values)}."})
+    rationale = (rationale or "").strip()
+    errors = {}
+    if not rationale:
+        errors["rationale"] = "Say why: the rationale is required (internal, never shown)."
+    elif len(rationale) > MAX_RATIONALE:
+        errors["rationale"] = f"At most {MAX_RATIONALE} characters."
+    if len(statement_of_reasons or "") > MAX_STATEMENT:
+        errors["statement_of_reasons"] = f"At most {MAX_STATEMENT} characters."
+    requests = parse_actions(actions)
+    section = None
+    if outcome == Decision.Outcome.VIOLATION:
+        if not policy_section:
+            errors["policy_section"] = "A violation needs the policy section it breaks."
+        if not requests:
+            errors["actions"] = "A violation needs at least one action."
+    elif requests:
+        errors["actions"] = "Only a violation takes actions."
+    if errors:
+        raise ValidationError(errors)
+    if policy_section:
+        section = current_section(policy_section)
+
+    now = timezone.now()
+    with transaction.atomic():
+        case = case_lock(case_id, actor)
+        if not can_decide_case(actor, case):
+            raise PermissionDenied(
+                "Only the analyst holding this case's claim, or a senior, may decide it."
+            )
+        if version is not None and case.version != version:
+            raise StaleEdit(case)
+        if case.status not in (Case.Status.NEW, Case.Status.IN_REVIEW, Case.Status.ESCALATED):
+            raise ActionConflict(
+                f"A {case.get_status_display().lower()} case cannot be decided now."
+            )
+        case = Case.objects.select_related("subject", "subject__owner", "queue").get(pk=case.pk)
+        targets = [_target(case, r) for r in requests]
+        account = case.subject.account
+        recommendation = (
+            strikes.recommend(account, section.severity, now)
+            if outcome == Decision.Outcome.VIOLATION and section is not None
+            else None
+        )
+        followed = None
+        if recommendation and recommendation.action:
+            followed = any(
+                r.action_type == recommendation.action
+                and (
+                    recommendation.duration_hours is None
+                    or r.duration_hours == recommendation.duration_hours
+                )
+                for r in requests
+            )
+        statement = (statement_of_reasons or "").strip() or draft_statement(section, requests)
+        decision = Decision.objects.create(
+            case=case,
+            decided_by=actor,
+            outcome=outcome,
+            policy_section=section,
+            rationale=rationale,
+            statement_of_reasons=statement,
+            recommended_action=recommendation.label if recommendation else "",
+            followed_recommendation=followed,
+            strikes_before=recommendation.strikes if recommendation else 0,
+            automated=automated,
+            created_at=now,
+        )
+        pending = False
+        created_actions = []
+        for request, target in zip(requests, targets, strict=True):
+            alone = can_take_alone(actor, case, request.action_type, request.duration_hours)
+            spec = ACTIONS[request.action_type]
+            action = EnforcementAction(
+                decision=decision,
+                case=case,
+                subject=target,
+                action_type=request.action_type,
+                feature=request.feature,
+                duration_hours=request.duration_hours,
+                status=(
+                    EnforcementAction.Status.ACTIVE
+                    if alone
+                    else EnforcementAction.Status.PENDING_APPROVAL
+                ),
+                proposed_by=actor,
+            )
+            if alone:
+                action.starts_at = now
+                action.decided_at = now
+                if spec.temporary:
+                    action.expires_at = now + timedelta(hours=request.duration_hours)
+            else:
+                pending = True
+            action._history_user = actor
+            action.save()
+            created_actions.append(action)
+        if outcome == Decision.Outcome.VIOLATION and account is not None and section is not None:
+            policy = strikes.strike_policy()
+            Strike.objects.create(
+                account=account,
+                decision=decision,
+                points=strikes.points_for(section.severity, policy),
+                expires_at=now + timedelta(days=policy.expiry_days),
+            )
+        timeline.record(
+            case,
+            DECISION_MADE,
+            actor,
+            decision_id=decision.pk,
+            outcome=outcome,
+            policy_section=section.code if section else None,
+            recommended=decision.recommended_action,
+            followed=followed,
+        )
+        for action in created_actions:
+            if action.status == EnforcementAction.Status.ACTIVE:
+                timeline.record(
+                    case,
+                    ACTION_APPLIED,
+                    actor,
+                    action_id=action.pk,
+                    type=action.action_type,
+                    hours=action.duration_hours,
+                )
+                events.emit_action(OutboxEvent.ACTION_APPLIED, action)
+            else:
+                timeline.record(
+                    case,
+                    ACTION_PROPOSED,
+                    actor,
+                    action_id=action.pk,
+                    type=action.action_type,
+                    hours=action.duration_hours,
+                )
+                events.emit_action(OutboxEvent.ACTION_PROPOSED, action)
+        case.first_action_at = case.first_action_at or now
+        case.claimed_by = None
+        case.claimed_at = None
+        case.lease_expires_at = None
+        if pending:
+            case.status = Case.Status.PENDING_APPROVAL
+        else:
+            case.status = Case.Status.RESOLVED
+            case.resolved_at = now
+            timeline.record(case, CASE_RESOLVED, actor, decision_id=decision.pk)
+        case.version += 1
+        case._history_user = actor
+        case._change_reason = f"decided: {outcome}"
+        case.save()
+        events.emit_decision(decision)
+        if not pending:
+            events.emit_report_outcomes(decision)
+    return decision
+
+
+def _lock_action(action_id: int, actor) -> EnforcementAction:
+    action = (
+        EnforcementAction.objects.select_for_update(of=("self",))
+        .select_related("case", "case__queue", "decision", "decision__policy_section", "subject")
+        .filter(pk=action_id)
+        .first()
+    )
+    if action is None or not can_view_case(actor, action.case):
+        raise Http404("No such action.")
+    return action
+
+
+def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:
+    """When no action of the decision still waits, the case resolves (or returns to its queue
+    when every proposed action was rejected)."""
+    remaining = decision.actions.filter(status=EnforcementAction.Status.PENDING_APPROVAL)
+    if remaining.exists():
+        return
+    case = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
+    if case.status != Case.Status.PENDING_APPROVAL:
+        return
+    applied = decision.actions.exclude(status=EnforcementAction.Status.REJECTED).exists()
+    if applied:
+        case.status = Case.Status.RESOLVED
+        case.resolved_at = now
+        timeline.record(case, CASE_RESOLVED, actor, decision_id=decision.pk)
+        events.emit_report_outcomes(decision)
+    else:
+        case.status = Case.Status.NEW
+        timeline.record(case, CASE_RETURNED, actor, decision_id=decision.pk)
+        # The violation did not stand: its strikes no longer count.
+        Strike.objects.filter(decision=decision, voided_at__isnull=True).update(voided_at=now)
+    case.version += 1
+    case._history_user = actor
+    case.save()
+
+
+def action_approve(*, actor, action_id: int) -> EnforcementAction:
+    """A senior other than the proposer approves a pending action: it applies now."""
+    now = timezone.now()
+    with transaction.atomic():
+        action = _lock_action(action_id, actor)
+        if action.proposed_by_id == actor.pk:
+            raise PermissionDenied("You proposed this action: another senior must approve it.")
+        if not can_approve_action(actor, action):
+            raise PermissionDenied("Approving actions needs a senior role.")
+        if action.status != EnforcementAction.Status.PENDING_APPROVAL:
+            raise ActionConflict(f"This action is {action.get_status_display().lower()}.")
+        action.status = EnforcementAction.Status.ACTIVE
+        action.approved_by = actor
+        action.decided_at = now
+        action.starts_at = now
+        if action.spec.temporary and action.duration_hours:
+            action.expires_at = now + timedelta(hours=action.duration_hours)
+        action.version += 1
+        action._history_user = actor
+        action.save()
+        timeline.record(
+            action.case, ACTION_APPROVED, actor, action_id=action.pk, type=action.action_type
+        )
+        events.emit_action(OutboxEvent.ACTION_APPLIED, action)
+        _maybe_resolve(action.case, action.decision, actor, now)
+    return action
+
+
+def action_reject(*, actor, action_id: int, reason: str) -> EnforcementAction:
+    """A senior rejects a pending action with a reason; the case goes back to its queue when
+    nothing of the decision remains to apply."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the action is rejected."})
+    now = timezone.now()
+    with transaction.atomic():
+        action = _lock_action(action_id, actor)
+        if action.proposed_by_id == actor.pk:
+            raise PermissionDenied("You proposed this action: another senior must review it.")
+        if not can_approve_action(actor, action):
+            raise PermissionDenied("Reviewing actions needs a senior role.")
+        if action.status != EnforcementAction.Status.PENDING_APPROVAL:
+            raise ActionConflict(f"This action is {action.get_status_display().lower()}.")
+        action.status = EnforcementAction.Status.REJECTED
+        action.approved_by = actor
+        action.decided_at = now
+        action.rejection_reason = reason
+        action.version += 1
+        action._history_user = actor
+        action.save()
+        timeline.record(
+            action.case,
+            ACTION_REJECTED,
+            actor,
+            action_id=action.pk,
+            type=action.action_type,
+            reason=reason,
+        )
+        events.emit_action(OutboxEvent.ACTION_REJECTED, action)
+        _maybe_resolve(action.case, action.decision, actor, now)
+    return action
+
+
+def action_reverse(
+    *, actor, action_id: int, reason: str, by_appeal: bool = False
+) -> EnforcementAction:
+    """Undo an active or expired action (a senior, or an overturned appeal): the platform is
+    told, the timeline records it, and the violation's strikes stop counting."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the action is reversed."})
+    now = timezone.now()
+    with transaction.atomic():
+        action = _lock_action(action_id, actor)
+        if not by_appeal and not can_reverse_action(actor, action):
+            raise PermissionDenied("Reversing actions needs a senior role.")
+        status = action.effective_status(now)
+        if EnforcementAction.Status.REVERSED not in EnforcementAction.TRANSITIONS[status]:
+            raise ActionConflict(f"A {status.replace('_', ' ')} action cannot be reversed.")
+        action.status = EnforcementAction.Status.REVERSED
+        action.reversed_by = actor
+        action.reversal_reason = reason
+        action.ended_at = action.ended_at or now
+        action.version += 1
+        action._history_user = actor
+        action.save()
+        timeline.record(
+            action.case,
+            ACTION_REVERSED,
+            actor,
+            action_id=action.pk,
+            type=action.action_type,
+            reason=reason,
+        )
+        events.emit_action(OutboxEvent.ACTION_REVERSED, action)
+        if not action.decision.actions.filter(
+            status__in=[EnforcementAction.Status.ACTIVE, EnforcementAction.Status.EXPIRED]
+        ).exists():
+            Strike.objects.filter(decision=action.decision, voided_at__isnull=True).update(
+                voided_at=now
+            )
+    return action
+
+
+def actions_expire_due(*, now=None, limit: int = 1000) -> int:
+    """Expire active actions past ``expires_at`` and emit ``action.expired``; idempotent:
+    a second run (or a concurrent one) finds nothing left to expire."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH due AS (SELECT id FROM enforcement_enforcementaction "
+                "WHERE status = 'active' AND expires_at <= %s ORDER BY expires_at "
+                "LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "UPDATE enforcement_enforcementaction a SET status = 'expired', "
+                "ended_at = a.expires_at, version = a.version + 1, updated_at = %s "
+                "FROM due WHERE a.id = due.id RETURNING a.id",
+                [now, limit, now],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        expired = EnforcementAction.objects.filter(pk__in=ids).select_related(
+            "decision", "decision__policy_section", "subject"
+        )
+        for action in expired:
+            timeline.record(
+                action.case_id, ACTION_EXPIRED, None, action_id=action.pk, type=action.action_type
+            )
+            events.emit_action(OutboxEvent.ACTION_EXPIRED, action)
+    return len(ids)
