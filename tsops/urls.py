@@ -9,6 +9,7 @@ api_v1 = [
     path("me", api.MeApi.as_view(), name="me"),
     path("access-log", api.AccessLogListApi.as_view(), name="access-log"),
     path("", include("cases.api_urls")),
+    path("", include("enforcement.api_urls")),
 ]
 
 urlpatterns = [

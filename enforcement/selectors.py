@@ -1,0 +1,173 @@
+"""Reads of enforcement: policies, approvals, the case's enforcement, and the support lookup."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from cases.models import Case, Subject
+from cases.selectors import visible_cases
+from enforcement.catalogue import ACTIONS
+from enforcement.models import EnforcementAction, PolicySection
+from enforcement.permissions import can_lookup_enforcement
+from tsops.permissions import has_capability
+
+APPEAL_WINDOW = timedelta(days=182)
+
+
+def policy_sections_current() -> QuerySet[PolicySection]:
+    return PolicySection.objects.filter(superseded_at__isnull=True).select_related("policy")
+
+
+def policy_sections_for_reason(reason: str) -> list[PolicySection]:
+    """The current sections relevant to a report reason (for the case page's guidance)."""
+    return list(policy_sections_current().filter(reasons__contains=[reason]).order_by("code"))
+
+
+def approvals_pending(*, actor) -> QuerySet[EnforcementAction]:
+    """Actions waiting for approval on cases the actor can see (seniors only)."""
+    if not has_capability(actor, "approve_actions"):
+        raise PermissionDenied("Approvals are for seniors.")
+    return (
+        EnforcementAction.objects.filter(
+            status=EnforcementAction.Status.PENDING_APPROVAL,
+            case__in=visible_cases(actor),
+        )
+        .select_related("case", "subject", "proposed_by", "decision", "decision__policy_section")
+        .order_by("created_at")
+    )
+
+
+def actions_for_case(*, actor, case: Case) -> list[EnforcementAction]:
+    return list(
+        EnforcementAction.objects.filter(case=case)
+        .select_related("decision", "decision__policy_section", "proposed_by", "approved_by")
+        .order_by("-created_at")
+    )
+
+
+def action_get_for(*, actor, action_id: int) -> EnforcementAction:
+    action = (
+        EnforcementAction.objects.select_related(
+            "case",
+            "case__queue",
+            "case__subject",
+            "subject",
+            "decision",
+            "decision__policy_section",
+        )
+        .filter(pk=action_id)
+        .first()
+    )
+    if action is None:
+        raise Http404("No such action.")
+    from cases.permissions import can_view_case
+
+    if not (
+        can_view_case(actor, action.case)
+        or can_lookup_enforcement(actor)
+        or has_capability(actor, "receive_events")
+    ):
+        raise Http404("No such action.")
+    return action
+
+
+def account_enforcement_history(
+    account: Subject | None, *, limit: int = 20
+) -> list[EnforcementAction]:
+    """Actions on an account and on its content, newest first (case page, linked accounts)."""
+    if account is None:
+        return []
+    return list(
+        EnforcementAction.objects.filter(Q(subject=account) | Q(subject__owner=account))
+        .select_related("decision__policy_section", "subject")
+        .order_by("-created_at")[:limit]
+    )
+
+
+# The exact keys of the support lookup; a test holds the shape to this list.
+LOOKUP_KEYS = (
+    "action_id",
+    "type",
+    "type_label",
+    "status",
+    "subject",
+    "starts_at",
+    "ends_at",
+    "policy_section",
+    "statement_of_reasons",
+    "appeal",
+)
+
+
+def _appeal_info(action: EnforcementAction, now) -> dict:
+    """Appeal status and eligibility (the appeals app fills the status once it exists)."""
+    end = action.ended_at or action.expires_at
+    status = action.effective_status(now)
+    deadline = (action.starts_at or action.created_at) + APPEAL_WINDOW
+    eligible = (
+        status in ("active", "expired")
+        and now <= deadline
+        and (end is None or end > now - APPEAL_WINDOW)
+    )
+    appeal = getattr(action, "latest_appeal", None)
+    return {
+        "status": appeal.status if appeal else None,
+        "eligible": bool(
+            eligible and (appeal is None or appeal.status not in ("new", "in_review"))
+        ),
+        "deadline": deadline.isoformat(),
+    }
+
+
+def enforcement_lookup(*, actor, kind: str, external_id: str) -> dict:
+    """What support may tell a user about the enforcement on a subject (and, for an account,
+    on its content): public facts only — never rationale, notes, evidence, reporters,
+    identifiers or staff names."""
+    if not can_lookup_enforcement(actor):
+        raise PermissionDenied("Enforcement lookup is for support agents and seniors.")
+    subject = Subject.objects.filter(kind=kind, external_id=external_id).first()
+    if subject is None:
+        raise Http404("No such subject.")
+    subjects = [subject.pk]
+    if subject.kind == Subject.Kind.ACCOUNT:
+        subjects += list(subject.owned.values_list("pk", flat=True)[:5000])
+    actions = (
+        EnforcementAction.objects.filter(subject_id__in=subjects)
+        .exclude(status=EnforcementAction.Status.REJECTED)
+        .exclude(case__restricted=True, status=EnforcementAction.Status.PENDING_APPROVAL)
+        .select_related("subject", "decision", "decision__policy_section")
+        .order_by("-created_at")[:200]
+    )
+    now = timezone.now()
+    rows = []
+    for action in actions:
+        section = action.decision.policy_section
+        status = action.effective_status(now)
+        rows.append(
+            {
+                "action_id": action.pk,
+                "type": action.action_type,
+                "type_label": ACTIONS[action.action_type].label,
+                "status": status,
+                "subject": {"kind": action.subject.kind, "external_id": action.subject.external_id},
+                "starts_at": action.starts_at.isoformat() if action.starts_at else None,
+                "ends_at": (action.ended_at or action.expires_at).isoformat()
+                if (action.ended_at or action.expires_at)
+                else None,
+                "policy_section": {
+                    "code": section.code,
+                    "title": section.title,
+                    "public_summary": section.public_summary,
+                }
+                if section
+                else None,
+                "statement_of_reasons": action.decision.statement_of_reasons,
+                "appeal": _appeal_info(action, now),
+            }
+        )
+    return {"subject": {"kind": subject.kind, "external_id": subject.external_id}, "actions": rows}
