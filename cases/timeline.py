@@ -48,14 +48,15 @@ LABELS = {
 }
 
 
-def record(case: Case | int, kind: str, actor=None, **data) -> CaseEvent:
-    """Add one event to a case's timeline."""
+def record(case: Case | int, kind: str, actor=None, *, at=None, **data) -> CaseEvent:
+    """Add one event to a case's timeline (``at`` only for backdated imports)."""
     case_id = case if isinstance(case, int) else case.pk
     return CaseEvent.objects.create(
         case_id=case_id,
         kind=kind,
         actor=actor if actor and actor.is_authenticated else None,
         data=data,
+        **({"at": at} if at is not None else {}),
     )
 
 

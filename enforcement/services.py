@@ -176,10 +176,12 @@ def decision_make(
     actions=None,
     version: int | None = None,
     automated: bool = False,
+    at=None,
 ) -> Decision:
     """Decide a case. Actions within the decider's ceiling apply at once; the others wait for
     a senior's approval, and so does the case. Writes timeline, strikes and outbox events in
-    the same transaction."""
+    the same transaction. ``at`` backdates an imported decision (demo data, migrations from
+    another tool); live decisions leave it unset."""
     if outcome not in Decision.Outcome.values:
         raise ValidationError({"outcome": f"One of {', '.join(Decision.Outcome.values)}."})
     rationale = (rationale or "").strip()
@@ -204,7 +206,7 @@ def decision_make(
     if policy_section:
         section = current_section(policy_section)
 
-    now = timezone.now()
+    now = at or timezone.now()
     with transaction.atomic():
         case = case_lock(case_id, actor)
         if not can_decide_case(actor, case):
@@ -295,6 +297,7 @@ def decision_make(
             policy_section=section.code if section else None,
             recommended=decision.recommended_action,
             followed=followed,
+            at=now,
         )
         for action in created_actions:
             if action.status == EnforcementAction.Status.ACTIVE:
@@ -305,6 +308,7 @@ def decision_make(
                     action_id=action.pk,
                     type=action.action_type,
                     hours=action.duration_hours,
+                    at=now,
                 )
                 events.emit_action(OutboxEvent.ACTION_APPLIED, action)
             else:
@@ -315,6 +319,7 @@ def decision_make(
                     action_id=action.pk,
                     type=action.action_type,
                     hours=action.duration_hours,
+                    at=now,
                 )
                 events.emit_action(OutboxEvent.ACTION_PROPOSED, action)
         case.first_action_at = case.first_action_at or now
@@ -326,7 +331,7 @@ def decision_make(
         else:
             case.status = Case.Status.RESOLVED
             case.resolved_at = now
-            timeline.record(case, CASE_RESOLVED, actor, decision_id=decision.pk)
+            timeline.record(case, CASE_RESOLVED, actor, decision_id=decision.pk, at=now)
         case.version += 1
         case._history_user = actor
         case._change_reason = f"decided: {outcome}"
@@ -362,11 +367,11 @@ def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:
     if applied:
         case.status = Case.Status.RESOLVED
         case.resolved_at = now
-        timeline.record(case, CASE_RESOLVED, actor, decision_id=decision.pk)
+        timeline.record(case, CASE_RESOLVED, actor, decision_id=decision.pk, at=now)
         events.emit_report_outcomes(decision)
     else:
         case.status = Case.Status.NEW
-        timeline.record(case, CASE_RETURNED, actor, decision_id=decision.pk)
+        timeline.record(case, CASE_RETURNED, actor, decision_id=decision.pk, at=now)
         # The violation did not stand: its strikes no longer count.
         Strike.objects.filter(decision=decision, voided_at__isnull=True).update(voided_at=now)
     case.version += 1
@@ -374,9 +379,9 @@ def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:
     case.save()
 
 
-def action_approve(*, actor, action_id: int) -> EnforcementAction:
+def action_approve(*, actor, action_id: int, at=None) -> EnforcementAction:
     """A senior other than the proposer approves a pending action: it applies now."""
-    now = timezone.now()
+    now = at or timezone.now()
     with transaction.atomic():
         action = _lock_action(action_id, actor)
         if action.proposed_by_id == actor.pk:
@@ -395,7 +400,12 @@ def action_approve(*, actor, action_id: int) -> EnforcementAction:
         action._history_user = actor
         action.save()
         timeline.record(
-            action.case, ACTION_APPROVED, actor, action_id=action.pk, type=action.action_type
+            action.case,
+            ACTION_APPROVED,
+            actor,
+            action_id=action.pk,
+            type=action.action_type,
+            at=now,
         )
         events.emit_action(OutboxEvent.ACTION_APPLIED, action)
         _maybe_resolve(action.case, action.decision, actor, now)
@@ -431,6 +441,7 @@ def action_reject(*, actor, action_id: int, reason: str) -> EnforcementAction:
             action_id=action.pk,
             type=action.action_type,
             reason=reason,
+            at=now,
         )
         events.emit_action(OutboxEvent.ACTION_REJECTED, action)
         _maybe_resolve(action.case, action.decision, actor, now)
@@ -467,6 +478,7 @@ def action_reverse(
             action_id=action.pk,
             type=action.action_type,
             reason=reason,
+            at=now,
         )
         events.emit_action(OutboxEvent.ACTION_REVERSED, action)
         if not action.decision.actions.filter(
