@@ -1,0 +1,177 @@
+"""Demo decisions: most demo cases decided realistically, through the real services."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from cases.models import Case
+from enforcement import services
+from enforcement.models import EnforcementAction
+from enforcement.selectors import policy_sections_for_reason
+from tsops.demo import step
+from tsops.progress import Progress
+
+# reason -> typical actions for a violation
+ACTIONS_BY_REASON = {
+    "spam": [[{"type": "remove_content"}], [{"type": "remove_content"}, {"type": "warn"}]],
+    "scam_fraud": [
+        [{"type": "remove_content"}, {"type": "suspend", "duration_hours": 168}],
+        [{"type": "hold_transaction"}, {"type": "suspend", "duration_hours": 720}],
+    ],
+    "harassment": [
+        [{"type": "remove_content"}, {"type": "warn"}],
+        [{"type": "remove_content"}, {"type": "suspend", "duration_hours": 72}],
+    ],
+    "hate": [[{"type": "remove_content"}, {"type": "suspend", "duration_hours": 24}]],
+    "violent_threat": [[{"type": "remove_content"}, {"type": "suspend", "duration_hours": 720}]],
+    "child_safety": [[{"type": "remove_content"}, {"type": "ban"}]],
+    "self_harm": [[{"type": "age_restrict"}], [{"type": "remove_content"}]],
+    "impersonation": [
+        [{"type": "require_verification"}],
+        [{"type": "suspend", "duration_hours": 72}],
+    ],
+    "account_takeover": [[{"type": "require_verification"}]],
+    "doxxing": [[{"type": "remove_content"}, {"type": "suspend", "duration_hours": 168}]],
+    "ip_infringement": [[{"type": "remove_content"}]],
+    "illegal_goods": [
+        [
+            {"type": "remove_content"},
+            {"type": "restrict_feature", "feature": "selling", "duration_hours": 720},
+        ]
+    ],
+    "misinformation": [[{"type": "label"}], [{"type": "reduce_distribution"}]],
+    "other": [[{"type": "remove_content"}]],
+}
+ACCOUNT_ACTIONS = {
+    "warn",
+    "suspend",
+    "ban",
+    "require_verification",
+    "restrict_feature",
+    "demonetize",
+}
+
+
+@step("decisions")
+def seed_decisions(*, stdout, scale: float) -> None:
+    user_model = get_user_model()
+    deciders = list(
+        user_model.objects.filter(
+            username__in=["analyst", "analyst2", "analyst3", "associate", "associate2"]
+        )
+    )
+    senior = user_model.objects.get(username="senior")
+    childsafety = user_model.objects.filter(username="childsafety").first()
+    rng = random.Random(4)  # noqa: S311 - reproducible demo data
+    now = timezone.now()
+    # Leave the last two days' arrivals open, and a share of older ones as a backlog.
+    candidates = list(
+        Case.objects.filter(status="new", created_at__lt=now - timedelta(days=2))
+        .select_related("subject", "queue")
+        .order_by("created_at")
+    )
+    candidates = [c for c in candidates if rng.random() < 0.85]
+    progress = Progress("decisions", len(candidates))
+    made = pending = 0
+    for case in candidates:
+        decided_at = case.created_at + timedelta(minutes=rng.randrange(20, 60 * 30))
+        if decided_at > now - timedelta(hours=1):
+            progress.advance()
+            continue
+        if case.restricted:
+            decider = childsafety
+            if decider is None:
+                progress.advance()
+                continue
+        else:
+            from cases.permissions import can_work_queue
+
+            options = [u for u in deciders if can_work_queue(u, case.queue)]
+            decider = rng.choice(options) if options else senior
+        roll = rng.random()
+        sections = policy_sections_for_reason(case.reason)
+        with transaction.atomic():
+            Case.objects.filter(pk=case.pk).update(
+                status="in_review",
+                claimed_by=decider,
+                claimed_at=decided_at,
+                first_claimed_at=decided_at,
+                lease_expires_at=decided_at + timedelta(minutes=15),
+            )
+            case.refresh_from_db()
+            if roll < 0.22 or not sections:
+                services.decision_make(
+                    actor=decider,
+                    case_id=case.pk,
+                    version=case.version,
+                    outcome="no_violation" if roll < 0.17 else "insufficient_evidence",
+                    rationale="Reviewed the content and context; it does not break the policy.",
+                    at=decided_at,
+                )
+            else:
+                actions = [
+                    dict(a)
+                    for a in rng.choice(ACTIONS_BY_REASON.get(case.reason, [[{"type": "warn"}]]))
+                ]
+                if case.subject.kind == "account":
+                    actions = [a for a in actions if a["type"] in ACCOUNT_ACTIONS] or [
+                        {"type": "warn"}
+                    ]
+                if case.subject.account is None:
+                    actions = [a for a in actions if a["type"] not in ACCOUNT_ACTIONS] or [
+                        {"type": "remove_content"}
+                    ]
+                if rng.random() < 0.03 and case.subject.account is not None:
+                    actions.append({"type": "ban"})
+                decision = services.decision_make(
+                    actor=decider,
+                    case_id=case.pk,
+                    version=case.version,
+                    outcome="violation",
+                    policy_section=sections[0].code,
+                    rationale=f"Matches {sections[0].code}: {case.reason.replace('_', ' ')} "
+                    "confirmed from the reported content and the account's history.",
+                    actions=actions,
+                    at=decided_at,
+                )
+                waiting = decision.actions.filter(status="pending_approval")
+                for action in waiting:
+                    approve_at = decided_at + timedelta(minutes=rng.randrange(10, 240))
+                    if approve_at > now - timedelta(minutes=30) or rng.random() < 0.1:
+                        pending += 1
+                        continue
+                    approver = senior if action.proposed_by != senior else None
+                    if approver is None or case.restricted:
+                        pending += 1
+                        continue
+                    if rng.random() < 0.12:
+                        services.action_reject(
+                            actor=approver,
+                            action_id=action.pk,
+                            reason="Not proportionate for a first offence; suspend instead.",
+                        )
+                    else:
+                        services.action_approve(actor=approver, action_id=action.pk, at=approve_at)
+        made += 1
+        progress.advance()
+    progress.finish()
+    expired = services.actions_expire_due(limit=100_000)
+    reversed_count = 0
+    for action in EnforcementAction.objects.filter(
+        status="active", action_type="suspend", case__restricted=False
+    ).order_by("?")[:15]:
+        services.action_reverse(
+            actor=senior,
+            action_id=action.pk,
+            reason="Reviewed again: the account was compromised at the time.",
+        )
+        reversed_count += 1
+    stdout.write(
+        f"  {made} decisions, {pending} actions awaiting approval, {expired} expired, "
+        f"{reversed_count} reversed\n"
+    )
