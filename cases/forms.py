@@ -82,7 +82,7 @@ class QueueFilterForm(forms.Form):
 
     def filters(self) -> CaseFilters:
         """The valid part of the query (an invalid filter is ignored rather than failing)."""
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self._valid_data()
         return CaseFilters(
             status=data.get("status") or Case.Status.NEW,
             severity=data.get("severity"),
@@ -93,9 +93,15 @@ class QueueFilterForm(forms.Form):
         )
 
     def cursor(self) -> Cursor | None:
-        if not self.is_valid() or not self.cleaned_data.get("after"):
-            return None
-        return Cursor.parse(self.cleaned_data["after"])
+        after = self._valid_data().get("after")
+        return Cursor.parse(after) if after else None
+
+    def _valid_data(self) -> dict:
+        # A bound form keeps its valid fields in cleaned_data even when another one fails.
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return self.cleaned_data
 
 
 class CaseIdsField(forms.Field):

@@ -63,6 +63,18 @@ def _add_service_errors(form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
+def _short_duration(delta: timedelta) -> str:
+    """A compact duration for a table cell: "2 d 4 h", "3 h 20 m", "12 m"."""
+    minutes = max(int(abs(delta.total_seconds()) // 60), 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} m"
+    return f"{minutes} m"
+
+
 def _mark_deadlines(cases, now) -> None:
     """Per row: the deadline that matters next, and whether it is breached or due soon."""
     for case in cases:
@@ -71,6 +83,8 @@ def _mark_deadlines(cases, now) -> None:
         case.next_deadline_label = "first action" if waiting_first else "resolve"
         case.breached = case.is_breached(now)
         case.due_soon = not case.breached and case.is_open and case.next_deadline < now + DUE_SOON
+        left = _short_duration(case.next_deadline - now)
+        case.next_deadline_text = f"{left} ago" if case.next_deadline < now else f"in {left}"
 
 
 # --- Queues ---------------------------------------------------------------------------------
@@ -212,6 +226,12 @@ def _identifier_rows(actor, account) -> list[dict]:
 def _event_detail(event) -> str:
     """A short plain-text description of a timeline event's data (autoescaped by the template)."""
     data = event.data or {}
+    if event.kind == timeline.REPORT_ADDED and data.get("source"):
+        parts = [data["source"].replace("_", " "), data.get("reason") or ""]
+        if data.get("detector"):
+            score = data.get("score")
+            parts.append(f"detector {data['detector']}" + (f" ({score:.2f})" if score else ""))
+        return " · ".join(p for p in parts if p)
     if "before" in data and "after" in data:
         before = ", ".join(data["before"]) if isinstance(data["before"], list) else data["before"]
         after = ", ".join(data["after"]) if isinstance(data["after"], list) else data["after"]

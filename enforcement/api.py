@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -130,4 +133,138 @@ class SubjectEnforcementApi(APIView):
         return Response(result)
 
 
+class DecisionBulkApi(APIView):
+    """Decide many cases alike (a spam wave): each gets its own decision and actions."""
+
+    required_scopes = {"POST": "cases:write"}
+
+    @extend_schema(
+        request=inline_serializer(
+            "BulkDecisionInput",
+            {
+                "case_ids": serializers.ListField(child=serializers.IntegerField()),
+                "outcome": serializers.CharField(),
+                "policy_section": serializers.CharField(required=False),
+                "rationale": serializers.CharField(),
+                "statement_of_reasons": serializers.CharField(required=False),
+                "actions": serializers.ListField(child=serializers.DictField(), required=False),
+            },
+        ),
+        responses={201: DecisionSerializer(many=True)},
+    )
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        case_ids = data.get("case_ids")
+        if not isinstance(case_ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in case_ids
+        ):
+            raise ValidationError({"case_ids": ["Must be a list of case ids."]})
+        decisions = services.decisions_bulk(
+            actor=request.user,
+            case_ids=case_ids,
+            outcome=str(data.get("outcome", "")),
+            rationale=str(data.get("rationale", "")),
+            policy_section=str(data.get("policy_section", "") or ""),
+            statement_of_reasons=str(data.get("statement_of_reasons", "") or ""),
+            actions=data.get("actions") or [],
+        )
+        decisions = Decision.objects.filter(pk__in=[d.pk for d in decisions]).select_related(
+            "case", "policy_section", "decided_by"
+        )
+        return Response(
+            DecisionSerializer(decisions, many=True).data, status=status.HTTP_201_CREATED
+        )
+
+
 __all__ = ["EnforcementAction"]
+
+
+class ActionStatementOfReasonsApi(APIView):
+    """The DSA Transparency Database statement of reasons for one applied action."""
+
+    required_scopes = {"GET": "enforcement:read"}
+
+    @extend_schema(
+        responses=inline_serializer(
+            "StatementOfReasons",
+            {
+                "decision_ground": serializers.CharField(),
+                "category": serializers.CharField(),
+                "content_type": serializers.ListField(child=serializers.CharField()),
+                "source_type": serializers.CharField(),
+                "automated_detection": serializers.CharField(),
+                "automated_decision": serializers.CharField(),
+                "content_date": serializers.DateField(),
+                "application_date": serializers.DateField(),
+                "decision_facts": serializers.CharField(),
+                "territorial_scope": serializers.ListField(child=serializers.CharField()),
+                "puid": serializers.CharField(),
+            },
+        )
+    )
+    def get(self, request, action_id: int):
+        from enforcement.statements import statement_get_for
+
+        return Response(statement_get_for(actor=request.user, action_id=action_id))
+
+
+class StatementExportRenderer(JSONRenderer):
+    """Lets clients ask for JSON Lines (errors are still answered as one JSON object)."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+
+
+class StatementExportApi(APIView):
+    """A period's statements of reasons as JSON Lines, one per applied action, for bulk
+    submission to the Transparency Database."""
+
+    required_scopes = {"GET": "enforcement:read"}
+    renderer_classes = [JSONRenderer, StatementExportRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day"),
+            OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day"),
+        ],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+    )
+    def get(self, request):
+        import json
+        from datetime import date
+
+        from django.http import StreamingHttpResponse
+
+        from enforcement.statements import statements_export
+        from tsops.models import AccessLog
+        from tsops.services import access_log_record
+
+        days: dict[str, date] = {}
+        errors: dict[str, list[str]] = {}
+        for name in ("from", "to"):
+            raw = request.query_params.get(name, "")
+            try:
+                days[name] = date.fromisoformat(raw)
+            except ValueError:
+                errors[name] = ["A date in the format YYYY-MM-DD is required."]
+        if not errors and days["from"] > days["to"]:
+            errors["to"] = ["Must be on or after from."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        rows = statements_export(actor=request.user, start=days["from"], end=days["to"])
+        access_log_record(
+            actor=request.user,
+            action=AccessLog.Action.EXPORTED,
+            object_type="enforcement.statementofreasons",
+            object_id=f"{days['from']}..{days['to']}",
+            request=request,
+            detail={"from": days["from"].isoformat(), "to": days["to"].isoformat()},
+        )
+        response = StreamingHttpResponse(
+            (json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
+            content_type="application/x-ndjson; charset=utf-8",
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="statements-of-reasons-{days["from"]}-{days["to"]}.jsonl"'
+        )
+        return response

@@ -515,3 +515,50 @@ def actions_expire_due(*, now=None, limit: int = 1000) -> int:
             )
             events.emit_action(OutboxEvent.ACTION_EXPIRED, action)
     return len(ids)
+
+
+MAX_BULK_DECISIONS = 200
+
+
+def decisions_bulk(
+    *,
+    actor,
+    case_ids: list[int],
+    outcome: str,
+    rationale: str,
+    policy_section: str = "",
+    statement_of_reasons: str = "",
+    actions=None,
+) -> list[Decision]:
+    """Decide many cases alike (a spam wave). Each case is claimed for the actor and gets its
+    own decision, actions, strikes and timeline entries; one refusal stops the whole batch."""
+    from cases.services import case_claim
+
+    ids = list(dict.fromkeys(case_ids or []))
+    if not ids:
+        raise ValidationError({"case_ids": "Select at least one case."})
+    if len(ids) > MAX_BULK_DECISIONS:
+        raise ValidationError({"case_ids": f"At most {MAX_BULK_DECISIONS} cases at once."})
+    decisions = []
+    with transaction.atomic():
+        for case_id in ids:
+            case = case_claim(actor=actor, case_id=case_id)
+            try:
+                decisions.append(
+                    decision_make(
+                        actor=actor,
+                        case_id=case_id,
+                        outcome=outcome,
+                        rationale=rationale,
+                        policy_section=policy_section,
+                        statement_of_reasons=statement_of_reasons,
+                        actions=actions,
+                        version=case.version,
+                    )
+                )
+            except ValidationError as exc:
+                detail = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
+                raise ValidationError(
+                    {f"case {case_id}: {k}".rstrip(": "): v for k, v in detail.items()}
+                ) from None
+    return decisions

@@ -228,3 +228,50 @@ def test_policies_api_lists_current_sections(analyst, api_client_for):
     codes = {s["code"]: s for s in response.json()}
     assert codes["SPAM-1.1"]["severity"] == "P3"
     assert "public_summary" in codes["CHILD-5.1"] and "internal_guidance" not in codes["CHILD-5.1"]
+
+
+def test_bulk_decisions_give_each_case_its_own_decision(platform_account, analyst, api_client_for):
+    cases = [make_case(platform_account, reason="spam") for _ in range(3)]
+    client = api_client_for(analyst, ["cases:write"])
+    response = client.post(
+        "/api/v1/decisions/bulk",
+        {
+            "case_ids": [c.pk for c in cases],
+            "outcome": "violation",
+            "policy_section": "SPAM-1.1",
+            "rationale": "Spam wave from one detector",
+            "actions": [{"type": "remove_content"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert len(response.json()) == 3
+    for case in cases:
+        case.refresh_from_db()
+        assert case.status == "resolved"
+        assert case.decisions.get().actions.count() == 1
+        assert case.events.filter(kind="DECISION_MADE").count() == 1
+
+
+def test_bulk_decisions_are_all_or_nothing(platform_account, analyst, api_client_for):
+    good = make_case(platform_account, reason="spam")
+    account_case = make_case(
+        platform_account, reason="spam", subject={"kind": "account", "external_id": "acct-only"}
+    )
+    client = api_client_for(analyst, ["cases:write"])
+    response = client.post(
+        "/api/v1/decisions/bulk",
+        {
+            "case_ids": [good.pk, account_case.pk],
+            "outcome": "violation",
+            "policy_section": "SPAM-1.1",
+            "rationale": "wave",
+            "actions": [{"type": "remove_content"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert any(str(account_case.pk) in key for key in response.json()["error"]["fields"])
+    assert Decision.objects.count() == 0
+    good.refresh_from_db()
+    assert good.status == "new"
