@@ -562,3 +562,46 @@ def decisions_bulk(
                     {f"case {case_id}: {k}".rstrip(": "): v for k, v in detail.items()}
                 ) from None
     return decisions
+
+
+SECTION_FIELDS = (
+    "title",
+    "public_summary",
+    "internal_guidance",
+    "severity",
+    "reasons",
+    "legal_ground",
+)
+
+
+def policy_section_revise(*, actor, section: PolicySection, **changes) -> PolicySection:
+    """Revise a section: a new current version; the old one stays with its decisions."""
+    from tsops.permissions import has_capability
+
+    if not has_capability(actor, "configure_operations"):
+        raise PermissionDenied("Revising policies needs a senior role.")
+    unknown = set(changes) - set(SECTION_FIELDS)
+    if unknown:
+        raise ValidationError({field: "Cannot be revised." for field in unknown})
+    now = timezone.now()
+    with transaction.atomic():
+        current = PolicySection.objects.select_for_update().get(
+            code=section.code, superseded_at__isnull=True
+        )
+        values = {field: getattr(current, field) for field in SECTION_FIELDS}
+        values.update(changes)
+        if values == {field: getattr(current, field) for field in SECTION_FIELDS}:
+            return current
+        current.superseded_at = now
+        current._history_user = actor
+        current.save(update_fields=["superseded_at", "updated_at"])
+        revised = PolicySection(
+            policy=current.policy,
+            code=current.code,
+            version=current.version + 1,
+            effective_from=now,
+            **values,
+        )
+        revised._history_user = actor
+        revised.save()
+    return revised

@@ -275,3 +275,24 @@ def test_bulk_decisions_are_all_or_nothing(platform_account, analyst, api_client
     assert Decision.objects.count() == 0
     good.refresh_from_db()
     assert good.status == "new"
+
+
+def test_revising_a_section_keeps_the_old_version_on_its_decisions(
+    platform_account, analyst, senior
+):
+    from enforcement.models import PolicySection
+
+    case = claimed(platform_account, analyst)
+    decision = decide(analyst, case)
+    old = decision.policy_section
+    revised = services.policy_section_revise(
+        actor=senior, section=old, public_summary="A clearer summary."
+    )
+    assert revised.version == old.version + 1 and revised.is_current
+    old.refresh_from_db()
+    assert not old.is_current
+    decision.refresh_from_db()
+    assert decision.policy_section_id == old.pk
+    assert PolicySection.objects.get(code="SPAM-1.1", superseded_at__isnull=True) == revised
+    with pytest.raises(PermissionDenied):
+        services.policy_section_revise(actor=analyst, section=revised, title="x")
