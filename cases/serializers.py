@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases.models import Case, Note, Queue, Report, Severity, Subject
 
 
+@extend_schema_field({"type": "string", "enum": ["P0", "P1", "P2", "P3"]})
 class SeverityField(serializers.Field):
     """Severity as "P0".."P3" on the wire, 0..3 in the database."""
 
