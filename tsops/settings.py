@@ -119,6 +119,10 @@ if _database_url is None:
 DATABASES = {"default": database_config(_database_url)}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# An unreachable database fails fast (health checks answer 503 instead of hanging).
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+    "DATABASE_CONNECT_TIMEOUT", 5, minimum=1
+)
 DATABASES["default"]["TEST"] = {"NAME": env_str("TSOPS_TEST_DATABASE", "test_tsops")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
