@@ -64,7 +64,13 @@ def _check_transition(case: Case, target: str) -> None:
 
 def case_expire_leases(*, queue: Queue | None = None) -> int:
     """Return cases whose claim lease ran out to their queue; return how many."""
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
+        return _expire_leases(queue, timezone.now())
+
+
+def _expire_leases(queue: Queue | None, now) -> int:
+    """The expiry itself, inside the caller's transaction."""
+    with connection.cursor() as cursor:
         cursor.execute(
             "WITH expired AS (SELECT id, claimed_by_id FROM cases_case WHERE "
             "status = 'in_review' AND lease_expires_at < %(now)s "
@@ -73,7 +79,7 @@ def case_expire_leases(*, queue: Queue | None = None) -> int:
             "claimed_by_id = NULL, claimed_at = NULL, lease_expires_at = NULL, "
             "version = c.version + 1, updated_at = %(now)s FROM expired WHERE c.id = expired.id "
             "RETURNING c.id, expired.claimed_by_id",
-            {"queue": queue.pk if queue is not None else None, "now": timezone.now()},
+            {"queue": queue.pk if queue is not None else None, "now": now},
         )
         rows = cursor.fetchall()
         if rows:
@@ -116,9 +122,11 @@ def case_claim_next(*, actor, queue: Queue) -> Case | None:
     """Claim the top case of ``queue`` for ``actor``; None when the queue has nothing for them."""
     if not can_work_queue(actor, queue):
         raise PermissionDenied("You may not work this queue.")
-    case_expire_leases(queue=queue)
     now = timezone.now()
     with transaction.atomic():
+        # Expired claims in this queue go back first, so "next" can hand them out again
+        # even when no worker is running.
+        _expire_leases(queue, now)
         with connection.cursor() as cursor:
             cursor.execute(
                 CLAIM_SQL,
