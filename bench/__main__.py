@@ -58,6 +58,53 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class _Server:
+    """The web app under gunicorn, as in production: separate worker processes over HTTP."""
+
+    def __init__(self, workers: int = 4, threads: int = 4):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.workers, self.threads = workers, threads
+        self.proc = None
+
+    def start(self) -> None:
+        import subprocess
+        import urllib.request
+
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "tsops.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ},
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -279,17 +326,31 @@ class Bench:
                 "cases.models", fromlist=["Queue"]
             ).Queue.objects.values_list("id", "slug")
         )
-        clients = [self.client_for(user) for user in self.analysts]
+        from tsops.services import api_key_create
+
+        keys = [
+            api_key_create(user=user, name="bench-claim", scopes=["cases:write"])[1]
+            for user in self.analysts
+        ]
+        server = _Server()
 
         def api_work(i, barrier):
-            client = clients[i]
+            import http.client
+
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            headers = {"Authorization": f"Bearer {keys[i]}", "Content-Length": "0"}
             local = []
             barrier.wait()
-            for _ in range(per_thread):
-                started = time.perf_counter()
-                response = client.post("/api/v1/queues/general/claim")
-                local.append(time.perf_counter() - started)
-                assert response.status_code == 200, response.status_code
+            try:
+                for _ in range(per_thread):
+                    started = time.perf_counter()
+                    conn.request("POST", "/api/v1/queues/general/claim", headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    local.append(time.perf_counter() - started)
+                    assert response.status == 200, response.status
+            finally:
+                conn.close()
             return local
 
         params = connection.get_connection_params()
@@ -319,7 +380,11 @@ class Bench:
                 conn.close()
             return local
 
-        api = self._threads(16, api_work)
+        try:
+            server.start()
+            api = self._threads(16, api_work)
+        finally:
+            server.stop()
         raw = self._threads(16, raw_work)
         api_p95, raw_p95 = p95(api) * 1000, p95(raw) * 1000
         _log(

@@ -224,3 +224,17 @@ def test_only_a_senior_member_may_enter_the_admin_and_loses_it_when_demoted(clie
     assert not User.objects.get(username="sally").is_staff
     client.force_login(User.objects.get(username="sally"))
     assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("group", [*roles.ROLES, *roles.TEAMS])
+def test_capabilities_from_code_agree_with_the_installed_permissions(group):
+    from django.contrib.auth import get_user_model
+
+    from tsops.permissions import capabilities_of
+
+    user = get_user_model().objects.create(username=f"cap-{group}")
+    user.groups.add(Group.objects.get(name=group))
+    user = get_user_model().objects.get(pk=user.pk)
+    from_db = {cap for cap in roles.CAPABILITIES if user.has_perm(f"tsops.{cap}")}
+    assert capabilities_of(user) == from_db == roles.GROUP_CAPABILITIES[group]
