@@ -153,6 +153,7 @@ class EnforcementAction(HistoryModel):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["subject", "-created_at"]),
+            models.Index(fields=["starts_at"], name="action_starts_at"),
             models.Index(fields=["expires_at"], name="action_expiry", condition=Q(status="active")),
             models.Index(
                 fields=["created_at"], name="action_pending", condition=Q(status="pending_approval")

@@ -1,0 +1,534 @@
+"""HTML views of enforcement: the case page's decision panel, approvals, the support lookup
+and bulk decisions from a queue page (thin: forms in, one service or selector, template out).
+
+Errors map as in ``cases.views``: Http404 and PermissionDenied pass through (404 and 403
+pages); a ValidationError goes back onto the form (400) or into a message; a ConflictError
+(stale version, action no longer pending) becomes a message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from cases import selectors as case_selectors
+from cases.models import Case, Subject
+from cases.permissions import can_bulk_edit
+from cases.services import StaleEdit
+from enforcement import selectors, services, strikes
+from enforcement.catalogue import ACTIONS, CEILINGS
+from enforcement.forms import BulkDecisionForm, DecisionForm, LookupForm, ReasonForm
+from enforcement.models import Decision, EnforcementAction, PolicySection, Strike
+from enforcement.permissions import (
+    can_approve_action,
+    can_decide_case,
+    can_reverse_action,
+    deciding_role,
+)
+from tsops.decorators import console_view
+from tsops.errors import ConflictError
+from tsops.models import AccessLog
+from tsops.permissions import has_capability
+from tsops.services import access_log_record
+
+DECIDABLE = (Case.Status.NEW, Case.Status.IN_REVIEW, Case.Status.ESCALATED)
+STATUS_LABELS = dict(EnforcementAction.Status.choices)
+MAX_APPROVALS_SHOWN = 200
+
+
+def duration_text(hours: int | None) -> str:
+    """ "72 hours" or "7 days" (whole days read as days)."""
+    if not hours:
+        return ""
+    days, rest = divmod(hours, 24)
+    if days and not rest:
+        return f"{days} day" + ("s" if days != 1 else "")
+    return f"{hours} hour" + ("s" if hours != 1 else "")
+
+
+def action_text(action_type: str | None, hours: int | None = None, feature: str = "") -> str:
+    """One action in words: "Suspend the account for 7 days", "Restrict a feature (messaging)…"."""
+    if not action_type:
+        return ""
+    text = ACTIONS[action_type].label
+    if feature:
+        text += f" ({feature.replace('_', ' ')})"
+    if hours:
+        text += f" for {duration_text(hours)}"
+    return text
+
+
+def _error_text(error: ValidationError) -> str:
+    """A service's ValidationError as one line, naming the field when it names one."""
+    if not hasattr(error, "error_dict"):
+        return " ".join(error.messages)
+    return " ".join(
+        f"{key}: {' '.join(messages)}" if key and key != "__all__" else " ".join(messages)
+        for key, messages in error.message_dict.items()
+    )
+
+
+# --- The case page's enforcement panel ---------------------------------------------------
+
+
+def _strike_history(account: Subject | None, now) -> list[Strike]:
+    """The account's strikes, newest first, each marked as counting or not."""
+    if account is None:
+        return []
+    rows = list(
+        Strike.objects.filter(account=account)
+        .select_related("decision__policy_section")
+        .order_by("-created_at")[:20]
+    )
+    for strike in rows:
+        strike.counting = strike.voided_at is None and strike.expires_at > now
+    return rows
+
+
+def _ceiling_text(actor, case: Case) -> str:
+    """What the decider may do alone on this case; the rest waits for a senior."""
+    table = CEILINGS.get(deciding_role(actor, case) or "", {})
+    if len(table) == len(ACTIONS) and all(limit is None for limit in table.values()):
+        return "Every action you take applies at once."
+    alone = [
+        ACTIONS[code].label + (f" up to {duration_text(limit)}" if limit else "")
+        for code, limit in table.items()
+    ]
+    if not alone:
+        return "Every action you propose waits for a senior's approval."
+    return f"Applies at once: {', '.join(alone)}. Anything else waits for a senior's approval."
+
+
+def _recommendations(account: Subject | None, sections: list[PolicySection], now) -> list[dict]:
+    """The repeat-offender ladder's step for a violation under each of these sections."""
+    by_severity: dict[int, strikes.Recommendation] = {}
+    rows = []
+    for section in sections:
+        if section.severity not in by_severity:
+            by_severity[section.severity] = strikes.recommend(account, section.severity, now)
+        rec = by_severity[section.severity]
+        rows.append(
+            {
+                "section": section,
+                "recommendation": rec,
+                "text": action_text(rec.action, rec.duration_hours) or "No action on the ladder",
+            }
+        )
+    return rows
+
+
+def _decision_form(case: Case, relevant: list[PolicySection], data=None) -> DecisionForm:
+    sections = list(selectors.policy_sections_current().order_by("code"))
+    if data is not None:
+        return DecisionForm(data, sections=sections, relevant=relevant)
+    first = relevant[0] if relevant else None
+    draft = services.draft_statement(first, []) if first else ""
+    return DecisionForm(
+        initial={
+            "outcome": Decision.Outcome.VIOLATION,
+            "policy_section": first.code if first else "",
+            "statement_of_reasons": draft,
+            "statement_draft": draft,
+            "version": case.version,
+        },
+        sections=sections,
+        relevant=relevant,
+    )
+
+
+def case_enforcement_context(
+    request: HttpRequest, case: Case, *, decision_form: DecisionForm | None = None
+) -> dict:
+    """Everything the case page shows of enforcement, under the key ``enforcement``."""
+    actor = request.user
+    now = timezone.now()
+    account = case.subject.account
+    relevant = selectors.policy_sections_for_reason(case.reason)
+    is_senior = has_capability(actor, "approve_actions")
+
+    actions = selectors.actions_for_case(actor=actor, case=case)
+    for action in actions:
+        # The page's case is the actions' case: spare the predicates a query each.
+        action.case = case
+        action.current_status = action.effective_status(now)
+        action.status_label = STATUS_LABELS[action.current_status]
+        action.text = action_text(action.action_type, action.duration_hours, action.feature)
+        pending = action.status == EnforcementAction.Status.PENDING_APPROVAL
+        action.can_review = pending and can_approve_action(actor, action)
+        action.own_proposal = pending and is_senior and action.proposed_by_id == actor.pk
+        action.can_reverse = action.current_status in (
+            EnforcementAction.Status.ACTIVE,
+            EnforcementAction.Status.EXPIRED,
+        ) and can_reverse_action(actor, action)
+    decisions = list(case.decisions.select_related("policy_section", "decided_by"))
+
+    history = selectors.account_enforcement_history(account)
+    visible = set(
+        case_selectors.visible_cases(actor)
+        .filter(pk__in={a.case_id for a in history})
+        .values_list("pk", flat=True)
+    )
+    for action in history:
+        action.current_status = action.effective_status(now)
+        action.status_label = STATUS_LABELS[action.current_status]
+        action.text = action_text(action.action_type, action.duration_hours, action.feature)
+        action.case_visible = action.case_id in visible
+
+    can_decide = case.status in DECIDABLE and can_decide_case(actor, case)
+    context = {
+        "guidance": relevant,
+        "actions": actions,
+        "decisions": decisions,
+        "history": history,
+        "account": account,
+        "active_strikes": strikes.active_strikes(account, now),
+        "can_decide": can_decide,
+        "decidable": case.status in DECIDABLE,
+    }
+    if can_decide:
+        form = decision_form or _decision_form(case, relevant)
+        chosen = list(relevant)
+        selected = form["policy_section"].value()
+        if selected and selected not in {s.code for s in relevant}:
+            chosen += list(selectors.policy_sections_current().filter(code=selected))
+        context.update(
+            {
+                "form": form,
+                "recommendations": _recommendations(account, chosen, now),
+                "strike_history": _strike_history(account, now),
+                "ceiling": _ceiling_text(actor, case),
+            }
+        )
+    return {"enforcement": context}
+
+
+def _render_case(request, case: Case, form: DecisionForm, status: int) -> HttpResponse:
+    # The case page is the cases app's; it asks this module for its enforcement panel.
+    from cases.views import _render_case as render_case_page
+
+    return render_case_page(request, case, status=status, decision_form=form)
+
+
+def _texts(actions: list[EnforcementAction]) -> list[str]:
+    return [action_text(a.action_type, a.duration_hours, a.feature) for a in actions]
+
+
+def _decision_message(decision: Decision) -> str:
+    case = decision.case
+    actions = list(decision.actions.all())
+    applied = [a for a in actions if a.status == EnforcementAction.Status.ACTIVE]
+    pending = [a for a in actions if a.status == EnforcementAction.Status.PENDING_APPROVAL]
+    under = f" under {decision.policy_section.code}" if decision.policy_section else ""
+    text = f"Decision made on case #{case.pk}: {decision.get_outcome_display().lower()}{under}."
+    if applied:
+        text += f" Applied: {'; '.join(_texts(applied))}."
+    if pending:
+        text += f" Waiting for a senior's approval: {'; '.join(_texts(pending))}."
+    else:
+        text += " The case is resolved."
+    return text
+
+
+@console_view()
+@require_POST
+def case_decide(request: HttpRequest, case_id: int) -> HttpResponse:
+    actor = request.user
+    case = case_selectors.case_get_for(actor=actor, case_id=case_id)
+    relevant = selectors.policy_sections_for_reason(case.reason)
+    form = _decision_form(case, relevant, data=request.POST)
+    if not form.is_valid():
+        return _render_case(request, case, form, 400)
+    data = form.cleaned_data
+    try:
+        decision = services.decision_make(
+            actor=actor,
+            case_id=case.pk,
+            outcome=data["outcome"],
+            policy_section=data["policy_section"],
+            rationale=data["rationale"],
+            statement_of_reasons=form.statement(),
+            actions=form.actions(),
+            version=data["version"],
+        )
+    except StaleEdit as error:
+        messages.error(
+            request,
+            f"This case was changed by {error.changed_by} meanwhile — check what changed "
+            "before you decide. Your decision was not saved; what you wrote is kept below.",
+        )
+        # The refreshed form carries the current version: submitting it again decides the
+        # case as it is now, which the person has just been shown.
+        case = case_selectors.case_get_for(actor=actor, case_id=case.pk)
+        fresh = request.POST.copy()
+        fresh["version"] = str(case.version)
+        return _render_case(request, case, _decision_form(case, relevant, data=fresh), 409)
+    except ConflictError as error:
+        messages.error(request, str(error))
+        return redirect(reverse("cases:case-detail", args=[case.pk]) + "#enforcement")
+    except ValidationError as error:
+        form.add_service_errors(error)
+        return _render_case(request, case, form, 400)
+    messages.success(request, _decision_message(decision))
+    return redirect("cases:case-detail", case_id=case.pk)
+
+
+@console_view()
+@require_GET
+def case_draft_statement(request: HttpRequest, case_id: int) -> HttpResponse:
+    """A statement of reasons drafted from the chosen section and actions (htmx swaps the
+    statement field with it)."""
+    case_selectors.case_get_for(actor=request.user, case_id=case_id)
+    form = DecisionForm(request.GET, sections=[], relevant=[])
+    form.is_valid()
+    data = form.cleaned_data
+    violation = data.get("outcome", Decision.Outcome.VIOLATION) == Decision.Outcome.VIOLATION
+    draft = ""
+    if not violation:
+        draft = services.draft_statement(None, [])
+    elif code := request.GET.get("policy_section", ""):
+        try:
+            section = services.current_section(code)
+        except ValidationError:
+            section = None
+        requests = []
+        # Rows still incomplete (a suspension without its length) are left out of the draft.
+        for item in form.actions():
+            try:
+                requests += services.parse_actions([item])
+            except ValidationError:
+                continue
+        draft = services.draft_statement(section, requests) if section else ""
+    field = DecisionForm(
+        initial={"statement_of_reasons": draft, "statement_draft": draft},
+        sections=[],
+        relevant=[],
+    )
+    return render(request, "enforcement/_statement_field.html", {"form": field})
+
+
+# --- Approvals, rejections, reversals ----------------------------------------------------
+
+
+def _back(request: HttpRequest, form: ReasonForm | None, action: EnforcementAction) -> HttpResponse:
+    """Back to where the button was: the case page or the approvals page."""
+    target = request.POST.get("next", "")
+    if form is not None and form.is_valid():
+        target = form.cleaned_data["next"]
+    if target == "approvals":
+        return redirect("enforcement:approval-list")
+    return redirect(reverse("cases:case-detail", args=[action.case_id]) + "#case-actions")
+
+
+@console_view("approve_actions")
+@require_GET
+def approval_list(request: HttpRequest) -> HttpResponse:
+    """Actions waiting for a senior's approval, oldest first."""
+    actor = request.user
+    pending = selectors.approvals_pending(actor=actor).select_related("case__queue")
+    rows = list(pending[: MAX_APPROVALS_SHOWN + 1])
+    more = len(rows) > MAX_APPROVALS_SHOWN
+    rows = rows[:MAX_APPROVALS_SHOWN]
+    for action in rows:
+        action.text = action_text(action.action_type, action.duration_hours, action.feature)
+        action.can_review = can_approve_action(actor, action)
+        action.own_proposal = action.proposed_by_id == actor.pk
+    return render(request, "enforcement/approval_list.html", {"actions": rows, "more": more})
+
+
+@console_view()
+@require_POST
+def action_approve(request: HttpRequest, action_id: int) -> HttpResponse:
+    actor = request.user
+    action = selectors.action_get_for(actor=actor, action_id=action_id)
+    try:
+        action = services.action_approve(actor=actor, action_id=action.pk)
+    except ConflictError as error:
+        messages.error(request, str(error))
+        return _back(request, None, action)
+    action.case.refresh_from_db(fields=["status"])
+    what = action_text(action.action_type, action.duration_hours, action.feature)
+    text = f"Approved: {what} on {action.subject.kind} {action.subject.external_id}."
+    if action.case.status == Case.Status.RESOLVED:
+        text += f" Case #{action.case_id} is resolved."
+    messages.success(request, text)
+    return _back(request, None, action)
+
+
+@console_view()
+@require_POST
+def action_reject(request: HttpRequest, action_id: int) -> HttpResponse:
+    actor = request.user
+    action = selectors.action_get_for(actor=actor, action_id=action_id)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the action is rejected: the reason is required.")
+        return _back(request, form, action)
+    try:
+        action = services.action_reject(
+            actor=actor, action_id=action.pk, reason=form.cleaned_data["reason"]
+        )
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+        return _back(request, form, action)
+    except ConflictError as error:
+        messages.error(request, str(error))
+        return _back(request, form, action)
+    action.case.refresh_from_db(fields=["status"])
+    what = action_text(action.action_type, action.duration_hours, action.feature)
+    text = f"Rejected: {what} on case #{action.case_id}."
+    if action.case.status == Case.Status.NEW:
+        text += " The case is back in its queue."
+    messages.success(request, text)
+    return _back(request, form, action)
+
+
+@console_view()
+@require_POST
+def action_reverse(request: HttpRequest, action_id: int) -> HttpResponse:
+    actor = request.user
+    action = selectors.action_get_for(actor=actor, action_id=action_id)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the action is reversed: the reason is required.")
+        return _back(request, form, action)
+    try:
+        action = services.action_reverse(
+            actor=actor, action_id=action.pk, reason=form.cleaned_data["reason"]
+        )
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    except ConflictError as error:
+        messages.error(request, str(error))
+    else:
+        what = action_text(action.action_type, action.duration_hours, action.feature)
+        messages.success(request, f"Reversed: {what}. The platform is told.")
+    return _back(request, form, action)
+
+
+# --- Support lookup ------------------------------------------------------------------------
+
+# Looking up a bare id ("?q=acct-123" from the home page) tries an account first.
+LOOKUP_ORDER = [Subject.Kind.ACCOUNT] + [k for k in Subject.Kind if k != Subject.Kind.ACCOUNT]
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _lookup_rows(result: dict) -> list[dict]:
+    """The lookup's rows with their dates parsed for display (nothing added but labels)."""
+    rows = []
+    for row in result["actions"]:
+        rows.append(
+            {
+                **row,
+                "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+                "starts": _parse(row["starts_at"]),
+                "ends": _parse(row["ends_at"]),
+                "appeal_deadline": _parse(row["appeal"]["deadline"]),
+            }
+        )
+    return rows
+
+
+@console_view("lookup_enforcement")
+@require_GET
+def lookup(request: HttpRequest) -> HttpResponse:
+    """What support may tell a user about the enforcement on an account or item."""
+    actor = request.user
+    q = request.GET.get("q", "").strip()[:200]
+    if "external_id" in request.GET:
+        form = LookupForm(request.GET)
+        kinds = [form.cleaned_data["kind"]] if form.is_valid() else []
+        external_id = form.cleaned_data.get("external_id", "") if form.is_valid() else ""
+    else:
+        form = LookupForm(initial={"kind": Subject.Kind.ACCOUNT, "external_id": q})
+        kinds = LOOKUP_ORDER if q else []
+        external_id = q
+    result = None
+    for kind in kinds:
+        try:
+            result = selectors.enforcement_lookup(actor=actor, kind=kind, external_id=external_id)
+        except Http404:
+            continue
+        access_log_record(
+            actor=actor,
+            action=AccessLog.Action.LOOKED_UP,
+            object_type="cases.subject",
+            object_id=f"{kind}:{external_id}",
+            request=request,
+        )
+        break
+    searched = bool(kinds and external_id)
+    context = {
+        "form": form,
+        "searched": searched,
+        "external_id": external_id,
+        "result": result,
+        "rows": _lookup_rows(result) if result else [],
+    }
+    status = 404 if searched and result is None else 200
+    return render(request, "enforcement/lookup.html", context, status=status)
+
+
+# --- Bulk decisions from a queue page -----------------------------------------------------
+
+
+def queue_enforcement_context(request: HttpRequest) -> dict:
+    """The queue page's "decide selected" fields, for those who may bulk edit."""
+    if not can_bulk_edit(request.user):
+        return {"bulk_decision_form": None}
+    sections = list(selectors.policy_sections_current().order_by("code"))
+    return {"bulk_decision_form": BulkDecisionForm(sections=sections)}
+
+
+@console_view()
+@require_POST
+def queue_decide(request: HttpRequest, slug: str) -> HttpResponse:
+    """Decide the ticked cases alike; each gets its own decision, actions and timeline."""
+    actor = request.user
+    queue = case_selectors.queue_get_for(actor=actor, slug=slug)
+    if not can_bulk_edit(actor):
+        raise PermissionDenied("Deciding cases in bulk needs an analyst role.")
+    sections = list(selectors.policy_sections_current().order_by("code"))
+    form = BulkDecisionForm(request.POST, sections=sections)
+    back = reverse("cases:queue-detail", args=[queue.slug])
+    if not form.is_valid():
+        parts = []
+        for name, errors in form.errors.items():
+            label = form.fields[name].label if name in form.fields else ""
+            parts.append(f"{label}: {' '.join(errors)}" if label else " ".join(errors))
+        messages.error(request, f"Nothing decided. {' '.join(parts)}")
+        return redirect(back)
+    data = form.cleaned_data
+    # Only a query string comes back from the form; the path is always this queue's.
+    query = QueryDict(data["back"]).urlencode()
+    back = f"{back}?{query}" if query else back
+    try:
+        decisions = services.decisions_bulk(
+            actor=actor,
+            case_ids=data["cases"],
+            outcome=data["outcome"],
+            rationale=data["rationale"],
+            policy_section=data["policy_section"],
+            actions=form.actions(),
+        )
+    except ValidationError as error:
+        messages.error(request, f"Nothing decided. {_error_text(error)}")
+        return redirect(back)
+    except ConflictError as error:
+        messages.error(request, f"Nothing decided. {error}")
+        return redirect(back)
+    pending = sum(1 for d in decisions if d.case.status == Case.Status.PENDING_APPROVAL)
+    under = f" under {data['policy_section']}" if data["policy_section"] else ""
+    text = f"Decided {len(decisions)} case(s){under}: {len(decisions) - pending} resolved"
+    text += f", {pending} waiting for a senior's approval." if pending else "."
+    messages.success(request, text)
+    return redirect(back)
