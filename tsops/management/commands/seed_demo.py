@@ -22,7 +22,8 @@ class Command(BaseCommand):
     def handle(self, *args, if_empty, scale, **options):
         if settings.PRODUCTION:
             raise CommandError("seed_demo never runs with TSOPS_ENV=production")
-        if if_empty and get_user_model().objects.exists():
+        members = get_user_model().objects.filter(groups__isnull=False)
+        if if_empty and members.exists():
             self.stdout.write("database already has members; demo data not loaded")
             return
         # Each app registers its steps in <app>/demo.py.
