@@ -135,7 +135,16 @@ class QueueClaimApi(APIView):
 
     @extend_schema(request=None, responses={200: CaseDetailSerializer, 204: None})
     def post(self, request, slug: str):
-        queue = selectors.queue_get_for(actor=request.user, slug=slug)
+        queue = selectors.queue_get_for(actor=request.user, slug=slug, kind=None)
+        if queue.kind == queue.Kind.APPEALS:
+            # Appeals queues are claimed the same way and answer with the appeal.
+            from appeals.serializers import AppealReviewSerializer
+            from appeals.services import appeal_claim_next
+
+            appeal = appeal_claim_next(actor=request.user, queue=queue)
+            if appeal is None:
+                return Response(status=status.HTTP_204_NO_CONTENT)
+            return Response(AppealReviewSerializer(appeal).data)
         case = services.case_claim_next(actor=request.user, queue=queue)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

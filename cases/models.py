@@ -56,9 +56,15 @@ class SLAPolicy(HistoryModel):
 
 
 class Queue(HistoryModel):
-    """A work queue. ``allowed_roles`` limits who works it; a ``team`` makes it restricted."""
+    """A work queue. ``allowed_roles`` limits who works it; a ``team`` makes it restricted.
+    ``kind`` says what it holds: cases, or appeals (worked the same way)."""
+
+    class Kind(models.TextChoices):
+        CASES = "cases", "Cases"
+        APPEALS = "appeals", "Appeals"
 
     slug = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CASES)
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     sla_policy = models.ForeignKey(SLAPolicy, on_delete=models.PROTECT, related_name="queues")

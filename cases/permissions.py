@@ -10,14 +10,11 @@ def can_work_queue(user, queue: Queue) -> bool:
     """Restricted queues belong to their team; others to the roles they list."""
     if not user.is_authenticated or not queue.active:
         return False
+    needed = "decide_appeals" if queue.kind == Queue.Kind.APPEALS else "work_standard_queues"
     if queue.team:
         return queue.team in teams_of(user) and has_capability(user, "work_team_cases")
     role = role_of(user)
-    return (
-        role is not None
-        and role in queue.allowed_roles
-        and has_capability(user, "work_standard_queues")
-    )
+    return role is not None and role in queue.allowed_roles and has_capability(user, needed)
 
 
 def can_view_case(user, case: Case) -> bool:

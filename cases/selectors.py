@@ -19,15 +19,20 @@ from cases.permissions import can_view_case, can_work_queue
 from tsops.permissions import teams_of
 
 
-def queue_list(*, actor) -> list[Queue]:
-    """The queues the actor may work (restricted ones only for their team)."""
-    queues = Queue.objects.filter(active=True).select_related("sla_policy").order_by("name")
+def queue_list(*, actor, kind: str = Queue.Kind.CASES) -> list[Queue]:
+    """The queues of ``kind`` the actor may work (restricted ones only for their team)."""
+    queues = (
+        Queue.objects.filter(active=True, kind=kind).select_related("sla_policy").order_by("name")
+    )
     return [q for q in queues if can_work_queue(actor, q)]
 
 
-def queue_get_for(*, actor, slug: str) -> Queue:
+def queue_get_for(*, actor, slug: str, kind: str | None = Queue.Kind.CASES) -> Queue:
+    """A queue the actor may work (of ``kind``, or any kind when None), else 404."""
     queue = Queue.objects.select_related("sla_policy").filter(slug=slug, active=True).first()
-    if queue is None or not can_work_queue(actor, queue):
+    if queue is None or (kind is not None and queue.kind != kind):
+        raise Http404("No such queue.")
+    if not can_work_queue(actor, queue):
         raise Http404("No such queue.")
     return queue
 

@@ -115,13 +115,26 @@ def _appeal_info(action: EnforcementAction, now) -> dict:
         and (end is None or end > now - APPEAL_WINDOW)
     )
     appeal = getattr(action, "latest_appeal", None)
+    decided = appeal is not None and appeal.status not in ("new", "in_review")
     return {
         "status": appeal.status if appeal else None,
+        "response_to_user": appeal.response_to_user if decided else None,
         "eligible": bool(
             eligible and (appeal is None or appeal.status not in ("new", "in_review"))
         ),
         "deadline": deadline.isoformat(),
     }
+
+
+def _attach_latest_appeals(actions: list[EnforcementAction]) -> None:
+    """Set ``latest_appeal`` on each action (one query for all of them)."""
+    from appeals.models import Appeal
+
+    latest: dict[int, Appeal] = {}
+    for appeal in Appeal.objects.filter(action__in=actions).order_by("filed_at", "id"):
+        latest[appeal.action_id] = appeal
+    for action in actions:
+        action.latest_appeal = latest.get(action.pk)
 
 
 def enforcement_lookup(*, actor, kind: str, external_id: str) -> dict:
@@ -144,6 +157,8 @@ def enforcement_lookup(*, actor, kind: str, external_id: str) -> dict:
         .order_by("-created_at")[:200]
     )
     now = timezone.now()
+    actions = list(actions)
+    _attach_latest_appeals(actions)
     rows = []
     for action in actions:
         section = action.decision.policy_section

@@ -605,3 +605,40 @@ def policy_section_revise(*, actor, section: PolicySection, **changes) -> Policy
         revised._history_user = actor
         revised.save()
     return revised
+
+
+def action_apply_replacement(
+    *, actor, original: EnforcementAction, request: ActionRequest
+) -> EnforcementAction:
+    """Apply a lighter action in place of ``original`` (an appeal's "modified" outcome): it
+    joins the original decision, is active at once and is announced to the platform."""
+    now = timezone.now()
+    spec = ACTIONS[request.action_type]
+    target = _target(original.case, request)
+    action = EnforcementAction(
+        decision=original.decision,
+        case=original.case,
+        subject=target,
+        action_type=request.action_type,
+        feature=request.feature,
+        duration_hours=request.duration_hours,
+        status=EnforcementAction.Status.ACTIVE,
+        proposed_by=actor,
+        approved_by=actor,
+        decided_at=now,
+        starts_at=now,
+        expires_at=now + timedelta(hours=request.duration_hours) if spec.temporary else None,
+    )
+    action._history_user = actor
+    action.save()
+    timeline.record(
+        original.case,
+        ACTION_APPLIED,
+        actor,
+        action_id=action.pk,
+        type=action.action_type,
+        replaces=original.pk,
+        at=now,
+    )
+    events.emit_action(OutboxEvent.ACTION_APPLIED, action)
+    return action

@@ -119,3 +119,24 @@ class WorkerHeartbeat(models.Model):
 
 # Users' role and team changes are audited like any domain model.
 register(get_user_model(), app="tsops", table_name="tsops_historicaluser")
+
+
+class Notification(models.Model):
+    """An in-app message for one member (shown on their home page until read)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    link = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "read_at", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id}: {self.title}"

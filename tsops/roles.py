@@ -89,7 +89,11 @@ GROUP_CAPABILITIES: dict[str, set[str]] = {
     SENIOR: _SENIOR_CAPS,
     SUPPORT: {"use_console", "lookup_enforcement", "file_appeal"},
     PLATFORM: {"push_reports", "receive_events", "file_appeal"},
-    **{team: {"use_console", "work_team_cases", "raise_escalations"} for team in TEAMS},
+    # Specialist teams decide their own restricted cases and the appeals on them.
+    **{
+        team: {"use_console", "work_team_cases", "raise_escalations", "decide_appeals"}
+        for team in TEAMS
+    },
 }
 
 SCOPES: dict[str, str] = {

@@ -10,6 +10,7 @@ api_v1 = [
     path("access-log", api.AccessLogListApi.as_view(), name="access-log"),
     path("", include("cases.api_urls")),
     path("", include("enforcement.api_urls")),
+    path("", include("appeals.api_urls")),
 ]
 
 urlpatterns = [
@@ -17,6 +18,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("access-log/", views.access_log, name="access-log"),
     path("", include("cases.urls")),
+    path("", include("enforcement.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

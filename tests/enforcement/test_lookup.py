@@ -51,7 +51,7 @@ def test_support_sees_public_facts_with_exactly_these_keys(
     for row in body["actions"]:
         assert tuple(row) == LOOKUP_KEYS
         assert set(row["policy_section"]) == {"code", "title", "public_summary"}
-        assert set(row["appeal"]) == {"status", "eligible", "deadline"}
+        assert set(row["appeal"]) == {"status", "response_to_user", "eligible", "deadline"}
         assert set(row["subject"]) == {"kind", "external_id"}
     text = response.content.decode()
     for secret in (

@@ -1,0 +1,70 @@
+"""REST views of appeals."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from appeals import selectors, services
+from appeals.serializers import (
+    AppealDecisionInputSerializer,
+    AppealInputSerializer,
+    AppealReviewSerializer,
+    AppealStatusSerializer,
+)
+
+
+class AppealCreateApi(APIView):
+    """File an appeal on a user's behalf (idempotent on ``external_id``)."""
+
+    required_scopes = {"POST": "appeals:write"}
+
+    @extend_schema(
+        request=AppealInputSerializer,
+        responses={201: AppealStatusSerializer, 200: AppealStatusSerializer},
+    )
+    def post(self, request):
+        serializer = AppealInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        appeal, created = services.appeal_file(actor=request.user, **serializer.validated_data)
+        return Response(
+            AppealStatusSerializer(appeal).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class AppealDetailApi(APIView):
+    """An appeal's status and, once decided, its outcome and the response to the user."""
+
+    required_scopes = {"GET": "appeals:write"}
+
+    @extend_schema(responses=AppealStatusSerializer)
+    def get(self, request, appeal_id: int):
+        appeal = selectors.appeal_get_for_filer(actor=request.user, appeal_id=appeal_id)
+        return Response(AppealStatusSerializer(appeal).data)
+
+
+class AppealDecisionApi(APIView):
+    """Decide an appeal: upheld, overturned or modified (with a replacement action)."""
+
+    required_scopes = {"POST": "cases:write"}
+
+    @extend_schema(request=AppealDecisionInputSerializer, responses=AppealReviewSerializer)
+    def post(self, request, appeal_id: int):
+        selectors.appeal_get_for(actor=request.user, appeal_id=appeal_id)
+        serializer = AppealDecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        appeal = services.appeal_decide(
+            actor=request.user,
+            appeal_id=appeal_id,
+            outcome=data["outcome"],
+            rationale=data["rationale"],
+            response_to_user=data["response_to_user"],
+            replacement_action=data.get("replacement_action"),
+            version=data.get("version"),
+        )
+        appeal = selectors.appeal_get_for(actor=request.user, appeal_id=appeal.pk)
+        return Response(AppealReviewSerializer(appeal).data)

@@ -1,0 +1,30 @@
+"""Who may file, see and decide appeals. The reviewer is never the decider or approver."""
+
+from __future__ import annotations
+
+from appeals.models import Appeal
+from cases.permissions import can_work_queue
+from tsops.permissions import has_capability, teams_of
+
+
+def can_file_appeal(user) -> bool:
+    return has_capability(user, "file_appeal")
+
+
+def can_view_appeal(user, appeal: Appeal) -> bool:
+    if appeal.restricted:
+        return appeal.team in teams_of(user) and has_capability(user, "decide_appeals")
+    return can_work_queue(user, appeal.queue)
+
+
+def is_conflicted(user, appeal: Appeal) -> bool:
+    """Whether the user decided, proposed or approved the appealed action."""
+    action = appeal.action
+    return user.pk in {action.decision.decided_by_id, action.proposed_by_id, action.approved_by_id}
+
+
+def can_review_appeal(user, appeal: Appeal) -> bool:
+    if not can_view_appeal(user, appeal) or is_conflicted(user, appeal):
+        return False
+    # A ban is only reviewed by a senior.
+    return not appeal.needs_senior or has_capability(user, "approve_actions")

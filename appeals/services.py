@@ -1,0 +1,359 @@
+"""Every write of appeals: filing, claiming, releasing and deciding."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.http import Http404
+from django.utils import timezone
+
+from appeals.models import Appeal
+from appeals.permissions import can_file_appeal, can_review_appeal, can_view_appeal, is_conflicted
+from cases import timeline
+from cases.identifiers import hash_for_text
+from cases.models import Case, Queue
+from cases.permissions import can_work_queue
+from enforcement import events
+from enforcement import services as enforcement_services
+from enforcement.models import EnforcementAction, OutboxEvent, Strike
+from tsops.errors import ConflictError
+from tsops.models import Notification
+from tsops.permissions import has_capability, teams_of
+
+LEASE = timedelta(minutes=15)
+APPEAL_FILED = "APPEAL_FILED"
+APPEAL_CLAIMED = "APPEAL_CLAIMED"
+APPEAL_RELEASED = "APPEAL_RELEASED"
+APPEAL_DECIDED = "APPEAL_DECIDED"
+CASE_REOPENED = "CASE_REOPENED"
+
+timeline.LABELS.update(
+    {
+        APPEAL_FILED: "Appeal filed",
+        APPEAL_CLAIMED: "Appeal claimed",
+        APPEAL_RELEASED: "Appeal released",
+        APPEAL_DECIDED: "Appeal decided",
+        CASE_REOPENED: "Reopened as rework",
+    }
+)
+
+
+class AppealConflict(ConflictError):
+    pass
+
+
+def appeal_window() -> timedelta:
+    return timedelta(days=getattr(settings, "APPEAL_WINDOW_DAYS", 182))
+
+
+def appeals_queue() -> Queue:
+    return Queue.objects.select_related("sla_policy").get(slug="appeals")
+
+
+def eligibility(action: EnforcementAction | None, now=None) -> str | None:
+    """Why an appeal on ``action`` can't be filed now, or None when it can."""
+    now = now or timezone.now()
+    if action is None:
+        return "No such action."
+    status = action.effective_status(now)
+    if status not in (EnforcementAction.Status.ACTIVE, EnforcementAction.Status.EXPIRED):
+        return f"A {status.replace('_', ' ')} action cannot be appealed."
+    start = action.starts_at or action.created_at
+    if now > start + appeal_window():
+        return f"The appeal window of {appeal_window().days} days has passed."
+    return None
+
+
+def appeal_file(
+    *, actor, action_id, statement: str, appellant_id: str = "", external_id: str
+) -> tuple[Appeal, bool]:
+    """File an appeal (idempotent on ``external_id``); return it and whether it is new."""
+    if not can_file_appeal(actor):
+        raise PermissionDenied("Your role may not file appeals.")
+    errors = {}
+    statement = (statement or "").strip()
+    if not statement:
+        errors["statement"] = "The user's statement is required."
+    elif len(statement) > 10_000:
+        errors["statement"] = "At most 10,000 characters."
+    if not external_id or not str(external_id).strip():
+        errors["external_id"] = "An external id is required (the idempotency key)."
+    if not isinstance(action_id, int) or isinstance(action_id, bool):
+        errors["action_id"] = "Must be the id of an enforcement action."
+    if errors:
+        raise ValidationError(errors)
+    existing = Appeal.objects.filter(external_id=external_id).first()
+    if existing is not None:
+        return existing, False
+    now = timezone.now()
+    action = (
+        EnforcementAction.objects.select_related("case", "decision").filter(pk=action_id).first()
+    )
+    problem = eligibility(action, now)
+    if problem:
+        raise ValidationError({"action_id": problem})
+    if Appeal.objects.filter(action=action, status__in=Appeal.OPEN).exists():
+        raise AppealConflict("This action already has an open appeal.")
+    queue = appeals_queue()
+    severity = action.case.severity
+    _, due = queue.sla_policy.deadlines(severity, now)
+    try:
+        with transaction.atomic():
+            appeal = Appeal.objects.create(
+                external_id=external_id,
+                action=action,
+                case=action.case,
+                queue=queue,
+                statement=statement,
+                appellant_hash=hash_for_text(appellant_id) if appellant_id else "",
+                filed_by=actor,
+                severity=severity,
+                restricted=action.case.restricted,
+                team=action.case.team,
+                needs_senior=action.action_type == "ban",
+                due_at=due,
+                filed_at=now,
+            )
+            timeline.record(
+                action.case, APPEAL_FILED, actor, appeal_id=appeal.pk, action_id=action.pk
+            )
+    except IntegrityError:
+        # A concurrent request filed it first: same key → that appeal; other key → conflict.
+        existing = Appeal.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+        raise AppealConflict("This action already has an open appeal.") from None
+    return appeal, True
+
+
+def _lock(appeal_id: int, actor) -> Appeal:
+    appeal = (
+        Appeal.objects.select_for_update(of=("self",))
+        .select_related("action", "action__decision", "queue", "case")
+        .filter(pk=appeal_id)
+        .first()
+    )
+    if appeal is None or not can_view_appeal(actor, appeal):
+        raise Http404("No such appeal.")
+    return appeal
+
+
+# Like the case claim: one UPDATE over a CTE with SKIP LOCKED. It never offers an appeal to
+# the person who decided, proposed or approved the action, and ban appeals only to seniors.
+CLAIM_SQL = """
+WITH next_appeal AS (
+    SELECT a.id FROM appeals_appeal a
+    JOIN enforcement_enforcementaction x ON x.id = a.action_id
+    JOIN enforcement_decision d ON d.id = x.decision_id
+    WHERE a.queue_id = %(queue)s AND a.status = 'new'
+      AND d.decided_by_id <> %(user)s AND x.proposed_by_id <> %(user)s
+      AND (x.approved_by_id IS NULL OR x.approved_by_id <> %(user)s)
+      AND (NOT a.needs_senior OR %(senior)s)
+      AND (NOT a.restricted OR a.team = ANY(%(teams)s))
+    ORDER BY a.severity, a.due_at, a.id
+    LIMIT 1
+    FOR UPDATE OF a SKIP LOCKED
+)
+UPDATE appeals_appeal AS a
+SET status = 'in_review', claimed_by_id = %(user)s, claimed_at = %(now)s,
+    lease_expires_at = %(lease)s, version = a.version + 1, updated_at = %(now)s
+FROM next_appeal WHERE a.id = next_appeal.id
+RETURNING a.id
+"""
+
+
+def appeal_claim_next(*, actor, queue: Queue) -> Appeal | None:
+    """Claim the most urgent appeal the actor may review; None when there is none."""
+    if not can_work_queue(actor, queue) or not has_capability(actor, "decide_appeals"):
+        raise PermissionDenied("You may not work this queue.")
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE appeals_appeal SET status = 'new', claimed_by_id = NULL, "
+                "claimed_at = NULL, lease_expires_at = NULL WHERE queue_id = %s "
+                "AND status = 'in_review' AND lease_expires_at < %s",
+                [queue.pk, now],
+            )
+            cursor.execute(
+                CLAIM_SQL,
+                {
+                    "queue": queue.pk,
+                    "user": actor.pk,
+                    "senior": has_capability(actor, "approve_actions"),
+                    "teams": teams_of(actor) or [""],
+                    "now": now,
+                    "lease": now + LEASE,
+                },
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        appeal = Appeal.objects.select_related("case").get(pk=row[0])
+        timeline.record(appeal.case, APPEAL_CLAIMED, actor, appeal_id=appeal.pk)
+    return appeal
+
+
+def appeal_claim(*, actor, appeal_id: int) -> Appeal:
+    """Claim one appeal from its page."""
+    with transaction.atomic():
+        appeal = _lock(appeal_id, actor)
+        if is_conflicted(actor, appeal):
+            raise PermissionDenied("You decided or approved this action: someone else reviews it.")
+        if not can_review_appeal(actor, appeal):
+            raise PermissionDenied("This appeal needs a senior reviewer.")
+        now = timezone.now()
+        if (
+            appeal.status == Appeal.Status.IN_REVIEW
+            and appeal.claimed_by_id not in (None, actor.pk)
+            and appeal.lease_expires_at
+            and appeal.lease_expires_at > now
+        ):
+            raise AppealConflict("Another reviewer holds this appeal.")
+        if appeal.status not in Appeal.OPEN:
+            raise AppealConflict("This appeal is decided.")
+        appeal.status = Appeal.Status.IN_REVIEW
+        appeal.claimed_by = actor
+        appeal.claimed_at = now
+        appeal.lease_expires_at = now + LEASE
+        appeal.version += 1
+        appeal._history_user = actor
+        appeal.save()
+        timeline.record(appeal.case, APPEAL_CLAIMED, actor, appeal_id=appeal.pk)
+    return appeal
+
+
+def appeal_release(*, actor, appeal_id: int) -> Appeal:
+    with transaction.atomic():
+        appeal = _lock(appeal_id, actor)
+        if appeal.status != Appeal.Status.IN_REVIEW or appeal.claimed_by_id != actor.pk:
+            raise AppealConflict("You do not hold this appeal.")
+        appeal.status = Appeal.Status.NEW
+        appeal.claimed_by = None
+        appeal.claimed_at = None
+        appeal.lease_expires_at = None
+        appeal.version += 1
+        appeal._history_user = actor
+        appeal.save()
+        timeline.record(appeal.case, APPEAL_RELEASED, actor, appeal_id=appeal.pk)
+    return appeal
+
+
+def _appeal_event(appeal: Appeal) -> None:
+    events.emit(
+        "appeal.decided",
+        {
+            "appeal_id": appeal.pk,
+            "external_id": appeal.external_id,
+            "action_id": appeal.action_id,
+            "outcome": appeal.status,
+            "response_to_user": appeal.response_to_user,
+            "replacement_action_id": appeal.replacement_action_id,
+        },
+    )
+
+
+def appeal_decide(
+    *,
+    actor,
+    appeal_id: int,
+    outcome: str,
+    rationale: str,
+    response_to_user: str,
+    replacement_action: dict | None = None,
+    version: int | None = None,
+) -> Appeal:
+    """Decide an appeal. Overturned: the action is reversed, its strikes removed, the case
+    counted as rework and the original decider told why. Modified: the action is replaced by
+    a lighter one. Upheld: the user is told it stands."""
+    errors = {}
+    if outcome not in Appeal.OUTCOMES:
+        errors["outcome"] = f"One of {', '.join(Appeal.OUTCOMES)}."
+    rationale = (rationale or "").strip()
+    response_to_user = (response_to_user or "").strip()
+    if not rationale:
+        errors["rationale"] = "The internal rationale is required."
+    if not response_to_user:
+        errors["response_to_user"] = "The response to the user is required."
+    replacement = None
+    if outcome == Appeal.Status.MODIFIED:
+        if not replacement_action:
+            errors["replacement_action"] = "A modified outcome needs the lighter replacement."
+        else:
+            try:
+                parsed = enforcement_services.parse_actions([replacement_action])
+            except ValidationError as exc:
+                errors["replacement_action"] = "; ".join(
+                    f"{k}: {', '.join(v)}" for k, v in exc.message_dict.items()
+                )
+            else:
+                replacement = parsed[0]
+    elif replacement_action:
+        errors["replacement_action"] = "Only a modified outcome takes a replacement action."
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    with transaction.atomic():
+        appeal = _lock(appeal_id, actor)
+        if is_conflicted(actor, appeal):
+            raise PermissionDenied("You decided or approved this action: someone else reviews it.")
+        if not can_review_appeal(actor, appeal):
+            raise PermissionDenied("This appeal needs a senior reviewer.")
+        if not appeal.is_open:
+            raise AppealConflict("This appeal is already decided.")
+        if appeal.status == Appeal.Status.IN_REVIEW and appeal.claimed_by_id not in (
+            None,
+            actor.pk,
+        ):
+            raise AppealConflict("Another reviewer holds this appeal.")
+        if version is not None and version != appeal.version:
+            raise AppealConflict("This appeal changed meanwhile; reload it.")
+        action = appeal.action
+        if outcome in (Appeal.Status.OVERTURNED, Appeal.Status.MODIFIED):
+            enforcement_services.action_reverse(
+                actor=actor,
+                action_id=action.pk,
+                reason=f"Appeal {appeal.pk} {outcome}: {rationale}",
+                by_appeal=True,
+            )
+            Strike.objects.filter(decision=action.decision, voided_at__isnull=True).update(
+                voided_at=now
+            )
+        if outcome == Appeal.Status.MODIFIED:
+            appeal.replacement_action = enforcement_services.action_apply_replacement(
+                actor=actor, original=action, request=replacement
+            )
+        if outcome == Appeal.Status.OVERTURNED:
+            case = Case.objects.select_for_update(of=("self",)).get(pk=appeal.case_id)
+            case.reopen_count += 1
+            case.version += 1
+            case._history_user = actor
+            case._change_reason = f"appeal {appeal.pk} overturned"
+            case.save()
+            timeline.record(case, CASE_REOPENED, actor, appeal_id=appeal.pk, rework=True)
+            Notification.objects.create(
+                user=action.decision.decided_by,
+                kind="appeal_overturned",
+                title=f"Appeal overturned your decision on case #{case.pk}",
+                body=rationale,
+                link=f"/cases/{case.pk}/",
+            )
+        appeal.status = outcome
+        appeal.decided_by = actor
+        appeal.decided_at = now
+        appeal.rationale = rationale
+        appeal.response_to_user = response_to_user
+        appeal.claimed_by = None
+        appeal.lease_expires_at = None
+        appeal.version += 1
+        appeal._history_user = actor
+        appeal.save()
+        timeline.record(appeal.case, APPEAL_DECIDED, actor, appeal_id=appeal.pk, outcome=outcome)
+        _appeal_event(appeal)
+    return appeal
+
+
+__all__ = ["OutboxEvent"]
