@@ -41,7 +41,7 @@ def emit(event_type: str, payload: dict) -> OutboxEvent:
     event = OutboxEvent.objects.create(
         event_type=event_type, payload={**payload, "emitted_at": timezone.now().isoformat()}
     )
-    transaction.on_commit(_kick_dispatch)
+    _kick_after_commit()
     return event
 
 
@@ -94,8 +94,15 @@ def emit_report_outcomes(decision: Decision) -> int:
         ],
         batch_size=1000,
     )
-    transaction.on_commit(_kick_dispatch)
+    _kick_after_commit()
     return len(reports)
+
+
+def _kick_after_commit() -> None:
+    """One delivery kick per transaction, however many events it wrote."""
+    pending = transaction.get_connection().run_on_commit
+    if not any(callback is _kick_dispatch for _, callback, *_ in pending):
+        transaction.on_commit(_kick_dispatch)
 
 
 def _kick_dispatch() -> None:

@@ -10,6 +10,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from cases.models import Case, Severity, Subject
 from enforcement.catalogue import ACTIONS
@@ -253,8 +254,11 @@ class OutboxEvent(models.Model):
         return f"{self.event_type} {self.id}"
 
 
-class WebhookEndpoint(HistoryModel):
-    """A platform URL that receives signed events of the chosen types."""
+class WebhookEndpoint(TimeStampedModel):
+    """A platform URL that receives signed events of the chosen types. Its history never
+    keeps the shared secret."""
+
+    history = HistoricalRecords(excluded_fields=["secret"])
 
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=500)

@@ -485,7 +485,7 @@ def delivery_redeliver(*, actor, delivery_id: int) -> WebhookDelivery:
     now = timezone.now()
     with transaction.atomic():
         delivery = (
-            WebhookDelivery.objects.select_for_update()
+            WebhookDelivery.objects.select_for_update(of=("self",))
             .select_related("endpoint")
             .filter(pk=delivery_id)
             .first()

@@ -260,6 +260,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Fail fast when Redis is unreachable: work handed over on commit is swept up later.
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
+    # Publishing never retries: the outbox sweep delivers whatever a failed kick missed.
+    "max_retries": 0,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
