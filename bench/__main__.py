@@ -393,6 +393,82 @@ class Bench:
         )
         return {"api_p95_ms": api_p95, "raw_p95_ms": raw_p95, "ratio": api_p95 / raw_p95}
 
+    # --- decisions ----------------------------------------------------------------------------
+
+    def measure_decisions(self) -> dict:
+        """Decisions through POST /api/v1/cases/{id}/decision vs the same rows by plain SQL."""
+        import psycopg2
+        from django.db import connection
+        from django.test import Client
+
+        from cases.models import Case
+        from enforcement.models import PolicySection
+        from tsops.services import api_key_create
+
+        n = self.args.decisions
+        analyst = self.analysts[15]
+        _, key = api_key_create(user=analyst, name="bench-decide", scopes=["cases:write"])
+        ids = list(
+            Case.objects.filter(status="new", queue__slug="spam", subject__owner__isnull=True)
+            .order_by("id")
+            .values_list("id", flat=True)[: 2 * n]
+        )
+        if len(ids) < 2 * n:
+            raise RuntimeError("not enough open spam cases to decide")
+        api_ids, raw_ids = ids[:n], ids[n:]
+        Case.objects.filter(pk__in=api_ids).update(status="in_review", claimed_by=analyst)
+        versions = dict(Case.objects.filter(pk__in=api_ids).values_list("id", "version"))
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+        started = time.perf_counter()
+        for case_id in api_ids:
+            response = client.post(
+                f"/api/v1/cases/{case_id}/decision",
+                json.dumps(
+                    {
+                        "outcome": "violation",
+                        "policy_section": "SPAM-1.1",
+                        "rationale": "Bench: commercial spam",
+                        "version": versions[case_id],
+                        "actions": [{"type": "remove_content"}],
+                    }
+                ),
+                content_type="application/json",
+            )
+            assert response.status_code == 201, response.content[:300]
+        api_seconds = time.perf_counter() - started
+
+        section = PolicySection.objects.get(code="SPAM-1.1", superseded_at__isnull=True)
+        raw = psycopg2.connect(**connection.get_connection_params())
+        started = time.perf_counter()
+        for case_id in raw_ids:
+            with raw, raw.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO enforcement_decision (case_id, decided_by_id, outcome, "
+                    "policy_section_id, rationale, statement_of_reasons, recommended_action, "
+                    "strikes_before, automated, created_at) VALUES (%s, %s, 'violation', %s, "
+                    "'Bench: commercial spam', 'statement', '', 0, false, now()) RETURNING id",
+                    [case_id, analyst.pk, section.pk],
+                )
+                decision_id = cursor.fetchone()[0]
+                cursor.execute(
+                    "INSERT INTO enforcement_enforcementaction (created_at, updated_at, "
+                    "decision_id, case_id, subject_id, action_type, feature, status, "
+                    "proposed_by_id, starts_at, decided_at, rejection_reason, reversal_reason, "
+                    "version) SELECT now(), now(), %s, c.id, c.subject_id, 'remove_content', '', "
+                    "'active', %s, now(), now(), '', '', 1 FROM cases_case c WHERE c.id = %s",
+                    [decision_id, analyst.pk, case_id],
+                )
+                cursor.execute(
+                    "UPDATE cases_case SET status = 'resolved', resolved_at = now(), "
+                    "version = version + 1 WHERE id = %s",
+                    [case_id],
+                )
+        raw_seconds = time.perf_counter() - started
+        raw.close()
+        api_rate, raw_rate = n / api_seconds, n / raw_seconds
+        _log(f"  decisions: API {api_rate:,.1f}/s, raw SQL {raw_rate:,.1f}/s")
+        return {"api_per_s": api_rate, "raw_per_s": raw_rate, "ratio": api_rate / raw_rate}
+
     # --- the run --------------------------------------------------------------------------
 
     def run(self) -> dict:
@@ -410,7 +486,19 @@ class Bench:
         ingestion = self.measure_ingestion() if "ingestion" in parts else None
         _log("claiming…")
         claims = self.measure_claims() if "claim" in parts else None
+        decisions = outbox = None
+        if "decisions" in parts:
+            _log("decisions…")
+            decisions = self.measure_decisions()
+        if "outbox" in parts:
+            from bench.outbox import measure_outbox
+
+            _log("outbox delivery…")
+            outbox = measure_outbox(self.args.outbox_events, concurrency=1)
+            _log(f"  outbox: {outbox['tsops_per_s']:,.0f}/s vs raw {outbox['raw_per_s']:,.0f}/s")
         return {
+            "decisions": decisions,
+            "outbox": outbox,
             "cases": self.args.cases,
             "small": self.args.small,
             "ingestion": ingestion,
@@ -435,18 +523,32 @@ def report(figures: dict) -> str:
         "",
         f"{'figure':<34}{'TSOps':>14}{'raw baseline':>16}{'ratio':>9}{'target':>10}  ok",
     ]
-    ing = figures["ingestion"] or {"api_per_s": 0, "raw_per_s": 1, "ratio": 0}
-    lines.append(
-        f"{'ingestion, reports/s (bulk 500)':<34}{ing['api_per_s']:>14,.0f}"
-        f"{ing['raw_per_s']:>16,.0f}{ing['ratio']:>9.2f}{'>= 0.25':>10}  "
-        f"{'yes' if ing['ratio'] >= 0.25 else 'NO'}"
-    )
-    claim = figures["claim"] or {"api_p95_ms": 0, "raw_p95_ms": 1, "ratio": 0}
-    lines.append(
-        f"{'claim p95 ms, 16 claimers':<34}{claim['api_p95_ms']:>14.1f}"
-        f"{claim['raw_p95_ms']:>16.1f}{claim['ratio']:>9.2f}{'<= 3.0':>10}  "
-        f"{'yes' if claim['ratio'] <= 3 else 'NO'}"
-    )
+    if figures.get("ingestion"):
+        ing = figures["ingestion"]
+        lines.append(
+            f"{'ingestion, reports/s (bulk 500)':<34}{ing['api_per_s']:>14,.0f}"
+            f"{ing['raw_per_s']:>16,.0f}{ing['ratio']:>9.2f}{'>= 0.25':>10}  "
+            f"{'yes' if ing['ratio'] >= 0.25 else 'NO'}"
+        )
+    if figures.get("claim"):
+        claim = figures["claim"]
+        lines.append(
+            f"{'claim p95 ms, 16 claimers':<34}{claim['api_p95_ms']:>14.1f}"
+            f"{claim['raw_p95_ms']:>16.1f}{claim['ratio']:>9.2f}{'<= 3.0':>10}  "
+            f"{'yes' if claim['ratio'] <= 3 else 'NO'}"
+        )
+    if figures.get("decisions"):
+        dec = figures["decisions"]
+        lines.append(
+            f"{'decisions/s through the API':<34}{dec['api_per_s']:>14,.1f}"
+            f"{dec['raw_per_s']:>16,.1f}{dec['ratio']:>9.2f}{'(report)':>10}"
+        )
+    if figures.get("outbox"):
+        out = figures["outbox"]
+        lines.append(
+            f"{'outbox deliveries/s (serial)':<34}{out['tsops_per_s']:>14,.0f}"
+            f"{out['raw_per_s']:>16,.0f}{out['ratio']:>9.2f}{'(report)':>10}"
+        )
     for name, page in figures["pages"].items():
         same = page["small_queries"] == page["large_queries"]
         ok = page["ratio"] <= 1.2 and same
@@ -469,8 +571,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claims-per-thread", type=int, default=30)
     parser.add_argument("--database", default="tsops_bench", help="scratch database name")
     parser.add_argument(
-        "--only", default="pages,ingestion,claim", help="comma-separated parts to measure"
+        "--only",
+        default="pages,ingestion,claim,decisions,outbox",
+        help="comma-separated parts to measure",
     )
+    parser.add_argument("--decisions", type=int, default=300, help="decisions to time")
+    parser.add_argument("--outbox-events", type=int, default=2000)
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
