@@ -32,6 +32,7 @@ from cases.forms import (
 )
 from cases.models import Case, CaseLink, Identifier, Note, Report
 from cases.permissions import can_bulk_edit, can_claim_case, can_reveal_pii, can_view_pii
+from enforcement.views import case_enforcement_context, queue_enforcement_context
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
 
@@ -144,6 +145,7 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "first_query": base.urlencode() if cursor is not None else None,
         "next_query": next_query,
         "bulk_form": bulk_form,
+        **queue_enforcement_context(request),
     }
     return render(request, "cases/queue_detail.html", context)
 
@@ -237,6 +239,16 @@ def _event_detail(event) -> str:
         after = ", ".join(data["after"]) if isinstance(data["after"], list) else data["after"]
         return f"{before or '—'} → {after or '—'}"
     parts = []
+    # Decisions and enforcement actions (enforcement.services) say what and under which section.
+    if data.get("outcome"):
+        section = data.get("policy_section")
+        parts.append(data["outcome"].replace("_", " ") + (f" under {section}" if section else ""))
+    if data.get("recommended"):
+        followed = {True: "followed", False: "not followed"}.get(data.get("followed"), "")
+        parts.append(f"ladder recommended {data['recommended']} ({followed})".replace(" ()", ""))
+    if data.get("type"):
+        hours = data.get("hours")
+        parts.append(data["type"].replace("_", " ") + (f" {hours} h" if hours else ""))
     if data.get("reason"):
         parts.append(f"reason: {data['reason']}")
     if data.get("queue"):
@@ -258,6 +270,7 @@ def _render_case(
     edit_form: CaseEditForm | None = None,
     note_form: NoteForm | None = None,
     evidence_form: EvidenceForm | None = None,
+    decision_form=None,
 ) -> HttpResponse:
     """The case page; every rendering is a view of the case and goes to the access log."""
     actor = request.user
@@ -308,6 +321,7 @@ def _render_case(
         "evidence_form": evidence_form or EvidenceForm(),
         "release_form": ReleaseForm(),
         "automated_source": Report.Source.AUTOMATED_FLAG,
+        **case_enforcement_context(request, case, decision_form=decision_form),
     }
     return render(request, "cases/case_detail.html", context, status=status)
 

@@ -98,6 +98,7 @@ class DecisionForm(forms.Form):
                 required=False,
                 initial="days",
                 label=f"Unit of action {row + 1}",
+                widget=forms.Select(attrs={"aria-label": f"Unit of action {row + 1}"}),
             )
             self.fields[f"action_{row}_feature"] = forms.ChoiceField(
                 choices=FEATURE_CHOICES, required=False, label=f"Feature of action {row + 1}"
@@ -201,7 +202,11 @@ class BulkDecisionForm(forms.Form):
     action_type = forms.ChoiceField(choices=ACTION_CHOICES, required=False, label="Action")
     duration = forms.IntegerField(min_value=1, required=False, label="Duration")
     duration_unit = forms.ChoiceField(
-        choices=UNIT_CHOICES, required=False, initial="days", label="Unit"
+        choices=UNIT_CHOICES,
+        required=False,
+        initial="days",
+        label="Unit",
+        widget=forms.Select(attrs={"aria-label": "Unit"}),
     )
     feature = forms.ChoiceField(choices=FEATURE_CHOICES, required=False, label="Feature")
 

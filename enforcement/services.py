@@ -160,7 +160,7 @@ def draft_statement(section: PolicySection | None, requests: list[ActionRequest]
             text += f" for {days} day(s)" if not hours else f" for {request.duration_hours} hours"
         if request.feature:
             text += f" ({request.feature.replace('_', ' ')})"
-        parts.append(f"Action taken: {text}.")
+        parts.append(f"Action: {text}.")
     parts.append("You can appeal this decision within 6 months.")
     return " ".join(parts)
 
@@ -532,8 +532,11 @@ def decisions_bulk(
 ) -> list[Decision]:
     """Decide many cases alike (a spam wave). Each case is claimed for the actor and gets its
     own decision, actions, strikes and timeline entries; one refusal stops the whole batch."""
+    from cases.permissions import can_bulk_edit
     from cases.services import case_claim
 
+    if not can_bulk_edit(actor):
+        raise PermissionDenied("Deciding cases in bulk needs an analyst role.")
     ids = list(dict.fromkeys(case_ids or []))
     if not ids:
         raise ValidationError({"case_ids": "Select at least one case."})

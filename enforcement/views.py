@@ -124,6 +124,14 @@ def _recommendations(account: Subject | None, sections: list[PolicySection], now
     return rows
 
 
+def _relevant_sections(case: Case) -> list[PolicySection]:
+    """The sections relevant to the case's reason, the most specific first (a section made
+    for this reason alone before catch-alls such as the general terms), so that the one the
+    form preselects is the likeliest."""
+    sections = selectors.policy_sections_for_reason(case.reason)
+    return sorted(sections, key=lambda s: (len(s.reasons), s.code))
+
+
 def _decision_form(case: Case, relevant: list[PolicySection], data=None) -> DecisionForm:
     sections = list(selectors.policy_sections_current().order_by("code"))
     if data is not None:
@@ -150,7 +158,7 @@ def case_enforcement_context(
     actor = request.user
     now = timezone.now()
     account = case.subject.account
-    relevant = selectors.policy_sections_for_reason(case.reason)
+    relevant = _relevant_sections(case)
     is_senior = has_capability(actor, "approve_actions")
 
     actions = selectors.actions_for_case(actor=actor, case=case)
@@ -170,10 +178,13 @@ def case_enforcement_context(
     decisions = list(case.decisions.select_related("policy_section", "decided_by"))
 
     history = selectors.account_enforcement_history(account)
+    # Link only to the cases the viewer may open (a restricted one stays unnamed).
     visible = set(
         case_selectors.visible_cases(actor)
         .filter(pk__in={a.case_id for a in history})
         .values_list("pk", flat=True)
+        if history
+        else ()
     )
     for action in history:
         action.current_status = action.effective_status(now)
@@ -230,7 +241,7 @@ def _decision_message(decision: Decision) -> str:
     if applied:
         text += f" Applied: {'; '.join(_texts(applied))}."
     if pending:
-        text += f" Waiting for a senior's approval: {'; '.join(_texts(pending))}."
+        text += f" Now waiting for a senior's approval: {'; '.join(_texts(pending))}."
     else:
         text += " The case is resolved."
     return text
@@ -241,7 +252,7 @@ def _decision_message(decision: Decision) -> str:
 def case_decide(request: HttpRequest, case_id: int) -> HttpResponse:
     actor = request.user
     case = case_selectors.case_get_for(actor=actor, case_id=case_id)
-    relevant = selectors.policy_sections_for_reason(case.reason)
+    relevant = _relevant_sections(case)
     form = _decision_form(case, relevant, data=request.POST)
     if not form.is_valid():
         return _render_case(request, case, form, 400)
@@ -433,6 +444,7 @@ def _lookup_rows(result: dict) -> list[dict]:
                 "starts": _parse(row["starts_at"]),
                 "ends": _parse(row["ends_at"]),
                 "appeal_deadline": _parse(row["appeal"]["deadline"]),
+                "appeal_status": (row["appeal"].get("status") or "").replace("_", " "),
             }
         )
     return rows

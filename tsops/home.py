@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.urls import reverse
+
 from tsops.permissions import has_capability
 
 SectionProvider = Callable[[object], dict | None]
@@ -53,7 +55,33 @@ def _lookup(user) -> dict | None:
         user, "work_standard_queues"
     ):
         return None
-    return {"kind": "lookup", "title": "Enforcement lookup"}
+    return {
+        "kind": "lookup",
+        "title": "Enforcement lookup",
+        "action": reverse("enforcement:lookup"),
+    }
+
+
+NOTIFICATIONS_SHOWN = 10
+
+
+@register
+def _notifications(user) -> dict | None:
+    """The member's unread in-app notifications (e.g. an appeal overturned their decision)."""
+    from tsops.models import Notification
+
+    unread = Notification.objects.filter(user=user, read_at__isnull=True).order_by(
+        "-created_at", "-id"
+    )
+    shown = list(unread[: NOTIFICATIONS_SHOWN + 1])
+    if not shown:
+        return None
+    return {
+        "kind": "notifications",
+        "title": "Notifications",
+        "notifications": shown[:NOTIFICATIONS_SHOWN],
+        "more": len(shown) > NOTIFICATIONS_SHOWN,
+    }
 
 
 def sections_for(user) -> list[dict]:

@@ -241,6 +241,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "cases.models.Case.Status",
+        "AppealStatusEnum": "appeals.models.Appeal.Status",
+        "ActionStatusEnum": "enforcement.models.EnforcementAction.Status",
+    },
 }
 
 # --- Celery --------------------------------------------------------------------------------

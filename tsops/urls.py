@@ -19,6 +19,7 @@ urlpatterns = [
     path("access-log/", views.access_log, name="access-log"),
     path("", include("cases.urls")),
     path("", include("enforcement.urls")),
+    path("", include("appeals.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -296,3 +296,20 @@ def test_revising_a_section_keeps_the_old_version_on_its_decisions(
     assert PolicySection.objects.get(code="SPAM-1.1", superseded_at__isnull=True) == revised
     with pytest.raises(PermissionDenied):
         services.policy_section_revise(actor=analyst, section=revised, title="x")
+
+
+def test_associates_may_not_decide_in_bulk(platform_account, associate, api_client_for):
+    case = make_case(platform_account, reason="spam")
+    response = api_client_for(associate, ["cases:write"]).post(
+        "/api/v1/decisions/bulk",
+        {
+            "case_ids": [case.pk],
+            "outcome": "violation",
+            "policy_section": "SPAM-1.1",
+            "rationale": "wave",
+            "actions": [{"type": "remove_content"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 403
+    assert Decision.objects.count() == 0
