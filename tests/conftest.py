@@ -30,12 +30,14 @@ def _installed_data(request):
     request.getfixturevalue("transactional_db")
     from django.apps import apps
 
+    from appeals.setup import install_appeal_queues
     from cases.taxonomy import install_taxonomy
     from enforcement.policy_data import install_policies
 
     roles.install_roles()
     install_taxonomy(apps)
     install_policies(apps)
+    install_appeal_queues(apps)
 
 
 def make_member(username: str, role: str | None = None, teams: tuple[str, ...] = ()):

@@ -52,7 +52,7 @@ HOMES = {
         {"Home", "Enforcement lookup"},
         {"Home"},
     ),
-    "specialist": ("Child safety home", ["team"], {"Home", "Team inbox"}, {"Home"}),
+    "specialist": ("Child safety home", ["team"], {"Home", "Team inbox", "Appeals"}, {"Home"}),
 }
 
 
