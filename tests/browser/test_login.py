@@ -98,7 +98,7 @@ MEMBERS = [
         heading="Child safety home",
         badges=("Child safety",),
         sections=("team",),
-        nav=("Home", "Team inbox"),
+        nav=("Home", "Team inbox", "Appeals"),
     ),
 ]
 

@@ -141,10 +141,14 @@ def unreachable_broker():
     def reconnect(url):
         # The app keeps a connection pool (and a producer pool on top of it) for the URL it
         # first used: drop both so the next publish connects to ``url``.
+        from kombu import pools
+
         if celery_app._pool is not None:
             celery_app._pool.force_close_all()
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
+        # kombu keeps producer pools per connection globally; closed ones must not be reused.
+        pools.reset()
         celery_app.conf.broker_url = url
 
     reconnect("redis://127.0.0.1:1/0")

@@ -27,6 +27,8 @@ PRODUCTION = {
 # Everything TSOps reads from the environment that would change what a subprocess sees.
 _TSOPS_VARIABLES = {
     "DJANGO_SETTINGS_MODULE",
+    # Set by the browser tests for Playwright; never part of a real deployment.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
     "TSOPS_ENV",
     "DATABASE_URL",
     "REDIS_URL",

@@ -4,6 +4,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from tsops import demo
 
@@ -36,4 +37,7 @@ class Command(BaseCommand):
         for name, fn in demo.SEED_STEPS:
             self.stdout.write(f"seeding {name}…")
             fn(stdout=self.stdout, scale=scale)
+        # Fresh tables have no planner statistics yet: gather them so the first pages are fast.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         self.stdout.write(self.style.SUCCESS("demo data loaded"))
