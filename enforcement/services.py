@@ -379,35 +379,41 @@ def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:
     case.save()
 
 
+def _lock_pending_for_review(action_id: int, actor) -> EnforcementAction:
+    """Lock a pending action for a senior's review; its proposer may never review it."""
+    action = _lock_action(action_id, actor)
+    if action.proposed_by_id == actor.pk:
+        raise PermissionDenied("You proposed this action: another senior must review it.")
+    if not can_approve_action(actor, action):
+        raise PermissionDenied("Reviewing actions needs a senior role.")
+    if action.status != EnforcementAction.Status.PENDING_APPROVAL:
+        raise ActionConflict(f"This action is {action.get_status_display().lower()}.")
+    return action
+
+
+def _save_change(action: EnforcementAction, actor, *, kind: str, event: str, now, **data) -> None:
+    """Save an action's new state with its timeline entry and its outbox event."""
+    action.version += 1
+    action._history_user = actor
+    action.save()
+    timeline.record(
+        action.case, kind, actor, action_id=action.pk, type=action.action_type, at=now, **data
+    )
+    events.emit_action(event, action)
+
+
 def action_approve(*, actor, action_id: int, at=None) -> EnforcementAction:
     """A senior other than the proposer approves a pending action: it applies now."""
     now = at or timezone.now()
     with transaction.atomic():
-        action = _lock_action(action_id, actor)
-        if action.proposed_by_id == actor.pk:
-            raise PermissionDenied("You proposed this action: another senior must approve it.")
-        if not can_approve_action(actor, action):
-            raise PermissionDenied("Approving actions needs a senior role.")
-        if action.status != EnforcementAction.Status.PENDING_APPROVAL:
-            raise ActionConflict(f"This action is {action.get_status_display().lower()}.")
+        action = _lock_pending_for_review(action_id, actor)
         action.status = EnforcementAction.Status.ACTIVE
         action.approved_by = actor
         action.decided_at = now
         action.starts_at = now
         if action.spec.temporary and action.duration_hours:
             action.expires_at = now + timedelta(hours=action.duration_hours)
-        action.version += 1
-        action._history_user = actor
-        action.save()
-        timeline.record(
-            action.case,
-            ACTION_APPROVED,
-            actor,
-            action_id=action.pk,
-            type=action.action_type,
-            at=now,
-        )
-        events.emit_action(OutboxEvent.ACTION_APPLIED, action)
+        _save_change(action, actor, kind=ACTION_APPROVED, event=OutboxEvent.ACTION_APPLIED, now=now)
         _maybe_resolve(action.case, action.decision, actor, now)
     return action
 
@@ -420,30 +426,19 @@ def action_reject(*, actor, action_id: int, reason: str) -> EnforcementAction:
         raise ValidationError({"reason": "Say why the action is rejected."})
     now = timezone.now()
     with transaction.atomic():
-        action = _lock_action(action_id, actor)
-        if action.proposed_by_id == actor.pk:
-            raise PermissionDenied("You proposed this action: another senior must review it.")
-        if not can_approve_action(actor, action):
-            raise PermissionDenied("Reviewing actions needs a senior role.")
-        if action.status != EnforcementAction.Status.PENDING_APPROVAL:
-            raise ActionConflict(f"This action is {action.get_status_display().lower()}.")
+        action = _lock_pending_for_review(action_id, actor)
         action.status = EnforcementAction.Status.REJECTED
         action.approved_by = actor
         action.decided_at = now
         action.rejection_reason = reason
-        action.version += 1
-        action._history_user = actor
-        action.save()
-        timeline.record(
-            action.case,
-            ACTION_REJECTED,
+        _save_change(
+            action,
             actor,
-            action_id=action.pk,
-            type=action.action_type,
+            kind=ACTION_REJECTED,
+            event=OutboxEvent.ACTION_REJECTED,
+            now=now,
             reason=reason,
-            at=now,
         )
-        events.emit_action(OutboxEvent.ACTION_REJECTED, action)
         _maybe_resolve(action.case, action.decision, actor, now)
     return action
 
@@ -468,19 +463,14 @@ def action_reverse(
         action.reversed_by = actor
         action.reversal_reason = reason
         action.ended_at = action.ended_at or now
-        action.version += 1
-        action._history_user = actor
-        action.save()
-        timeline.record(
-            action.case,
-            ACTION_REVERSED,
+        _save_change(
+            action,
             actor,
-            action_id=action.pk,
-            type=action.action_type,
+            kind=ACTION_REVERSED,
+            event=OutboxEvent.ACTION_REVERSED,
+            now=now,
             reason=reason,
-            at=now,
         )
-        events.emit_action(OutboxEvent.ACTION_REVERSED, action)
         if not action.decision.actions.filter(
             status__in=[EnforcementAction.Status.ACTIVE, EnforcementAction.Status.EXPIRED]
         ).exists():
