@@ -369,6 +369,9 @@ class Evidence(TimeStampedModel):
     sha256 = models.CharField(max_length=64)
     captured_at = models.DateTimeField(default=timezone.now)
     sensitive = models.BooleanField(default=False)
+    # Material nobody opens in the console (e.g. suspected CSAM): only kind, hash and capture
+    # time are ever shown, never the URL, excerpt or a preview, to anyone.
+    do_not_open = models.BooleanField(default=False)
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -18,12 +18,18 @@ def can_work_queue(user, queue: Queue) -> bool:
 
 
 def can_view_case(user, case: Case) -> bool:
-    """Restricted cases: only their team. Others: whoever may work the case's queue."""
+    """Restricted cases: only their team. Others: whoever may work the case's queue, and the
+    team the case is escalated to."""
     if not user.is_authenticated:
         return False
     if case.restricted:
         return bool(case.team) and case.team in teams_of(user)
-    return can_work_queue(user, case.queue)
+    if can_work_queue(user, case.queue):
+        return True
+    # Team members (who may hold no role) see unrestricted cases escalated to their team.
+    from escalations.permissions import has_active_escalation_to_team_of
+
+    return has_active_escalation_to_team_of(user, case)
 
 
 def can_edit_case(user, case: Case) -> bool:

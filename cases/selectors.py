@@ -16,7 +16,7 @@ from cases import timeline
 from cases.identifiers import identifier_hash
 from cases.models import Case, CaseEvent, Identifier, Queue, Report, Subject
 from cases.permissions import can_view_case, can_work_queue
-from tsops.permissions import teams_of
+from tsops.permissions import has_capability, teams_of
 
 
 def queue_list(*, actor, kind: str = Queue.Kind.CASES) -> list[Queue]:
@@ -38,12 +38,20 @@ def queue_get_for(*, actor, slug: str, kind: str | None = Queue.Kind.CASES) -> Q
 
 
 def visible_cases(actor) -> QuerySet[Case]:
-    """All cases the actor may see: those in queues they work, and their teams' restricted ones."""
+    """All cases the actor may see: those in queues they work, their teams' restricted ones,
+    and unrestricted ones escalated (open or acknowledged) to one of their teams."""
+    from escalations.models import Escalation
+
     queue_ids = [q.pk for q in queue_list(actor=actor) if not q.team]
     visible = Q(restricted=False, queue_id__in=queue_ids)
     teams = teams_of(actor)
     if teams:
         visible |= Q(restricted=True, team__in=teams)
+        if has_capability(actor, "work_team_cases"):
+            escalated = Escalation.objects.filter(
+                status__in=Escalation.ACTIVE_STATUSES, team__slug__in=teams
+            ).values("case_id")
+            visible |= Q(restricted=False, pk__in=escalated)
     return Case.objects.filter(visible)
 
 

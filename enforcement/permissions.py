@@ -14,16 +14,30 @@ def deciding_role(user, case: Case) -> str | None:
     """The role whose ceilings apply: the user's own, or analyst for a team member on a
     restricted case of their team."""
     role = role_of(user)
-    if case.restricted and case.team in teams_of(user) and role not in (roles.SENIOR,):
+    if role == roles.SENIOR:
+        return role
+    if case.restricted and case.team in teams_of(user):
+        return roles.ANALYST
+    if _works_escalation(user, case):
         return roles.ANALYST
     return role
 
 
+def _works_escalation(user, case: Case) -> bool:
+    """A member of the team an escalated case is with (they decide it when resolving)."""
+    from escalations.permissions import has_active_escalation_to_team_of
+
+    return case.status == Case.Status.ESCALATED and has_active_escalation_to_team_of(user, case)
+
+
 def can_decide_case(user, case: Case) -> bool:
-    """The analyst holding the claim, or a senior who can see the case."""
+    """The analyst holding the claim, a senior who can see the case, or a member of the team
+    an escalated case is with."""
     if not can_view_case(user, case):
         return False
     if has_capability(user, "approve_actions"):
+        return True
+    if _works_escalation(user, case):
         return True
     return case.status == Case.Status.IN_REVIEW and case.claimed_by_id == user.pk
 

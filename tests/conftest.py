@@ -205,3 +205,16 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.line(
         "Fix what made them skip, or mark a by-design skip @pytest.mark.expected_skip."
     )
+
+
+@pytest.fixture(autouse=True)
+def _installed_teams(request, _installed_data):
+    """The specialist teams come from a data migration too: put them back after a flush."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional:
+        from escalations.setup import install_teams
+
+        install_teams()

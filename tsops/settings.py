@@ -277,7 +277,12 @@ CELERY_BEAT_SCHEDULE = {
     "case-expire-leases": {"task": "cases.tasks.case_expire_leases", "schedule": 60.0},
     "actions-expire-due": {"task": "enforcement.tasks.actions_expire_due", "schedule": 60.0},
     "outbox-dispatch": {"task": "enforcement.tasks.outbox_dispatch", "schedule": 10.0},
+    "escalation-overdue": {"task": "escalations.tasks.alerts_send_overdue", "schedule": 60.0},
 }
+# On-call alert e-mails: printed to the console unless a real backend is configured.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tsops@localhost")
+
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 120, minimum=10)
 
 # --- Internationalisation, static files, logging ------------------------------------------

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("cases.api_urls")),
     path("", include("enforcement.api_urls")),
     path("", include("appeals.api_urls")),
+    path("", include("escalations.api_urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,149 @@
+"""REST views for escalations: validate, call one service or selector, serialize."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from escalations import selectors, services
+from escalations.models import Escalation
+
+
+class EscalationSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug")
+    severity = serializers.CharField(source="severity_code")
+    raised_by = serializers.CharField(source="raised_by.username", default=None)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None)
+    resolved_by = serializers.CharField(source="resolved_by.username", default=None)
+
+    class Meta:
+        model = Escalation
+        fields = [
+            "id",
+            "case_id",
+            "team",
+            "severity",
+            "status",
+            "summary",
+            "criteria",
+            "next_steps",
+            "raised_by",
+            "raised_at",
+            "ack_due",
+            "acknowledged_by",
+            "acknowledged_at",
+            "resolved_by",
+            "resolved_at",
+            "outcome",
+            "referral",
+            "decision_id",
+            "returned_note",
+        ]
+
+
+class EscalationRaiseInput(serializers.Serializer):
+    team = serializers.SlugField()
+    severity = serializers.ChoiceField(["P0", "P1", "P2", "P3"])
+    summary = serializers.CharField()
+    criteria = serializers.CharField()
+    next_steps = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class EscalationResolveInput(serializers.Serializer):
+    outcome = serializers.CharField()
+    referral = serializers.CharField(required=False, allow_blank=True, default="")
+    decision = serializers.DictField(required=False, allow_null=True, default=None)
+
+
+class EscalationReturnInput(serializers.Serializer):
+    note = serializers.CharField()
+    unrestrict = serializers.BooleanField(required=False, default=False)
+
+
+class EscalationAnswer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class CaseEscalationCreateApi(APIView):
+    """Escalate a case to a specialist team; answers with the escalation's id and status."""
+
+    required_scopes = {"POST": "cases:write"}
+
+    @extend_schema(request=EscalationRaiseInput, responses={201: EscalationAnswer})
+    def post(self, request, case_id: int):
+        data = EscalationRaiseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        escalation = services.escalation_raise(
+            actor=request.user, case_id=case_id, **data.validated_data
+        )
+        return Response(
+            {"id": escalation.pk, "status": escalation.status}, status=status.HTTP_201_CREATED
+        )
+
+
+class EscalationListApi(APIView):
+    """Escalations on cases the caller may see, newest first, by team and status."""
+
+    required_scopes = {"GET": "cases:read"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("team", str), OpenApiParameter("status", str)],
+        responses=EscalationSerializer(many=True),
+    )
+    def get(self, request):
+        params = request.query_params
+        escalations = selectors.escalation_list(
+            actor=request.user, team=params.get("team", ""), status=params.get("status", "")
+        )[:200]
+        return Response({"results": EscalationSerializer(escalations, many=True).data})
+
+
+class EscalationDetailApi(APIView):
+    """One escalation (without its packet)."""
+
+    required_scopes = {"GET": "cases:read"}
+
+    @extend_schema(responses=EscalationSerializer)
+    def get(self, request, escalation_id: int):
+        escalation = selectors.escalation_get_for(actor=request.user, escalation_id=escalation_id)
+        return Response(EscalationSerializer(escalation).data)
+
+
+class EscalationAcknowledgeApi(APIView):
+    required_scopes = {"POST": "cases:write"}
+
+    @extend_schema(request=None, responses=EscalationSerializer)
+    def post(self, request, escalation_id: int):
+        escalation = services.escalation_acknowledge(
+            actor=request.user, escalation_id=escalation_id
+        )
+        return Response(EscalationSerializer(escalation).data)
+
+
+class EscalationResolveApi(APIView):
+    required_scopes = {"POST": "cases:write"}
+
+    @extend_schema(request=EscalationResolveInput, responses=EscalationSerializer)
+    def post(self, request, escalation_id: int):
+        data = EscalationResolveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        escalation = services.escalation_resolve(
+            actor=request.user, escalation_id=escalation_id, **data.validated_data
+        )
+        return Response(EscalationSerializer(escalation).data)
+
+
+class EscalationReturnApi(APIView):
+    required_scopes = {"POST": "cases:write"}
+
+    @extend_schema(request=EscalationReturnInput, responses=EscalationSerializer)
+    def post(self, request, escalation_id: int):
+        data = EscalationReturnInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        escalation = services.escalation_return(
+            actor=request.user, escalation_id=escalation_id, **data.validated_data
+        )
+        return Response(EscalationSerializer(escalation).data)

@@ -1,0 +1,34 @@
+"""Who may raise and work escalations: pure predicates over (user, object)."""
+
+from __future__ import annotations
+
+from cases.models import Case
+from cases.permissions import can_view_case
+from escalations.models import Escalation, Team
+from tsops.permissions import has_capability, teams_of
+
+
+def is_team_member(user, team: Team | str) -> bool:
+    slug = team if isinstance(team, str) else team.slug
+    return (
+        user.is_authenticated and has_capability(user, "work_team_cases") and slug in teams_of(user)
+    )
+
+
+def can_raise_escalation(user, case: Case) -> bool:
+    return has_capability(user, "raise_escalations") and can_view_case(user, case)
+
+
+def can_work_escalation(user, escalation: Escalation) -> bool:
+    """Acknowledge, resolve or return: members of the escalation's team only."""
+    return is_team_member(user, escalation.team.slug)
+
+
+def has_active_escalation_to_team_of(user, case: Case) -> bool:
+    """Whether the case is escalated (open or acknowledged) to one of the user's teams."""
+    teams = teams_of(user) if user.is_authenticated else []
+    if not teams or not has_capability(user, "work_team_cases"):
+        return False
+    return Escalation.objects.filter(
+        case_id=case.pk, status__in=Escalation.ACTIVE_STATUSES, team__slug__in=teams
+    ).exists()

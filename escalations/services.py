@@ -1,0 +1,542 @@
+"""Every write to escalations: raising (with its frozen packet), working, and on-call alerts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, connection, transaction
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+from guardian.models import GroupObjectPermission, UserObjectPermission
+
+from cases import selectors as case_selectors
+from cases import timeline
+from cases.models import Case, Evidence, Report
+from cases.services import InvalidTransition, case_lock
+from enforcement import events
+from enforcement.models import EnforcementAction
+from escalations.models import Escalation, EscalationAlert, Team
+from escalations.permissions import can_raise_escalation, can_work_escalation
+from tsops.errors import ConflictError
+from tsops.models import Notification
+
+log = logging.getLogger(__name__)
+
+ESCALATION_RAISED = "ESCALATION_RAISED"
+ESCALATION_ACKNOWLEDGED = "ESCALATION_ACKNOWLEDGED"
+ESCALATION_RESOLVED = "ESCALATION_RESOLVED"
+ESCALATION_RETURNED = "ESCALATION_RETURNED"
+CASE_UNRESTRICTED = "CASE_UNRESTRICTED"
+
+EVENT_RAISED = "escalation.raised"
+EVENT_ALERT = "escalation.alert"
+
+# Severities whose new escalations page the on-call member at once.
+ALERT_ON_RAISE = (0, 1)
+MAX_TEXT = 10_000
+
+
+class EscalationConflict(ConflictError):
+    pass
+
+
+def _clean_text(errors: dict, name: str, value: str, *, required: bool) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        errors[name] = "This field is required."
+    elif len(value) > MAX_TEXT:
+        errors[name] = f"At most {MAX_TEXT} characters."
+    return value
+
+
+def _parse_severity(value) -> int:
+    if isinstance(value, str) and value.upper().startswith("P"):
+        value = value[1:]
+    try:
+        severity = int(value)
+    except (TypeError, ValueError):
+        severity = -1
+    if severity not in (0, 1, 2, 3):
+        raise ValidationError({"severity": "One of P0, P1, P2, P3."})
+    return severity
+
+
+def _team(team: Team | str) -> Team:
+    if isinstance(team, Team):
+        return team
+    found = Team.objects.filter(slug=team).first()
+    if found is None:
+        raise ValidationError({"team": "No such team."})
+    return found
+
+
+# --- The packet -------------------------------------------------------------------------------
+
+
+def packet_build(*, actor, case: Case) -> dict:
+    """The frozen snapshot handed to the team: what the case was at escalation time.
+
+    Evidence is listed by kind, hash and capture time; the URL and excerpt are included only
+    for evidence that may be opened. Linked accounts and prior cases are those the raiser
+    could see, so the packet never carries more than its author was allowed to read.
+    """
+    subject = case.subject
+    account = subject.account
+    reports = [
+        {
+            "id": r.pk,
+            "source": r.source,
+            "external_id": r.external_id,
+            "reason": r.reason,
+            "description": r.description,
+            "detector": r.detector,
+            "score": r.score,
+            "received_at": r.received_at.isoformat(),
+        }
+        for r in Report.objects.filter(case=case).order_by("received_at", "id")
+    ]
+    evidence = []
+    for item in Evidence.objects.filter(case=case).order_by("captured_at", "id"):
+        entry = {
+            "id": item.pk,
+            "kind": item.kind,
+            "sha256": item.sha256,
+            "captured_at": item.captured_at.isoformat(),
+            "sensitive": item.sensitive,
+            "do_not_open": item.do_not_open,
+        }
+        if not item.do_not_open:
+            entry["url"] = item.url
+            entry["excerpt"] = item.excerpt
+        evidence.append(entry)
+    timeline_entries = [
+        {
+            "kind": e.kind,
+            "at": e.at.isoformat(),
+            "actor": e.actor.get_username() if e.actor_id else None,
+            "data": e.data,
+        }
+        for e in case_selectors.timeline_for(case, limit=200)
+    ]
+    prior = []
+    if account is not None:
+        actions = (
+            EnforcementAction.objects.filter(subject__in=[account, *account.owned.all()[:200]])
+            .exclude(case=case)
+            .select_related("decision__policy_section")
+            .order_by("-created_at")[:50]
+        )
+        prior = [
+            {
+                "action_id": a.pk,
+                "case_id": a.case_id,
+                "type": a.action_type,
+                "status": a.status,
+                "policy_section": (
+                    a.decision.policy_section.code if a.decision.policy_section else None
+                ),
+                "at": a.created_at.isoformat(),
+            }
+            for a in actions
+        ]
+    linked = [
+        {
+            "kind": la.account.kind,
+            "external_id": la.account.external_id,
+            "shared": la.shared,
+            "cases": la.cases,
+        }
+        for la in case_selectors.linked_accounts(actor=actor, case=case)
+    ]
+    return {
+        "case": {
+            "id": case.pk,
+            "status": case.status,
+            "severity": case.severity_code,
+            "reason": case.reason,
+            "queue": case.queue.slug,
+            "tags": list(case.tags),
+            "created_at": case.created_at.isoformat(),
+        },
+        "subject": {
+            "kind": subject.kind,
+            "external_id": subject.external_id,
+            "owner": subject.owner.external_id if subject.owner_id else None,
+            "text": subject.snapshot_text,
+            "url": subject.snapshot_url,
+            "media": subject.snapshot_media,
+            "content_created_at": (
+                subject.content_created_at.isoformat() if subject.content_created_at else None
+            ),
+        },
+        "reports": reports,
+        "evidence": evidence,
+        "timeline": timeline_entries,
+        "prior_enforcement": prior,
+        "prior_cases": [
+            {"id": c.pk, "status": c.status, "reason": c.reason}
+            for c in case_selectors.prior_cases(actor=actor, case=case)
+        ],
+        "linked_accounts": linked,
+        "frozen_at": timezone.now().isoformat(),
+    }
+
+
+# --- Visibility -------------------------------------------------------------------------------
+
+
+def _restrict_to_team(case: Case, team: Team) -> None:
+    """Only ``team`` may see the case from now on: its group gets the object permission and
+    every other group's or user's object permission on the case is removed."""
+    content_type = ContentType.objects.get_for_model(Case)
+    permission = Permission.objects.get(content_type__app_label="cases", codename="view_case")
+    group = Group.objects.filter(name=team.slug).first()
+    GroupObjectPermission.objects.filter(content_type=content_type, object_pk=str(case.pk)).exclude(
+        group=group
+    ).delete()
+    UserObjectPermission.objects.filter(content_type=content_type, object_pk=str(case.pk)).delete()
+    if group is not None:
+        GroupObjectPermission.objects.get_or_create(
+            group=group, permission=permission, content_type=content_type, object_pk=str(case.pk)
+        )
+    case.restricted = True
+    case.team = team.slug
+
+
+def _unrestrict(case: Case, *, previous_team: str) -> None:
+    """Give the case back the visibility it had before (restricted to ``previous_team``, or
+    open to its queue when that is blank)."""
+    content_type = ContentType.objects.get_for_model(Case)
+    GroupObjectPermission.objects.filter(content_type=content_type, object_pk=str(case.pk)).delete()
+    if previous_team:
+        team = Team.objects.filter(slug=previous_team).first() or Team(slug=previous_team)
+        _restrict_to_team(case, team)
+    else:
+        case.restricted = False
+        case.team = ""
+
+
+# --- Raising ----------------------------------------------------------------------------------
+
+
+def escalation_raise(
+    *,
+    actor,
+    case_id: int,
+    team: Team | str,
+    severity,
+    summary: str,
+    criteria: str,
+    next_steps: str = "",
+) -> Escalation:
+    """Hand an open case to a specialist team: freeze the packet, take the case out of its
+    queue, restrict it when the team (or the case already) is restricted, emit the event and
+    page the on-call member for P0/P1. All in one transaction."""
+    errors: dict = {}
+    summary = _clean_text(errors, "summary", summary, required=True)
+    criteria = _clean_text(errors, "criteria", criteria, required=True)
+    next_steps = _clean_text(errors, "next_steps", next_steps, required=False)
+    if errors:
+        raise ValidationError(errors)
+    severity = _parse_severity(severity)
+    team = _team(team)
+    now = timezone.now()
+    with transaction.atomic():
+        case = case_lock(case_id, actor)
+        if not can_raise_escalation(actor, case):
+            raise PermissionDenied("You may not escalate this case.")
+        if not case.is_open:
+            raise InvalidTransition(case, Case.Status.ESCALATED.label.lower())
+        if case.status == Case.Status.ESCALATED:
+            raise EscalationConflict(f"Case {case.pk} is already escalated.")
+        if Case.Status.ESCALATED not in Case.TRANSITIONS[case.status]:
+            raise InvalidTransition(case, Case.Status.ESCALATED.label.lower())
+        case = Case.objects.select_related("subject", "subject__owner", "queue").get(pk=case.pk)
+        packet = packet_build(actor=actor, case=case)
+        escalation = Escalation.objects.create(
+            case=case,
+            team=team,
+            severity=severity,
+            summary=summary,
+            criteria=criteria,
+            next_steps=next_steps,
+            raised_by=actor,
+            raised_at=now,
+            ack_due=team.ack_due(severity, now),
+            packet=packet,
+            case_was_restricted=case.restricted,
+            previous_team=case.team,
+        )
+        # Restricted stays absolute: a restricted case only ever moves from one team's
+        # restriction to another's, never into the open.
+        restrict = team.restricted or case.restricted
+        if restrict:
+            _restrict_to_team(case, team)
+        case.status = Case.Status.ESCALATED
+        case.claimed_by = None
+        case.claimed_at = None
+        case.lease_expires_at = None
+        case.first_action_at = case.first_action_at or now
+        case.version += 1
+        case._change_reason = f"escalated to {team.slug}"
+        case._history_user = actor
+        case.save()
+        timeline.record(
+            case,
+            ESCALATION_RAISED,
+            actor,
+            escalation_id=escalation.pk,
+            team=team.slug,
+            severity=escalation.severity_code,
+        )
+        if restrict:
+            timeline.record(case, timeline.CASE_RESTRICTED, actor, team=team.slug)
+            # The raiser can no longer open the case: what they keep is this one line.
+            Notification.objects.create(
+                user=actor,
+                kind="escalation_raised",
+                title=(
+                    f"Case #{case.pk} escalated to {team.slug} at {timezone.localtime(now):%H:%M}"
+                ),
+            )
+        events.emit(
+            EVENT_RAISED,
+            {
+                "escalation_id": escalation.pk,
+                "case_id": case.pk,
+                "team": team.slug,
+                "severity": escalation.severity_code,
+            },
+        )
+        if severity in ALERT_ON_RAISE:
+            _alert(escalation, EscalationAlert.Kind.NEW, now)
+    return escalation
+
+
+# --- Working ----------------------------------------------------------------------------------
+
+
+def _lock_escalation(escalation_id: int, actor) -> Escalation:
+    """Lock the escalation; one the actor may not work does not exist for them."""
+    escalation = (
+        Escalation.objects.select_for_update(of=("self",))
+        .select_related("team", "case")
+        .filter(pk=escalation_id)
+        .first()
+    )
+    if escalation is None or not can_work_escalation(actor, escalation):
+        raise Http404("No such escalation.")
+    return escalation
+
+
+def _check_transition(escalation: Escalation, target: str) -> None:
+    if target not in Escalation.TRANSITIONS[escalation.status]:
+        raise EscalationConflict(
+            f"A {escalation.get_status_display().lower()} escalation cannot become {target}."
+        )
+
+
+def escalation_acknowledge(*, actor, escalation_id: int) -> Escalation:
+    """A team member takes the escalation: records who and when (stops the overdue alert)."""
+    with transaction.atomic():
+        escalation = _lock_escalation(escalation_id, actor)
+        _check_transition(escalation, Escalation.Status.ACKNOWLEDGED)
+        escalation.status = Escalation.Status.ACKNOWLEDGED
+        escalation.acknowledged_by = actor
+        escalation.acknowledged_at = timezone.now()
+        escalation.save()
+        timeline.record(
+            escalation.case_id, ESCALATION_ACKNOWLEDGED, actor, escalation_id=escalation.pk
+        )
+    return escalation
+
+
+def escalation_resolve(
+    *,
+    actor,
+    escalation_id: int,
+    outcome: str,
+    referral: str = "",
+    decision: dict | None = None,
+) -> Escalation:
+    """Close the escalation with its outcome, and optionally a referral record and a decision
+    (``decision`` holds :func:`enforcement.services.decision_make`'s arguments; the team
+    member decides, which ``can_decide_case`` allows on an escalated case of their team).
+    Without a decision, the case is resolved with the escalation."""
+    from enforcement.services import decision_make
+
+    errors: dict = {}
+    outcome = _clean_text(errors, "outcome", outcome, required=True)
+    referral = _clean_text(errors, "referral", referral, required=False)
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    with transaction.atomic():
+        escalation = _lock_escalation(escalation_id, actor)
+        _check_transition(escalation, Escalation.Status.RESOLVED)
+        made = None
+        if decision:
+            made = decision_make(
+                actor=actor,
+                case_id=escalation.case_id,
+                outcome=decision.get("outcome", ""),
+                rationale=decision.get("rationale", ""),
+                policy_section=decision.get("policy_section", ""),
+                statement_of_reasons=decision.get("statement_of_reasons", ""),
+                actions=decision.get("actions"),
+            )
+        else:
+            case = case_lock(escalation.case_id, actor)
+            if case.status == Case.Status.ESCALATED:
+                case.status = Case.Status.RESOLVED
+                case.resolved_at = now
+                case.version += 1
+                case._change_reason = f"escalation resolved by {escalation.team.slug}"
+                case._history_user = actor
+                case.save()
+        escalation.status = Escalation.Status.RESOLVED
+        escalation.resolved_by = actor
+        escalation.resolved_at = now
+        escalation.outcome = outcome
+        escalation.referral = referral
+        escalation.decision = made
+        escalation.save()
+        timeline.record(
+            escalation.case_id,
+            ESCALATION_RESOLVED,
+            actor,
+            escalation_id=escalation.pk,
+            decision_id=made.pk if made else None,
+            referral=bool(referral),
+        )
+    return escalation
+
+
+def escalation_return(
+    *, actor, escalation_id: int, note: str, unrestrict: bool = False
+) -> Escalation:
+    """Send the case back to its original queue with the team's note. The case stays
+    restricted to the team unless the team says ``unrestrict`` (then it gets back the
+    visibility it had before the escalation)."""
+    errors: dict = {}
+    note = _clean_text(errors, "note", note, required=True)
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    with transaction.atomic():
+        escalation = _lock_escalation(escalation_id, actor)
+        _check_transition(escalation, Escalation.Status.RETURNED)
+        case = case_lock(escalation.case_id, actor)
+        if case.status != Case.Status.ESCALATED:
+            raise InvalidTransition(case, "returned to its queue")
+        escalation.status = Escalation.Status.RETURNED
+        escalation.returned_note = note
+        escalation.resolved_by = actor
+        escalation.resolved_at = now
+        escalation.save()
+        case.status = Case.Status.NEW
+        if unrestrict and case.restricted:
+            _unrestrict(case, previous_team=escalation.previous_team)
+            timeline.record(case, CASE_UNRESTRICTED, actor, team=escalation.team.slug)
+        case.version += 1
+        case._change_reason = f"returned by {escalation.team.slug}"
+        case._history_user = actor
+        case.save()
+        timeline.record(
+            case,
+            ESCALATION_RETURNED,
+            actor,
+            escalation_id=escalation.pk,
+            note=note,
+            unrestricted=bool(unrestrict),
+        )
+    return escalation
+
+
+# --- On-call alerts ---------------------------------------------------------------------------
+
+
+def alert_payload(escalation: Escalation, kind: str) -> dict:
+    """What leaves the system about an escalation: never any content of the case."""
+    return {
+        "escalation_id": escalation.pk,
+        "kind": kind,
+        "team": escalation.team.slug,
+        "severity": escalation.severity_code,
+        "link": _absolute(reverse("api:escalation-detail", args=[escalation.pk])),
+    }
+
+
+def _absolute(path: str) -> str:
+    base = getattr(settings, "TSOPS_BASE_URL", "") or ""
+    return base.rstrip("/") + path
+
+
+def _claim_alert(escalation: Escalation, kind: str, now: datetime) -> bool:
+    """Insert the alert row; False when this kind already went out (concurrent runs too)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO escalations_escalationalert (escalation_id, kind, recipient_id, sent_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (escalation_id, kind) DO NOTHING",
+            [escalation.pk, kind, escalation.team.on_call_id, now],
+        )
+        return cursor.rowcount == 1
+
+
+def _alert(escalation: Escalation, kind: str, now: datetime) -> bool:
+    """Page the on-call member once per escalation and kind: in-app notification, e-mail and
+    an ``escalation.alert`` outbox event. Must run inside the caller's transaction."""
+    if not _claim_alert(escalation, kind, now):
+        return False
+    payload = alert_payload(escalation, kind)
+    title = f"{payload['severity']} escalation #{escalation.pk} to {payload['team']}" + (
+        " — acknowledgement overdue" if kind == EscalationAlert.Kind.OVERDUE else ""
+    )
+    on_call = escalation.team.on_call
+    if on_call is not None:
+        Notification.objects.create(
+            user=on_call, kind=f"escalation_{kind}", title=title, link=payload["link"]
+        )
+        if on_call.email:
+            recipient = on_call.email
+            body = f"{title}\n\nOpen it in TSOps: {payload['link']}\n"
+
+            # After commit: an e-mail can't be taken back if the transaction rolls back.
+            def send() -> None:
+                try:
+                    send_mail(title, body, None, [recipient])
+                except Exception:  # noqa: BLE001 - the notification and webhook still go out
+                    log.exception("on-call e-mail for escalation %s failed", payload["link"])
+
+            transaction.on_commit(send)
+    events.emit(EVENT_ALERT, payload)
+    return True
+
+
+def alerts_send_overdue(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Alert the on-call member of each open escalation past its acknowledgement deadline.
+
+    Idempotent: the (escalation, kind) unique constraint lets each overdue alert out once,
+    however often (or concurrently) this runs. Returns how many alerts went out."""
+    now = now or timezone.now()
+    due = list(
+        Escalation.objects.filter(status=Escalation.Status.OPEN, ack_due__lt=now)
+        .exclude(alerts__kind=EscalationAlert.Kind.OVERDUE)
+        .select_related("team", "team__on_call")
+        .order_by("ack_due")[:limit]
+    )
+    sent = 0
+    for escalation in due:
+        try:
+            with transaction.atomic():
+                sent += _alert(escalation, EscalationAlert.Kind.OVERDUE, now)
+        except IntegrityError:  # the escalation vanished meanwhile
+            continue
+    return sent
