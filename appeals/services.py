@@ -226,6 +226,15 @@ def appeal_claim(*, actor, appeal_id: int) -> Appeal:
     return appeal
 
 
+def appeal_renew_lease(*, actor, appeal_id: int) -> None:
+    """Extend the reviewer's claim while the appeal page is open (a heartbeat: no history)."""
+    updated = Appeal.objects.filter(
+        pk=appeal_id, status=Appeal.Status.IN_REVIEW, claimed_by=actor
+    ).update(lease_expires_at=timezone.now() + LEASE)
+    if not updated:
+        raise AppealConflict("You do not hold this appeal's claim.")
+
+
 def appeal_release(*, actor, appeal_id: int) -> Appeal:
     with transaction.atomic():
         appeal = _lock(appeal_id, actor)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("appeals/<int:appeal_id>/", views.appeal_detail, name="appeal-detail"),
     path("appeals/<int:appeal_id>/claim/", views.appeal_claim, name="appeal-claim"),
     path("appeals/<int:appeal_id>/release/", views.appeal_release, name="appeal-release"),
+    path("appeals/<int:appeal_id>/lease/", views.appeal_lease_renew, name="appeal-lease-renew"),
     path("appeals/<int:appeal_id>/decide/", views.appeal_decide, name="appeal-decide"),
     path("appeals/<int:appeal_id>/status/", views.appeal_status, name="appeal-status"),
     path(

@@ -377,6 +377,18 @@ def appeal_file(request: HttpRequest) -> HttpResponse:
     return render(request, "appeals/appeal_file.html", context, status=status)
 
 
+@console_view("decide_appeals")
+@require_POST
+def appeal_lease_renew(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    """The appeal page's heartbeat: 204 while the viewer holds the claim, 409 when not."""
+    selectors.appeal_get_for(actor=request.user, appeal_id=appeal_id)
+    try:
+        services.appeal_renew_lease(actor=request.user, appeal_id=appeal_id)
+    except ConflictError as error:
+        return HttpResponse(str(error), status=409, content_type="text/plain")
+    return HttpResponse(status=204)
+
+
 @console_view()
 @require_GET
 def appeal_status(request: HttpRequest, appeal_id: int) -> HttpResponse:

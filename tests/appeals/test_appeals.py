@@ -245,3 +245,20 @@ def test_appeal_deadlines_are_answerable_by_the_database(platform_account, analy
     assert appeal.due_at.isoformat() == "2026-05-04T09:00:00+00:00"
     with time_machine.travel("2026-05-04 09:01:00Z", tick=False):
         assert Appeal.objects.filter(status__in=Appeal.OPEN, due_at__lt=timezone.now()).exists()
+
+
+def test_the_reviewer_renews_the_claim_while_the_page_is_open(
+    platform_account, analyst, analyst2, support_agent, client
+):
+    action = enforce(platform_account, analyst)
+    appeal, _ = services.appeal_file(
+        actor=support_agent, action_id=action.pk, statement="s", external_id="lease"
+    )
+    services.appeal_claim(actor=analyst2, appeal_id=appeal.pk)
+    client.force_login(analyst2)
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        assert client.post(f"/appeals/{appeal.pk}/lease/").status_code == 204
+        appeal.refresh_from_db()
+        assert appeal.lease_expires_at > timezone.now() + timedelta(minutes=14)
+    services.appeal_release(actor=analyst2, appeal_id=appeal.pk)
+    assert client.post(f"/appeals/{appeal.pk}/lease/").status_code == 409
