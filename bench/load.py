@@ -33,7 +33,7 @@ def load_cases(start: int, stop: int, *, open_share: float = 0.3) -> None:
                 "snapshot_media, created_at, updated_at) "
                 "SELECT 'content', 'bench-post-' || g, 'bench content number ' || g || "
                 "' about watches crypto and giveaways', '', '[]'::jsonb, now(), now() "
-                "FROM generate_series(%s, %s - 1) g",
+                "FROM generate_series(%s::bigint, %s::bigint - 1) g",
                 [low, high],
             )
             cursor.execute(
@@ -49,7 +49,7 @@ def load_cases(start: int, stop: int, *, open_share: float = 0.3) -> None:
                 "now() - (g %% 720) * interval '1 hour', now(), "
                 "CASE WHEN (g * 7919) %% 1000 < %s THEN NULL ELSE now() END, "
                 "to_tsvector('english', s.snapshot_text) "
-                "FROM generate_series(%s, %s - 1) g "
+                "FROM generate_series(%s::bigint, %s::bigint - 1) g "
                 "JOIN cases_subject s ON s.kind = 'content' AND s.external_id = 'bench-post-' || g",
                 [
                     int(open_share * 1000),
@@ -72,7 +72,7 @@ def load_cases(start: int, stop: int, *, open_share: float = 0.3) -> None:
                 "c.created_at, c.created_at, c.created_at FROM cases_case c "
                 "JOIN cases_subject s ON s.id = c.subject_id "
                 "WHERE s.external_id = ANY(ARRAY(SELECT 'bench-post-' || g "
-                "FROM generate_series(%s, %s - 1) g))",
+                "FROM generate_series(%s::bigint, %s::bigint - 1) g))",
                 [low, high],
             )
             cursor.execute(
@@ -80,7 +80,7 @@ def load_cases(start: int, stop: int, *, open_share: float = 0.3) -> None:
                 "SELECT c.id, 'CASE_CREATED', c.created_at, '{}'::jsonb FROM cases_case c "
                 "JOIN cases_subject s ON s.id = c.subject_id "
                 "WHERE s.external_id = ANY(ARRAY(SELECT 'bench-post-' || g "
-                "FROM generate_series(%s, %s - 1) g))",
+                "FROM generate_series(%s::bigint, %s::bigint - 1) g))",
                 [low, high],
             )
         done = high - start
