@@ -240,38 +240,42 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
     for _index, clean, plan in rows:
         counts[plan.id][0 if clean.source == Report.Source.AUTOMATED_FLAG else 1] += 1
     plan_list = list(plans.values())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE cases_case c SET report_count = c.report_count + v.a + v.h, "
-            "automated_count = c.automated_count + v.a, human_count = c.human_count + v.h, "
-            "severity = v.sev, queue_id = v.q, reason = v.reason, restricted = v.restr, "
-            "team = v.team, first_action_due = v.fad, resolve_due = v.rd, status = v.status, "
-            "claimed_by_id = v.claimed, lease_expires_at = CASE WHEN v.claimed IS NULL "
-            "THEN NULL ELSE c.lease_expires_at END, "
-            "claimed_at = CASE WHEN v.claimed IS NULL THEN NULL ELSE c.claimed_at END, "
-            "version = v.version, updated_at = %s "
-            "FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::bigint[], "
-            "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-            "%s::text[], %s::int[], %s::int[]) "
-            "AS v(id, a, h, sev, q, reason, restr, team, fad, rd, status, claimed, version) "
-            "WHERE c.id = v.id",
-            [
-                now,
-                [p.id for p in plan_list],
-                [counts[p.id][0] for p in plan_list],
-                [counts[p.id][1] for p in plan_list],
-                [p.severity for p in plan_list],
-                [p.queue_id for p in plan_list],
-                [p.reason for p in plan_list],
-                [p.restricted for p in plan_list],
-                [p.team for p in plan_list],
-                [p.first_action_due for p in plan_list],
-                [p.resolve_due for p in plan_list],
-                [p.status for p in plan_list],
-                [p.claimed_by_id for p in plan_list],
-                [p.version for p in plan_list],
-            ],
-        )
+    # New cases were inserted with their final counts; only joined cases are updated, which
+    # spares every index a second tuple for the batch's new rows.
+    joined = [p for p in plan_list if not p.created]
+    if joined:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE cases_case c SET report_count = c.report_count + v.a + v.h, "
+                "automated_count = c.automated_count + v.a, human_count = c.human_count + v.h, "
+                "severity = v.sev, queue_id = v.q, reason = v.reason, restricted = v.restr, "
+                "team = v.team, first_action_due = v.fad, resolve_due = v.rd, status = v.status, "
+                "claimed_by_id = v.claimed, lease_expires_at = CASE WHEN v.claimed IS NULL "
+                "THEN NULL ELSE c.lease_expires_at END, "
+                "claimed_at = CASE WHEN v.claimed IS NULL THEN NULL ELSE c.claimed_at END, "
+                "version = v.version, updated_at = %s "
+                "FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::bigint[], "
+                "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+                "%s::text[], %s::int[], %s::int[]) "
+                "AS v(id, a, h, sev, q, reason, restr, team, fad, rd, status, claimed, version) "
+                "WHERE c.id = v.id",
+                [
+                    now,
+                    [p.id for p in joined],
+                    [counts[p.id][0] for p in joined],
+                    [counts[p.id][1] for p in joined],
+                    [p.severity for p in joined],
+                    [p.queue_id for p in joined],
+                    [p.reason for p in joined],
+                    [p.restricted for p in joined],
+                    [p.team for p in joined],
+                    [p.first_action_due for p in joined],
+                    [p.resolve_due for p in joined],
+                    [p.status for p in joined],
+                    [p.claimed_by_id for p in joined],
+                    [p.version for p in joined],
+                ],
+            )
     _insert_events([(plan.id, kind, data) for plan in plan_list for kind, data in plan.events], now)
     links = [
         CaseLink(
@@ -494,18 +498,22 @@ def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]
                     (timeline.CASE_LINKED, {"kind": "recurrence_of", "case_id": plan.recurrence_of})
                 )
             new_plans.append(plan)
-        texts = []
+        texts, automated, human = [], [], []
         for plan in new_plans:
-            clean = by_subject[plan.subject_id][0][1]
+            items = by_subject[plan.subject_id]
+            clean = items[0][1]
             texts.append(f"{clean.subject_external_id} {clean.owner_id} {clean.text}")
+            flags = sum(1 for _, c in items if c.source == Report.Source.AUTOMATED_FLAG)
+            automated.append(flags)
+            human.append(len(items) - flags)
         created = _fetchall(
             "INSERT INTO cases_case (subject_id, status, severity, queue_id, reason, restricted, "
             "team, tags, report_count, automated_count, human_count, first_action_due, "
             "resolve_due, reopen_count, version, created_at, updated_at, search_document) "
-            "SELECT s, 'new', sev, q, r, restr, tm, '{}', 0, 0, 0, fad, rd, 0, 1, %s, %s, "
+            "SELECT s, 'new', sev, q, r, restr, tm, '{}', a + h, a, h, fad, rd, 0, 1, %s, %s, "
             "to_tsvector('english', txt) FROM unnest(%s::bigint[], %s::int[], %s::bigint[], "
             "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-            "%s::text[]) AS t(s, sev, q, r, restr, tm, fad, rd, txt) "
+            "%s::text[], %s::int[], %s::int[]) AS t(s, sev, q, r, restr, tm, fad, rd, txt, a, h) "
             "ON CONFLICT (subject_id) WHERE NOT (status = 'resolved') DO NOTHING "
             "RETURNING id, subject_id",
             [
@@ -520,17 +528,19 @@ def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]
                 [p.first_action_due for p in new_plans],
                 [p.resolve_due for p in new_plans],
                 texts,
+                automated,
+                human,
             ],
         )
         if len(created) != len(new_plans):
             # A concurrent batch opened a case for one of these subjects: retry from the top,
             # when the lock above will find and join it.
             raise IntegrityError("open case created concurrently")
+        by_subject_plan = {plan.subject_id: plan for plan in new_plans}
         for case_id, subject_id in created:
-            for plan in new_plans:
-                if plan.subject_id == subject_id:
-                    plan.id = case_id
-                    plans[subject_id] = plan
+            plan = by_subject_plan[subject_id]
+            plan.id = case_id
+            plans[subject_id] = plan
     # Joining reports may raise severity (never lower it) and restrict the case.
     for subject_id in subject_ids:
         plan = plans[subject_id]
