@@ -33,6 +33,7 @@ from cases.forms import (
 from cases.models import Case, CaseLink, Identifier, Note, Report
 from cases.permissions import can_bulk_edit, can_claim_case, can_reveal_pii, can_view_pii
 from enforcement.views import case_enforcement_context, queue_enforcement_context
+from escalations.views import case_escalation_context
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
 
@@ -322,6 +323,7 @@ def _render_case(
         "release_form": ReleaseForm(),
         "automated_source": Report.Source.AUTOMATED_FLAG,
         **case_enforcement_context(request, case, decision_form=decision_form),
+        **case_escalation_context(request, case),
     }
     return render(request, "cases/case_detail.html", context, status=status)
 

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("cases.urls")),
     path("", include("enforcement.urls")),
     path("", include("appeals.urls")),
+    path("", include("escalations.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
