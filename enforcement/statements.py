@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.utils import timezone
 
 from cases.models import Case, Report, ReportReason, Subject
@@ -569,37 +570,46 @@ def statements_export(*, actor, start: date, end: date, chunk_size: int = 500) -
     """The statements of every action applied between ``start`` and ``end`` (inclusive days),
     in action order.
 
-    The permission is checked at the call, before anything is streamed. Restricted cases are
-    included on purpose: every applied restriction owes a statement (Art. 24(5) DSA), and a
-    statement holds no case detail or personal data. Reads in keyset chunks, a few queries
-    each, so a long period neither loads at once nor holds a cursor open across the stream.
+    The permission is checked at the call, before anything is streamed. Restricted cases'
+    statements go only to the platform's service account (which submits every statement to
+    the Transparency Database, as Art. 24(5) DSA requires) and to members of the case's team;
+    for everyone else those cases do not exist, in exports as everywhere. Reads in keyset
+    chunks, a few queries each, so a long period neither loads at once nor holds a cursor
+    open across the stream.
     """
+    from tsops.permissions import has_capability, teams_of
+
     if not can_export_statements(actor):
         raise PermissionDenied("Exporting statements of reasons needs the export permission.")
     since, until = period_bounds(start, end)
-    return _export_rows(since, until, chunk_size)
+    teams = None if has_capability(actor, "receive_events") else teams_of(actor)
+    return _export_rows(since, until, chunk_size, teams)
 
 
-def _export_rows(since: datetime, until: datetime, chunk_size: int) -> Iterator[dict]:
+def _export_rows(
+    since: datetime, until: datetime, chunk_size: int, teams: list[str] | None = None
+) -> Iterator[dict]:
+    """``teams`` None: every case; a list: unrestricted cases and those of these teams."""
     categories = dict(ReportReason.objects.values_list("code", "dsa_category"))
     last_id = 0
     while True:
+        actions = EnforcementAction.objects.filter(
+            status__in=APPLIED_STATUSES,
+            starts_at__gte=since,
+            starts_at__lt=until,
+            pk__gt=last_id,
+        )
+        if teams is not None:
+            actions = actions.filter(Q(case__restricted=False) | Q(case__team__in=teams))
         chunk = list(
-            EnforcementAction.objects.filter(
-                status__in=APPLIED_STATUSES,
-                starts_at__gte=since,
-                starts_at__lt=until,
-                pk__gt=last_id,
-            )
-            .select_related(
+            actions.select_related(
                 "subject",
                 "case",
                 "case__subject",
                 "case__subject__owner",
                 "decision",
                 "decision__policy_section",
-            )
-            .order_by("pk")[:chunk_size]
+            ).order_by("pk")[:chunk_size]
         )
         if not chunk:
             return

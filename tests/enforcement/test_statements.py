@@ -678,3 +678,34 @@ def test_every_demo_decision_produces_a_valid_statement():
     for never_applied in EnforcementAction.objects.exclude(pk__in=applied)[:5]:
         with pytest.raises(ConflictError):
             statement_get_for(actor=exporter, action_id=never_applied.pk)
+
+
+def test_restricted_cases_statements_go_only_to_the_platform_and_the_team(
+    platform_account, specialist, senior
+):
+    from cases.models import Queue
+    from cases.services import case_claim_next
+    from tests.conftest import make_member
+
+    case = make_case(platform_account, reason="child_safety")
+    claimed = case_claim_next(actor=specialist, queue=Queue.objects.get(slug="child-safety"))
+    assert claimed.pk == case.pk
+    action = services.decision_make(
+        actor=specialist,
+        case_id=case.pk,
+        version=claimed.version,
+        outcome="violation",
+        policy_section="CHILD-5.1",
+        rationale="Hash match confirmed",
+        actions=[{"type": "remove_content"}],
+    ).actions.get()
+    puid = f"tsops-action-{action.pk}"
+    today = timezone.localdate()
+
+    def exported(user):
+        return {row["puid"] for row in statements_export(actor=user, start=today, end=today)}
+
+    assert puid not in exported(senior)
+    assert puid in exported(platform_account)
+    team_lead = make_member("cs_lead", "senior", ("child-safety",))
+    assert puid in exported(team_lead)
