@@ -53,6 +53,7 @@ class RoutingRuleAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
         "min_score",
         "queue",
         "severity",
+        "escalate_team",
     )
     list_editable = ("position", "enabled")
     list_display_links = ("name",)

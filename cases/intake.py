@@ -296,6 +296,9 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
     timeline.history_snapshot(created, history_type="+", actor=actor, reason="intake")
     timeline.history_snapshot(changed, history_type="~", actor=actor, reason="report joined")
 
+    # 7. Routing rules that escalate at intake. No query at all unless a rule matched.
+    _escalate_by_rules(actor, rows, routes, context)
+
     for index, clean, plan in rows:
         results.append(
             IntakeResult(
@@ -308,6 +311,38 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
             )
         )
     return results
+
+
+def _escalate_by_rules(actor, rows, routes: dict[int, Route], context: RoutingContext) -> None:
+    """Escalate each case a matching rule sends to a team, inside the batch's transaction.
+
+    Per case, the most severe of its reports' escalating routes decides (team, severity and
+    rule). A case already escalated, or with an active escalation, gets no second one.
+    """
+    wanted: dict[int, tuple[Route, _CasePlan]] = {}
+    for index, _clean, plan in rows:
+        route = routes[index]
+        if not route.escalate_team or plan.status == Case.Status.ESCALATED:
+            continue
+        current = wanted.get(plan.id)
+        if current is None or route.severity < current[0].severity:
+            wanted[plan.id] = (route, plan)
+    if not wanted:
+        return
+    from escalations.services import escalation_raise_by_rule
+
+    rules = {rule.id: rule for rule in context.rules}
+    for case_id in sorted(wanted):
+        route, plan = wanted[case_id]
+        escalation = escalation_raise_by_rule(
+            case_id=case_id,
+            team=route.escalate_team,
+            severity=route.severity,
+            rule=rules[route.rule_id],
+            submitted_by=actor,
+        )
+        if escalation is not None:
+            plan.status = Case.Status.ESCALATED
 
 
 def _insert_events(events: list[tuple[int, str, dict]], now) -> None:

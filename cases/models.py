@@ -121,6 +121,11 @@ class RoutingRule(HistoryModel):
     min_score = models.FloatField(null=True, blank=True)
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, null=True, blank=True)
+    escalate_team = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="Team slug: matching reports' cases are escalated to it at intake",
+    )
 
     class Meta:
         ordering = ["position", "id"]

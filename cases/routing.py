@@ -16,6 +16,8 @@ class Route:
     restricted: bool
     team: str
     rule_id: int | None
+    # The team the matching rule escalates the case to at intake ("" for none).
+    escalate_team: str = ""
 
 
 @dataclass
@@ -47,6 +49,7 @@ class RoutingContext:
         """
         entry = self.reasons[reason]
         queue, severity, rule_id = entry.default_queue, entry.default_severity, None
+        escalate_team = ""
         for rule in self.rules:
             if rule.match_source and rule.match_source != source:
                 continue
@@ -61,9 +64,10 @@ class RoutingContext:
             queue = rule.queue
             severity = rule.severity if rule.severity is not None else entry.default_severity
             rule_id = rule.id
+            escalate_team = rule.escalate_team
             break
         if entry.restricted and queue.team != entry.restricted_team:
-            queue, rule_id = entry.default_queue, None
+            queue, rule_id, escalate_team = entry.default_queue, None, ""
         team = queue.team or (entry.restricted_team if entry.restricted else "")
         return Route(
             queue=queue,
@@ -72,6 +76,7 @@ class RoutingContext:
             restricted=bool(team),
             team=team,
             rule_id=rule_id,
+            escalate_team=escalate_team,
         )
 
 

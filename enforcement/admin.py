@@ -105,7 +105,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
     class Meta:
         model = WebhookEndpoint
-        fields = ("name", "url", "event_types", "active")
+        fields = ("name", "url", "team", "event_types", "active")
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
@@ -131,8 +131,8 @@ class _MaskedSecretHistory(HistoricalRecordContextHelper):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
     form = WebhookEndpointForm
-    fields = ("name", "url", "new_secret", "event_types", "active")
-    list_display = ("name", "url", "event_types", "active", "secret_hint", "updated_at")
+    fields = ("name", "url", "team", "new_secret", "event_types", "active")
+    list_display = ("name", "url", "team", "event_types", "active", "secret_hint", "updated_at")
     list_filter = ("active",)
     search_fields = ("name", "url")
 

@@ -265,6 +265,12 @@ class WebhookEndpoint(TimeStampedModel):
     secret = models.CharField(max_length=200, help_text="Shared secret for X-TSOps-Signature")
     event_types = ArrayField(models.CharField(max_length=40), default=list)
     active = models.BooleanField(default=True)
+    team = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        help_text='Only events for this team (the "team" of their payload); blank: every team',
+    )
 
     def __str__(self) -> str:
         return f"{self.name} ({self.url})"

@@ -6,6 +6,7 @@ How an event reaches the platform:
 2. ``outbox_fan_out`` claims events not yet fanned out (``FOR UPDATE SKIP LOCKED``) and
    creates one ``WebhookDelivery`` per active endpoint subscribed to the event's type
    (``ON CONFLICT DO NOTHING`` on the (event, endpoint) unique constraint), in one statement.
+   An endpoint with a ``team`` only gets the events whose payload names that team.
 3. ``deliveries_send_due`` claims due deliveries with one conditional ``UPDATE`` (status
    ``sending``, ``locked_until`` = now + 60 s), POSTs them signed, and records each attempt.
 
@@ -118,7 +119,7 @@ def verify_signature(
 
 FAN_OUT_SQL = """
 WITH claimed AS (
-    SELECT id, event_type FROM enforcement_outboxevent
+    SELECT id, event_type, payload FROM enforcement_outboxevent
     WHERE fanned_out_at IS NULL
     ORDER BY created_at
     LIMIT %(limit)s
@@ -129,6 +130,7 @@ WITH claimed AS (
     SELECT c.id, e.id, 'pending', 0, %(now)s, '', %(now)s
     FROM claimed c
     JOIN enforcement_webhookendpoint e ON e.active AND c.event_type = ANY(e.event_types)
+        AND (e.team = '' OR e.team = c.payload->>'team')
     ON CONFLICT (event_id, endpoint_id) DO NOTHING
     RETURNING 1
 ), marked AS (
@@ -141,8 +143,9 @@ SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM fanned)
 
 
 def outbox_fan_out(limit: int = FAN_OUT_LIMIT) -> int:
-    """Turn up to ``limit`` new events into deliveries for the endpoints subscribed to them;
-    returns how many events were fanned out. Concurrent callers take disjoint events, and an
+    """Turn up to ``limit`` new events into deliveries for the endpoints subscribed to them
+    (an endpoint with a team: only events whose payload's ``team`` is that team); returns how
+    many events were fanned out. Concurrent callers take disjoint events, and an
     endpoint added later receives only the events emitted after it was added."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(FAN_OUT_SQL, {"limit": limit, "now": timezone.now()})

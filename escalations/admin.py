@@ -4,15 +4,51 @@ stay out of the list for anyone outside the team."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from escalations import services
 from escalations.models import Escalation, Team
 from tsops.admin_mixins import ConfigurationAdmin, InspectionAdmin
 
 
+class TeamForm(forms.ModelForm):
+    alert_webhook_url = forms.URLField(
+        required=False,
+        max_length=Team._meta.get_field("alert_webhook_url").max_length,
+        assume_scheme="https",
+        help_text=(
+            "JSON alerts (id, team, severity, link) go here through the outbox, e.g. a chat "
+            "incoming-webhook or a paging service's events endpoint. Blank: no webhook."
+        ),
+    )
+
+    class Meta:
+        model = Team
+        fields = (
+            "slug",
+            "name",
+            "on_call",
+            "restricted",
+            "ack_minutes_p0",
+            "ack_minutes_p1",
+            "ack_minutes_p2",
+            "ack_minutes_p3",
+            "alert_webhook_url",
+        )
+
+    def clean_alert_webhook_url(self) -> str:
+        url = (self.cleaned_data.get("alert_webhook_url") or "").strip()
+        problem = services.team_alert_url_problem(url)
+        if problem:
+            raise forms.ValidationError(problem)
+        return url
+
+
 @admin.register(Team)
 class TeamAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+    form = TeamForm
     list_display = (
         "name",
         "slug",
@@ -26,6 +62,12 @@ class TeamAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
     list_filter = ("restricted",)
     prepopulated_fields = {"slug": ("name",)}
     raw_id_fields = ("on_call",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The team's alert URL is served by one outbox endpoint, kept in step here.
+        previous = form.initial.get("slug", "") if change else ""
+        services.team_alert_endpoint_sync(obj, previous_slug=previous)
 
 
 @admin.register(Escalation)

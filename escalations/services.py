@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from cases import timeline
 from cases.models import Case, Evidence, Report
 from cases.services import InvalidTransition, case_lock
 from enforcement import events
-from enforcement.models import EnforcementAction
+from enforcement.models import EnforcementAction, WebhookEndpoint
 from escalations.models import Escalation, EscalationAlert, Team
 from escalations.permissions import can_raise_escalation, can_work_escalation
 from tsops.errors import ConflictError
@@ -479,6 +480,95 @@ def _absolute(path: str) -> str:
     return base.rstrip("/") + path
 
 
+def team_alert_endpoint_name(slug: str) -> str:
+    return f"team:{slug} on-call"
+
+
+def team_alert_url_problem(url: str) -> str:
+    """Why ``url`` can't be a team's alert webhook ('' when it can, or when it's blank)."""
+    if not url:
+        return ""
+    if not url.lower().startswith(("http://", "https://")):
+        return "Alerts are sent to http or https URLs only."
+    limit = WebhookEndpoint._meta.get_field("url").max_length
+    if len(url) > limit:
+        return f"Alert webhook URLs have at most {limit} characters."
+    return ""
+
+
+def _endpoint_in_step(endpoints: list[WebhookEndpoint], team: Team, url: str) -> bool:
+    if not url:
+        return not any(endpoint.active for endpoint in endpoints)
+    if len(endpoints) != 1:
+        return False
+    (endpoint,) = endpoints
+    return (
+        endpoint.active
+        and endpoint.url == url
+        and endpoint.team == team.slug
+        and list(endpoint.event_types) == [EVENT_ALERT]
+        and bool(endpoint.secret)
+    )
+
+
+def team_alert_endpoint_sync(team: Team, *, previous_slug: str = "") -> WebhookEndpoint | None:
+    """Keep exactly one webhook endpoint for the team's alert URL: ``team:<slug> on-call``,
+    subscribed to ``escalation.alert`` for this team only, with a generated secret, and active
+    only while the URL is set (the outbox then delivers, signs and retries the alerts).
+
+    ``previous_slug`` carries the endpoint over when the team's slug changed. Returns the
+    endpoint, or None when the team has no URL and never had one. Raises ValidationError for
+    a URL that can't receive alerts (before writing anything)."""
+    url = (team.alert_webhook_url or "").strip()
+    problem = team_alert_url_problem(url)
+    if problem:
+        raise ValidationError({"alert_webhook_url": problem})
+    name = team_alert_endpoint_name(team.slug)
+    old_name = team_alert_endpoint_name(previous_slug) if previous_slug else name
+    names = {name, old_name}
+    current = list(WebhookEndpoint.objects.filter(name__in=names).order_by("pk"))
+    if old_name == name and _endpoint_in_step(current, team, url):
+        return current[0] if current else None
+    with transaction.atomic():
+        # Two syncs of one team never both create its endpoint.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"team-alert:{name}"])
+        endpoints = list(
+            WebhookEndpoint.objects.select_for_update().filter(name__in=names).order_by("pk")
+        )
+        endpoints.sort(key=lambda endpoint: (endpoint.name != name, endpoint.pk))
+        if not endpoints:
+            if not url:
+                return None
+            return WebhookEndpoint.objects.create(
+                name=name,
+                url=url,
+                secret=secrets.token_urlsafe(32),
+                event_types=[EVENT_ALERT],
+                team=team.slug,
+                active=True,
+            )
+        endpoint, extras = endpoints[0], endpoints[1:]
+        wanted = {"name": name, "team": team.slug, "event_types": [EVENT_ALERT]}
+        wanted["active"] = bool(url)
+        if url:
+            wanted["url"] = url
+        if not endpoint.secret:
+            wanted["secret"] = secrets.token_urlsafe(32)
+        changed = [field for field, value in wanted.items() if getattr(endpoint, field) != value]
+        if changed:
+            for field in changed:
+                setattr(endpoint, field, wanted[field])
+            endpoint._change_reason = f"synced from team {team.slug}'s alert webhook URL"
+            endpoint.save(update_fields=[*changed, "updated_at"])
+        for extra in extras:
+            if extra.active:
+                extra.active = False
+                extra._change_reason = f"duplicate of {name}"
+                extra.save(update_fields=["active", "updated_at"])
+    return endpoint
+
+
 def _claim_alert(escalation: Escalation, kind: str, now: datetime) -> bool:
     """Insert the alert row; False when this kind already went out (concurrent runs too)."""
     with connection.cursor() as cursor:
@@ -492,13 +582,19 @@ def _claim_alert(escalation: Escalation, kind: str, now: datetime) -> bool:
 
 def _alert(escalation: Escalation, kind: str, now: datetime) -> bool:
     """Page the on-call member once per escalation and kind: in-app notification, e-mail and
-    an ``escalation.alert`` outbox event. Must run inside the caller's transaction."""
+    an ``escalation.alert`` outbox event, which the team's own endpoint (kept in step with its
+    alert URL here) receives. Must run inside the caller's transaction."""
     if not _claim_alert(escalation, kind, now):
         return False
     payload = alert_payload(escalation, kind)
     title = f"{payload['severity']} escalation #{escalation.pk} to {payload['team']}" + (
         " — acknowledgement overdue" if kind == EscalationAlert.Kind.OVERDUE else ""
     )
+    try:
+        team_alert_endpoint_sync(escalation.team)
+    except ValidationError as exc:
+        # The notification and e-mail still go out; the team's URL needs fixing.
+        log.warning("team %s: alert webhook not synced: %s", escalation.team.slug, exc)
     on_call = escalation.team.on_call
     if on_call is not None:
         Notification.objects.create(
@@ -540,3 +636,114 @@ def alerts_send_overdue(*, now: datetime | None = None, limit: int = 500) -> int
         except IntegrityError:  # the escalation vanished meanwhile
             continue
     return sent
+
+
+# --- Raising by routing rule (at intake) --------------------------------------------------------
+
+
+def escalation_raise_by_rule(
+    *, case_id: int, team: Team | str, severity, rule, submitted_by
+) -> Escalation | None:
+    """Escalate a case because a routing rule (``rule.escalate_team``) matched one of its
+    reports at intake. Runs inside the intake transaction (or its own).
+
+    No person raises these: ``raised_by`` stays empty and the human permission check of
+    :func:`escalation_raise` (``raise_escalations`` + ``can_view_case``) is deliberately
+    skipped — the rule, configured by a senior, is the authority, and the summary and
+    criteria name it. ``submitted_by`` (the account whose report matched) only bounds the
+    packet's visibility-filtered sections (prior cases, linked-account counts), so the packet
+    never carries more than the intake account could read. Otherwise as a human escalation:
+    frozen packet, case ``escalated`` and out of its queue, restricted to the team when the
+    team (or the case already) is restricted, event and P0/P1 on-call alert.
+
+    Returns None, changing nothing, when the case has an active escalation, is not open or
+    may not be escalated from its status, or the rule names no existing team.
+    """
+    severity = _parse_severity(severity)
+    try:
+        team = _team(team)
+    except ValidationError:
+        log.error("routing rule %s escalates to unknown team %r", rule.pk, team)
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        case = (
+            Case.objects.select_for_update(of=("self",))
+            .select_related("subject", "subject__owner", "queue")
+            .filter(pk=case_id)
+            .first()
+        )
+        if (
+            case is None
+            or case.status == Case.Status.ESCALATED
+            or Case.Status.ESCALATED not in Case.TRANSITIONS[case.status]
+            or Escalation.objects.filter(
+                case_id=case.pk, status__in=Escalation.ACTIVE_STATUSES
+            ).exists()
+        ):
+            return None
+        summary = f'Escalated at intake by routing rule #{rule.pk} "{rule.name}".'
+        conditions = [
+            f"{label} = {value}"
+            for label, value in (
+                ("source", rule.match_source),
+                ("reason", rule.match_reason),
+                ("subject kind", rule.match_subject_kind),
+                ("detector", rule.match_detector),
+            )
+            if value
+        ]
+        if rule.min_score is not None:
+            conditions.append(f"detector score >= {rule.min_score}")
+        criteria = (
+            f"A report matched routing rule #{rule.pk} ({'; '.join(conditions) or 'any report'})"
+            f", which escalates to {team.slug}."
+        )
+        packet = packet_build(actor=submitted_by, case=case)
+        escalation = Escalation.objects.create(
+            case=case,
+            team=team,
+            severity=severity,
+            summary=summary,
+            criteria=criteria,
+            next_steps="",
+            raised_by=None,
+            raised_at=now,
+            ack_due=team.ack_due(severity, now),
+            packet=packet,
+            case_was_restricted=case.restricted,
+            previous_team=case.team,
+        )
+        restrict = team.restricted or case.restricted
+        if restrict:
+            _restrict_to_team(case, team)
+        case.status = Case.Status.ESCALATED
+        case.claimed_by = None
+        case.claimed_at = None
+        case.lease_expires_at = None
+        case.version += 1
+        case._change_reason = f"escalated to {team.slug} by routing rule {rule.pk}"
+        case.save()
+        timeline.record(
+            case,
+            ESCALATION_RAISED,
+            None,
+            escalation_id=escalation.pk,
+            team=team.slug,
+            severity=escalation.severity_code,
+            rule_id=rule.pk,
+        )
+        if restrict:
+            timeline.record(case, timeline.CASE_RESTRICTED, None, team=team.slug)
+        events.emit(
+            EVENT_RAISED,
+            {
+                "escalation_id": escalation.pk,
+                "case_id": case.pk,
+                "team": team.slug,
+                "severity": escalation.severity_code,
+            },
+        )
+        if severity in ALERT_ON_RAISE:
+            _alert(escalation, EscalationAlert.Kind.NEW, now)
+    return escalation
