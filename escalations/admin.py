@@ -64,7 +64,14 @@ class TeamAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
     raw_id_fields = ("on_call",)
 
     def save_model(self, request, obj, form, change):
+        from django.contrib.auth.models import Group
+
+        from tsops import roles
+
         super().save_model(request, obj, form, change)
+        # The team's members are the group of the same name; new teams get theirs here.
+        Group.objects.get_or_create(name=obj.slug)
+        roles.forget_teams()
         # The team's alert URL is served by one outbox endpoint, kept in step here.
         previous = form.initial.get("slug", "") if change else ""
         services.team_alert_endpoint_sync(obj, previous_slug=previous)

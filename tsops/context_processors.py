@@ -14,5 +14,5 @@ def console(request) -> dict:
         "console_nav": nav_for(user) if can_use_console(user) else [],
         "console_role": role,
         "console_role_label": roles.ROLE_LABELS.get(role, "No role"),
-        "console_teams": [roles.TEAMS[t] for t in teams_of(user)],
+        "console_teams": [roles.team_labels().get(t, t) for t in teams_of(user)],
     }

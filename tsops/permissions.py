@@ -26,9 +26,9 @@ def role_of(user: User) -> str | None:
 
 
 def teams_of(user: User) -> list[str]:
-    """The specialist teams the user belongs to."""
+    """The specialist teams the user belongs to (built-in ones and those seniors added)."""
     names = _group_names(user)
-    return [team for team in roles.TEAMS if team in names]
+    return [team for team in roles.team_labels() if team in names]
 
 
 def capabilities_of(user: User) -> frozenset[str]:
@@ -44,6 +44,8 @@ def capabilities_of(user: User) -> frozenset[str]:
             cached = frozenset().union(
                 *(roles.GROUP_CAPABILITIES.get(name, set()) for name in _group_names(user))
             )
+            if teams_of(user):
+                cached |= roles.TEAM_CAPABILITIES
         user._tsops_capabilities = cached
     return cached
 

@@ -83,6 +83,11 @@ _SENIOR_CAPS = _ANALYST_CAPS | {
     "lookup_enforcement",
 }
 
+# Every specialist team, built in or added by a senior, gives its members these.
+TEAM_CAPABILITIES = frozenset(
+    {"use_console", "work_team_cases", "raise_escalations", "decide_appeals"}
+)
+
 GROUP_CAPABILITIES: dict[str, set[str]] = {
     ASSOCIATE: _ASSOCIATE_CAPS,
     ANALYST: _ANALYST_CAPS,
@@ -90,10 +95,7 @@ GROUP_CAPABILITIES: dict[str, set[str]] = {
     SUPPORT: {"use_console", "lookup_enforcement", "file_appeal"},
     PLATFORM: {"push_reports", "receive_events", "file_appeal"},
     # Specialist teams decide their own restricted cases and the appeals on them.
-    **{
-        team: {"use_console", "work_team_cases", "raise_escalations", "decide_appeals"}
-        for team in TEAMS
-    },
+    **{team: set(TEAM_CAPABILITIES) for team in TEAMS},
 }
 
 SCOPES: dict[str, str] = {
@@ -104,6 +106,38 @@ SCOPES: dict[str, str] = {
     "appeals:write": "File appeals",
     "metrics:read": "Read metrics, exports and the access log",
 }
+
+
+_team_cache: tuple[float, dict[str, str]] = (0.0, {})
+
+
+def team_labels() -> dict[str, str]:
+    """Every specialist team's slug and name: the built-in ones and those seniors added
+    (read from the escalations Team table, refreshed every 30 seconds)."""
+    import time
+
+    global _team_cache
+    loaded_at, labels = _team_cache
+    if time.monotonic() - loaded_at < 30:
+        return labels
+    labels = dict(TEAMS)
+    from django.apps import apps as global_apps
+    from django.db import DatabaseError
+
+    try:
+        team_model = global_apps.get_model("escalations", "Team")
+        labels.update(dict(team_model.objects.values_list("slug", "name")))
+    except (LookupError, DatabaseError):
+        # Before the escalations migrations have run there are only the built-in teams.
+        return labels
+    _team_cache = (time.monotonic(), labels)
+    return labels
+
+
+def forget_teams() -> None:
+    """Drop the cached team list (after a senior adds or renames a team)."""
+    global _team_cache
+    _team_cache = (0.0, {})
 
 
 def install_roles(apps=None) -> None:

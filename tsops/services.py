@@ -74,10 +74,11 @@ def member_create_or_update(
     if role is not None and role not in roles.ROLES:
         raise ValidationError({"role": f"unknown role {role!r}; one of {', '.join(roles.ROLES)}"})
     teams = list(dict.fromkeys(teams))
-    unknown = [team for team in teams if team not in roles.TEAMS]
+    known = roles.team_labels()
+    unknown = [team for team in teams if team not in known]
     if unknown:
         raise ValidationError(
-            {"team": f"unknown team(s) {', '.join(unknown)}; one of {', '.join(roles.TEAMS)}"}
+            {"team": f"unknown team(s) {', '.join(unknown)}; one of {', '.join(known)}"}
         )
     user_model = get_user_model()
     with transaction.atomic():
@@ -98,9 +99,12 @@ def member_create_or_update(
         # Seniors configure queues, routing and policies in the admin.
         user.is_staff = user.is_superuser or role == roles.SENIOR
         user.save()
-        managed = set(roles.ROLES) | set(roles.TEAMS)
+        managed = set(roles.ROLES) | set(known)
         keep = [g for g in user.groups.all() if g.name not in managed]
         wanted = ([role] if role else []) + teams
+        for team in teams:
+            # A team a senior added may not have its group yet.
+            Group.objects.get_or_create(name=team)
         groups = list(Group.objects.filter(name__in=wanted))
         user.groups.set(keep + groups)
     return user

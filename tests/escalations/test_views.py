@@ -343,3 +343,32 @@ def test_the_admin_lists_escalations_read_only_without_restricted_ones_outside_t
     assert client.get("/admin/escalations/team/").status_code == 200
     client.force_login(analyst)
     assert client.get("/admin/escalations/team/").status_code in (302, 403)
+
+
+def test_a_team_added_by_a_senior_works_like_the_built_in_ones(senior, client):
+    from django.contrib.auth.models import Group
+
+    from tests.conftest import make_member
+    from tsops.permissions import has_capability, teams_of
+
+    client.force_login(senior)
+    response = client.post(
+        "/admin/escalations/team/add/",
+        {
+            "slug": "cyber",
+            "name": "Cyber response",
+            "restricted": "on",
+            "ack_minutes_p0": 15,
+            "ack_minutes_p1": 60,
+            "ack_minutes_p2": 480,
+            "ack_minutes_p3": 1440,
+            "alert_webhook_url": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Group.objects.filter(name="cyber").exists()
+    member = make_member("cyra", None, ("cyber",))
+    assert teams_of(member) == ["cyber"]
+    assert has_capability(member, "work_team_cases")
+    client.force_login(member)
+    assert "Cyber response" in client.get("/").content.decode()

@@ -17,8 +17,7 @@ class Command(BaseCommand):
             "--team",
             action="append",
             default=[],
-            choices=list(roles.TEAMS),
-            help="a specialist team (repeatable)",
+            help="a specialist team slug (repeatable); built in: " + ", ".join(roles.TEAMS),
         )
         parser.add_argument(
             "--password-stdin", action="store_true", help="read the password from standard input"
