@@ -471,7 +471,7 @@ def alert_payload(escalation: Escalation, kind: str) -> dict:
         "kind": kind,
         "team": escalation.team.slug,
         "severity": escalation.severity_code,
-        "link": _absolute(reverse("api:escalation-detail", args=[escalation.pk])),
+        "link": _absolute(reverse("escalations:escalation-detail", args=[escalation.pk])),
     }
 
 

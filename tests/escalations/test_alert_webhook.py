@@ -210,7 +210,7 @@ def test_a_p0_alert_goes_once_to_its_teams_url_only_and_carries_no_case_content(
     assert set(data) == ALERT_KEYS
     assert data["escalation_id"] == escalation.pk and data["kind"] == "new"
     assert (data["team"], data["severity"]) == ("threats", "P0")
-    assert data["link"].endswith(f"/escalations/{escalation.pk}")
+    assert data["link"].endswith(f"/escalations/{escalation.pk}/")
     raw = received.body.decode()
     for content in case_content(escalation):
         assert content not in raw, content
