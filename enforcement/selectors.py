@@ -12,7 +12,7 @@ from django.utils import timezone
 from cases.models import Case, Subject
 from cases.selectors import visible_cases
 from enforcement.catalogue import ACTIONS
-from enforcement.models import EnforcementAction, PolicySection
+from enforcement.models import Decision, EnforcementAction, PolicySection, Strike
 from enforcement.permissions import can_lookup_enforcement
 from tsops.permissions import has_capability
 
@@ -40,6 +40,25 @@ def approvals_pending(*, actor) -> QuerySet[EnforcementAction]:
         .select_related("case", "subject", "proposed_by", "decision", "decision__policy_section")
         .order_by("created_at")
     )
+
+
+def decisions_for_case(case: Case) -> list[Decision]:
+    """The case's decisions, newest first (a reopened case has several)."""
+    return list(case.decisions.select_related("policy_section", "decided_by"))
+
+
+def strike_history(account: Subject | None, now, *, limit: int = 20) -> list[Strike]:
+    """The account's strikes, newest first, each marked as counting or not."""
+    if account is None:
+        return []
+    rows = list(
+        Strike.objects.filter(account=account)
+        .select_related("decision__policy_section")
+        .order_by("-created_at")[:limit]
+    )
+    for strike in rows:
+        strike.counting = strike.voided_at is None and strike.expires_at > now
+    return rows
 
 
 def actions_for_case(*, actor, case: Case) -> list[EnforcementAction]:

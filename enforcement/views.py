@@ -25,7 +25,7 @@ from cases.services import StaleEdit
 from enforcement import selectors, services, strikes
 from enforcement.catalogue import ACTIONS, CEILINGS
 from enforcement.forms import BulkDecisionForm, DecisionForm, LookupForm, ReasonForm
-from enforcement.models import Decision, EnforcementAction, PolicySection, Strike
+from enforcement.models import Decision, EnforcementAction, PolicySection
 from enforcement.permissions import (
     can_approve_action,
     can_decide_case,
@@ -76,20 +76,6 @@ def _error_text(error: ValidationError) -> str:
 
 
 # --- The case page's enforcement panel ---------------------------------------------------
-
-
-def _strike_history(account: Subject | None, now) -> list[Strike]:
-    """The account's strikes, newest first, each marked as counting or not."""
-    if account is None:
-        return []
-    rows = list(
-        Strike.objects.filter(account=account)
-        .select_related("decision__policy_section")
-        .order_by("-created_at")[:20]
-    )
-    for strike in rows:
-        strike.counting = strike.voided_at is None and strike.expires_at > now
-    return rows
 
 
 def _ceiling_text(actor, case: Case) -> str:
@@ -175,7 +161,7 @@ def case_enforcement_context(
             EnforcementAction.Status.ACTIVE,
             EnforcementAction.Status.EXPIRED,
         ) and can_reverse_action(actor, action)
-    decisions = list(case.decisions.select_related("policy_section", "decided_by"))
+    decisions = selectors.decisions_for_case(case)
 
     history = selectors.account_enforcement_history(account)
     # Link only to the cases the viewer may open (a restricted one stays unnamed).
@@ -213,7 +199,7 @@ def case_enforcement_context(
             {
                 "form": form,
                 "recommendations": _recommendations(account, chosen, now),
-                "strike_history": _strike_history(account, now),
+                "strike_history": selectors.strike_history(account, now),
                 "ceiling": _ceiling_text(actor, case),
             }
         )
