@@ -12,6 +12,8 @@ api_v1 = [
     path("", include("enforcement.api_urls")),
     path("", include("appeals.api_urls")),
     path("", include("escalations.api_urls")),
+    path("", include("qa.api_urls")),
+    path("", include("metrics.api_urls")),
 ]
 
 urlpatterns = [
@@ -22,6 +24,8 @@ urlpatterns = [
     path("", include("enforcement.urls")),
     path("", include("appeals.urls")),
     path("", include("escalations.urls")),
+    path("", include("qa.urls")),
+    path("", include("metrics.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
