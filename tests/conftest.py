@@ -33,11 +33,13 @@ def _installed_data(request):
     from appeals.setup import install_appeal_queues
     from cases.taxonomy import install_taxonomy
     from enforcement.policy_data import install_policies
+    from qa.setup import install_default_rubric
 
     roles.install_roles()
     install_taxonomy(apps)
     install_policies(apps)
     install_appeal_queues(apps)
+    install_default_rubric(apps)
 
 
 def make_member(username: str, role: str | None = None, teams: tuple[str, ...] = ()):

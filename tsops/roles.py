@@ -46,6 +46,7 @@ CAPABILITIES: dict[str, str] = {
     "raise_escalations": "Escalate a case to a specialist team",
     "approve_actions": "Approve four-eyes actions",
     "run_qa": "Run QA sampling and calibration",
+    "review_qa": "Review sampled decisions blind for QA",
     "adjudicate_qa": "Adjudicate QA disputes",
     "configure_operations": "Configure queues, routing, SLA and policies",
     "view_team_metrics": "See team metrics",
@@ -71,6 +72,7 @@ _ANALYST_CAPS = _ASSOCIATE_CAPS | {
     "view_pii",
     "decide_appeals",
     "raise_escalations",
+    "review_qa",
 }
 _SENIOR_CAPS = _ANALYST_CAPS | {
     "approve_actions",
@@ -105,6 +107,8 @@ SCOPES: dict[str, str] = {
     "enforcement:read": "Look up enforcement and statements of reasons",
     "appeals:write": "File appeals",
     "metrics:read": "Read metrics, exports and the access log",
+    "qa:read": "Read QA reviews, pass rates and calibration results",
+    "qa:write": "Answer and score QA reviews",
 }
 
 
