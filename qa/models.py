@@ -317,6 +317,8 @@ class CalibrationCase(TimeStampedModel):
 
 
 class CalibrationParticipant(models.Model):
+    """A member invited to a session; ``submitted_at`` is set when they hand in."""
+
     session = models.ForeignKey(CalibrationSession, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     invited_at = models.DateTimeField(default=timezone.now)
@@ -326,6 +328,9 @@ class CalibrationParticipant(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["session", "user"], name="calibration_participant_once")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.session}"
 
 
 class CalibrationAnswer(TimeStampedModel):
