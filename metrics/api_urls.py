@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from metrics import api
+
+urlpatterns: list = [
+    path("metrics/kpis", api.KpiListApi.as_view(), name="metrics-kpis"),
+]

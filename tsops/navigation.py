@@ -27,6 +27,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Appeals", "appeals:appeal-list", "decide_appeals", "appeals"),
     NavItem("QA", "qa:home", "run_qa", "qa"),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics"),
+    NavItem("My figures", "metrics:my-figures", "work_standard_queues", "my-figures"),
     NavItem("Enforcement lookup", "enforcement:lookup", "lookup_enforcement", "lookup"),
     NavItem("Access log", "access-log", "view_access_log", "access-log"),
     NavItem("Admin", "admin:index", "configure_operations", "admin"),

@@ -23,6 +23,7 @@ NAV_URL_NAMES = {
     "Appeals": "appeals:appeal-list",
     "QA": "qa:home",
     "Metrics": "metrics:dashboard",
+    "My figures": "metrics:my-figures",
     "Enforcement lookup": "enforcement:lookup",
     "Access log": "access-log",
     "Admin": "admin:index",
@@ -51,7 +52,7 @@ MEMBERS = [
         heading="Associate home",
         badges=("Associate",),
         sections=("queues",),
-        nav=("Home", "Queues"),
+        nav=("Home", "Queues", "My figures"),
     ),
     Member(
         "noor_analyst",
@@ -60,7 +61,7 @@ MEMBERS = [
         heading="Analyst home",
         badges=("Analyst",),
         sections=("queues",),
-        nav=("Home", "Queues", "Appeals"),
+        nav=("Home", "Queues", "Appeals", "My figures"),
     ),
     Member(
         "grace_senior",
@@ -76,6 +77,7 @@ MEMBERS = [
             "Appeals",
             "QA",
             "Metrics",
+            "My figures",
             "Enforcement lookup",
             "Access log",
             "Admin",

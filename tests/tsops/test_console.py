@@ -31,6 +31,7 @@ NAV_URL_NAMES = {
     "Appeals": "appeals:appeal-list",
     "QA": "qa:home",
     "Metrics": "metrics:dashboard",
+    "My figures": "metrics:my-figures",
     "Enforcement lookup": "enforcement:lookup",
     "Access log": "access-log",
     "Admin": "admin:index",
@@ -38,8 +39,18 @@ NAV_URL_NAMES = {
 # Per actor fixture: the home heading, the home sections, the navigation it may have and
 # the entries it must have already.
 HOMES = {
-    "associate": ("Associate home", ["queues"], {"Home", "Queues"}, {"Home", "Queues"}),
-    "analyst": ("Analyst home", ["queues"], {"Home", "Queues", "Appeals"}, {"Home", "Queues"}),
+    "associate": (
+        "Associate home",
+        ["queues"],
+        {"Home", "Queues", "My figures"},
+        {"Home", "Queues"},
+    ),
+    "analyst": (
+        "Analyst home",
+        ["queues"],
+        {"Home", "Queues", "Appeals", "My figures"},
+        {"Home", "Queues"},
+    ),
     "senior": (
         "Senior lead home",
         ["queues", "lead"],

@@ -1,0 +1,119 @@
+"""REST views of the metrics: every KPI over a period, with its definition's version."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from metrics import selectors
+from metrics.forms import MAX_DAYS, MetricsFilterForm
+
+_POINT = inline_serializer(
+    "KpiSeriesPoint",
+    {"date": serializers.DateField(), "value": serializers.FloatField(allow_null=True)},
+)
+_BREAKDOWN_ROW = inline_serializer(
+    "KpiBreakdownRow",
+    {
+        "label": serializers.CharField(),
+        "value": serializers.FloatField(allow_null=True),
+    },
+)
+_KPI_VALUE = inline_serializer(
+    "KpiValue",
+    {
+        "name": serializers.CharField(),
+        "group": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "unit": serializers.CharField(),
+        "value": serializers.FloatField(allow_null=True),
+        "interval": serializers.ListField(
+            child=serializers.FloatField(), min_length=2, max_length=2, allow_null=True
+        ),
+        "n": serializers.IntegerField(allow_null=True),
+        "series": serializers.ListField(child=_POINT),
+        "breakdown": serializers.ListField(
+            child=_BREAKDOWN_ROW, help_text="Rows may carry further columns."
+        ),
+    },
+)
+_KPI_REPORT = inline_serializer(
+    "KpiReport",
+    {
+        "from": serializers.DateField(),
+        "to": serializers.DateField(),
+        "filters": inline_serializer(
+            "KpiFilters",
+            {
+                "queue": serializers.CharField(allow_null=True),
+                "severity": serializers.IntegerField(allow_null=True),
+                "reason": serializers.CharField(allow_null=True),
+            },
+        ),
+        "kpis": serializers.DictField(child=_KPI_VALUE),
+    },
+)
+
+
+class KpiListApi(APIView):
+    """Every KPI over a period (inclusive days), read from the rollups, for leads.
+
+    Restricted cases count only for the teams entitled to see them. Each KPI carries its
+    definition's ``version``; the definitions themselves are shown on the dashboard."""
+
+    required_scopes = {"GET": "metrics:read"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "from",
+                OpenApiTypes.DATE,
+                description=f"First day (default: 29 days before `to`; at most {MAX_DAYS} days)",
+            ),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (default: today)"),
+            OpenApiParameter("queue", OpenApiTypes.STR, description="Queue slug"),
+            OpenApiParameter("severity", OpenApiTypes.INT, enum=[0, 1, 2, 3]),
+            OpenApiParameter("reason", OpenApiTypes.STR, description="Report reason code"),
+        ],
+        responses=_KPI_REPORT,
+    )
+    def get(self, request):
+        if not selectors.can_view_team_metrics(request.user):
+            raise exceptions.PermissionDenied("Your role does not show team metrics.")
+        form = MetricsFilterForm(request.query_params, actor=request.user)
+        if not form.is_valid():
+            raise exceptions.ValidationError(form.api_errors())
+        filters = form.filters()
+        report = selectors.team_report(actor=request.user, filters=filters)
+        return Response(kpi_report_json(report, filters))
+
+
+def kpi_report_json(report: dict, filters) -> dict:
+    """The report as the API answers it: each KPI with its name, group and version."""
+    from metrics.kpis import REGISTRY
+
+    kpis = {}
+    for key, entry in report.get("kpis", {}).items():
+        kpi = REGISTRY.get(key)
+        entry = entry or {}
+        kpis[key] = {
+            "name": kpi.name if kpi else key,
+            "group": kpi.group if kpi else "",
+            "version": kpi.version if kpi else None,
+            "unit": entry.get("unit") or (kpi.unit if kpi else ""),
+            "value": entry.get("value"),
+            "interval": entry.get("interval"),
+            "n": entry.get("n"),
+            "series": entry.get("series") or [],
+            "breakdown": entry.get("breakdown") or [],
+        }
+    described = filters.describe()
+    return {
+        "from": report.get("from", described["from"]),
+        "to": report.get("to", described["to"]),
+        "filters": {k: described[k] for k in ("queue", "severity", "reason")},
+        "kpis": kpis,
+    }

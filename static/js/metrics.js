@@ -1,0 +1,112 @@
+// TSOps metrics pages: draw the trend charts with the vendored Chart.js.
+// The data comes from the <script type="application/json" id="metrics-charts"> block the page
+// renders with Django's json_script (read as text, never executed: the Content-Security-Policy
+// allows scripts from files only). When the filters swap the page body in (htmx), or the
+// browser restores it from history, the charts are drawn again from the new block.
+(function () {
+  "use strict";
+
+  var COLORS = ["#2f6fde", "#d9730d", "#1e7a45", "#b3261e", "#7a4fd6", "#0f8b8d", "#5d6677", "#c2185b"];
+  var TIME_UNITS = { seconds: "s", minutes: "min", hours: "h", days: "d" };
+
+  function format(value, unit) {
+    if (value === null || value === undefined || isNaN(value)) return "—";
+    if (unit === "%") return value.toFixed(1) + "%";
+    if (TIME_UNITS[unit]) return value.toLocaleString(undefined, { maximumFractionDigits: 1 }) + " " + TIME_UNITS[unit];
+    return value.toLocaleString(undefined, { maximumFractionDigits: 2 });
+  }
+
+  function shortDate(label) {
+    // "2025-03-04" -> "4 Mar"
+    var parts = /^(\d{4})-(\d{2})-(\d{2})$/.exec(label || "");
+    if (!parts) return label;
+    var months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    return parseInt(parts[3], 10) + " " + months[parseInt(parts[2], 10) - 1];
+  }
+
+  function config(spec) {
+    var line = spec.kind === "line";
+    var datasets = spec.datasets.map(function (set, i) {
+      var color = COLORS[i % COLORS.length];
+      return {
+        label: set.label,
+        data: set.data,
+        borderColor: color,
+        backgroundColor: line ? color + "22" : color + "cc",
+        borderWidth: line ? 2 : 0,
+        pointRadius: spec.labels.length > 45 ? 0 : 2,
+        pointHoverRadius: 4,
+        spanGaps: true,
+        tension: 0.25,
+        fill: false,
+        maxBarThickness: 28,
+      };
+    });
+    return {
+      type: line ? "line" : "bar",
+      data: { labels: spec.labels, datasets: datasets },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        indexAxis: line ? "x" : "y",
+        interaction: { mode: line ? "index" : "nearest", intersect: false },
+        plugins: {
+          legend: { display: datasets.length > 1, position: "bottom", labels: { boxWidth: 12, boxHeight: 12 } },
+          tooltip: {
+            callbacks: {
+              title: function (items) { return items.length ? (line ? shortDate(items[0].label) : items[0].label) : ""; },
+              label: function (item) {
+                var value = line ? item.parsed.y : item.parsed.x;
+                return item.dataset.label + ": " + format(value, spec.unit);
+              },
+            },
+          },
+        },
+        scales: line
+          ? {
+              x: { grid: { display: false }, ticks: { maxTicksLimit: 8, maxRotation: 0, callback: function (v) { return shortDate(this.getLabelForValue(v)); } } },
+              y: { beginAtZero: true, suggestedMax: spec.unit === "%" ? 100 : undefined, ticks: { callback: function (v) { return format(v, spec.unit); } } },
+            }
+          : {
+              x: { beginAtZero: true, ticks: { callback: function (v) { return format(v, spec.unit); } } },
+              y: { grid: { display: false } },
+            },
+      },
+    };
+  }
+
+  // Draws every chart of the page's data block; a block already drawn is left alone unless
+  // forced (after a history restore the snapshot keeps the mark but not the drawings).
+  function draw(force) {
+    var block = document.getElementById("metrics-charts");
+    if (!block || typeof window.Chart === "undefined") return;
+    if (block.hasAttribute("data-drawn") && force !== true) return;
+    var data;
+    try {
+      data = JSON.parse(block.textContent);
+    } catch (e) {
+      return;
+    }
+    var range = (data.from || "") + "/" + (data.to || "");
+    (data.charts || []).forEach(function (spec) {
+      var canvas = document.getElementById(spec.id);
+      if (!canvas) return;
+      var previous = window.Chart.getChart(canvas);
+      if (previous) previous.destroy();
+      new window.Chart(canvas, config(spec));
+      canvas.setAttribute("data-range", range);
+    });
+    block.setAttribute("data-drawn", "");
+    document.documentElement.setAttribute("data-charts-range", range);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { draw(false); });
+  } else {
+    draw(false);
+  }
+  // A new page body (the filters changed) brings a new, undrawn data block.
+  document.addEventListener("htmx:afterSettle", function () { draw(false); });
+  document.addEventListener("htmx:historyRestore", function () { draw(true); });
+})();
