@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from qa import api
+
+urlpatterns = [
+    path("qa/reviews", api.ReviewListApi.as_view(), name="qa-review-list"),
+    path("qa/reviews/next", api.ReviewClaimNextApi.as_view(), name="qa-review-claim-next"),
+    path("qa/reviews/<int:review_id>", api.ReviewDetailApi.as_view(), name="qa-review-detail"),
+    path("qa/pass-rates", api.PassRatesApi.as_view(), name="qa-pass-rates"),
+]
