@@ -25,7 +25,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Team inbox", "escalations:team-inbox-list", "work_team_cases", "inbox"),
     NavItem("Approvals", "enforcement:approval-list", "approve_actions", "approvals"),
     NavItem("Appeals", "appeals:appeal-list", "decide_appeals", "appeals"),
-    NavItem("QA", "qa:home", "run_qa", "qa"),
+    NavItem("QA", "qa:home", "work_standard_queues", "qa"),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics"),
     NavItem("My figures", "metrics:my-figures", "work_standard_queues", "my-figures"),
     NavItem("Enforcement lookup", "enforcement:lookup", "lookup_enforcement", "lookup"),

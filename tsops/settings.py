@@ -245,6 +245,8 @@ SPECTACULAR_SETTINGS = {
         "CaseStatusEnum": "cases.models.Case.Status",
         "AppealStatusEnum": "appeals.models.Appeal.Status",
         "ActionStatusEnum": "enforcement.models.EnforcementAction.Status",
+        "DecisionOutcomeEnum": "enforcement.models.Decision.Outcome",
+        "AppealOutcomeEnum": "appeals.models.Appeal.OUTCOMES",
     },
 }
 
@@ -275,9 +277,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tsops.tasks.worker_heartbeat", "schedule": 30.0},
     "case-expire-leases": {"task": "cases.tasks.case_expire_leases", "schedule": 60.0},
+    "case-sla-sweep": {"task": "cases.tasks.case_sla_sweep", "schedule": 60.0},
     "actions-expire-due": {"task": "enforcement.tasks.actions_expire_due", "schedule": 60.0},
     "outbox-dispatch": {"task": "enforcement.tasks.outbox_dispatch", "schedule": 10.0},
     "escalation-overdue": {"task": "escalations.tasks.alerts_send_overdue", "schedule": 60.0},
+    "qa-samples-draw": {"task": "qa.tasks.samples_draw_due", "schedule": 3600.0},
 }
 # On-call alert e-mails: printed to the console unless a real backend is configured.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
