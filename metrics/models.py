@@ -1,0 +1,298 @@
+"""Rollup tables: what the dashboards, CSV exports and the metrics API read.
+
+Every rollup row is keyed by a time slice and the case dimensions ``queue_id``,
+``severity``, ``reason`` and ``team``. ``team`` is the specialist team of a restricted
+case ("" for an unrestricted one): a row with a team counts only for that team's members
+(see :func:`metrics.kpis.visible_teams`, the one place that rule lives).
+
+Two grains per fact table:
+
+* ``*Hourly`` — one slice per hour. A rollup run recomputes only the hours that changed
+  since the last run (set-based ``INSERT … SELECT … GROUP BY`` from the source tables),
+  which keeps the every-five-minutes run cheap however big a day is.
+* ``*Daily`` — the sum of a day's hourly slices, kept equal to it in the same transaction
+  that replaces an hourly slice (subtract the old slice, add the new one). Dashboards read
+  only these.
+
+The ``*_hist`` columns are duration histograms: :data:`HIST_BUCKETS` counts over geometric
+buckets of minutes (see :mod:`metrics.histogram`); percentiles over any range are read from
+their sum (an approximation stated in each KPI's definition).
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from metrics.histogram import HIST_BUCKETS
+
+
+def _hist(help_text: str):
+    return ArrayField(
+        models.IntegerField(), size=HIST_BUCKETS, null=True, blank=True, help_text=help_text
+    )
+
+
+class CaseDimensions(models.Model):
+    """The dimensions every rollup row carries (plain columns, no foreign keys: rollups
+    never lock or cascade with the source rows)."""
+
+    queue_id = models.IntegerField()
+    severity = models.SmallIntegerField()
+    reason = models.CharField(max_length=40)
+    team = models.CharField(max_length=50, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+class CaseMeasures(models.Model):
+    """Events of a case on the slice, counted by when they happened."""
+
+    created = models.IntegerField(default=0, help_text="Cases opened")
+    first_actions = models.IntegerField(default=0, help_text="Cases first acted on")
+    first_actions_in_sla = models.IntegerField(default=0)
+    resolved = models.IntegerField(default=0, help_text="Cases resolved")
+    resolved_in_sla = models.IntegerField(default=0)
+    reopened = models.IntegerField(default=0, help_text="Reopen (rework) events")
+    decisions = models.IntegerField(default=0)
+    violations = models.IntegerField(default=0, help_text="Violation decisions")
+    violations_proactive = models.IntegerField(
+        default=0, help_text="Violation decisions on cases whose first report was a flag"
+    )
+    actioned = models.IntegerField(default=0, help_text="Decisions with an applied action")
+    actioned_recurring = models.IntegerField(
+        default=0, help_text="…whose account was actioned by another decision in 30 days"
+    )
+    appeals_filed = models.IntegerField(default=0)
+    appeals_decided = models.IntegerField(default=0)
+    appeals_overturned = models.IntegerField(default=0)
+    appeals_modified = models.IntegerField(default=0)
+    escalations_raised = models.IntegerField(default=0)
+    escalations_acknowledged = models.IntegerField(default=0)
+    escalations_ack_in_time = models.IntegerField(default=0)
+    first_action_hist = _hist("Minutes from opening to first action")
+    resolution_hist = _hist("Minutes from opening to resolution")
+    appeal_hist = _hist("Minutes from filing to the appeal decision")
+    ack_hist = _hist("Minutes from escalation to acknowledgement")
+
+    class Meta:
+        abstract = True
+
+
+class CaseHourly(CaseDimensions, CaseMeasures):
+    hour = models.DateTimeField()
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "queue_id", "severity", "reason", "team"],
+                name="metrics_casehourly_key",
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="metrics_casehourly_day")]
+
+    def __str__(self) -> str:
+        return f"{self.hour} queue {self.queue_id} P{self.severity} {self.reason}"
+
+
+class CaseDaily(CaseDimensions, CaseMeasures):
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "queue_id", "severity", "reason", "team"],
+                name="metrics_casedaily_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} queue {self.queue_id} P{self.severity} {self.reason}"
+
+
+class ActionMeasures(models.Model):
+    """Enforcement actions by type and by the analyst whose decision they carry out."""
+
+    action_type = models.CharField(max_length=30)
+    analyst_id = models.IntegerField()
+    applied = models.IntegerField(default=0, help_text="Actions that took effect")
+    reversed = models.IntegerField(default=0, help_text="Actions reversed")
+
+    class Meta:
+        abstract = True
+
+
+class ActionHourly(CaseDimensions, ActionMeasures):
+    hour = models.DateTimeField()
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "queue_id", "severity", "reason", "team", "action_type"]
+                + ["analyst_id"],
+                name="metrics_actionhourly_key",
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="metrics_actionhourly_day")]
+
+    def __str__(self) -> str:
+        return f"{self.hour} queue {self.queue_id} P{self.severity} {self.reason}"
+
+
+class ActionDaily(CaseDimensions, ActionMeasures):
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "queue_id", "severity", "reason", "team", "action_type"]
+                + ["analyst_id"],
+                name="metrics_actiondaily_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} queue {self.queue_id} P{self.severity} {self.reason}"
+
+
+class AnalystMeasures(models.Model):
+    """One analyst's own figures: decisions, appeals against them, QA reviews of them."""
+
+    analyst_id = models.IntegerField()
+    decisions = models.IntegerField(default=0, help_text="Human decisions made")
+    violations = models.IntegerField(default=0)
+    weighted_decisions = models.IntegerField(default=0, help_text="Decisions × severity weight")
+    appeals_decided = models.IntegerField(default=0, help_text="Appeals decided on their work")
+    appeals_overturned = models.IntegerField(default=0)
+    qa_scored = models.IntegerField(default=0, help_text="QA reviews of their decisions scored")
+    qa_passed = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class AnalystHourly(CaseDimensions, AnalystMeasures):
+    hour = models.DateTimeField()
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "analyst_id", "queue_id", "severity", "reason", "team"],
+                name="metrics_analysthourly_key",
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="metrics_analysthourly_day")]
+
+    def __str__(self) -> str:
+        return f"{self.hour} queue {self.queue_id} P{self.severity} {self.reason}"
+
+
+class AnalystDaily(CaseDimensions, AnalystMeasures):
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "analyst_id", "queue_id", "severity", "reason", "team"],
+                name="metrics_analystdaily_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} queue {self.queue_id} P{self.severity} {self.reason}"
+
+
+class DetectorMeasures(models.Model):
+    """Automated flags judged by the first decision on their case after they arrived."""
+
+    detector = models.CharField(max_length=100)
+    flags_decided = models.IntegerField(default=0)
+    flags_confirmed = models.IntegerField(default=0, help_text="…decided as a violation")
+
+    class Meta:
+        abstract = True
+
+
+class DetectorHourly(CaseDimensions, DetectorMeasures):
+    hour = models.DateTimeField()
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "detector", "queue_id", "severity", "reason", "team"],
+                name="metrics_detectorhourly_key",
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="metrics_detectorhourly_day")]
+
+    def __str__(self) -> str:
+        return f"{self.hour} queue {self.queue_id} P{self.severity} {self.reason}"
+
+
+class DetectorDaily(CaseDimensions, DetectorMeasures):
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "detector", "queue_id", "severity", "reason", "team"],
+                name="metrics_detectordaily_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} queue {self.queue_id} P{self.severity} {self.reason}"
+
+
+class BacklogDaily(CaseDimensions):
+    """Open cases at the end of ``day`` (at ``taken_at`` for a day not over yet), by age."""
+
+    AGE_BUCKETS = ("< 1 h", "1–4 h", "4–24 h", "1–3 d", "3–7 d", "> 7 d")
+
+    day = models.DateField()
+    taken_at = models.DateTimeField(help_text="The moment the snapshot describes")
+    age_bucket = models.SmallIntegerField(help_text="Index into AGE_BUCKETS")
+    open = models.IntegerField(default=0)
+    breached = models.IntegerField(default=0, help_text="…past a deadline at taken_at")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "queue_id", "severity", "reason", "team", "age_bucket"],
+                name="metrics_backlogdaily_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} queue {self.queue_id} P{self.severity} {self.reason}"
+
+
+class RollupState(models.Model):
+    """Where the incremental run got to: changes after ``watermark`` are still to roll up."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    watermark = models.DateTimeField()
+    last_run_at = models.DateTimeField()
+    last_run_hours = models.IntegerField(default=0, help_text="Hourly slices recomputed")
+    last_run_ms = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.watermark:%Y-%m-%d %H:%M:%S}"
+
+
+class RollupDay(models.Model):
+    """Bookkeeping per day: when it was last rebuilt in full and when its backlog snapshot
+    was taken (a day without a snapshot shows no backlog rather than an empty one)."""
+
+    day = models.DateField(primary_key=True)
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+    final = models.BooleanField(default=False, help_text="Rebuilt after the day was over")
+    backlog_taken_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.day}"
