@@ -22,44 +22,56 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Cursor:
-    """Where a queue page ends, in the queue's sort order: severity, deadline, -reports, id.
+    """Where a queue page ends, in the queue's sort order: severity, -priority, deadline,
+    -reports, id.
 
-    Written into "next page" links as ``<severity>.<deadline µs since epoch>.<reports>.<id>``,
-    so the next page starts after the last row seen instead of counting rows to skip.
+    Written into "next page" links as
+    ``<severity>.<priority>.<deadline µs since epoch>.<reports>.<id>``, so the next page
+    starts after the last row seen instead of counting rows to skip.
     """
 
-    def __init__(self, severity: int, resolve_due: datetime, report_count: int, case_id: int):
+    def __init__(
+        self, severity: int, priority: int, resolve_due: datetime, report_count: int, case_id: int
+    ):
         self.severity = severity
+        self.priority = priority
         self.resolve_due = resolve_due
         self.report_count = report_count
         self.case_id = case_id
 
     @classmethod
     def after(cls, case: Case) -> Cursor:
-        return cls(case.severity, case.resolve_due, case.report_count, case.pk)
+        return cls(case.severity, case.priority, case.resolve_due, case.report_count, case.pk)
 
     @classmethod
     def parse(cls, value: str) -> Cursor | None:
         try:
-            severity, micros, reports, case_id = (int(part) for part in value.split("."))
+            severity, priority, micros, reports, case_id = (int(part) for part in value.split("."))
         except ValueError:
             return None
-        if abs(micros) > 10**17:
+        if abs(micros) > 10**17 or abs(priority) > 2**15:
             return None
-        return cls(severity, _EPOCH + timedelta(microseconds=micros), reports, case_id)
+        return cls(severity, priority, _EPOCH + timedelta(microseconds=micros), reports, case_id)
 
     def __str__(self) -> str:
         micros = (self.resolve_due - _EPOCH) // timedelta(microseconds=1)
-        return f"{self.severity}.{micros}.{self.report_count}.{self.case_id}"
+        return f"{self.severity}.{self.priority}.{micros}.{self.report_count}.{self.case_id}"
 
     def q(self) -> Q:
         """Rows sorting strictly after this cursor (the leading range lets an index seek)."""
-        s, d, r, i = self.severity, self.resolve_due, self.report_count, self.case_id
+        s, p, d, r, i = (
+            self.severity,
+            self.priority,
+            self.resolve_due,
+            self.report_count,
+            self.case_id,
+        )
         return Q(severity__gte=s) & (
             Q(severity__gt=s)
-            | Q(resolve_due__gt=d)
-            | Q(resolve_due=d, report_count__lt=r)
-            | Q(resolve_due=d, report_count=r, pk__gt=i)
+            | Q(priority__lt=p)
+            | Q(priority=p, resolve_due__gt=d)
+            | Q(priority=p, resolve_due=d, report_count__lt=r)
+            | Q(priority=p, resolve_due=d, report_count=r, pk__gt=i)
         )
 
 

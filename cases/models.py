@@ -14,6 +14,29 @@ from django.utils import timezone
 
 from tsops.models import HistoryModel, TimeStampedModel
 
+# A deadline is "due soon" once this fraction of the time from a case's creation to it passed.
+WARNING_FRACTION = 0.8
+
+
+class WarningPoint(models.Func):
+    """SQL for :meth:`Case.warning_point`: ``created + (due - created) * 0.8``, computed on UTC
+    timestamps so that the expression is immutable and can be indexed (cases.sla scans it)."""
+
+    output_field = models.DateTimeField()
+
+    def __init__(self, created, due):
+        super().__init__(created, due)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (created, created_params), (due, due_params) = (
+            compiler.compile(expression) for expression in self.get_source_expressions()
+        )
+        sql = (
+            f"((({created} AT TIME ZONE 'UTC') + (({due} AT TIME ZONE 'UTC') - "
+            f"({created} AT TIME ZONE 'UTC')) * {WARNING_FRACTION}) AT TIME ZONE 'UTC')"
+        )
+        return sql, [*created_params, *due_params, *created_params]
+
 
 class Severity(models.IntegerChoices):
     """Lower is more urgent: cases sort by severity ascending."""
@@ -255,6 +278,15 @@ class Case(HistoryModel):
 
     reopen_count = models.PositiveIntegerField(default=0)
     version = models.PositiveIntegerField(default=1)
+    # Raised by one for each breached deadline (cases.sla); within a severity the claim order
+    # puts higher priority first, so overdue work is not left behind newer, on-time work.
+    priority = models.SmallIntegerField(default=0, db_default=0)
+    # Set once per deadline by the SLA sweep (cases.sla): when the "due soon" warning was
+    # recorded and when the breach was marked. Re-stamping the deadlines clears them.
+    first_action_warned_at = models.DateTimeField(null=True, blank=True)
+    first_action_breached_at = models.DateTimeField(null=True, blank=True)
+    resolve_warned_at = models.DateTimeField(null=True, blank=True)
+    resolve_breached_at = models.DateTimeField(null=True, blank=True)
     search_document = SearchVectorField(null=True, editable=False)
 
     class Meta:
@@ -271,6 +303,7 @@ class Case(HistoryModel):
             models.Index(
                 "queue",
                 "severity",
+                models.F("priority").desc(),
                 "resolve_due",
                 models.F("report_count").desc(),
                 "id",
@@ -284,6 +317,18 @@ class Case(HistoryModel):
                 condition=Q(status="in_review"),
             ),
             models.Index(fields=["-created_at"], name="case_created_desc"),
+            # The SLA sweep's scans: open cases past 80% of a deadline not yet marked breached.
+            models.Index(
+                WarningPoint("created_at", "first_action_due"),
+                name="case_first_action_sla",
+                condition=~Q(status="resolved")
+                & Q(first_action_at__isnull=True, first_action_breached_at__isnull=True),
+            ),
+            models.Index(
+                WarningPoint("created_at", "resolve_due"),
+                name="case_resolve_sla",
+                condition=~Q(status="resolved") & Q(resolve_breached_at__isnull=True),
+            ),
             GinIndex(fields=["search_document"], name="case_search_gin"),
             GinIndex(fields=["tags"], name="case_tags_gin"),
         ]
@@ -304,6 +349,21 @@ class Case(HistoryModel):
         return self.is_open and (
             self.resolve_due < now or (self.first_action_at is None and self.first_action_due < now)
         )
+
+    def warning_point(self, due: datetime) -> datetime:
+        """When a deadline becomes "due soon": 80% of the way from creation to ``due``."""
+        return self.created_at + (due - self.created_at) * WARNING_FRACTION
+
+    def is_due_soon(self, now: datetime | None = None) -> bool:
+        """Open, not breached, and past 80% of a pending deadline (first action while none was
+        taken, resolution while unresolved): the same rule the SLA sweep warns by."""
+        now = now or timezone.now()
+        if not self.is_open or self.is_breached(now):
+            return False
+        pending = [self.resolve_due]
+        if self.first_action_at is None:
+            pending.append(self.first_action_due)
+        return any(self.warning_point(due) <= now for due in pending)
 
 
 class Report(TimeStampedModel):

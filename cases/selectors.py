@@ -131,7 +131,7 @@ def breached_q(now=None) -> Q:
 def case_list(
     *, actor, queue: Queue | None = None, filters: CaseFilters | None = None
 ) -> QuerySet[Case]:
-    """Cases in priority order: severity, then deadline, then report count."""
+    """Cases in claim order: severity, then breach priority, then deadline, then report count."""
     filters = filters or CaseFilters()
     cases = visible_cases(actor).select_related("subject", "queue", "claimed_by")
     if queue is not None:
@@ -152,7 +152,7 @@ def case_list(
         cases = cases.filter(tags__contains=[filters.tag])
     if filters.breached:
         cases = cases.filter(breached_q())
-    return cases.order_by("severity", "resolve_due", "-report_count", "id")
+    return cases.order_by("severity", "-priority", "resolve_due", "-report_count", "id")
 
 
 def case_get_for(*, actor, case_id: int) -> Case:

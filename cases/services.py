@@ -105,7 +105,7 @@ WITH next_case AS (
           SELECT 1 FROM cases_caseskip s
           WHERE s.case_id = c.id AND s.user_id = %(user)s AND s.created_at > %(skip_since)s
       )
-    ORDER BY c.severity, c.resolve_due, c.report_count DESC, c.id
+    ORDER BY c.severity, c.priority DESC, c.resolve_due, c.report_count DESC, c.id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
@@ -268,6 +268,10 @@ def case_update(
             case.first_action_due, case.resolve_due = deadlines_for(
                 case.queue, case.severity, timezone.now()
             )
+            # New deadlines get their own warning and breach (cases.sla), from normal priority.
+            case.first_action_warned_at = case.first_action_breached_at = None
+            case.resolve_warned_at = case.resolve_breached_at = None
+            case.priority = 0
         if changes:
             case.version += 1
             case._change_reason = "edited: " + ", ".join(changes)

@@ -19,6 +19,9 @@ CASE_CLAIMED = "CASE_CLAIMED"
 CASE_RELEASED = "CASE_RELEASED"
 CASE_SKIPPED = "CASE_SKIPPED"
 CASE_LEASE_EXPIRED = "CASE_LEASE_EXPIRED"
+# Written by the SLA sweep (cases.sla), with data {"deadline": "first_action" | "resolve"}.
+CASE_SLA_WARNED = "CASE_SLA_WARNED"
+CASE_SLA_BREACHED = "CASE_SLA_BREACHED"
 CASE_ASSIGNED = "CASE_ASSIGNED"
 CASE_TAGGED = "CASE_TAGGED"
 CASE_LINKED = "CASE_LINKED"
@@ -38,6 +41,8 @@ LABELS = {
     CASE_RELEASED: "Released",
     CASE_SKIPPED: "Skipped",
     CASE_LEASE_EXPIRED: "Claim expired",
+    CASE_SLA_WARNED: "Deadline due soon",
+    CASE_SLA_BREACHED: "Deadline breached",
     CASE_ASSIGNED: "Assigned",
     CASE_TAGGED: "Tags changed",
     CASE_LINKED: "Linked",

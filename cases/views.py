@@ -38,7 +38,6 @@ from tsops.decorators import console_view
 from tsops.errors import ConflictError
 
 PAGE_SIZE = 50
-DUE_SOON = timedelta(hours=1)
 
 
 def _error_text(error: ValidationError) -> str:
@@ -84,7 +83,7 @@ def _mark_deadlines(cases, now) -> None:
         case.next_deadline = case.first_action_due if waiting_first else case.resolve_due
         case.next_deadline_label = "first action" if waiting_first else "resolve"
         case.breached = case.is_breached(now)
-        case.due_soon = not case.breached and case.is_open and case.next_deadline < now + DUE_SOON
+        case.due_soon = case.is_due_soon(now)
         left = _short_duration(case.next_deadline - now)
         case.next_deadline_text = f"{left} ago" if case.next_deadline < now else f"in {left}"
 
@@ -258,6 +257,8 @@ def _event_detail(event) -> str:
         parts.append(f"{data['kind'].replace('_', ' ')} #{data['case_id']}")
     if data.get("sha256"):
         parts.append(f"sha256 {data['sha256'][:12]}…")
+    if data.get("deadline"):
+        parts.append(data["deadline"].replace("_", " ") + " deadline")
     if data.get("bulk"):
         parts.append("bulk")
     return "; ".join(parts)

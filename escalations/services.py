@@ -632,6 +632,13 @@ def alerts_send_overdue(*, now: datetime | None = None, limit: int = 500) -> int
     for escalation in due:
         try:
             with transaction.atomic():
+                # Re-read under the row lock: an acknowledgement committed since the list was
+                # read means the escalation is no longer overdue and nobody is paged.
+                still_overdue = Escalation.objects.select_for_update().filter(
+                    pk=escalation.pk, status=Escalation.Status.OPEN, ack_due__lt=now
+                )
+                if not list(still_overdue.values_list("pk", flat=True)):
+                    continue
                 sent += _alert(escalation, EscalationAlert.Kind.OVERDUE, now)
         except IntegrityError:  # the escalation vanished meanwhile
             continue
