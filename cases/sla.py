@@ -12,6 +12,8 @@ needs a clock; the pages never depend on it.
   puts it ahead of on-time work of the same severity), a ``CASE_SLA_BREACHED`` timeline
   event, a history row, and one in-app notification to each senior who may see the case
   (for a restricted case only the seniors of its team).
+- Both touch ``updated_at`` (incremental rollups find changed cases by it) but not
+  ``version``: an analyst's open edit form stays valid.
 
 Exactly once, even when two sweeps run at the same moment: each effect is one conditional
 ``UPDATE … WHERE <stamp> IS NULL … RETURNING`` over rows locked with ``SKIP LOCKED``, and
@@ -105,7 +107,7 @@ def _warn_sql(deadline: Deadline) -> str:
     scan = _scan(deadline, f"{deadline.warned} IS NULL AND {deadline.due} >= %(now)s")
     return (
         f"WITH due AS ({scan}) "  # noqa: S608 - identifiers from the Deadline constants
-        f"UPDATE cases_case c SET {deadline.warned} = %(now)s FROM due "
+        f"UPDATE cases_case c SET {deadline.warned} = %(now)s, updated_at = %(now)s FROM due "
         f"WHERE c.id = due.id AND c.{deadline.warned} IS NULL RETURNING c.id, c.{deadline.due}"
     )
 
@@ -113,8 +115,8 @@ def _warn_sql(deadline: Deadline) -> str:
 def _breach_sql(deadline: Deadline) -> str:
     return (
         f"WITH due AS ({_scan(deadline, f'{deadline.due} < %(now)s')}) "  # noqa: S608
-        f"UPDATE cases_case c SET {deadline.breached} = %(now)s, priority = c.priority + 1 "
-        f"FROM due WHERE c.id = due.id AND c.{deadline.breached} IS NULL "
+        f"UPDATE cases_case c SET {deadline.breached} = %(now)s, priority = c.priority + 1, "
+        f"updated_at = %(now)s FROM due WHERE c.id = due.id AND c.{deadline.breached} IS NULL "
         f"RETURNING c.id, c.{deadline.due}, c.priority, c.queue_id, c.severity, "
         "c.restricted, c.team"
     )

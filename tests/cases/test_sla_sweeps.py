@@ -73,6 +73,7 @@ def test_a_breach_is_marked_once_bumps_priority_and_tells_the_queues_seniors_onc
 ):
     other_senior = make_member("ines_senior", roles.SENIOR)
     case = make_case(platform_account, reason="spam")
+    version = case.version
     result = sweep_at(start, case, FIRST_DUE)
     # Exactly at the deadline it is not yet breached (the pages say so too).
     assert result.breached["first_action"] == 0
@@ -84,6 +85,8 @@ def test_a_breach_is_marked_once_bumps_priority_and_tells_the_queues_seniors_onc
     case.refresh_from_db()
     assert case.first_action_breached_at == timezone.now()
     assert case.priority == 1
+    # Rollups see the change; an analyst's open edit form stays valid.
+    assert case.updated_at == timezone.now() and case.version == version
     (event,) = events(case, timeline.CASE_SLA_BREACHED)
     assert event.data["deadline"] == "first_action" and event.data["priority"] == 1
     assert case.history.filter(history_change_reason="SLA breached: first action").count() == 1
