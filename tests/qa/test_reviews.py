@@ -1,0 +1,351 @@
+"""Blind QA reviews: claiming, blindness before the answer, reviewer ≠ decider, rubric
+scoring, feedback, disputes adjudicated by a different senior, and reversal of live harm."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+
+from cases.services import note_add
+from enforcement.models import EnforcementAction
+from qa import services
+from qa.models import QAReview
+from tests.conftest import make_member
+from tests.qa.conftest import DAY, NEXT_DAY, decide
+from tsops.errors import ConflictError
+from tsops.models import AccessLog, Notification
+
+pytestmark = pytest.mark.django_db
+
+RATIONALE = "Bulk-posted the same phishing link: textbook SPAM-1.1 secret-rationale"
+ALL_PASS = {
+    "correct_outcome": True,
+    "correct_policy_section": True,
+    "proportionate_action": True,
+    "evidence_complete": True,
+    "rationale_clear": True,
+}
+
+
+@pytest.fixture
+def review(platform_account, analyst, senior, make_plan):
+    """One drawn review of an analyst's spam decision (with an action still in force)."""
+    decide(platform_account, analyst, at=DAY + timedelta(hours=1), rationale=RATIONALE)
+    sample, _ = services.sample_draw(
+        actor=senior, plan_id=make_plan(fixed_size=1).pk, start=DAY, end=NEXT_DAY
+    )
+    return sample.reviews.get()
+
+
+def answer(user, review, **kwargs):
+    data = {"outcome": "violation", "policy_section": "SPAM-1.1", "action": "remove_content"}
+    data.update(kwargs)
+    return services.review_answer(actor=user, review_id=review.pk, **data)
+
+
+def score(user, review, scores=None, **kwargs):
+    return services.review_score(
+        actor=user, review_id=review.pk, scores=scores or dict(ALL_PASS), **kwargs
+    )
+
+
+def test_the_decider_never_gets_their_own_decision(review, analyst, analyst2):
+    assert services.review_claim_next(actor=analyst) is None
+    # Until it is scored the analyst does not even learn the decision is under review.
+    with pytest.raises(Http404):
+        services.review_claim(actor=analyst, review_id=review.pk)
+    with pytest.raises(Http404):
+        answer(analyst, review)
+    claimed = services.review_claim_next(actor=analyst2)
+    assert claimed.pk == review.pk and claimed.claimed_by == analyst2
+
+
+def test_associates_and_support_cannot_review(review, associate, support_agent):
+    for user in (associate, support_agent):
+        with pytest.raises(PermissionDenied):
+            services.review_claim_next(actor=user)
+    with pytest.raises(Http404):
+        answer(support_agent, review)
+
+
+def test_the_page_is_blind_until_the_reviewer_answers(
+    review, analyst, analyst2, session_client_for
+):
+    # A note the decider wrote before deciding would give the answer away: not shown either.
+    client = session_client_for(analyst2)
+    url = reverse("qa:review-detail", args=[review.pk])
+    page = client.get(url).content.decode()
+    assert "secret-rationale" not in page
+    assert "SPAM-1.1" not in page.split('id="answer"')[0]  # only in the answer form's options
+    assert 'data-testid="original-decision"' not in page
+    assert 'data-testid="blind-banner"' in page
+    assert review.case.subject.snapshot_text in page
+    response = client.post(
+        reverse("qa:review-answer", args=[review.pk]),
+        {
+            "outcome": "violation",
+            "policy_section": "SPAM-1.1",
+            "action": "remove_content",
+            "notes": "",
+            "version": review.version,
+        },
+    )
+    assert response.status_code == 302
+    page = client.get(url).content.decode()
+    assert "secret-rationale" in page and 'data-testid="original-decision"' in page
+    assert AccessLog.objects.filter(object_type="qa.qareview", object_id=str(review.pk)).exists()
+
+
+def test_the_api_is_blind_until_the_reviewer_answers(review, analyst2, api_client_for):
+    client = api_client_for(analyst2, scopes=["qa:read", "qa:write"])
+    url = reverse("api:qa-review-detail", args=[review.pk])
+    body = client.get(url).json()
+    text = str(body)
+    assert body["decision"] is None and body["score"] is None
+    assert "secret-rationale" not in text and "SPAM-1.1" not in text
+    assert "remove_content" not in text
+    response = client.post(
+        url, {"answer": {"outcome": "violation", "policy_section": "SPAM-1.1"}}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["decision"]["rationale"] == RATIONALE
+    assert body["decision"]["actions"][0]["action_type"] == "remove_content"
+    response = client.post(url, {"score": {"criteria": ALL_PASS, "notes": "Clean."}}, format="json")
+    assert response.status_code == 200
+    assert response.json()["score"]["passed"] is True
+
+
+def test_the_api_names_bad_input(review, analyst2, api_client_for):
+    client = api_client_for(analyst2, scopes=["qa:read", "qa:write"])
+    url = reverse("api:qa-review-detail", args=[review.pk])
+    response = client.post(url, {"answer": {"outcome": "maybe"}}, format="json")
+    assert response.status_code == 400 and "outcome" in str(response.json())
+    response = client.post(url, {"score": {"criteria": ALL_PASS}}, format="json")
+    assert response.status_code == 409  # scoring before the blind answer
+    client.post(url, {"answer": {"outcome": "violation"}}, format="json")
+    response = client.post(url, {"score": {"criteria": {"correct_outcome": True}}}, format="json")
+    assert response.status_code == 400 and "missing" in str(response.json())
+    response = client.post(url, {"answer": {"outcome": "violation"}, "version": 1}, format="json")
+    assert response.status_code == 409
+    no_scope = api_client_for(analyst2, scopes=["cases:read"])
+    assert no_scope.get(url).status_code == 403
+
+
+def test_scoring_follows_the_rubric(review, analyst2):
+    answer(analyst2, review)
+    # 8 of 10 weighted points with the critical criterion passed: exactly the 80% threshold.
+    scored = score(
+        analyst2,
+        review,
+        {**ALL_PASS, "evidence_complete": False, "rationale_clear": False},
+        error_types=["documentation"],
+    )
+    assert (scored.score, scored.passed) == (80, True)
+    assert [c["passed"] for c in scored.scores] == [True, True, True, False, False]
+    assert scored.feedback == "pending"
+    assert Notification.objects.filter(user=review.analyst, kind="qa_reviewed").count() == 1
+
+
+def test_a_failed_critical_criterion_fails_whatever_the_score(review, analyst2):
+    answer(analyst2, review, outcome="no_violation")
+    with pytest.raises(ValidationError) as error:
+        score(analyst2, review, {**ALL_PASS, "correct_outcome": False})
+    assert "error_types" in error.value.message_dict
+    scored = score(
+        analyst2, review, {**ALL_PASS, "correct_outcome": False}, error_types=["false_positive"]
+    )
+    assert (scored.score, scored.passed) == (60, False)
+
+
+def test_rubric_weights_come_from_the_rubric_seniors_edit(review, analyst2):
+    criterion = review.rubric.criteria.get(key="rationale_clear")
+    criterion.weight = 6
+    criterion.save()
+    answer(analyst2, review)
+    scored = score(
+        analyst2, review, {**ALL_PASS, "rationale_clear": False}, error_types=["documentation"]
+    )
+    # 9 of 15 points: below the 80% threshold.
+    assert (scored.score, scored.passed) == (60, False)
+    # The review keeps the criteria it was scored with.
+    assert scored.scores[-1]["weight"] == 6
+
+
+def test_only_the_reviewer_who_answered_scores(review, analyst2, senior):
+    answer(analyst2, review)
+    with pytest.raises(PermissionDenied):
+        score(senior, review)
+    with pytest.raises(ConflictError):
+        answer(senior, review)
+
+
+def failed(review, reviewer):
+    answer(reviewer, review, outcome="no_violation")
+    return score(
+        reviewer,
+        review,
+        {**ALL_PASS, "correct_outcome": False},
+        error_types=["false_positive"],
+        notes="The link was a news article.",
+    )
+
+
+def test_the_analyst_acknowledges_or_disputes_and_another_senior_adjudicates(
+    review, analyst, analyst2, senior
+):
+    failed(review, analyst2)
+    with pytest.raises(PermissionDenied):
+        services.review_dispute(actor=analyst2, review_id=review.pk, reason="not mine")
+    with pytest.raises(ValidationError):
+        services.review_dispute(actor=analyst, review_id=review.pk, reason=" ")
+    disputed = services.review_dispute(
+        actor=analyst, review_id=review.pk, reason="The article is itself the scam."
+    )
+    assert disputed.feedback == "disputed"
+    assert Notification.objects.filter(user=senior, kind="qa_disputed").exists()
+    # The reviewer may not adjudicate their own review, even as a senior.
+    reviewing_senior = make_member("reviewing-senior", "senior")
+    other = make_member("other-senior", "senior")
+    QAReview.objects.filter(pk=review.pk).update(reviewer=reviewing_senior)
+    with pytest.raises(PermissionDenied):
+        services.review_adjudicate(
+            actor=reviewing_senior, review_id=review.pk, uphold=True, notes="Mine."
+        )
+    with pytest.raises(PermissionDenied):
+        services.review_adjudicate(actor=analyst2, review_id=review.pk, uphold=True, notes="x")
+    settled = services.review_adjudicate(
+        actor=other, review_id=review.pk, uphold=False, notes="The article is the lure: violation."
+    )
+    assert settled.feedback == "overturned" and settled.passed is True
+    assert settled.adjudicated_by == other
+    # Final: a second adjudication is refused.
+    with pytest.raises(ConflictError):
+        services.review_adjudicate(actor=senior, review_id=review.pk, uphold=True, notes="again")
+    assert Notification.objects.filter(user=analyst, kind="qa_adjudicated").count() == 1
+
+
+def test_a_passed_review_can_only_be_acknowledged(review, analyst, analyst2):
+    answer(analyst2, review)
+    score(analyst2, review)
+    with pytest.raises(ConflictError):
+        services.review_dispute(actor=analyst, review_id=review.pk, reason="why?")
+    acknowledged = services.review_acknowledge(actor=analyst, review_id=review.pk)
+    assert acknowledged.feedback == "acknowledged"
+    with pytest.raises(ConflictError):
+        services.review_acknowledge(actor=analyst, review_id=review.pk)
+
+
+def test_the_analyst_sees_their_review_only_once_scored(review, analyst, analyst2):
+    from qa.selectors import review_get_for
+
+    with pytest.raises(Http404):
+        review_get_for(actor=analyst, review_id=review.pk)
+    answer(analyst2, review)
+    score(analyst2, review)
+    assert review_get_for(actor=analyst, review_id=review.pk).pk == review.pk
+
+
+def test_a_failed_review_lets_a_senior_reverse_the_live_action(review, analyst, analyst2, senior):
+    failed(review, analyst2)
+    action = review.decision.actions.get()
+    assert services.live_actions(review) == [action]
+    with pytest.raises(PermissionDenied):
+        services.review_reverse_action(
+            actor=analyst2, review_id=review.pk, action_id=action.pk, reason="wrong"
+        )
+    reversed_action = services.review_reverse_action(
+        actor=senior, review_id=review.pk, action_id=action.pk, reason="News article, not spam."
+    )
+    assert reversed_action.status == EnforcementAction.Status.REVERSED
+    assert reversed_action.reversed_by == senior
+    assert services.live_actions(review) == []
+
+
+def test_a_passed_review_offers_no_reversal(review, analyst2, senior):
+    answer(analyst2, review)
+    score(analyst2, review)
+    with pytest.raises(ConflictError):
+        services.review_reverse_action(
+            actor=senior,
+            review_id=review.pk,
+            action_id=review.decision.actions.get().pk,
+            reason="x",
+        )
+
+
+def test_restricted_reviews_stay_in_their_team(
+    platform_account, specialist, senior, analyst2, make_plan
+):
+    from qa.selectors import review_queue
+
+    second = make_member("cs-analyst", "analyst", teams=("child-safety",))
+    decision = decide(platform_account, senior, at=DAY + timedelta(hours=1))
+    decision.case.__class__.objects.filter(pk=decision.case_id).update(
+        restricted=True, team="child-safety"
+    )
+    plan = services.plan_save(
+        actor=make_member("cs-senior", "senior", teams=("child-safety",)),
+        data={
+            "name": "Child safety",
+            "rubric": review_rubric(),
+            "team": "child-safety",
+            "fixed_size": 5,
+        },
+    )
+    sample, _ = services.sample_draw(actor=None, plan_id=plan.pk, start=DAY, end=NEXT_DAY)
+    review = sample.reviews.get()
+    assert review.restricted
+    assert review_queue(actor=analyst2) == []
+    with pytest.raises(Http404):
+        answer(analyst2, review)
+    assert services.review_claim_next(actor=analyst2) is None
+    assert services.review_claim_next(actor=second).pk == review.pk
+    with pytest.raises(PermissionDenied):
+        services.plan_save(actor=senior, data={"name": "Snoop", "team": "child-safety"})
+
+
+def review_rubric():
+    from qa.models import Rubric
+
+    return Rubric.objects.get(name="Default")
+
+
+def test_notes_by_the_decider_are_kept_out_of_the_blind_view(
+    platform_account, analyst, analyst2, senior, make_plan
+):
+    from cases.services import case_claim
+    from enforcement import services as enforcement_services
+    from qa.selectors import blind_view
+    from tests.factories import make_case
+
+    case = make_case(platform_account, reason="spam")
+    case = case_claim(actor=analyst, case_id=case.pk)
+    note_add(actor=analyst, case_id=case.pk, body="Going to remove this as SPAM-1.1")
+    case.refresh_from_db()
+    enforcement_services.decision_make(
+        actor=analyst,
+        case_id=case.pk,
+        version=case.version,
+        outcome="violation",
+        policy_section="SPAM-1.1",
+        rationale="spam",
+        actions=[{"type": "remove_content"}],
+    )
+    now = timezone.now()
+    sample, _ = services.sample_draw(
+        actor=senior,
+        plan_id=make_plan(fixed_size=1).pk,
+        start=now - timedelta(hours=1),
+        end=now + timedelta(minutes=5),
+    )
+    view = blind_view(sample.reviews.get())
+    assert view.notes == []
+    kinds = {event.kind for event in view.events}
+    assert not any("DECISION" in kind or "ACTION" in kind for kind in kinds)
+    assert QAReview.objects.count() == 1
