@@ -30,6 +30,8 @@ DEMO_MEMBERS: tuple[DemoMember, ...] = (
     DemoMember("analyst2", roles.ANALYST, first_name="Mateo"),
     DemoMember("analyst3", roles.ANALYST, first_name="Yuki"),
     DemoMember("senior", roles.SENIOR, first_name="Grace", superuser=True),
+    # A second lead: QA disputes are adjudicated by a senior other than the reviewer.
+    DemoMember("senior2", roles.SENIOR, first_name="Priya"),
     DemoMember("support", roles.SUPPORT, first_name="Sam"),
     DemoMember("platform", roles.PLATFORM, first_name="Platform"),
     DemoMember("childsafety", None, ("child-safety",), first_name="Chen"),

@@ -23,6 +23,15 @@ def test_seed_demo_if_empty_loads_a_working_operation_once():
     assert Case.objects.filter(status="resolved").exists()
     assert Case.objects.filter(restricted=True).exists()
     assert Decision.objects.filter(outcome="violation").exists()
+    # QA: plans, a week of draws, reviews in every state and disputes both open and settled.
+    from qa.models import QAReview, SamplingPlan
+
+    assert SamplingPlan.objects.count() == 2
+    statuses = set(QAReview.objects.values_list("status", flat=True))
+    assert {"scored", "answered"} <= statuses and statuses & {"new", "in_review"}
+    feedback = set(QAReview.objects.values_list("feedback", flat=True))
+    assert {"pending", "acknowledged", "disputed"} <= feedback
+    assert feedback & {"upheld", "overturned"}
     again = io.StringIO()
     call_command("seed_demo", "--if-empty", stdout=again)
     assert "already has members" in again.getvalue()
