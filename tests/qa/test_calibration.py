@@ -909,3 +909,29 @@ def test_the_results_endpoint_gives_a_participant_the_closed_sessions_figures(
     )
     assert [s["id"] for s in listed.json()] == [closed_session.pk]
     assert listed.json()[0]["results_url"] == url
+
+
+# --- Demo data ---------------------------------------------------------------------------------
+
+
+def test_the_demo_seeds_a_closed_session_with_an_ambiguous_case_and_an_open_one(
+    senior, spam_cases, people, platform_account
+):
+    from qa.demo_calibration import seed_calibration
+
+    cases = spam_cases + [make_case(platform_account, reason="spam") for _ in range(3)]
+    participants = [people["ada"], people["noor"], people["mateo"]]
+    closed, still_open = seed_calibration(senior=senior, participants=participants, cases=cases)
+    assert closed.status == CalibrationSession.Status.CLOSED
+    assert closed.closed_at < timezone.now() - timedelta(days=1)
+    results = calibration.calibration_results(actor=senior, session_id=closed.pk)
+    candidates = [c for c in results["cases"] if c["low_agreement"]]
+    assert candidates and candidates[-1]["clarification"].startswith("Clarified with policy")
+    assert all(p["submitted_at"] for p in results["participants"])
+    assert still_open.status == CalibrationSession.Status.OPEN
+    progress = {row["username"]: row for row in calibration.calibration_participants(still_open)}
+    assert progress["ada_associate"]["submitted_at"] is not None
+    assert progress["mateo_analyst"]["answered"] == 0
+    again = seed_calibration(senior=senior, participants=participants, cases=cases)
+    assert {s.pk for s in again} == {closed.pk, still_open.pk}
+    assert CalibrationSession.objects.count() == 2
