@@ -271,6 +271,9 @@ def _render_case(
     history — with the gold form for a manager or the answer form for a participant."""
     actor = request.user
     manages = calibration.can_manage_session(actor, session)
+    if not manages and session.status == CalibrationSession.Status.DRAFT:
+        messages.info(request, "The session is not open yet.")
+        return redirect("qa:calibration-detail", session_id=session.pk)
     items = calibration.calibration_items(session)
     number, previous, following = _neighbours(items, item)
     case = item.case
@@ -306,6 +309,7 @@ def _render_case(
         "editable": editable,
         "form": form,
         "answer_text": answer_text(_values(answer)) if answer else "",
+        "gold_text": answer_text(_gold(item)) if manages else "",
         "withheld": withheld,
         "case": case,
         "case_visible": manages and can_view_case(actor, case),

@@ -12,7 +12,9 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -935,3 +937,27 @@ def test_the_demo_seeds_a_closed_session_with_an_ambiguous_case_and_an_open_one(
     again = seed_calibration(senior=senior, participants=participants, cases=cases)
     assert {s.pk for s in again} == {closed.pk, still_open.pk}
     assert CalibrationSession.objects.count() == 2
+
+
+def test_a_participant_cannot_read_the_cases_of_a_session_before_it_opens(
+    login, senior, spam_cases, people
+):
+    session = build_session(senior, spam_cases[:1], [people["ada"], people["noor"]])
+    item = session.items.get()
+    response = login(people["ada"]).get(reverse("qa:calibration-case", args=[session.pk, item.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("qa:calibration-detail", args=[session.pk])
+
+
+def test_the_session_list_costs_the_same_queries_for_one_session_or_many(
+    login, senior, spam_cases, people, django_assert_max_num_queries
+):
+    client = login(people["ada"])
+    build_session(senior, spam_cases[:1], [people["ada"], people["noor"]])
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse("qa:calibration-list")).status_code == 200
+    for n in range(4):
+        build_session(senior, spam_cases[:1], [people["ada"], people["noor"]], name=f"S{n}")
+    with django_assert_max_num_queries(len(one)):
+        page = client.get(reverse("qa:calibration-list"))
+    assert page.content.decode().count("data-session-id=") == 5
