@@ -282,6 +282,8 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-dispatch": {"task": "enforcement.tasks.outbox_dispatch", "schedule": 10.0},
     "escalation-overdue": {"task": "escalations.tasks.alerts_send_overdue", "schedule": 60.0},
     "qa-samples-draw": {"task": "qa.tasks.samples_draw_due", "schedule": 3600.0},
+    "metrics-rollup-incremental": {"task": "metrics.tasks.rollup_incremental", "schedule": 300.0},
+    "metrics-rollup-finalize": {"task": "metrics.tasks.rollup_finalize", "schedule": 900.0},
 }
 # On-call alert e-mails: printed to the console unless a real backend is configured.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -1,0 +1,654 @@
+"""Rollups: set-based SQL from the source tables into the rollup tables of metrics.models.
+
+How a run writes (the contract every writer here keeps):
+
+* An hourly slice is recomputed with one ``INSERT … SELECT … GROUP BY`` per fact table over
+  the source rows whose event time falls in the hour(s), after deleting the old slice. The
+  daily rows are kept equal to the sum of their hourly slices in the same transaction
+  (subtract the old slices, add the new ones; a full day is simply deleted and re-derived).
+  A re-run replaces, never doubles.
+* Each transaction is short (one fact table, one day), sets ``statement_timeout`` and
+  ``lock_timeout`` locally, and takes a transaction-scoped advisory lock on its day, so two
+  runs (beat twice by mistake, or a rebuild during the beat run) queue instead of racing.
+* Source tables are only read with plain SELECTs: no row of ``cases_case`` is ever locked,
+  so claiming never waits for a rollup.
+
+Three entry points: :func:`rollup_incremental` (beat, every five minutes: only the hours
+touched since the watermark), :func:`rollup_finalize` (beat: yesterday in full with its
+end-of-day backlog snapshot, once the day is over) and :func:`rebuild_range` (the
+``rebuild_rollups`` command).
+
+Dimensions are the case's *current* queue, severity, reason and restriction: a case moved
+to another queue is counted there for every event of its life once its hours are
+recomputed (a change to a case touches it, so the next incremental run does it).
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from metrics.histogram import HIST_BUCKETS, bucket_sql
+from metrics.kpis import RECURRENCE_DAYS, SEVERITY_WEIGHTS
+from metrics.models import BacklogDaily, RollupDay, RollupState
+
+# Changes committed up to this long after their updated_at stamp are still picked up by the
+# next incremental run (a long transaction, clock skew between app servers and the
+# database); later ones wait for the nightly final rebuild of the day.
+OVERLAP = timedelta(minutes=10)
+# The nightly final rebuild waits this long after midnight, for the same reason.
+FINAL_GRACE = timedelta(minutes=15)
+LOCK_NAMESPACE = 0x6D657472  # "metr"
+INCREMENTAL = "incremental"
+
+DIMS = ("queue_id", "severity", "reason", "team")
+TEAM = "CASE WHEN c.restricted THEN c.team ELSE '' END"
+
+
+def _minutes(later: str, earlier: str) -> str:
+    return f"EXTRACT(EPOCH FROM ({later} - {earlier})) / 60.0"
+
+
+def _bucket(later: str, earlier: str) -> str:
+    return bucket_sql(_minutes(later, earlier))
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One kind of event: where it comes from, when it happened, what it counts."""
+
+    at: str
+    source: str
+    where: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fact:
+    name: str
+    hourly: str
+    daily: str
+    extra_dims: tuple[str, ...]
+    counts: tuple[str, ...]
+    hists: tuple[str, ...]
+    streams: tuple[Stream, ...]
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return DIMS + self.extra_dims
+
+    # --- the aggregate ---------------------------------------------------------------------
+
+    def _branch(self, stream: Stream) -> str:
+        columns = [f"{stream.at} AS at", "c.queue_id", "c.severity", "c.reason", f"{TEAM} AS team"]
+        columns += [f"{stream.values[d]} AS {d}" for d in self.extra_dims]
+        columns += [f"({stream.values.get(c, '0')})::int AS {c}" for c in self.counts]
+        columns += [f"({stream.values.get(h, 'NULL')})::int AS {h}" for h in self.hists]
+        return (
+            f"SELECT {', '.join(columns)} FROM {stream.source} "  # noqa: S608 - SQL from code
+            f"WHERE {stream.where.format(at=stream.at)}"
+        )
+
+    def aggregate_sql(self) -> str:
+        """The SELECT producing the hourly slices for ``[%(start)s, %(end)s)``."""
+        union = "\nUNION ALL\n".join(self._branch(s) for s in self.streams)
+        hour = "date_trunc('hour', ev.at, 'UTC')"
+        columns = [f"{hour} AS hour", f"({hour} AT TIME ZONE %(tz)s)::date AS day"]
+        columns += [f"ev.{d}" for d in self.key]
+        columns += [f"SUM(ev.{c})::int AS {c}" for c in self.counts]
+        columns += [
+            f"metrics_hist(array_agg(ev.{h}) FILTER (WHERE ev.{h} IS NOT NULL)) AS {h}"
+            for h in self.hists
+        ]
+        group = ", ".join(["1", "2"] + [f"ev.{d}" for d in self.key])
+        return f"SELECT {', '.join(columns)}\nFROM (\n{union}\n) ev\nGROUP BY {group}"  # noqa: S608
+
+    def insert_hourly_sql(self) -> str:
+        columns = ["hour", "day", *self.key, *self.counts, *self.hists]
+        return f"INSERT INTO {self.hourly} ({', '.join(columns)})\n" + self.aggregate_sql()
+
+    # --- keeping the daily rows equal to the sum of their slices ------------------------
+
+    def _summed(self, where: str) -> str:
+        columns = ["day", *self.key]
+        columns += [f"SUM({c})::int AS {c}" for c in self.counts]
+        for h in self.hists:
+            parts = ", ".join(f"COALESCE(SUM({h}[{i}]), 0)" for i in range(1, HIST_BUCKETS + 1))
+            columns.append(
+                f"CASE WHEN COUNT({h}) = 0 THEN NULL ELSE ARRAY[{parts}]::int[] END AS {h}"
+            )
+        return (
+            f"SELECT {', '.join(columns)} FROM {self.hourly} "  # noqa: S608
+            f"WHERE {where} GROUP BY day, {', '.join(self.key)}"
+        )
+
+    def add_to_daily_sql(self, where: str) -> str:
+        columns = ["day", *self.key, *self.counts, *self.hists]
+        updates = [f"{c} = {self.daily}.{c} + EXCLUDED.{c}" for c in self.counts]
+        updates += [
+            f"{h} = metrics_hist_add({self.daily}.{h}, EXCLUDED.{h}, 1)" for h in self.hists
+        ]
+        return (
+            f"INSERT INTO {self.daily} ({', '.join(columns)})\n{self._summed(where)}\n"
+            f"ON CONFLICT (day, {', '.join(self.key)}) DO UPDATE SET {', '.join(updates)}"
+        )
+
+    def subtract_from_daily_sql(self, where: str) -> str:
+        sets = [f"{c} = t.{c} - o.{c}" for c in self.counts]
+        sets += [f"{h} = metrics_hist_add(t.{h}, o.{h}, -1)" for h in self.hists]
+        match = " AND ".join(f"t.{k} = o.{k}" for k in ("day", *self.key))
+        return (
+            f"UPDATE {self.daily} t SET {', '.join(sets)}\n"  # noqa: S608
+            f"FROM ({self._summed(where)}) o WHERE {match}"
+        )
+
+    def drop_empty_daily_sql(self) -> str:
+        empty = [f"{c} = 0" for c in self.counts] + [f"{h} IS NULL" for h in self.hists]
+        where = " AND ".join(empty)
+        return f"DELETE FROM {self.daily} WHERE day = ANY(%(days)s) AND {where}"  # noqa: S608
+
+
+# --- the fact tables ---------------------------------------------------------------------
+
+_IN_RANGE = "{at} >= %(start)s AND {at} < %(end)s"
+_WEIGHT = (
+    "CASE c.severity "
+    + " ".join(f"WHEN {s} THEN {w}" for s, w in SEVERITY_WEIGHTS.items())
+    + " ELSE 1 END"
+)
+_FIRST_REPORT_IS_FLAG = (
+    "(SELECT r.source FROM cases_report r WHERE r.case_id = d.case_id "
+    "ORDER BY r.received_at, r.id LIMIT 1) = 'automated_flag'"
+)
+_APPLIED = (
+    "EXISTS (SELECT 1 FROM enforcement_enforcementaction a WHERE a.decision_id = {d}.id "
+    "AND a.starts_at IS NOT NULL)"
+)
+# The account behind a case's subject: itself, or the owner of a content item.
+_ACCOUNT = "CASE WHEN s.kind = 'account' THEN s.id ELSE s.owner_id END"
+_RECURRING_TEMPLATE = (
+    "EXISTS (SELECT 1 FROM enforcement_decision d2 JOIN cases_case c2 ON c2.id = d2.case_id "
+    "WHERE c2.subject_id IN (SELECT acc.account_id UNION ALL "
+    "SELECT s3.id FROM cases_subject s3 WHERE s3.owner_id = acc.account_id) "
+    "AND d2.id <> d.id AND d2.created_at >= d.created_at - interval '{days} days' "
+    "AND d2.created_at < d.created_at AND {applied})"
+)
+_RECURRING = _RECURRING_TEMPLATE.format(days=RECURRENCE_DAYS, applied=_APPLIED.format(d="d2"))
+
+CASES = Fact(
+    name="cases",
+    hourly="metrics_casehourly",
+    daily="metrics_casedaily",
+    extra_dims=(),
+    counts=(
+        "created",
+        "first_actions",
+        "first_actions_in_sla",
+        "resolved",
+        "resolved_in_sla",
+        "reopened",
+        "decisions",
+        "violations",
+        "violations_proactive",
+        "actioned",
+        "actioned_recurring",
+        "appeals_filed",
+        "appeals_decided",
+        "appeals_overturned",
+        "appeals_modified",
+        "escalations_raised",
+        "escalations_acknowledged",
+        "escalations_ack_in_time",
+    ),
+    hists=("first_action_hist", "resolution_hist", "appeal_hist", "ack_hist"),
+    streams=(
+        Stream("c.created_at", "cases_case c", _IN_RANGE, {"created": "1"}),
+        Stream(
+            "c.first_action_at",
+            "cases_case c",
+            _IN_RANGE,
+            {
+                "first_actions": "1",
+                "first_actions_in_sla": "c.first_action_at <= c.first_action_due",
+                "first_action_hist": _bucket("c.first_action_at", "c.created_at"),
+            },
+        ),
+        Stream(
+            "c.resolved_at",
+            "cases_case c",
+            _IN_RANGE,
+            {
+                "resolved": "1",
+                "resolved_in_sla": "c.resolved_at <= c.resolve_due",
+                "resolution_hist": _bucket("c.resolved_at", "c.created_at"),
+            },
+        ),
+        Stream(
+            "e.at",
+            "cases_caseevent e JOIN cases_case c ON c.id = e.case_id",
+            "e.kind = 'CASE_REOPENED' AND " + _IN_RANGE,
+            {"reopened": "1"},
+        ),
+        Stream(
+            "d.created_at",
+            "enforcement_decision d JOIN cases_case c ON c.id = d.case_id "
+            "JOIN cases_subject s ON s.id = c.subject_id "
+            f"CROSS JOIN LATERAL (SELECT {_ACCOUNT} AS account_id) acc",
+            _IN_RANGE,
+            {
+                "decisions": "1",
+                "violations": "d.outcome = 'violation'",
+                "violations_proactive": f"d.outcome = 'violation' AND {_FIRST_REPORT_IS_FLAG}",
+                "actioned": "acc.account_id IS NOT NULL AND " + _APPLIED.format(d="d"),
+                "actioned_recurring": "acc.account_id IS NOT NULL AND "
+                + _APPLIED.format(d="d")
+                + " AND "
+                + _RECURRING,
+            },
+        ),
+        Stream(
+            "ap.filed_at",
+            "appeals_appeal ap JOIN cases_case c ON c.id = ap.case_id",
+            _IN_RANGE,
+            {"appeals_filed": "1"},
+        ),
+        Stream(
+            "ap.decided_at",
+            "appeals_appeal ap JOIN cases_case c ON c.id = ap.case_id",
+            "ap.status IN ('upheld', 'overturned', 'modified') AND " + _IN_RANGE,
+            {
+                "appeals_decided": "1",
+                "appeals_overturned": "ap.status = 'overturned'",
+                "appeals_modified": "ap.status = 'modified'",
+                "appeal_hist": _bucket("ap.decided_at", "ap.filed_at"),
+            },
+        ),
+        Stream(
+            "x.raised_at",
+            "escalations_escalation x JOIN cases_case c ON c.id = x.case_id",
+            _IN_RANGE,
+            {"escalations_raised": "1"},
+        ),
+        Stream(
+            "x.acknowledged_at",
+            "escalations_escalation x JOIN cases_case c ON c.id = x.case_id",
+            _IN_RANGE,
+            {
+                "escalations_acknowledged": "1",
+                "escalations_ack_in_time": "x.acknowledged_at <= x.ack_due",
+                "ack_hist": _bucket("x.acknowledged_at", "x.raised_at"),
+            },
+        ),
+    ),
+)
+
+ACTIONS = Fact(
+    name="actions",
+    hourly="metrics_actionhourly",
+    daily="metrics_actiondaily",
+    extra_dims=("action_type", "analyst_id"),
+    counts=("applied", "reversed"),
+    hists=(),
+    streams=(
+        Stream(
+            "a.starts_at",
+            "enforcement_enforcementaction a JOIN enforcement_decision d ON d.id = a.decision_id "
+            "JOIN cases_case c ON c.id = a.case_id",
+            _IN_RANGE,
+            {"action_type": "a.action_type", "analyst_id": "d.decided_by_id", "applied": "1"},
+        ),
+        Stream(
+            "a.ended_at",
+            "enforcement_enforcementaction a JOIN enforcement_decision d ON d.id = a.decision_id "
+            "JOIN cases_case c ON c.id = a.case_id",
+            "a.status = 'reversed' AND " + _IN_RANGE,
+            {"action_type": "a.action_type", "analyst_id": "d.decided_by_id", "reversed": "1"},
+        ),
+    ),
+)
+
+
+def _qa_streams() -> tuple[Stream, ...]:
+    return (
+        Stream(
+            "q.scored_at",
+            "qa_qareview q JOIN cases_case c ON c.id = q.case_id",
+            "q.passed IS NOT NULL AND " + _IN_RANGE,
+            {"analyst_id": "q.analyst_id", "qa_scored": "1", "qa_passed": "q.passed"},
+        ),
+    )
+
+
+ANALYSTS = Fact(
+    name="analysts",
+    hourly="metrics_analysthourly",
+    daily="metrics_analystdaily",
+    extra_dims=("analyst_id",),
+    counts=(
+        "decisions",
+        "violations",
+        "weighted_decisions",
+        "appeals_decided",
+        "appeals_overturned",
+        "qa_scored",
+        "qa_passed",
+    ),
+    hists=(),
+    streams=(
+        Stream(
+            "d.created_at",
+            "enforcement_decision d JOIN cases_case c ON c.id = d.case_id",
+            "NOT d.automated AND " + _IN_RANGE,
+            {
+                "analyst_id": "d.decided_by_id",
+                "decisions": "1",
+                "violations": "d.outcome = 'violation'",
+                "weighted_decisions": _WEIGHT,
+            },
+        ),
+        Stream(
+            "ap.decided_at",
+            "appeals_appeal ap JOIN enforcement_enforcementaction a ON a.id = ap.action_id "
+            "JOIN enforcement_decision d ON d.id = a.decision_id "
+            "JOIN cases_case c ON c.id = ap.case_id",
+            "NOT d.automated AND ap.status IN ('upheld', 'overturned', 'modified') AND "
+            + _IN_RANGE,
+            {
+                "analyst_id": "d.decided_by_id",
+                "appeals_decided": "1",
+                "appeals_overturned": "ap.status = 'overturned'",
+            },
+        ),
+        *_qa_streams(),
+    ),
+)
+
+DETECTORS = Fact(
+    name="detectors",
+    hourly="metrics_detectorhourly",
+    daily="metrics_detectordaily",
+    extra_dims=("detector",),
+    counts=("flags_decided", "flags_confirmed"),
+    hists=(),
+    streams=(
+        # A flag is decided by the first decision on its case made after it arrived: the
+        # decision's reports received since the case's previous decision.
+        Stream(
+            "d.created_at",
+            "enforcement_decision d JOIN cases_case c ON c.id = d.case_id "
+            "CROSS JOIN LATERAL (SELECT max(dp.created_at) AS at FROM enforcement_decision dp "
+            "WHERE dp.case_id = d.case_id AND (dp.created_at < d.created_at "
+            "OR (dp.created_at = d.created_at AND dp.id < d.id))) prev "
+            "JOIN cases_report r ON r.case_id = d.case_id AND r.source = 'automated_flag' "
+            "AND r.received_at <= d.created_at AND (prev.at IS NULL OR r.received_at > prev.at)",
+            _IN_RANGE,
+            {
+                "detector": "r.detector",
+                "flags_decided": "1",
+                "flags_confirmed": "d.outcome = 'violation'",
+            },
+        ),
+    ),
+)
+
+FACTS = (CASES, ACTIONS, ANALYSTS, DETECTORS)
+
+BACKLOG_SQL = """
+INSERT INTO metrics_backlogdaily (day, taken_at, queue_id, severity, reason, team, age_bucket,
+                                  open, breached)
+SELECT %(day)s, %(at)s, c.queue_id, c.severity, c.reason,
+       CASE WHEN c.restricted THEN c.team ELSE '' END,
+       CASE WHEN c.created_at > %(at)s - interval '1 hour' THEN 0
+            WHEN c.created_at > %(at)s - interval '4 hours' THEN 1
+            WHEN c.created_at > %(at)s - interval '24 hours' THEN 2
+            WHEN c.created_at > %(at)s - interval '3 days' THEN 3
+            WHEN c.created_at > %(at)s - interval '7 days' THEN 4
+            ELSE 5 END,
+       COUNT(*),
+       COUNT(*) FILTER (WHERE c.resolve_due < %(at)s OR (c.first_action_due < %(at)s
+                        AND (c.first_action_at IS NULL OR c.first_action_at > %(at)s)))
+FROM cases_case c
+WHERE c.created_at < %(at)s AND (c.status <> 'resolved' OR c.resolved_at >= %(at)s)
+GROUP BY 3, 4, 5, 6, 7
+"""
+assert len(BacklogDaily.AGE_BUCKETS) == 6
+
+
+# --- transactions -----------------------------------------------------------------------
+
+
+def _timeouts() -> tuple[int, int]:
+    return (
+        int(getattr(settings, "METRICS_ROLLUP_STATEMENT_TIMEOUT_MS", 300_000)),
+        int(getattr(settings, "METRICS_ROLLUP_LOCK_TIMEOUT_MS", 5_000)),
+    )
+
+
+class _DayTransaction:
+    """One short transaction writing one day's rows: local timeouts + the day's lock."""
+
+    def __init__(self, day: date):
+        self.day = day
+        self.atomic = transaction.atomic()
+
+    def __enter__(self):
+        self.atomic.__enter__()
+        self.cursor = connection.cursor()
+        statement_ms, lock_ms = _timeouts()
+        self.cursor.execute(f"SET LOCAL statement_timeout = {statement_ms:d}")
+        self.cursor.execute(f"SET LOCAL lock_timeout = {lock_ms:d}")
+        self.cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, self.day.toordinal()]
+        )
+        return self.cursor
+
+    def __exit__(self, *exc):
+        self.cursor.close()
+        return self.atomic.__exit__(*exc)
+
+
+def _tz() -> str:
+    return settings.TIME_ZONE
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    tz = timezone.get_default_timezone()
+    start = timezone.make_aware(datetime.combine(day, time.min), tz)
+    end = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min), tz)
+    return start, end
+
+
+def _local_day(moment: datetime) -> date:
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
+
+
+def replace_hours(fact: Fact, start: datetime, end: datetime) -> None:
+    """Recompute the hourly slices in ``[start, end)`` (hours of one day) and carry the
+    difference into the daily rows, in one transaction."""
+    day = _local_day(start)
+    params = {"start": start, "end": end, "tz": _tz(), "days": [day]}
+    where = "hour >= %(start)s AND hour < %(end)s"
+    with _DayTransaction(day) as cursor:
+        cursor.execute(fact.subtract_from_daily_sql(where), params)
+        cursor.execute(f"DELETE FROM {fact.hourly} WHERE {where}", params)  # noqa: S608
+        cursor.execute(fact.insert_hourly_sql(), params)
+        cursor.execute(fact.add_to_daily_sql(where), params)
+        cursor.execute(fact.drop_empty_daily_sql(), params)
+
+
+def rebuild_fact_day(fact: Fact, day: date) -> None:
+    """Recompute a whole day of one fact table from the source tables."""
+    start, end = day_bounds(day)
+    params = {"start": start, "end": end, "tz": _tz(), "day": day}
+    with _DayTransaction(day) as cursor:
+        cursor.execute(f"DELETE FROM {fact.daily} WHERE day = %(day)s", params)  # noqa: S608
+        cursor.execute(f"DELETE FROM {fact.hourly} WHERE day = %(day)s", params)  # noqa: S608
+        cursor.execute(fact.insert_hourly_sql(), params)
+        cursor.execute(fact.add_to_daily_sql("day = %(day)s"), params)
+
+
+def backlog_snapshot(day: date, now: datetime | None = None) -> datetime:
+    """Open cases at the end of ``day`` (or now, for a day not over yet)."""
+    now = now or timezone.now()
+    at = min(day_bounds(day)[1], now)
+    with _DayTransaction(day) as cursor:
+        cursor.execute("DELETE FROM metrics_backlogdaily WHERE day = %s", [day])
+        cursor.execute(BACKLOG_SQL, {"day": day, "at": at})
+    return at
+
+
+def rebuild_day(day: date, *, now: datetime | None = None) -> None:
+    """Every rollup of ``day`` from scratch, with its backlog snapshot."""
+    now = now or timezone.now()
+    for fact in FACTS:
+        rebuild_fact_day(fact, day)
+    taken = backlog_snapshot(day, now)
+    final = now >= day_bounds(day)[1]
+    RollupDay.objects.update_or_create(
+        day=day, defaults={"rebuilt_at": now, "final": final, "backlog_taken_at": taken}
+    )
+
+
+def rebuild_range(
+    date_from: date, date_to: date, *, progress: Callable[[date], None] | None = None
+) -> int:
+    """Rebuild every day of the inclusive range; returns the number of days."""
+    day, count = date_from, 0
+    while day <= date_to:
+        rebuild_day(day)
+        count += 1
+        if progress:
+            progress(day)
+        day += timedelta(days=1)
+    return count
+
+
+def rollup_finalize(*, now: datetime | None = None) -> date | None:
+    """Rebuild yesterday in full once it is over (and a grace period has passed), once."""
+    now = now or timezone.now()
+    yesterday = _local_day(now) - timedelta(days=1)
+    if now < day_bounds(yesterday)[1] + FINAL_GRACE:
+        return None
+    if RollupDay.objects.filter(day=yesterday, final=True).exists():
+        return None
+    rebuild_day(yesterday, now=now)
+    return yesterday
+
+
+# --- incremental ---------------------------------------------------------------------------
+
+TOUCHED_SQL = """
+WITH touched_cases AS (
+    SELECT id FROM cases_case WHERE updated_at > %(since)s
+),
+moments AS (
+    SELECT unnest(ARRAY[c.created_at, c.first_action_at, c.resolved_at]) AS at
+    FROM cases_case c WHERE c.id IN (SELECT id FROM touched_cases)
+    UNION ALL
+    SELECT e.at FROM cases_caseevent e
+    WHERE e.kind = 'CASE_REOPENED'
+      AND (e.at > %(since)s OR e.case_id IN (SELECT id FROM touched_cases))
+    UNION ALL
+    SELECT d.created_at FROM enforcement_decision d
+    WHERE d.created_at > %(since)s OR d.case_id IN (SELECT id FROM touched_cases)
+    UNION ALL
+    SELECT unnest(ARRAY[a.starts_at, a.ended_at, d.created_at])
+    FROM enforcement_enforcementaction a JOIN enforcement_decision d ON d.id = a.decision_id
+    WHERE a.updated_at > %(since)s OR a.case_id IN (SELECT id FROM touched_cases)
+    UNION ALL
+    SELECT unnest(ARRAY[ap.filed_at, ap.decided_at]) FROM appeals_appeal ap
+    WHERE ap.updated_at > %(since)s OR ap.case_id IN (SELECT id FROM touched_cases)
+    UNION ALL
+    SELECT unnest(ARRAY[x.raised_at, x.acknowledged_at]) FROM escalations_escalation x
+    WHERE x.updated_at > %(since)s OR x.case_id IN (SELECT id FROM touched_cases)
+    UNION ALL
+    SELECT q.scored_at FROM qa_qareview q
+    WHERE q.updated_at > %(since)s OR q.case_id IN (SELECT id FROM touched_cases)
+)
+SELECT DISTINCT date_trunc('hour', at, 'UTC') FROM moments
+WHERE at IS NOT NULL AND at < %(until)s
+ORDER BY 1
+"""
+
+
+def touched_hours(since: datetime, until: datetime) -> list[datetime]:
+    """Hours whose slices may have changed since ``since``: the event times of every source
+    row changed since then, and of every row of a case changed since then."""
+    with connection.cursor() as cursor:
+        cursor.execute(TOUCHED_SQL, {"since": since, "until": until})
+        return [row[0] for row in cursor.fetchall()]
+
+
+def hour_ranges(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive hours of the same day merged into ``[start, end)`` ranges."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for hour in sorted(hours):
+        end = hour + timedelta(hours=1)
+        if ranges and ranges[-1][1] == hour and _local_day(ranges[-1][0]) == _local_day(hour):
+            ranges[-1] = (ranges[-1][0], end)
+        else:
+            ranges.append((hour, end))
+    return ranges
+
+
+@dataclass
+class IncrementalRun:
+    ran: bool
+    since: datetime | None = None
+    watermark: datetime | None = None
+    hours: int = 0
+    seconds: float = 0.0
+
+
+def _try_run_lock(cursor) -> bool:
+    cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [LOCK_NAMESPACE])
+    return bool(cursor.fetchone()[0])
+
+
+def rollup_incremental(*, now: datetime | None = None) -> IncrementalRun:
+    """Recompute the hourly slices touched since the last run (and their days' totals).
+
+    The first run ever starts from the beginning of today. If another incremental run is in
+    progress (beat started twice), this one does nothing."""
+    started = _time.perf_counter()
+    with connection.cursor() as cursor:
+        if not _try_run_lock(cursor):
+            return IncrementalRun(ran=False)
+        try:
+            # Application time, like the updated_at stamps it is compared with.
+            now = now or timezone.now()
+            state = RollupState.objects.filter(name=INCREMENTAL).first()
+            since = state.watermark - OVERLAP if state else day_bounds(_local_day(now))[0]
+            hours = touched_hours(since, now + timedelta(hours=1))
+            for start, end in hour_ranges(hours):
+                for fact in FACTS:
+                    replace_hours(fact, start, end)
+            seconds = _time.perf_counter() - started
+            RollupState.objects.update_or_create(
+                name=INCREMENTAL,
+                defaults={
+                    "watermark": now,
+                    "last_run_at": now,
+                    "last_run_hours": len(hours),
+                    "last_run_ms": int(seconds * 1000),
+                },
+            )
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [LOCK_NAMESPACE])
+    return IncrementalRun(ran=True, since=since, watermark=now, hours=len(hours), seconds=seconds)
+
+
+def day_statements(day: date) -> list[tuple[str, dict]]:
+    """The aggregate SELECTs a full rebuild of ``day`` runs, alone (for the benchmark)."""
+    start, end = day_bounds(day)
+    params = {"start": start, "end": end, "tz": _tz()}
+    statements = [(fact.aggregate_sql(), params) for fact in FACTS]
+    select = BACKLOG_SQL.split("SELECT", 1)[1]
+    statements.append(("SELECT" + select, {"day": day, "at": min(end, timezone.now())}))
+    return statements
