@@ -445,7 +445,7 @@ def review_reverse(request: HttpRequest, review_id: int) -> HttpResponse:
 # --- Analysts' feedback, disputes, figures -----------------------------------------------------
 
 
-@console_view()
+@console_view("work_standard_queues")
 @require_GET
 def my_feedback(request: HttpRequest) -> HttpResponse:
     actor = request.user
@@ -469,7 +469,7 @@ def dispute_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@console_view()
+@console_view("work_standard_queues")
 @require_GET
 def figures(request: HttpRequest) -> HttpResponse:
     """Pass rates with intervals: the team's for seniors, one's own for everyone else."""
