@@ -1,6 +1,6 @@
 from django.urls import path
 
-from qa import views
+from qa import calibration_views, views
 
 app_name = "qa"
 
@@ -27,4 +27,51 @@ urlpatterns = [
     path("qa/feedback/", views.my_feedback, name="my-feedback"),
     path("qa/disputes/", views.dispute_list, name="dispute-list"),
     path("qa/figures/", views.figures, name="figures"),
+    path("qa/calibration/", calibration_views.calibration_list, name="calibration-list"),
+    path("qa/calibration/new/", calibration_views.calibration_create, name="calibration-create"),
+    path(
+        "qa/calibration/<int:session_id>/",
+        calibration_views.calibration_detail,
+        name="calibration-detail",
+    ),
+    path(
+        "qa/calibration/<int:session_id>/invite/",
+        calibration_views.calibration_invite,
+        name="calibration-invite",
+    ),
+    path(
+        "qa/calibration/<int:session_id>/open/",
+        calibration_views.calibration_open,
+        name="calibration-open",
+    ),
+    path(
+        "qa/calibration/<int:session_id>/submit/",
+        calibration_views.calibration_submit,
+        name="calibration-submit",
+    ),
+    path(
+        "qa/calibration/<int:session_id>/close/",
+        calibration_views.calibration_close,
+        name="calibration-close",
+    ),
+    path(
+        "qa/calibration/<int:session_id>/cases/<int:item_id>/",
+        calibration_views.calibration_case,
+        name="calibration-case",
+    ),
+    path(
+        "qa/calibration/<int:session_id>/cases/<int:item_id>/clarification/",
+        calibration_views.calibration_clarification,
+        name="calibration-clarification",
+    ),
+    path(
+        "qa/calibration/<int:session_id>/results/",
+        calibration_views.calibration_results,
+        name="calibration-results",
+    ),
+    path(
+        "qa/calibration/<int:session_id>/results.csv",
+        calibration_views.calibration_export,
+        name="calibration-export",
+    ),
 ]
