@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from metrics import selectors
 from metrics.forms import MAX_DAYS, MetricsFilterForm
+from metrics.kpis import REGISTRY
 
 _POINT = inline_serializer(
     "KpiSeriesPoint",
@@ -93,8 +94,6 @@ class KpiListApi(APIView):
 
 def kpi_report_json(report: dict, filters) -> dict:
     """The report as the API answers it: each KPI with its name, group and version."""
-    from metrics.kpis import REGISTRY
-
     kpis = {}
     for key, entry in report.get("kpis", {}).items():
         kpi = REGISTRY.get(key)

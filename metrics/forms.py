@@ -71,11 +71,22 @@ class MetricsFilterForm(forms.Form):
     date_to = forms.DateField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
-    queue = forms.ChoiceField(required=False, label="Queue")
-    severity = forms.TypedChoiceField(
-        choices=SEVERITY_CHOICES, coerce=int, empty_value=None, required=False, label="Severity"
+    # The messages never repeat the value: "no such queue" reads the same for a queue that
+    # does not exist and for one the actor may not see.
+    queue = forms.ChoiceField(
+        required=False, label="Queue", error_messages={"invalid_choice": "Unknown queue."}
     )
-    reason = forms.ChoiceField(required=False, label="Reason")
+    severity = forms.TypedChoiceField(
+        choices=SEVERITY_CHOICES,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        label="Severity",
+        error_messages={"invalid_choice": "Choose a severity from 0 (P0) to 3 (P3)."},
+    )
+    reason = forms.ChoiceField(
+        required=False, label="Reason", error_messages={"invalid_choice": "Unknown reason."}
+    )
 
     # "from" is a Python keyword: the fields are date_from/date_to, their inputs (the query
     # parameters, as in the API) are named from/to.
@@ -97,8 +108,7 @@ class MetricsFilterForm(forms.Form):
         )
 
     def clean_queue(self):
-        # ChoiceField already refuses unknown slugs; the message must not tell apart a queue
-        # that does not exist from one the actor may not see.
+        # ChoiceField has already refused a slug that is not among the actor's queues.
         slug = self.cleaned_data.get("queue") or ""
         return self._queues.get(slug) if slug else None
 

@@ -1,20 +1,24 @@
 """How KPI reports and live operations are shown: sections, figure cards, chart data, CSV.
 
-Pure functions over what the selectors return (no queries except the KPI registry, which
-lives in code). The dashboard, an analyst's page and their CSV downloads share them, so a
-figure reads the same in every place.
+Pure functions over what the selectors return (no queries: the KPI registry lives in
+code). The dashboard, an analyst's page and their CSV downloads share them, so a figure
+reads the same in every place. Rates arrive as percentages (0–100) and durations in
+minutes (see :func:`metrics.kpis.kpi_report`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from metrics.kpis import REGISTRY
 
 GROUP_TITLES: dict[str, str] = {
     "speed": "Time to action",
     "sla": "SLA compliance",
     "backlog": "Backlog aging",
     "volume": "Cases created and resolved",
-    "actions": "Actions by type",
+    "actions": "Actions by type and recurrence",
     "appeals": "Appeals",
     "quality": "Quality assurance",
     "detection": "Proactive share and detector precision",
@@ -22,10 +26,47 @@ GROUP_TITLES: dict[str, str] = {
     "people": "Throughput per analyst",
 }
 
-# The tables of a KPI report that download as CSV (``?format=csv&table=<name>``).
-REPORT_TABLES: tuple[str, ...] = ("kpis", "series", "breakdown")
+# KPIs whose breakdown is drawn as a bar chart too (the breakdown rows of one dimension;
+# None for a breakdown without dimensions): backlog by age bucket, actions by type,
+# precision per detector, throughput per analyst.
+BAR_CHARTS: dict[str, str | None] = {
+    "backlog_open": "age",
+    "actions_by_type": None,
+    "detector_precision": "detector",
+    "throughput_weighted": "analyst",
+}
+BAR_TITLES = {
+    "backlog_open": "Open cases by age (last snapshot)",
+    "actions_by_type": "Actions by type",
+    "detector_precision": "Precision per detector",
+    "throughput_weighted": "Weighted decisions per active day, per analyst",
+}
 
-_TIME_UNITS = {"seconds": "s", "minutes": "min", "hours": "h", "days": "d"}
+DIMENSION_TITLES = {
+    "severity": "By severity",
+    "queue": "By queue",
+    "age": "By age",
+    "analyst": "By analyst",
+    "detector": "By detector",
+    "session": "By calibration session",
+    None: "Breakdown",
+}
+# Breakdown keys that identify a row rather than describe it: not shown as columns.
+_HIDDEN_COLUMNS = {"label", "value", "dimension", "action_type"}
+_COLUMN_TITLES = {
+    "n": "n",
+    "p50": "P50",
+    "p90": "P90",
+    "in_time": "Acknowledged in time",
+    "fleiss_kappa": "Fleiss' κ",
+}
+
+# A duration chart whose values pass this many minutes is drawn in hours.
+HOURS_ABOVE_MINUTES = 180
+
+# The tables of a KPI report that download as CSV (``?format=csv&table=<name>``; one KPI's
+# breakdown is ``breakdown:<kpi key>``).
+REPORT_TABLES: tuple[str, ...] = ("kpis", "series", "breakdown")
 
 
 @dataclass
@@ -35,35 +76,32 @@ class CsvTable:
 
 
 @dataclass
+class BreakdownGroup:
+    title: str
+    columns: list[str]
+    rows: list[tuple[str, str, list[str]]]
+
+
+@dataclass
 class Figure:
-    """One KPI on a page: its definition, headline value and breakdown table."""
+    """One KPI on a page: its definition, headline value and breakdown tables."""
 
     key: str
     kpi: object  # metrics.kpis.KPI
     value: object
     display: str
+    unit_suffix: str
     interval: str
     n: object
+    as_of: str
     unit: str
     has_series: bool
     breakdown: list[dict]
-    breakdown_columns: list[str]
+    breakdown_groups: list[BreakdownGroup]
 
     @property
-    def breakdown_heading(self) -> str:
-        return "Label"
-
-    @property
-    def breakdown_rows(self) -> list[tuple[str, str, list[str]]]:
-        """(label, value, extra columns) of each breakdown row, formatted for a table."""
-        return [
-            (
-                str(row.get("label") or ""),
-                format_cell(row.get("value"), self.unit),
-                [format_cell(row.get(c), "") for c in self.breakdown_columns],
-            )
-            for row in self.breakdown
-        ]
+    def n_text(self) -> str:
+        return format_cell(self.n)
 
 
 @dataclass
@@ -71,7 +109,7 @@ class Chart:
     id: str
     title: str
     unit: str
-    kind: str  # "line" (a daily series) or "bar" (a breakdown)
+    kind: str  # "line" (daily series) or "bar" (a breakdown)
     labels: list[str]
     datasets: list[dict]
 
@@ -94,66 +132,138 @@ class Section:
     charts: list[Chart] = field(default_factory=list)
 
 
-def format_value(value, unit: str) -> str:
-    """A figure for a tile: "82.4%", "35.0 min", "1,204 cases", "—" when there is none."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if not isinstance(value, int | float):
-        return str(value)
-    if unit == "%":
-        return f"{value:.1f}%"
-    if unit in _TIME_UNITS:
-        return f"{value:,.1f} {_TIME_UNITS[unit]}"
-    number = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-    return f"{number} {unit}" if unit and unit not in ("ratio", "count") else number
+# --- Formatting --------------------------------------------------------------------------------
 
 
-def format_cell(value, unit: str) -> str:
-    """A number for a table cell: "1,204", "35.2", "82.4%", "—"."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if unit == "%":
-        return f"{value:.1f}%"
-    if isinstance(value, int) or float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.2f}"
-
-
-def format_interval(interval, unit: str) -> str:
-    if not interval or interval[0] is None or interval[1] is None:
-        return ""
-    lo, hi = interval
-    return f"95% interval {format_value(lo, unit)} – {format_value(hi, unit)}"
-
-
-def _number(value):
+def _number(value) -> float | int | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _breakdown_columns(rows: list[dict]) -> list[str]:
-    columns: list[str] = []
-    for row in rows:
-        for key in row:
-            if key not in columns and key not in ("label", "value"):
-                columns.append(key)
-    return columns
+def format_minutes(minutes: float) -> str:
+    """A duration in minutes, in the unit that reads best: "42 min", "5.3 h", "3.2 d"."""
+    if minutes < 90:
+        return f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} d"
 
 
-def report_sections(report: dict) -> list[Section]:
-    """The report's KPIs grouped as the dashboard shows them, in the registry's order, with
-    one chart per group and unit (a line per KPI over the days of the period) and, for a KPI
-    with a breakdown but no daily series, a bar chart of its breakdown."""
-    from metrics.kpis import REGISTRY
+def format_value(value, unit: str) -> tuple[str, str]:
+    """(figure, unit suffix) for a tile: ("82.4%", ""), ("5.3 h", ""), ("1,204", "cases")."""
+    number = _number(value)
+    if number is None:
+        return ("—", "") if value is None else (str(value), "")
+    if unit == "%":
+        return f"{number:.1f}%", ""
+    if unit == "minutes":
+        return format_minutes(number), ""
+    text = f"{number:,.0f}" if float(number).is_integer() else f"{number:,.2f}"
+    return text, unit
 
+
+def format_cell(value, unit: str = "") -> str:
+    """A value for a table cell: "1,204", "35.25", "82.4%", "5.3 h", "—"."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        if value[0] is None or value[1] is None:
+            return "—"
+        return f"{format_cell(value[0], unit)} – {format_cell(value[1], unit)}"
+    number = _number(value)
+    if number is None:
+        return "—" if value is None else str(value)
+    if unit == "%":
+        return f"{number:.1f}%"
+    if unit == "minutes":
+        return format_minutes(number)
+    if float(number).is_integer():
+        return f"{number:,.0f}"
+    return f"{number:,.2f}"
+
+
+def format_interval(interval, unit: str) -> str:
+    if not interval or len(interval) != 2 or interval[0] is None or interval[1] is None:
+        return ""
+    return f"95% interval {format_cell(interval[0], unit)} – {format_cell(interval[1], unit)}"
+
+
+def _column_title(key: str) -> str:
+    return _COLUMN_TITLES.get(key) or key.replace("_", " ").capitalize()
+
+
+def _column_unit(key: str, unit: str) -> str:
+    # Percentiles and intervals share the KPI's unit; counts (n, numerator…) have none.
+    if key in ("p50", "p90", "interval"):
+        return unit
+    if key == "in_time":
+        return "%"
+    return ""
+
+
+def breakdown_groups(breakdown: list[dict], unit: str) -> list[BreakdownGroup]:
+    """Breakdown rows split by dimension, each group with the columns its rows carry."""
+    order: list = []
+    rows_by: dict = {}
+    for row in breakdown:
+        dimension = row.get("dimension")
+        if dimension not in rows_by:
+            order.append(dimension)
+            rows_by[dimension] = []
+        rows_by[dimension].append(row)
+    groups = []
+    for dimension in order:
+        rows = rows_by[dimension]
+        columns: list[str] = []
+        for row in rows:
+            for key in row:
+                hidden = key in _HIDDEN_COLUMNS or key.endswith("_id")
+                if not hidden and key not in columns:
+                    columns.append(key)
+        groups.append(
+            BreakdownGroup(
+                title=DIMENSION_TITLES.get(dimension, f"By {str(dimension).replace('_', ' ')}"),
+                columns=[_column_title(c) for c in columns],
+                rows=[
+                    (
+                        str(row.get("label") or ""),
+                        format_cell(row.get("value"), unit),
+                        [format_cell(row.get(c), _column_unit(c, unit)) for c in columns],
+                    )
+                    for row in rows
+                ],
+            )
+        )
+    return groups
+
+
+# --- Sections and charts -----------------------------------------------------------------------
+
+
+def _bar_chart(key: str, kpi, unit: str, breakdown: list[dict]) -> Chart | None:
+    """The breakdown as bars, when there are at least two to compare."""
+    dimension = BAR_CHARTS[key]
+    rows = [r for r in breakdown if r.get("dimension") == dimension]
+    if sum(_number(r.get("value")) is not None for r in rows) < 2:
+        return None
+    return Chart(
+        id=f"chart-{key}-by-{dimension or 'type'}",
+        title=BAR_TITLES.get(key, kpi.name),
+        unit=unit,
+        kind="bar",
+        labels=[str(r.get("label") or "") for r in rows],
+        datasets=[{"key": key, "label": kpi.name, "data": [_number(r.get("value")) for r in rows]}],
+    )
+
+
+def report_sections(report: dict, *, keys: Iterable[str] | None = None) -> list[Section]:
+    """The report's KPIs grouped as the pages show them, in the registry's order (only
+    ``keys`` when given). Per group, one line chart per unit (a line per KPI over the days
+    of the period), then the bar charts of :data:`BAR_CHARTS`."""
     values = report.get("kpis", {})
+    wanted = set(keys) if keys is not None else None
     sections: dict[str, Section] = {}
-    series_by_unit: dict[tuple[str, str], list[tuple]] = {}
+    lines: dict[tuple[str, str], list[tuple]] = {}
+    bars: dict[str, list[Chart]] = {}
     for key, kpi in REGISTRY.items():
-        if key not in values:
+        if key not in values or (wanted is not None and key not in wanted):
             continue
         entry = values[key] or {}
         unit = entry.get("unit") or kpi.unit
@@ -163,69 +273,67 @@ def report_sections(report: dict) -> list[Section]:
         series = entry.get("series") or []
         breakdown = list(entry.get("breakdown") or [])
         has_series = any(_number(point.get("value")) is not None for point in series)
+        display, suffix = format_value(entry.get("value"), unit)
         section.figures.append(
             Figure(
                 key=key,
                 kpi=kpi,
                 value=entry.get("value"),
-                display=format_value(entry.get("value"), unit),
+                display=display,
+                unit_suffix=suffix,
                 interval=format_interval(entry.get("interval"), unit),
                 n=entry.get("n"),
+                as_of=entry.get("as_of") or "",
                 unit=unit,
                 has_series=has_series,
                 breakdown=breakdown,
-                breakdown_columns=_breakdown_columns(breakdown),
+                breakdown_groups=breakdown_groups(breakdown, unit),
             )
         )
         if has_series:
-            series_by_unit.setdefault((kpi.group, unit), []).append((kpi, series))
-        elif breakdown and any(_number(row.get("value")) is not None for row in breakdown):
-            section.charts.append(
-                Chart(
-                    id=f"chart-{key}",
-                    title=kpi.name,
-                    unit=unit,
-                    kind="bar",
-                    labels=[str(row.get("label", "")) for row in breakdown],
-                    datasets=[
-                        {
-                            "key": key,
-                            "label": kpi.name,
-                            "data": [_number(r.get("value")) for r in breakdown],
-                        }
-                    ],
-                )
-            )
-    for (group, unit), lines in series_by_unit.items():
-        dates = sorted({point["date"] for _, series in lines for point in series})
+            lines.setdefault((kpi.group, unit), []).append((kpi, series))
+        if key in BAR_CHARTS and (chart := _bar_chart(key, kpi, unit, breakdown)):
+            bars.setdefault(kpi.group, []).append(chart)
+    for (group, unit), kpis in lines.items():
+        dates = sorted({point["date"] for _, series in kpis for point in series})
         datasets = []
-        for kpi, series in lines:
+        for kpi, series in kpis:
             by_date = {point["date"]: _number(point.get("value")) for point in series}
             datasets.append(
                 {"key": kpi.key, "label": kpi.name, "data": [by_date.get(d) for d in dates]}
             )
-        names = " · ".join(kpi.name for kpi, _ in lines)
-        sections[group].charts.insert(
-            0,
+        shown_unit = unit
+        if unit == "minutes" and _peak(datasets) > HOURS_ABOVE_MINUTES:
+            # Hours read better on an axis than thousands of minutes.
+            shown_unit = "hours"
+            for dataset in datasets:
+                dataset["data"] = [None if v is None else round(v / 60, 2) for v in dataset["data"]]
+        sections[group].charts.append(
             Chart(
                 id=f"chart-{group}-{_slug(unit)}",
-                title=names,
-                unit=unit,
+                title=" · ".join(kpi.name for kpi, _ in kpis),
+                unit=shown_unit,
                 kind="line",
                 labels=dates,
                 datasets=datasets,
-            ),
+            )
         )
+    for group, charts in bars.items():
+        sections[group].charts.extend(charts)
     return list(sections.values())
 
 
+def _peak(datasets: list[dict]) -> float:
+    return max((v for d in datasets for v in d["data"] if v is not None), default=0)
+
+
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "value"
+    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split()) or "value"
 
 
-def report_page(report: dict) -> dict:
+def report_page(report: dict, *, keys: Iterable[str] | None = None) -> dict:
     """Everything a metrics page needs from a KPI report, with its charts' JSON."""
-    sections = report_sections(report)
+    sections = report_sections(report, keys=keys)
     return {
         "report": report,
         "sections": sections,
@@ -237,15 +345,19 @@ def report_page(report: dict) -> dict:
     }
 
 
-def report_csv(report: dict, table: str) -> CsvTable | None:
-    """One of :data:`REPORT_TABLES` of a KPI report, or None for an unknown table name."""
-    from metrics.kpis import REGISTRY
+# --- CSV -----------------------------------------------------------------------------------------
 
+
+def report_csv(report: dict, table: str, *, keys: Iterable[str] | None = None) -> CsvTable | None:
+    """One of :data:`REPORT_TABLES` of a KPI report (only ``keys`` when given), or None for
+    an unknown table name."""
     values = report.get("kpis", {})
-    keys = [k for k in REGISTRY if k in values] + [k for k in values if k not in REGISTRY]
+    wanted = set(keys) if keys is not None else None
+    ordered = [k for k in REGISTRY if k in values] + [k for k in values if k not in REGISTRY]
+    chosen = [k for k in ordered if wanted is None or k in wanted]
     if table == "kpis":
         rows = []
-        for key in keys:
+        for key in chosen:
             kpi, entry = REGISTRY.get(key), values[key] or {}
             interval = entry.get("interval") or [None, None]
             rows.append(
@@ -268,23 +380,30 @@ def report_csv(report: dict, table: str) -> CsvTable | None:
     if table == "series":
         rows = [
             [key, point.get("date"), point.get("value"), (values[key] or {}).get("unit")]
-            for key in keys
+            for key in chosen
             for point in (values[key] or {}).get("series") or []
         ]
         return CsvTable(header=["kpi", "date", "value", "unit"], rows=rows)
     if table == "breakdown" or table.startswith("breakdown:"):
         only = table.partition(":")[2]
-        chosen = [k for k in keys if not only or k == only]
-        if only and not chosen:
-            return None
+        if only:
+            if only not in chosen:
+                return None
+            chosen = [only]
         entries = [(key, list((values[key] or {}).get("breakdown") or [])) for key in chosen]
-        extra = _breakdown_columns([row for _, rows in entries for row in rows])
-        rows = [
-            [key, row.get("label"), row.get("value"), *(row.get(c) for c in extra)]
-            for key, breakdown in entries
-            for row in breakdown
-        ]
-        return CsvTable(header=["kpi", "label", "value", *extra], rows=rows)
+        extra: list[str] = []
+        for _, rows in entries:
+            for row in rows:
+                for column in row:
+                    if column not in ("label", "value", "dimension") and column not in extra:
+                        extra.append(column)
+        out = []
+        for key, breakdown in entries:
+            for row in breakdown:
+                cells = [row.get(c) for c in extra]
+                cells = [" – ".join(map(str, c)) if isinstance(c, list) else c for c in cells]
+                out.append([key, row.get("dimension"), row.get("label"), row.get("value"), *cells])
+        return CsvTable(header=["kpi", "dimension", "label", "value", *extra], rows=out)
     return None
 
 

@@ -19,9 +19,12 @@ from django.utils.http import urlencode
 
 from cases.models import Case, Queue
 from cases.selectors import queue_list, visible_cases
+from metrics.kpis import ANALYST_KPIS, kpi_report
 from tsops.permissions import has_capability
 
 DUE_SOON = timedelta(hours=1)
+# The KPIs of an analyst's own page (the others describe the whole operation).
+OWN_KPIS = ANALYST_KPIS
 
 
 def can_view_team_metrics(user) -> bool:
@@ -167,8 +170,6 @@ def live_operations(*, actor, filters: LiveFilters | None = None) -> LiveOperati
 
 
 def _kpi_report(*, actor, filters, analyst_id: int | None = None) -> dict:
-    from metrics.kpis import kpi_report
-
     return kpi_report(
         actor=actor,
         date_from=filters.date_from,

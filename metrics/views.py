@@ -199,7 +199,9 @@ def my_figures(request: HttpRequest) -> HttpResponse:
     filters = form.filters() if valid else None
     report = selectors.own_report(actor=actor, filters=filters) if filters else None
     if request.GET.get("format") == "csv" and report is not None:
-        exported = presentation.report_csv(report, request.GET.get("table", ""))
+        exported = presentation.report_csv(
+            report, request.GET.get("table", ""), keys=selectors.OWN_KPIS
+        )
         if exported is None:
             raise Http404("No such table.")
         return _export(
@@ -215,6 +217,6 @@ def my_figures(request: HttpRequest) -> HttpResponse:
         "presets": _presets(request, filters),
         "csv_links": _csv_links(request, presentation.REPORT_TABLES),
         "csv_base": _csv_base(request),
-        "page": presentation.report_page(report) if report else None,
+        "page": presentation.report_page(report, keys=selectors.OWN_KPIS) if report else None,
     }
     return render(request, "metrics/my_figures.html", context)

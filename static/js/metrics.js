@@ -1,8 +1,9 @@
 // TSOps metrics pages: draw the trend charts with the vendored Chart.js.
 // The data comes from the <script type="application/json" id="metrics-charts"> block the page
 // renders with Django's json_script (read as text, never executed: the Content-Security-Policy
-// allows scripts from files only). When the filters swap the page body in (htmx), or the
-// browser restores it from history, the charts are drawn again from the new block.
+// allows scripts from files only). Changing the filters loads the page again (a GET form), so
+// the charts are drawn afresh from the new block; the live operations table alone refreshes
+// itself through htmx, and leaves the charts as they are.
 (function () {
   "use strict";
 
@@ -11,7 +12,13 @@
 
   function format(value, unit) {
     if (value === null || value === undefined || isNaN(value)) return "—";
-    if (unit === "%") return value.toFixed(1) + "%";
+    if (unit === "%") return (Math.round(value * 10) / 10) + "%";
+    if (unit === "minutes") {
+      // The unit that reads best, as on the figure tiles: "42 min", "5.3 h", "3.2 d".
+      if (value < 90) return (value < 10 ? value.toFixed(1) : Math.round(value)) + " min";
+      if (value < 48 * 60) return (value / 60).toFixed(1) + " h";
+      return (value / 1440).toFixed(1) + " d";
+    }
     if (TIME_UNITS[unit]) return value.toLocaleString(undefined, { maximumFractionDigits: 1 }) + " " + TIME_UNITS[unit];
     return value.toLocaleString(undefined, { maximumFractionDigits: 2 });
   }
@@ -22,6 +29,12 @@
     if (!parts) return label;
     var months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     return parseInt(parts[3], 10) + " " + months[parseInt(parts[2], 10) - 1];
+  }
+
+  function peak(spec) {
+    var values = [];
+    spec.datasets.forEach(function (set) { set.data.forEach(function (v) { if (v !== null) values.push(v); }); });
+    return values.length ? Math.max.apply(null, values) : 0;
   }
 
   function config(spec) {
@@ -66,7 +79,7 @@
         scales: line
           ? {
               x: { grid: { display: false }, ticks: { maxTicksLimit: 8, maxRotation: 0, callback: function (v) { return shortDate(this.getLabelForValue(v)); } } },
-              y: { beginAtZero: true, suggestedMax: spec.unit === "%" ? 100 : undefined, ticks: { callback: function (v) { return format(v, spec.unit); } } },
+              y: { beginAtZero: true, max: spec.unit === "%" && peak(spec) > 60 ? 100 : undefined, ticks: { callback: function (v) { return format(v, spec.unit); } } },
             }
           : {
               x: { beginAtZero: true, ticks: { callback: function (v) { return format(v, spec.unit); } } },
@@ -76,12 +89,11 @@
     };
   }
 
-  // Draws every chart of the page's data block; a block already drawn is left alone unless
-  // forced (after a history restore the snapshot keeps the mark but not the drawings).
-  function draw(force) {
+  // Draws every chart of the page's data block (each canvas keeps its Chart instance, so a
+  // second call replaces the drawings instead of stacking them).
+  function draw() {
     var block = document.getElementById("metrics-charts");
     if (!block || typeof window.Chart === "undefined") return;
-    if (block.hasAttribute("data-drawn") && force !== true) return;
     var data;
     try {
       data = JSON.parse(block.textContent);
@@ -97,16 +109,12 @@
       new window.Chart(canvas, config(spec));
       canvas.setAttribute("data-range", range);
     });
-    block.setAttribute("data-drawn", "");
     document.documentElement.setAttribute("data-charts-range", range);
   }
 
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { draw(false); });
+    document.addEventListener("DOMContentLoaded", draw);
   } else {
-    draw(false);
+    draw();
   }
-  // A new page body (the filters changed) brings a new, undrawn data block.
-  document.addEventListener("htmx:afterSettle", function () { draw(false); });
-  document.addEventListener("htmx:historyRestore", function () { draw(true); });
 })();
