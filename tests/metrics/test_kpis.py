@@ -293,3 +293,59 @@ def test_restricted_cases_count_only_for_their_team(dataset, senior):
     assert threats["escalation_ack_time_p50"]["value"] == estimate([45], 0.5)
     assert threats["escalation_ack_time_p50"]["n"] == 1
     assert child["escalation_ack_time_p50"]["value"] is None
+
+
+def test_calibration_agreement_with_gold_in_sessions_closed_in_the_range(
+    dataset, senior, analyst, analyst2
+):
+    from qa import calibration
+
+    a, b = dataset.cases["A"], dataset.cases["B"]
+    session = calibration.calibration_session_create(
+        actor=senior,
+        name="March spam",
+        case_ids=[a.pk, b.pk],
+        participant_ids=[analyst.pk, analyst2.pk],
+    )
+    items = {item.case_id: item for item in calibration.calibration_items(session)}
+    for case in (a, b):
+        calibration.calibration_session_set_gold(
+            actor=senior,
+            session_id=session.pk,
+            item_id=items[case.pk].pk,
+            outcome="violation",
+            policy_section="SPAM-1.1",
+            action="remove_content",
+            severity=3,
+        )
+    calibration.calibration_session_open(actor=senior, session_id=session.pk)
+    answers = {
+        # analyst: A matches; B is no violation (wrong).
+        analyst: {a: ("violation", "SPAM-1.1"), b: ("no_violation", "")},
+        # analyst2: A under the wrong section (wrong); B matches.
+        analyst2: {a: ("violation", "SPAM-1.2"), b: ("violation", "SPAM-1.1")},
+    }
+    for user, given in answers.items():
+        for case, (outcome, section) in given.items():
+            calibration.calibration_answer_submit(
+                actor=user,
+                session_id=session.pk,
+                item_id=items[case.pk].pk,
+                outcome=outcome,
+                policy_section=section,
+                **({"action": "remove_content", "severity": 3} if section else {}),
+            )
+        calibration.calibration_participant_submit(actor=user, session_id=session.pk)
+    calibration.calibration_session_close(actor=senior, session_id=session.pk)
+
+    figure = kpi_report(actor=senior, date_from=D, date_to=D_PLUS_1)["kpis"][
+        "calibration_agreement"
+    ]
+    assert figure["value"] == 50.0 and figure["n"] == 4
+    assert series(figure) == [None, 50.0]
+    (row,) = figure["breakdown"]
+    # Outcomes: A violation/violation, B no_violation/violation → Fleiss' kappa by hand:
+    # P̄ = (1 + 0) / 2 = 0.5; p(violation) = 3/4, p(no) = 1/4; Pe = 0.625; κ = −1/3.
+    assert row["label"] == "March spam" and row["fleiss_kappa"] == round(-1 / 3, 4)
+    before = kpi_report(actor=senior, date_from=D_MINUS_1, date_to=D)["kpis"]
+    assert before["calibration_agreement"]["value"] is None
