@@ -39,7 +39,9 @@ IntakeAnswer = inline_serializer(
 ReportInput = inline_serializer(
     "ReportInput",
     {
-        "source": serializers.ChoiceField(["user_report", "automated_flag", "support", "internal"]),
+        "source": serializers.ChoiceField(
+            ["user_report", "trusted_flagger", "automated_flag", "support", "internal"]
+        ),
         "external_id": serializers.CharField(),
         "reason": serializers.CharField(),
         "description": serializers.CharField(required=False),

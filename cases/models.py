@@ -371,6 +371,8 @@ class Report(TimeStampedModel):
 
     class Source(models.TextChoices):
         USER_REPORT = "user_report", "User report"
+        # A notice from a trusted flagger (Art. 22 DSA): the platform knows who they are.
+        TRUSTED_FLAGGER = "trusted_flagger", "Trusted flagger"
         AUTOMATED_FLAG = "automated_flag", "Automated flag"
         SUPPORT = "support", "Support"
         INTERNAL = "internal", "Internal"

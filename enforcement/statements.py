@@ -176,7 +176,10 @@ def _day(value: datetime | None) -> str | None:
 
 
 def _source_type(sources: set[str]) -> str:
-    """A user's notice (Art. 16) outranks a support ticket, which outranks own initiative."""
+    """A trusted flagger's notice (Art. 22) outranks any other user's notice (Art. 16), which
+    outranks a support ticket, which outranks own initiative."""
+    if Report.Source.TRUSTED_FLAGGER in sources:
+        return SOURCE_TRUSTED_FLAGGER
     if Report.Source.USER_REPORT in sources:
         return SOURCE_ARTICLE_16
     if Report.Source.SUPPORT in sources:
@@ -566,6 +569,23 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
+def export_teams(actor) -> list[str] | None:
+    """Whose restricted cases an export for ``actor`` may include: None for every case (the
+    platform's service account, which submits every statement to the Transparency Database),
+    otherwise the teams of the actor, whose restricted cases they see."""
+    from tsops.permissions import has_capability, teams_of
+
+    return None if has_capability(actor, "receive_events") else teams_of(actor)
+
+
+def export_cases_q(teams: list[str] | None, *, prefix: str = "case__") -> Q:
+    """The rows (reached through ``prefix``, e.g. an action's ``case__``) whose case an export
+    scoped by :func:`export_teams` may include: unrestricted ones and those of ``teams``."""
+    if teams is None:
+        return Q()
+    return Q(**{f"{prefix}restricted": False}) | Q(**{f"{prefix}team__in": teams})
+
+
 def statements_export(*, actor, start: date, end: date, chunk_size: int = 500) -> Iterator[dict]:
     """The statements of every action applied between ``start`` and ``end`` (inclusive days),
     in action order.
@@ -577,13 +597,10 @@ def statements_export(*, actor, start: date, end: date, chunk_size: int = 500) -
     chunks, a few queries each, so a long period neither loads at once nor holds a cursor
     open across the stream.
     """
-    from tsops.permissions import has_capability, teams_of
-
     if not can_export_statements(actor):
         raise PermissionDenied("Exporting statements of reasons needs the export permission.")
     since, until = period_bounds(start, end)
-    teams = None if has_capability(actor, "receive_events") else teams_of(actor)
-    return _export_rows(since, until, chunk_size, teams)
+    return _export_rows(since, until, chunk_size, export_teams(actor))
 
 
 def _export_rows(
@@ -599,8 +616,7 @@ def _export_rows(
             starts_at__lt=until,
             pk__gt=last_id,
         )
-        if teams is not None:
-            actions = actions.filter(Q(case__restricted=False) | Q(case__team__in=teams))
+        actions = actions.filter(export_cases_q(teams))
         chunk = list(
             actions.select_related(
                 "subject",
