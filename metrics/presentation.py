@@ -238,10 +238,11 @@ def breakdown_groups(breakdown: list[dict], unit: str) -> list[BreakdownGroup]:
 
 
 def _bar_chart(key: str, kpi, unit: str, breakdown: list[dict]) -> Chart | None:
-    """The breakdown as bars, when there are at least two to compare."""
+    """The breakdown as bars, when there are at least two to compare and not all zero."""
     dimension = BAR_CHARTS[key]
     rows = [r for r in breakdown if r.get("dimension") == dimension]
-    if sum(_number(r.get("value")) is not None for r in rows) < 2:
+    values = [_number(r.get("value")) for r in rows]
+    if sum(v is not None for v in values) < 2 or not any(values):
         return None
     return Chart(
         id=f"chart-{key}-by-{dimension or 'type'}",

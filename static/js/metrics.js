@@ -13,6 +13,7 @@
   function format(value, unit) {
     if (value === null || value === undefined || isNaN(value)) return "—";
     if (unit === "%") return (Math.round(value * 10) / 10) + "%";
+    if (unit === "hours") return (Math.round(value * 10) / 10) + " h";
     if (unit === "minutes") {
       // The unit that reads best, as on the figure tiles: "42 min", "5.3 h", "3.2 d".
       if (value < 90) return (value < 10 ? value.toFixed(1) : Math.round(value)) + " min";
@@ -29,6 +30,11 @@
     if (!parts) return label;
     var months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     return parseInt(parts[3], 10) + " " + months[parseInt(parts[2], 10) - 1];
+  }
+
+  // Units of things counted one by one: their axis has whole numbers only.
+  function counted(unit) {
+    return unit !== "%" && unit !== "minutes" && unit !== "hours" && unit.indexOf("/") === -1;
   }
 
   function peak(spec) {
@@ -50,7 +56,8 @@
         pointRadius: spec.labels.length > 45 ? 0 : 2,
         pointHoverRadius: 4,
         spanGaps: true,
-        tension: 0.25,
+        tension: 0.3,
+        cubicInterpolationMode: "monotone",
         fill: false,
         maxBarThickness: 28,
       };
@@ -79,10 +86,16 @@
         scales: line
           ? {
               x: { grid: { display: false }, ticks: { maxTicksLimit: 8, maxRotation: 0, callback: function (v) { return shortDate(this.getLabelForValue(v)); } } },
-              y: { beginAtZero: true, max: spec.unit === "%" && peak(spec) > 60 ? 100 : undefined, ticks: { callback: function (v) { return format(v, spec.unit); } } },
+              y: {
+                beginAtZero: true,
+                // Rates up to 100%; a flat zero line still gets a readable axis.
+                max: spec.unit === "%" && peak(spec) > 60 ? 100 : undefined,
+                suggestedMax: spec.unit === "%" ? 10 : 1,
+                ticks: { precision: counted(spec.unit) ? 0 : undefined, callback: function (v) { return format(v, spec.unit); } },
+              },
             }
           : {
-              x: { beginAtZero: true, ticks: { callback: function (v) { return format(v, spec.unit); } } },
+              x: { beginAtZero: true, suggestedMax: 1, ticks: { precision: counted(spec.unit) ? 0 : undefined, callback: function (v) { return format(v, spec.unit); } } },
               y: { grid: { display: false } },
             },
       },

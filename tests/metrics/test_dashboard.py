@@ -361,3 +361,10 @@ def test_an_analyst_sees_only_their_own_figures(rolled_up, analyst, login):
     values = {r[0]: r[3] for r in rows[1:]}
     assert set(values) == set(OWN_KPIS)
     assert values["actions_by_type"] == str(report["kpis"]["actions_by_type"]["value"])
+
+
+def test_the_dashboard_loads_live_operations_with_its_queue_filters(senior, login):
+    response = login(senior).get(DASHBOARD, {"queue": "spam", "severity": "3", "from": ""})
+    html = response.content.decode()
+    assert f'hx-get="{LIVE}?queue=spam&amp;severity=3"' in html
+    assert 'hx-trigger="load, every 60s"' in html
