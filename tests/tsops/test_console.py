@@ -42,14 +42,14 @@ HOMES = {
     "associate": (
         "Associate home",
         ["queues"],
-        {"Home", "Queues", "My figures"},
-        {"Home", "Queues"},
+        {"Home", "Queues", "QA", "My figures"},
+        {"Home", "Queues", "QA"},
     ),
     "analyst": (
         "Analyst home",
         ["queues"],
-        {"Home", "Queues", "Appeals", "My figures"},
-        {"Home", "Queues"},
+        {"Home", "Queues", "Appeals", "QA", "My figures"},
+        {"Home", "Queues", "QA"},
     ),
     "senior": (
         "Senior lead home",
