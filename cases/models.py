@@ -395,7 +395,11 @@ class Report(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="report_idempotency_key")
         ]
-        indexes = [models.Index(fields=["case", "received_at"])]
+        indexes = [
+            models.Index(fields=["case", "received_at"]),
+            # Reports received in a period (the transparency report's notices).
+            models.Index(fields=["received_at"], name="report_received_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"

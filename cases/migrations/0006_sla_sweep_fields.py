@@ -2,71 +2,76 @@
 
 import cases.models
 from django.conf import settings
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # The indexes are built CONCURRENTLY: claiming and intake are not blocked while they build
+    # on a large cases table (the new columns have defaults, so adding them rewrites nothing).
+    atomic = False
+
     dependencies = [
         ("cases", "0005_routingrule_escalate_team"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
-        migrations.RemoveIndex(
+        migrations.AddField(
+            model_name="case",
+            name="first_action_breached_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="case",
+            name="first_action_warned_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="case",
+            name="priority",
+            field=models.SmallIntegerField(db_default=0, default=0),
+        ),
+        migrations.AddField(
+            model_name="case",
+            name="resolve_breached_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="case",
+            name="resolve_warned_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="historicalcase",
+            name="first_action_breached_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="historicalcase",
+            name="first_action_warned_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="historicalcase",
+            name="priority",
+            field=models.SmallIntegerField(db_default=0, default=0),
+        ),
+        migrations.AddField(
+            model_name="historicalcase",
+            name="resolve_breached_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="historicalcase",
+            name="resolve_warned_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        RemoveIndexConcurrently(
             model_name="case",
             name="case_claim_order",
         ),
-        migrations.AddField(
-            model_name="case",
-            name="first_action_breached_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name="case",
-            name="first_action_warned_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name="case",
-            name="priority",
-            field=models.SmallIntegerField(db_default=0, default=0),
-        ),
-        migrations.AddField(
-            model_name="case",
-            name="resolve_breached_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name="case",
-            name="resolve_warned_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name="historicalcase",
-            name="first_action_breached_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name="historicalcase",
-            name="first_action_warned_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name="historicalcase",
-            name="priority",
-            field=models.SmallIntegerField(db_default=0, default=0),
-        ),
-        migrations.AddField(
-            model_name="historicalcase",
-            name="resolve_breached_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name="historicalcase",
-            name="resolve_warned_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="case",
             index=models.Index(
                 models.F("queue"),
@@ -79,7 +84,7 @@ class Migration(migrations.Migration):
                 name="case_claim_order",
             ),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="case",
             index=models.Index(
                 cases.models.WarningPoint("created_at", "first_action_due"),
@@ -91,7 +96,7 @@ class Migration(migrations.Migration):
                 name="case_first_action_sla",
             ),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="case",
             index=models.Index(
                 cases.models.WarningPoint("created_at", "resolve_due"),
