@@ -368,3 +368,12 @@ def test_the_dashboard_loads_live_operations_with_its_queue_filters(senior, logi
     html = response.content.decode()
     assert f'hx-get="{LIVE}?queue=spam&amp;severity=3"' in html
     assert 'hx-trigger="load, every 60s"' in html
+
+
+def test_anyone_who_decides_cases_has_a_figures_page(associate, specialist, login):
+    for actor in (associate, specialist):
+        response = login(actor).get(MINE)
+        assert response.status_code == 200
+        assert set(re.findall(r'data-kpi="([a-z0-9_]+)"', response.content.decode())) == set(
+            OWN_KPIS
+        )
