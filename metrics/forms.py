@@ -92,17 +92,14 @@ class MetricsFilterForm(forms.Form):
     # parameters, as in the API) are named from/to.
     PARAMETERS = {"date_from": "from", "date_to": "to"}
 
-    def __init__(self, data=None, *, actor, with_queue: bool = True, **kwargs):
+    def __init__(self, data=None, *, actor, **kwargs):
         super().__init__(data, **kwargs)
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("id", f"filter-{self.PARAMETERS.get(name, name)}")
-        self._queues = {q.slug: q for q in queue_list(actor=actor)} if with_queue else {}
-        if with_queue:
-            self.fields["queue"].choices = [("", "All queues")] + [
-                (slug, q.name) for slug, q in self._queues.items()
-            ]
-        else:
-            del self.fields["queue"]
+        self._queues = {q.slug: q for q in queue_list(actor=actor)}
+        self.fields["queue"].choices = [("", "All queues")] + [
+            (slug, q.name) for slug, q in self._queues.items()
+        ]
         self.fields["reason"].choices = [("", "Any reason")] + list(
             ReportReason.objects.order_by("label").values_list("code", "label")
         )

@@ -9,6 +9,8 @@ million cases as at ten thousand.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
@@ -26,7 +28,7 @@ from tsops.services import access_log_record
 LIVE_REFRESH_SECONDS = 60
 
 
-def _filter_form(request: HttpRequest, *, with_queue: bool = True) -> MetricsFilterForm:
+def _filter_form(request: HttpRequest) -> MetricsFilterForm:
     """The filters of the request, with the default period where none was given."""
     data = request.GET.copy()
     for name in ("format", "table"):
@@ -36,7 +38,7 @@ def _filter_form(request: HttpRequest, *, with_queue: bool = True) -> MetricsFil
         data["to"] = default_to.isoformat()
     if not data.get("from") and data["to"] == default_to.isoformat():
         data["from"] = default_from.isoformat()
-    return MetricsFilterForm(data, actor=request.user, with_queue=with_queue)
+    return MetricsFilterForm(data, actor=request.user)
 
 
 def _live_filters(form: MetricsFilterForm) -> selectors.LiveFilters:
@@ -92,7 +94,7 @@ def _presets(request: HttpRequest, filters: MetricsFilters | None) -> list[dict]
         query = request.GET.copy()
         for name in ("format", "table"):
             query.pop(name, None)
-        start = today.fromordinal(today.toordinal() - days + 1)
+        start = today - timedelta(days=days - 1)
         query["from"], query["to"] = start.isoformat(), today.isoformat()
         presets.append(
             {
@@ -125,20 +127,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             data=presentation.live_csv(live),
         )
 
-    report = None
-    if filters is not None:
-        report = selectors.team_report(actor=actor, filters=filters)
-    if wants_csv:
-        if report is None:
-            # The page explains what is wrong with the filters.
-            wants_csv = False
-        else:
-            exported = presentation.report_csv(report, table)
-            if exported is None:
-                raise Http404("No such table.")
-            return _export(
-                request, page="dashboard", table=table, filters=filters.describe(), data=exported
-            )
+    report = selectors.team_report(actor=actor, filters=filters) if filters else None
+    # With bad filters a CSV link shows the page instead, which explains what is wrong.
+    if wants_csv and report is not None:
+        exported = presentation.report_csv(report, table)
+        if exported is None:
+            raise Http404("No such table.")
+        return _export(
+            request, page="dashboard", table=table, filters=filters.describe(), data=exported
+        )
 
     live_query = QueryDict(mutable=True)
     for name in ("queue", "severity", "reason"):
