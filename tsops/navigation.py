@@ -28,6 +28,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("QA", "qa:home", "work_standard_queues", "qa"),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics"),
     NavItem("My figures", "metrics:my-figures", "work_standard_queues", "my-figures"),
+    NavItem("Transparency", "metrics:transparency", "export_data", "transparency"),
     NavItem("Enforcement lookup", "enforcement:lookup", "lookup_enforcement", "lookup"),
     NavItem("Access log", "access-log", "view_access_log", "access-log"),
     NavItem("Admin", "admin:index", "configure_operations", "admin"),

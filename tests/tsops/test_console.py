@@ -32,6 +32,7 @@ NAV_URL_NAMES = {
     "QA": "qa:home",
     "Metrics": "metrics:dashboard",
     "My figures": "metrics:my-figures",
+    "Transparency": "metrics:transparency",
     "Enforcement lookup": "enforcement:lookup",
     "Access log": "access-log",
     "Admin": "admin:index",
