@@ -479,6 +479,12 @@ class Bench:
         _log(f"loading {self.args.small:,} cases…")
         load_cases(0, self.args.small)
         small = self.measure_pages(f"{self.args.small:,} cases") if "pages" in parts else {}
+        rollups_small: dict = {}
+        if "rollups" in parts:
+            from bench import rollups as rollup_bench
+
+            _log("rollups at the small size…")
+            rollups_small = rollup_bench.measure_small(self)
         _log(f"growing to {self.args.cases:,} cases…")
         load_cases(self.args.small, self.args.cases)
         large = self.measure_pages(f"{self.args.cases:,} cases") if "pages" in parts else {}
@@ -496,7 +502,11 @@ class Bench:
             _log("outbox delivery…")
             outbox = measure_outbox(self.args.outbox_events, concurrency=1)
             _log(f"  outbox: {outbox['tsops_per_s']:,.0f}/s vs raw {outbox['raw_per_s']:,.0f}/s")
+        rollup_figures = None
+        if "rollups" in parts:
+            rollup_figures = rollup_bench.measure_large(self, rollups_small)
         return {
+            "rollups": rollup_figures,
             "decisions": decisions,
             "outbox": outbox,
             "cases": self.args.cases,
@@ -549,6 +559,9 @@ def report(figures: dict) -> str:
             f"{'outbox deliveries/s (serial)':<34}{out['tsops_per_s']:>14,.0f}"
             f"{out['raw_per_s']:>16,.0f}{out['ratio']:>9.2f}{'(report)':>10}"
         )
+    from bench.rollups import report_lines
+
+    lines += report_lines(figures.get("rollups"))
     for name, page in figures["pages"].items():
         same = page["small_queries"] == page["large_queries"]
         ok = page["ratio"] <= 1.2 and same
@@ -572,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default="tsops_bench", help="scratch database name")
     parser.add_argument(
         "--only",
-        default="pages,ingestion,claim,decisions,outbox",
+        default="pages,ingestion,claim,decisions,outbox,rollups",
         help="comma-separated parts to measure",
     )
     parser.add_argument("--decisions", type=int, default=300, help="decisions to time")

@@ -543,33 +543,70 @@ def rollup_finalize(*, now: datetime | None = None) -> date | None:
 
 # --- incremental ---------------------------------------------------------------------------
 
+# Timeline events after which every hour of the case may count differently.
+CHANGE_EVENTS = (
+    "CASE_MOVED",
+    "CASE_SEVERITY_CHANGED",
+    "CASE_SEVERITY_RAISED",
+    "CASE_RESTRICTED",
+    "CASE_UNRESTRICTED",
+)
+
 TOUCHED_SQL = """
-WITH touched_cases AS (
-    SELECT id FROM cases_case WHERE updated_at > %(since)s
+WITH changed_cases AS (
+    SELECT DISTINCT e.case_id AS id FROM cases_caseevent e
+    WHERE e.kind = ANY(%(kinds)s) AND e.at > %(since)s
 ),
 moments AS (
-    SELECT unnest(ARRAY[c.created_at, c.first_action_at, c.resolved_at]) AS at
-    FROM cases_case c WHERE c.id IN (SELECT id FROM touched_cases)
+    -- What happened since: each event recomputes the hour it happened in.
+    SELECT c.created_at AS at FROM cases_case c WHERE c.created_at > %(since)s
     UNION ALL
-    SELECT e.at FROM cases_caseevent e
-    WHERE e.kind = 'CASE_REOPENED'
-      AND (e.at > %(since)s OR e.case_id IN (SELECT id FROM touched_cases))
+    SELECT c.first_action_at FROM cases_case c WHERE c.first_action_at > %(since)s
     UNION ALL
-    SELECT d.created_at FROM enforcement_decision d
-    WHERE d.created_at > %(since)s OR d.case_id IN (SELECT id FROM touched_cases)
+    SELECT c.resolved_at FROM cases_case c WHERE c.resolved_at > %(since)s
     UNION ALL
-    SELECT unnest(ARRAY[a.starts_at, a.ended_at, d.created_at])
+    SELECT e.at FROM cases_caseevent e WHERE e.kind = 'CASE_REOPENED' AND e.at > %(since)s
+    UNION ALL
+    SELECT d.created_at FROM enforcement_decision d WHERE d.created_at > %(since)s
+    UNION ALL
+    -- An action taking effect (approval) or reversed also changes its decision's hour.
+    SELECT unnest(ARRAY[a.starts_at, d.created_at])
     FROM enforcement_enforcementaction a JOIN enforcement_decision d ON d.id = a.decision_id
-    WHERE a.updated_at > %(since)s OR a.case_id IN (SELECT id FROM touched_cases)
+    WHERE a.starts_at > %(since)s
     UNION ALL
+    SELECT unnest(ARRAY[a.ended_at, d.created_at])
+    FROM enforcement_enforcementaction a JOIN enforcement_decision d ON d.id = a.decision_id
+    WHERE a.status = 'reversed' AND a.ended_at > %(since)s
+    UNION ALL
+    -- Appeals, escalations and QA reviews are few: any change to one counts.
     SELECT unnest(ARRAY[ap.filed_at, ap.decided_at]) FROM appeals_appeal ap
-    WHERE ap.updated_at > %(since)s OR ap.case_id IN (SELECT id FROM touched_cases)
+    WHERE ap.updated_at > %(since)s
     UNION ALL
     SELECT unnest(ARRAY[x.raised_at, x.acknowledged_at]) FROM escalations_escalation x
-    WHERE x.updated_at > %(since)s OR x.case_id IN (SELECT id FROM touched_cases)
+    WHERE x.updated_at > %(since)s
     UNION ALL
-    SELECT q.scored_at FROM qa_qareview q
-    WHERE q.updated_at > %(since)s OR q.case_id IN (SELECT id FROM touched_cases)
+    SELECT q.scored_at FROM qa_qareview q WHERE q.updated_at > %(since)s
+    UNION ALL
+    -- A case whose queue, severity, reason or restriction changed: every hour it counts in.
+    SELECT unnest(ARRAY[c.created_at, c.first_action_at, c.resolved_at]) FROM cases_case c
+    WHERE c.id IN (SELECT id FROM changed_cases)
+    UNION ALL
+    SELECT e.at FROM cases_caseevent e
+    WHERE e.kind = 'CASE_REOPENED' AND e.case_id IN (SELECT id FROM changed_cases)
+    UNION ALL
+    SELECT d.created_at FROM enforcement_decision d
+    WHERE d.case_id IN (SELECT id FROM changed_cases)
+    UNION ALL
+    SELECT unnest(ARRAY[a.starts_at, a.ended_at]) FROM enforcement_enforcementaction a
+    WHERE a.case_id IN (SELECT id FROM changed_cases)
+    UNION ALL
+    SELECT unnest(ARRAY[ap.filed_at, ap.decided_at]) FROM appeals_appeal ap
+    WHERE ap.case_id IN (SELECT id FROM changed_cases)
+    UNION ALL
+    SELECT unnest(ARRAY[x.raised_at, x.acknowledged_at]) FROM escalations_escalation x
+    WHERE x.case_id IN (SELECT id FROM changed_cases)
+    UNION ALL
+    SELECT q.scored_at FROM qa_qareview q WHERE q.case_id IN (SELECT id FROM changed_cases)
 )
 SELECT DISTINCT date_trunc('hour', at, 'UTC') FROM moments
 WHERE at IS NOT NULL AND at < %(until)s
@@ -578,10 +615,15 @@ ORDER BY 1
 
 
 def touched_hours(since: datetime, until: datetime) -> list[datetime]:
-    """Hours whose slices may have changed since ``since``: the event times of every source
-    row changed since then, and of every row of a case changed since then."""
+    """Hours whose slices may have changed since ``since``: those in which something
+    happened since then, and every hour of a case whose dimensions changed since then.
+
+    Event times, not ``updated_at``: resolving a case opened three days ago recomputes the
+    hour of the resolution, not the hour it was opened (its dimensions did not change, so
+    that slice did not either). A change that leaves no trace here (a backdated import, a
+    raw SQL fix) waits for the nightly final rebuild of the day, or rebuild_rollups."""
     with connection.cursor() as cursor:
-        cursor.execute(TOUCHED_SQL, {"since": since, "until": until})
+        cursor.execute(TOUCHED_SQL, {"since": since, "until": until, "kinds": list(CHANGE_EVENTS)})
         return [row[0] for row in cursor.fetchall()]
 
 

@@ -15,6 +15,7 @@ from django.db import connection
 
 from cases.models import Case
 from cases.services import case_update
+from enforcement.services import decision_make
 from metrics import rollups
 from metrics.kpis import kpi_report
 from metrics.models import (
@@ -135,7 +136,9 @@ def test_incremental_runs_every_step_equal_a_full_rebuild(
     assert snapshot() == incremental
 
 
-def test_an_incremental_run_recomputes_only_the_hours_touched(dataset, time_machine):
+def test_an_incremental_run_recomputes_only_the_hours_touched(
+    dataset, time_machine, threats_specialist
+):
     time_machine.move_to(datetime(2026, 3, 3, 6, 0, tzinfo=UTC), tick=False)
     rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
     RollupState.objects.create(
@@ -143,22 +146,38 @@ def test_an_incremental_run_recomputes_only_the_hours_touched(dataset, time_mach
         watermark=datetime(2026, 3, 3, 6, 0, tzinfo=UTC),
         last_run_at=datetime(2026, 3, 3, 6, 0, tzinfo=UTC),
     )
-    before = snapshot()
     time_machine.move_to(datetime(2026, 3, 3, 7, 0, tzinfo=UTC), tick=False)
     quiet = rollups.rollup_incremental()
-    # Only what changed in the overlap window before the watermark (the QA scoring at 05:30
-    # is older than that): nothing to do.
+    # Nothing happened since the watermark (minus the overlap): nothing to do.
     assert quiet.ran and quiet.hours == 0
-    assert snapshot() == before
-    # A case changed now: its hours (opened, first action, resolved) and its decision's.
+    # H's severity changes: every hour H counts in is recomputed (opened D 08:00; first
+    # action, escalation and acknowledgement D 10:00–10:45).
+    h = Case.objects.get(pk=dataset.cases["H"].pk)
     time_machine.move_to(datetime(2026, 3, 3, 7, 5, tzinfo=UTC), tick=False)
-    Case.objects.filter(pk=dataset.cases["E"].pk).update(
-        updated_at=datetime(2026, 3, 3, 7, 5, tzinfo=UTC)
-    )
-    run = rollups.rollup_incremental()
-    assert run.hours == 2  # E opened at 08:00 and was decided (and resolved) at 18:00 on D
-    assert snapshot() == before
+    case_update(actor=threats_specialist, case_id=h.pk, version=h.version, severity=1)
+    assert rollups.rollup_incremental().hours == 2
     assert RollupState.objects.get(name=rollups.INCREMENTAL).last_run_hours == 2
+    # The next run still sees the change (the overlap re-reads the last ten minutes, in case
+    # a transaction committed late): doing it again changes nothing.
+    before = snapshot()
+    time_machine.move_to(datetime(2026, 3, 3, 7, 20, tzinfo=UTC), tick=False)
+    assert rollups.rollup_incremental().hours == 2
+    assert snapshot() == before
+    # H is then decided: only the hour of the decision and resolution (D+1 07:00), not the
+    # hour it was opened in.
+    time_machine.move_to(datetime(2026, 3, 3, 7, 30, tzinfo=UTC), tick=False)
+    decision_make(
+        actor=threats_specialist, case_id=h.pk, outcome="no_violation", rationale="Not credible."
+    )
+    time_machine.move_to(datetime(2026, 3, 3, 7, 35, tzinfo=UTC), tick=False)
+    assert rollups.touched_hours(
+        datetime(2026, 3, 3, 7, 25, tzinfo=UTC), datetime(2026, 3, 3, 8, tzinfo=UTC)
+    ) == [datetime(2026, 3, 3, 7, tzinfo=UTC)]
+    assert rollups.rollup_incremental().hours == 1
+    incremental = snapshot()
+    assert CaseDaily.objects.filter(day=D_PLUS_1, team="threats", severity=1, resolved=1).exists()
+    rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
+    assert snapshot() == incremental
 
 
 def test_a_second_incremental_run_waits_for_none_and_does_nothing_while_one_runs(dataset):
