@@ -24,6 +24,7 @@ NAV_URL_NAMES = {
     "QA": "qa:home",
     "Metrics": "metrics:dashboard",
     "My figures": "metrics:my-figures",
+    "Transparency": "metrics:transparency",
     "Enforcement lookup": "enforcement:lookup",
     "Access log": "access-log",
     "Admin": "admin:index",
@@ -52,7 +53,7 @@ MEMBERS = [
         heading="Associate home",
         badges=("Associate",),
         sections=("queues",),
-        nav=("Home", "Queues", "My figures"),
+        nav=("Home", "Queues", "QA", "My figures"),
     ),
     Member(
         "noor_analyst",
@@ -61,7 +62,7 @@ MEMBERS = [
         heading="Analyst home",
         badges=("Analyst",),
         sections=("queues",),
-        nav=("Home", "Queues", "Appeals", "My figures"),
+        nav=("Home", "Queues", "Appeals", "QA", "My figures"),
     ),
     Member(
         "grace_senior",
@@ -78,6 +79,7 @@ MEMBERS = [
             "QA",
             "Metrics",
             "My figures",
+            "Transparency",
             "Enforcement lookup",
             "Access log",
             "Admin",
