@@ -142,5 +142,5 @@ DROP FUNCTION IF EXISTS metrics_hist_add(int[], int[], int);
 def sum_sql(column: str, alias: str) -> str:
     """``ARRAY[sum(col[1]), …]`` — the element-wise sum of a histogram column in one
     aggregate pass (subscripts are far cheaper than unnesting)."""
-    parts = ", ".join(f"SUM({column}[{i}])" for i in range(1, HIST_BUCKETS + 1))
+    parts = ", ".join(f"SUM({column}[{i}])::bigint" for i in range(1, HIST_BUCKETS + 1))
     return f"ARRAY[{parts}] AS {alias}"

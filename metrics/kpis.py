@@ -471,17 +471,46 @@ class _Grouped:
     def get(self, dim: str, value) -> dict:
         return self.by.get(dim, {}).get(value, {})
 
+    def merge(self, other: _Grouped) -> None:
+        """Add the columns of ``other`` (same dimensions, maybe fewer groups)."""
+        self.total.update(other.total)
+        for dim, groups in other.by.items():
+            for value, record in groups.items():
+                self.by[dim].setdefault(value, {}).update(record)
 
-def _grouped(table: str, f: _Filters, dims, sums, *, extra=(), analyst=False) -> _Grouped:
+
+def _grouped(
+    table: str,
+    f: _Filters,
+    dims: tuple[str, ...],
+    sums: tuple[str, ...],
+    *,
+    hists: tuple[str, ...] = (),
+    active: bool = False,
+    analyst: bool = False,
+    only_rows_with: str = "",
+) -> _Grouped:
+    """Totals, and totals by each of ``dims``, in one statement: the rows are first summed
+    by all ``dims`` together (one pass over the rollup rows, however many reasons and teams
+    they are split into), then those few rows by GROUPING SETS. ``active`` counts the
+    (day, analyst) pairs with at least one decision."""
     where, params = f.where(analyst=analyst)
-    flags = ", ".join(f"GROUPING({d}) AS g_{d}" for d in dims)
-    selects = [flags, ", ".join(dims)]
-    selects += [f"SUM({column}) AS {column}" for column in sums]
-    selects += list(extra)
+    if only_rows_with:
+        where += f" AND {only_rows_with} IS NOT NULL"
+    group = ", ".join(dims)
+    inner = [group] + [f"SUM({c}) AS {c}" for c in sums]
+    inner += [histogram.sum_sql(h, h) for h in hists]
+    if active:
+        inner.append("(SUM(decisions) > 0)::int AS active")
+    outer = [", ".join(f"GROUPING({d}) AS g_{d}" for d in dims), group]
+    outer += [f"SUM({c}) AS {c}" for c in sums]
+    outer += [histogram.sum_sql(h, h) for h in hists]
+    if active:
+        outer.append("SUM(active) AS active")
     sets = ", ".join(["()"] + [f"({d})" for d in dims])
     sql = (
-        f"SELECT {', '.join(selects)} FROM {table} WHERE {where} "  # noqa: S608 - names from code
-        f"GROUP BY GROUPING SETS ({sets})"
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {table} "  # noqa: S608
+        f"WHERE {where} GROUP BY {group}) t GROUP BY GROUPING SETS ({sets})"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -563,14 +592,14 @@ class _Report:
     CASE_HISTS = ("first_action_hist", "resolution_hist", "appeal_hist", "ack_hist")
 
     def load_cases(self) -> None:
-        extra = [histogram.sum_sql(h, h) for h in self.CASE_HISTS]
-        self.cases = _grouped(
-            "metrics_casedaily",
-            self.f,
-            ("day", "severity", "queue_id"),
-            self.CASE_SUMS,
-            extra=extra,
-        )
+        dims = ("day", "severity", "queue_id")
+        self.cases = _grouped("metrics_casedaily", self.f, dims, self.CASE_SUMS)
+        # One statement per histogram, over the rows that have one: most rows have no
+        # appeal or escalation, and summing 96 buckets is the costly part.
+        for hist in self.CASE_HISTS:
+            self.cases.merge(
+                _grouped("metrics_casedaily", self.f, dims, (), hists=(hist,), only_rows_with=hist)
+            )
 
     def _breakdown_dims(self, grouped: _Grouped, row_fn) -> list[dict]:
         out = []
@@ -770,7 +799,7 @@ class _Report:
                 "qa_scored",
                 "qa_passed",
             ),
-            extra=["COUNT(DISTINCT (analyst_id, day)) FILTER (WHERE decisions > 0) AS active"],
+            active=True,
             analyst=True,
         )
         from django.contrib.auth import get_user_model
