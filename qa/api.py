@@ -274,19 +274,16 @@ class ReviewDetailApi(APIView):
 
 class PassRatesQuery(serializers.Serializer):
     group_by = serializers.ChoiceField(list(selectors.GROUPINGS), required=False, default="analyst")
-    start = serializers.DateField(required=False, allow_null=True, default=None)
-    end = serializers.DateField(required=False, allow_null=True, default=None)
     include_targeted = serializers.BooleanField(required=False, default=False)
 
-    def to_internal_value(self, data):
-        data = data.copy()
-        for outer, inner in (("from", "start"), ("to", "end")):
-            if outer in data:
-                data[inner] = data.pop(outer)
-        return super().to_internal_value(data)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "from" is a Python keyword, so these two are added here rather than declared.
+        self.fields["from"] = serializers.DateField(required=False, allow_null=True, default=None)
+        self.fields["to"] = serializers.DateField(required=False, allow_null=True, default=None)
 
     def validate(self, attrs):
-        if attrs["start"] and attrs["end"] and attrs["start"] > attrs["end"]:
+        if attrs["from"] and attrs["to"] and attrs["from"] > attrs["to"]:
             raise serializers.ValidationError({"to": "The end is before the start."})
         return attrs
 
@@ -334,8 +331,8 @@ class PassRatesApi(APIView):
         rates = selectors.pass_rates(
             actor=request.user,
             group_by=params["group_by"],
-            start=params["start"],
-            end=params["end"],
+            start=params["from"],
+            end=params["to"],
             include_targeted=params["include_targeted"],
         )
         return Response(
