@@ -1,12 +1,11 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from cases.models import Case, Queue, ReportReason, RoutingRule, SLAPolicy
-from tsops.admin_mixins import ConfigurationAdmin, InspectionAdmin
+from tsops.admin_mixins import ConfigurationAdmin, HistoryAdmin, InspectionAdmin
 
 
 @admin.register(SLAPolicy)
-class SLAPolicyAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+class SLAPolicyAdmin(HistoryAdmin, ConfigurationAdmin):
     list_display = (
         "name",
         "first_action_p0",
@@ -21,14 +20,14 @@ class SLAPolicyAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
 
 
 @admin.register(Queue)
-class QueueAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+class QueueAdmin(HistoryAdmin, ConfigurationAdmin):
     list_display = ("name", "slug", "allowed_roles", "team", "sla_policy", "active")
     list_filter = ("active", "team")
     prepopulated_fields = {"slug": ("name",)}
 
 
 @admin.register(ReportReason)
-class ReportReasonAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+class ReportReasonAdmin(HistoryAdmin, ConfigurationAdmin):
     list_display = (
         "code",
         "label",
@@ -41,7 +40,7 @@ class ReportReasonAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+class RoutingRuleAdmin(HistoryAdmin, ConfigurationAdmin):
     list_display = (
         "position",
         "name",
@@ -60,7 +59,7 @@ class RoutingRuleAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
 
 
 @admin.register(Case)
-class CaseAdmin(SimpleHistoryAdmin, InspectionAdmin):
+class CaseAdmin(HistoryAdmin, InspectionAdmin):
     """Read-only: restricted cases are excluded here as everywhere else."""
 
     list_display = ("id", "subject", "status", "severity", "queue", "report_count", "created_at")

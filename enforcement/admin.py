@@ -19,7 +19,6 @@ from django.db.models import BigIntegerField, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from enforcement.models import (
@@ -34,7 +33,7 @@ from enforcement.models import (
     WebhookEndpoint,
 )
 from enforcement.outbox import delivery_redeliver
-from tsops.admin_mixins import ConfigurationAdmin, InspectionAdmin
+from tsops.admin_mixins import ConfigurationAdmin, HistoryAdmin, InspectionAdmin
 from tsops.errors import ConflictError
 from tsops.permissions import has_capability
 
@@ -129,7 +128,7 @@ class _MaskedSecretHistory(HistoricalRecordContextHelper):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+class WebhookEndpointAdmin(HistoryAdmin, ConfigurationAdmin):
     form = WebhookEndpointForm
     fields = ("name", "url", "team", "new_secret", "event_types", "active")
     list_display = ("name", "url", "team", "event_types", "active", "secret_hint", "updated_at")
@@ -269,7 +268,7 @@ class SectionInline(ReadOnlyInline):
 
 
 @admin.register(Policy)
-class PolicyAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+class PolicyAdmin(HistoryAdmin, ConfigurationAdmin):
     list_display = ("code", "name")
     search_fields = ("code", "name")
     inlines = (SectionInline,)
@@ -309,7 +308,7 @@ class PolicySectionAddForm(forms.ModelForm):
 
 
 @admin.register(PolicySection)
-class PolicySectionAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+class PolicySectionAdmin(HistoryAdmin, ConfigurationAdmin):
     """Seniors add new sections; existing ones are read-only, because decisions refer to the
     exact version they were made under (revising needs a new version, not an edit)."""
 
@@ -334,7 +333,7 @@ class PolicySectionAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
 
 
 @admin.register(StrikePolicy)
-class StrikePolicyAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+class StrikePolicyAdmin(HistoryAdmin, ConfigurationAdmin):
     list_display = ("name", "expiry_days", "points_by_severity", "ladder")
 
     def has_delete_permission(self, request, obj=None):
@@ -365,7 +364,7 @@ class DecisionAdmin(InspectionAdmin):
 
 
 @admin.register(EnforcementAction)
-class EnforcementActionAdmin(SimpleHistoryAdmin, InspectionAdmin):
+class EnforcementActionAdmin(HistoryAdmin, InspectionAdmin):
     list_display = (
         "id",
         "action_type",

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from escalations import services
 from escalations.models import Escalation, Team
-from tsops.admin_mixins import ConfigurationAdmin, InspectionAdmin
+from tsops.admin_mixins import ConfigurationAdmin, HistoryAdmin, InspectionAdmin
 
 
 class TeamForm(forms.ModelForm):
@@ -47,7 +46,7 @@ class TeamForm(forms.ModelForm):
 
 
 @admin.register(Team)
-class TeamAdmin(SimpleHistoryAdmin, ConfigurationAdmin):
+class TeamAdmin(HistoryAdmin, ConfigurationAdmin):
     form = TeamForm
     list_display = (
         "name",

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Q
-from simple_history.admin import SimpleHistoryAdmin
 
 from qa.models import QAReview, Rubric, RubricCriterion, Sample
-from tsops.admin_mixins import ConfigurationAdmin, InspectionAdmin
+from tsops.admin_mixins import ConfigurationAdmin, HistoryAdmin, InspectionAdmin
 from tsops.permissions import teams_of
 
 
@@ -32,7 +31,7 @@ class RubricCriterionInline(admin.TabularInline):
 
 
 @admin.register(Rubric)
-class RubricAdmin(ConfigurationAdmin, SimpleHistoryAdmin):
+class RubricAdmin(ConfigurationAdmin, HistoryAdmin):
     """Edits apply to reviews scored from now on; scored reviews keep their own copy."""
 
     list_display = ("name", "pass_threshold", "active")

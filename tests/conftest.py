@@ -123,12 +123,15 @@ def session_client_for(db):
 # --- Transactional tests (live_server, real workers) ---------------------------------------
 #
 # A transactional test ends with Django's flush, a TRUNCATE of every table. Two things in the
-# schema don't survive that on their own: the access log's trigger rejects TRUNCATE (so the
-# flush would fail), and the role groups and their permissions, installed by a migration,
-# would be gone for the next test. The test database only, and only while flushing, lets the
-# TRUNCATE through and puts the roles back afterwards.
+# schema don't survive that on their own: the access log's and the decisions' triggers reject
+# TRUNCATE (so the flush would fail), and the role groups and their permissions, installed by
+# a migration, would be gone for the next test. The test database only, and only while
+# flushing, lets the TRUNCATE through and puts the roles back afterwards.
 
-_ACCESS_LOG_TRUNCATE_TRIGGER = "tsops_accesslog_no_truncate"
+_TRUNCATE_TRIGGERS = {
+    "tsops_accesslog": "tsops_accesslog_no_truncate",
+    "enforcement_decision": "enforcement_decision_no_truncate",
+}
 
 
 def _reinstall_roles(sender, **kwargs):
@@ -144,12 +147,18 @@ def _flush_keeps_the_migrated_schema():
     original = DatabaseOperations.execute_sql_flush
 
     def execute_sql_flush(self, sql_list):
-        if any("tsops_accesslog" in sql for sql in sql_list):
-            table = self.quote_name("tsops_accesslog")
+        guarded = [t for t in _TRUNCATE_TRIGGERS if any(t in sql for sql in sql_list)]
+        if guarded:
             sql_list = [
-                f"ALTER TABLE {table} DISABLE TRIGGER {_ACCESS_LOG_TRUNCATE_TRIGGER}",
+                *(
+                    f"ALTER TABLE {self.quote_name(t)} DISABLE TRIGGER {_TRUNCATE_TRIGGERS[t]}"
+                    for t in guarded
+                ),
                 *sql_list,
-                f"ALTER TABLE {table} ENABLE TRIGGER {_ACCESS_LOG_TRUNCATE_TRIGGER}",
+                *(
+                    f"ALTER TABLE {self.quote_name(t)} ENABLE TRIGGER {_TRUNCATE_TRIGGERS[t]}"
+                    for t in guarded
+                ),
             ]
         return original(self, sql_list)
 

@@ -1,9 +1,9 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from simple_history.admin import SimpleHistoryAdmin
 
 from tsops import services
+from tsops.admin_mixins import HistoryAdmin
 from tsops.models import AccessLog, ApiKey, WorkerHeartbeat
 
 admin.site.site_header = "TSOps configuration"
@@ -14,12 +14,12 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class MemberAdmin(SimpleHistoryAdmin, UserAdmin):
+class MemberAdmin(HistoryAdmin, UserAdmin):
     list_display = ("username", "email", "is_active", "is_staff", "last_login")
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(SimpleHistoryAdmin):
+class ApiKeyAdmin(HistoryAdmin):
     list_display = ("name", "user", "prefix", "scopes", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix", "user__username")
