@@ -488,15 +488,12 @@ def _grouped(
     hists: tuple[str, ...] = (),
     active: bool = False,
     analyst: bool = False,
-    only_rows_with: str = "",
 ) -> _Grouped:
     """Totals, and totals by each of ``dims``, in one statement: the rows are first summed
     by all ``dims`` together (one pass over the rollup rows, however many reasons and teams
     they are split into), then those few rows by GROUPING SETS. ``active`` counts the
     (day, analyst) pairs with at least one decision."""
     where, params = f.where(analyst=analyst)
-    if only_rows_with:
-        where += f" AND {only_rows_with} IS NOT NULL"
     group = ", ".join(dims)
     inner = [group] + [f"SUM({c}) AS {c}" for c in sums]
     inner += [histogram.sum_sql(h, h) for h in hists]

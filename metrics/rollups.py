@@ -4,8 +4,8 @@ How a run writes (the contract every writer here keeps):
 
 * An hourly slice is recomputed with one ``INSERT … SELECT … GROUP BY`` per fact table over
   the source rows whose event time falls in the hour(s), after deleting the old slice. The
-  daily rows are kept equal to the sum of their hourly slices in the same transaction
-  (subtract the old slices, add the new ones; a full day is simply deleted and re-derived).
+  daily rows are kept equal to the sum of their hourly slices in the same statement (the
+  difference new − old is added to them; a full day is deleted and re-derived).
   A re-run replaces, never doubles.
 * Each transaction is short (one fact table, one day), sets ``statement_timeout`` and
   ``lock_timeout`` locally, and takes a transaction-scoped advisory lock on its day, so two
@@ -139,13 +139,38 @@ class Fact:
             f"ON CONFLICT (day, {', '.join(self.key)}) DO UPDATE SET {', '.join(updates)}"
         )
 
-    def subtract_from_daily_sql(self, where: str) -> str:
-        sets = [f"{c} = t.{c} - o.{c}" for c in self.counts]
-        sets += [f"{h} = metrics_hist_add(t.{h}, o.{h}, -1)" for h in self.hists]
-        match = " AND ".join(f"t.{k} = o.{k}" for k in ("day", *self.key))
+    def replace_hours_sql(self) -> str:
+        """One statement replacing the slices of ``[%(start)s, %(end)s)`` and carrying the
+        difference (new − old, per key) into the daily rows: each daily row is written at
+        most once, and not at all when its slice did not change."""
+        key = ", ".join(self.key)
+        columns = ["day", *self.key, *self.counts, *self.hists]
+        returning = ", ".join(columns)
+        negated = ["day", *self.key] + [f"-{c} AS {c}" for c in self.counts]
+        negated += [f"metrics_hist_add(NULL, {h}, -1) AS {h}" for h in self.hists]
+        summed = ["day", *self.key] + [f"SUM({c})::int AS {c}" for c in self.counts]
+        for h in self.hists:
+            parts = ", ".join(f"COALESCE(SUM({h}[{i}]), 0)" for i in range(1, HIST_BUCKETS + 1))
+            summed.append(
+                f"metrics_hist_add(NULL, CASE WHEN COUNT({h}) = 0 THEN NULL "
+                f"ELSE ARRAY[{parts}]::int[] END, 1) AS {h}"
+            )
+        changed = " OR ".join(
+            [f"{c} <> 0" for c in self.counts] + [f"{h} IS NOT NULL" for h in self.hists]
+        )
+        updates = [f"{c} = {self.daily}.{c} + EXCLUDED.{c}" for c in self.counts]
+        updates += [
+            f"{h} = metrics_hist_add({self.daily}.{h}, EXCLUDED.{h}, 1)" for h in self.hists
+        ]
         return (
-            f"UPDATE {self.daily} t SET {', '.join(sets)}\n"  # noqa: S608
-            f"FROM ({self._summed(where)}) o WHERE {match}"
+            f"WITH old AS (DELETE FROM {self.hourly} "  # noqa: S608 - names from code
+            f"WHERE hour >= %(start)s AND hour < %(end)s RETURNING {returning}),\n"
+            f"new AS ({self.insert_hourly_sql()}\nRETURNING {returning}),\n"
+            f"delta AS (SELECT {', '.join(summed)} FROM (SELECT {', '.join(negated)} FROM old "
+            f"UNION ALL SELECT {returning} FROM new) u GROUP BY day, {key})\n"
+            f"INSERT INTO {self.daily} ({returning}) SELECT {returning} FROM delta "
+            f"WHERE {changed}\n"
+            f"ON CONFLICT (day, {key}) DO UPDATE SET {', '.join(updates)}"
         )
 
     def drop_empty_daily_sql(self) -> str:
@@ -473,12 +498,8 @@ def replace_hours(fact: Fact, start: datetime, end: datetime) -> None:
     difference into the daily rows, in one transaction."""
     day = _local_day(start)
     params = {"start": start, "end": end, "tz": _tz(), "days": [day]}
-    where = "hour >= %(start)s AND hour < %(end)s"
     with _DayTransaction(day) as cursor:
-        cursor.execute(fact.subtract_from_daily_sql(where), params)
-        cursor.execute(f"DELETE FROM {fact.hourly} WHERE {where}", params)  # noqa: S608
-        cursor.execute(fact.insert_hourly_sql(), params)
-        cursor.execute(fact.add_to_daily_sql(where), params)
+        cursor.execute(fact.replace_hours_sql(), params)
         cursor.execute(fact.drop_empty_daily_sql(), params)
 
 
@@ -570,12 +591,13 @@ moments AS (
     SELECT d.created_at FROM enforcement_decision d WHERE d.created_at > %(since)s
     UNION ALL
     -- An action taking effect (approval) or reversed also changes its decision's hour.
-    SELECT unnest(ARRAY[a.starts_at, d.created_at])
-    FROM enforcement_enforcementaction a JOIN enforcement_decision d ON d.id = a.decision_id
-    WHERE a.starts_at > %(since)s
+    SELECT unnest(ARRAY[a.starts_at, (SELECT d.created_at FROM enforcement_decision d
+                                      WHERE d.id = a.decision_id)])
+    FROM enforcement_enforcementaction a WHERE a.starts_at > %(since)s
     UNION ALL
-    SELECT unnest(ARRAY[a.ended_at, d.created_at])
-    FROM enforcement_enforcementaction a JOIN enforcement_decision d ON d.id = a.decision_id
+    SELECT unnest(ARRAY[a.ended_at, (SELECT d.created_at FROM enforcement_decision d
+                                     WHERE d.id = a.decision_id)])
+    FROM enforcement_enforcementaction a
     WHERE a.status = 'reversed' AND a.ended_at > %(since)s
     UNION ALL
     -- Appeals, escalations and QA reviews are few: any change to one counts.
