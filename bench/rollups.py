@@ -11,7 +11,7 @@ an action for each violation — so that the rollups have real work to do. Then:
 * the five-minute incremental run after new rows worth 1% of a day's volume (new cases with
   their reports, half of them decided) against a full rebuild of a day (target ≤ 5%); the
   loaded open cases get ``updated_at = created_at`` first (they were "just changed" by the
-  load, which would make the first incremental run touch every hour of the month);
+  load, which would make the first incremental run touch every slice of the month);
 * claim p95 (the existing claim load: 16 claimers over HTTP) while rollups run in a loop,
   against claim p95 with no rollup running (target ≤ 1.5×);
 * the dashboard page's server time at the large size against the small one (target ≤ 1.2×).
@@ -308,13 +308,13 @@ def measure_incremental(day) -> dict:
     _log(
         f"  incremental after {new:,} new cases (1% of {per_day:,}): "
         f"{incremental_s * 1000:,.0f} ms "
-        f"({run.hours} hour slices) vs full rebuild of {day} {full_s * 1000:,.0f} ms "
+        f"({run.slices} slices of 15 min) vs full rebuild of {day} {full_s * 1000:,.0f} ms "
         f"(without the backlog snapshot {facts_s * 1000:,.0f} ms)"
     )
     return {
         "new_cases": new,
         "day_cases": per_day,
-        "hours": run.hours,
+        "slices": run.slices,
         "incremental_ms": incremental_s * 1000,
         "full_day_ms": full_s * 1000,
         "full_day_without_backlog_ms": facts_s * 1000,
@@ -419,7 +419,7 @@ def report_lines(figures: dict | None) -> list[str]:
         f"{'yes' if inc['ratio'] <= 0.05 else 'NO'}"
         f"  (without backlog {inc['full_day_without_backlog_ms']:,.0f} ms: "
         f"{inc['ratio_without_backlog']:.3f}; {inc['new_cases']:,} new cases, "
-        f"{inc['hours']} slices)"
+        f"{inc['slices']} slices)"
     )
     lines.append(
         f"{'claim p95 ms during rollups':<34}{claims['busy_p95_ms']:>14.1f}"

@@ -10,7 +10,7 @@ from tsops.admin_mixins import InspectionAdmin
 
 @admin.register(RollupState)
 class RollupStateAdmin(InspectionAdmin):
-    list_display = ("name", "watermark", "last_run_at", "last_run_hours", "last_run_ms")
+    list_display = ("name", "watermark", "last_run_at", "last_run_slices", "last_run_ms")
 
 
 @admin.register(RollupDay)

@@ -7,12 +7,12 @@ case ("" for an unrestricted one): a row with a team counts only for that team's
 
 Two grains per fact table:
 
-* ``*Hourly`` — one slice per hour. A rollup run recomputes only the hours that changed
-  since the last run (set-based ``INSERT … SELECT … GROUP BY`` from the source tables),
-  which keeps the every-five-minutes run cheap however big a day is.
-* ``*Daily`` — the sum of a day's hourly slices, kept equal to it in the same transaction
-  that replaces an hourly slice (subtract the old slice, add the new one). Dashboards read
-  only these.
+* ``*Slice`` — one row per key and 15-minute slice (``SLICE_MINUTES``). A rollup run
+  recomputes only the slices in which something happened since the last run (set-based
+  ``INSERT … SELECT … GROUP BY`` from the source tables), which keeps the every-five-minutes
+  run cheap however big a day is.
+* ``*Daily`` — the sum of a day's slices, kept equal to it by the very statement that
+  replaces a slice (it adds the difference new − old). Dashboards read only these.
 
 The ``*_hist`` columns are duration histograms: :data:`HIST_BUCKETS` counts over geometric
 buckets of minutes (see :mod:`metrics.histogram`); percentiles over any range are read from
@@ -25,6 +25,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from metrics.histogram import HIST_BUCKETS
+
+SLICE_MINUTES = 15
 
 
 def _hist(help_text: str):
@@ -80,21 +82,21 @@ class CaseMeasures(models.Model):
         abstract = True
 
 
-class CaseHourly(CaseDimensions, CaseMeasures):
-    hour = models.DateTimeField()
+class CaseSlice(CaseDimensions, CaseMeasures):
+    slice_start = models.DateTimeField(help_text="Start of the 15-minute slice")
     day = models.DateField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "queue_id", "severity", "reason", "team"],
-                name="metrics_casehourly_key",
+                fields=["slice_start", "queue_id", "severity", "reason", "team"],
+                name="metrics_caseslice_key",
             )
         ]
-        indexes = [models.Index(fields=["day"], name="metrics_casehourly_day")]
+        indexes = [models.Index(fields=["day"], name="metrics_caseslice_day")]
 
     def __str__(self) -> str:
-        return f"{self.hour} queue {self.queue_id} P{self.severity} {self.reason}"
+        return f"{self.slice_start} queue {self.queue_id} P{self.severity} {self.reason}"
 
 
 class CaseDaily(CaseDimensions, CaseMeasures):
@@ -124,22 +126,22 @@ class ActionMeasures(models.Model):
         abstract = True
 
 
-class ActionHourly(CaseDimensions, ActionMeasures):
-    hour = models.DateTimeField()
+class ActionSlice(CaseDimensions, ActionMeasures):
+    slice_start = models.DateTimeField(help_text="Start of the 15-minute slice")
     day = models.DateField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "queue_id", "severity", "reason", "team", "action_type"]
+                fields=["slice_start", "queue_id", "severity", "reason", "team", "action_type"]
                 + ["analyst_id"],
-                name="metrics_actionhourly_key",
+                name="metrics_actionslice_key",
             )
         ]
-        indexes = [models.Index(fields=["day"], name="metrics_actionhourly_day")]
+        indexes = [models.Index(fields=["day"], name="metrics_actionslice_day")]
 
     def __str__(self) -> str:
-        return f"{self.hour} queue {self.queue_id} P{self.severity} {self.reason}"
+        return f"{self.slice_start} queue {self.queue_id} P{self.severity} {self.reason}"
 
 
 class ActionDaily(CaseDimensions, ActionMeasures):
@@ -174,21 +176,21 @@ class AnalystMeasures(models.Model):
         abstract = True
 
 
-class AnalystHourly(CaseDimensions, AnalystMeasures):
-    hour = models.DateTimeField()
+class AnalystSlice(CaseDimensions, AnalystMeasures):
+    slice_start = models.DateTimeField(help_text="Start of the 15-minute slice")
     day = models.DateField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "analyst_id", "queue_id", "severity", "reason", "team"],
-                name="metrics_analysthourly_key",
+                fields=["slice_start", "analyst_id", "queue_id", "severity", "reason", "team"],
+                name="metrics_analystslice_key",
             )
         ]
-        indexes = [models.Index(fields=["day"], name="metrics_analysthourly_day")]
+        indexes = [models.Index(fields=["day"], name="metrics_analystslice_day")]
 
     def __str__(self) -> str:
-        return f"{self.hour} queue {self.queue_id} P{self.severity} {self.reason}"
+        return f"{self.slice_start} queue {self.queue_id} P{self.severity} {self.reason}"
 
 
 class AnalystDaily(CaseDimensions, AnalystMeasures):
@@ -217,21 +219,21 @@ class DetectorMeasures(models.Model):
         abstract = True
 
 
-class DetectorHourly(CaseDimensions, DetectorMeasures):
-    hour = models.DateTimeField()
+class DetectorSlice(CaseDimensions, DetectorMeasures):
+    slice_start = models.DateTimeField(help_text="Start of the 15-minute slice")
     day = models.DateField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "detector", "queue_id", "severity", "reason", "team"],
-                name="metrics_detectorhourly_key",
+                fields=["slice_start", "detector", "queue_id", "severity", "reason", "team"],
+                name="metrics_detectorslice_key",
             )
         ]
-        indexes = [models.Index(fields=["day"], name="metrics_detectorhourly_day")]
+        indexes = [models.Index(fields=["day"], name="metrics_detectorslice_day")]
 
     def __str__(self) -> str:
-        return f"{self.hour} queue {self.queue_id} P{self.severity} {self.reason}"
+        return f"{self.slice_start} queue {self.queue_id} P{self.severity} {self.reason}"
 
 
 class DetectorDaily(CaseDimensions, DetectorMeasures):
@@ -278,7 +280,7 @@ class RollupState(models.Model):
     name = models.CharField(max_length=40, primary_key=True)
     watermark = models.DateTimeField()
     last_run_at = models.DateTimeField()
-    last_run_hours = models.IntegerField(default=0, help_text="Hourly slices recomputed")
+    last_run_slices = models.IntegerField(default=0, help_text="Slices recomputed")
     last_run_ms = models.IntegerField(default=0)
 
     def __str__(self) -> str:

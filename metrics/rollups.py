@@ -2,9 +2,9 @@
 
 How a run writes (the contract every writer here keeps):
 
-* An hourly slice is recomputed with one ``INSERT … SELECT … GROUP BY`` per fact table over
-  the source rows whose event time falls in the hour(s), after deleting the old slice. The
-  daily rows are kept equal to the sum of their hourly slices in the same statement (the
+* A 15-minute slice is recomputed with one ``INSERT … SELECT … GROUP BY`` per fact table
+  over the source rows whose event time falls in it, after deleting the old slice. The
+  daily rows are kept equal to the sum of their slices in the same statement (the
   difference new − old is added to them; a full day is deleted and re-derived).
   A re-run replaces, never doubles.
 * Each transaction is short (one fact table, one day), sets ``statement_timeout`` and
@@ -13,13 +13,13 @@ How a run writes (the contract every writer here keeps):
 * Source tables are only read with plain SELECTs: no row of ``cases_case`` is ever locked,
   so claiming never waits for a rollup.
 
-Three entry points: :func:`rollup_incremental` (beat, every five minutes: only the hours
+Three entry points: :func:`rollup_incremental` (beat, every five minutes: only the slices
 touched since the watermark), :func:`rollup_finalize` (beat: yesterday in full with its
 end-of-day backlog snapshot, once the day is over) and :func:`rebuild_range` (the
 ``rebuild_rollups`` command).
 
 Dimensions are the case's *current* queue, severity, reason and restriction: a case moved
-to another queue is counted there for every event of its life once its hours are
+to another queue is counted there for every event of its life once its slices are
 recomputed (a change to a case touches it, so the next incremental run does it).
 """
 
@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from metrics.histogram import HIST_BUCKETS, bucket_sql
 from metrics.kpis import RECURRENCE_DAYS, SEVERITY_WEIGHTS
-from metrics.models import BacklogDaily, RollupDay, RollupState
+from metrics.models import SLICE_MINUTES, BacklogDaily, RollupDay, RollupState
 
 # Changes committed up to this long after their updated_at stamp are still picked up by the
 # next incremental run (a long transaction, clock skew between app servers and the
@@ -45,6 +45,9 @@ OVERLAP = timedelta(minutes=10)
 # The nightly final rebuild waits this long after midnight, for the same reason.
 FINAL_GRACE = timedelta(minutes=15)
 LOCK_NAMESPACE = 0x6D657472  # "metr"
+SLICE = timedelta(minutes=SLICE_MINUTES)
+# The slice an event time falls in (aligned on the epoch, so on every hour in UTC).
+SLICE_SQL = f"date_bin('{SLICE_MINUTES} minutes', {{at}}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 INCREMENTAL = "incremental"
 
 DIMS = ("queue_id", "severity", "reason", "team")
@@ -72,7 +75,7 @@ class Stream:
 @dataclass(frozen=True)
 class Fact:
     name: str
-    hourly: str
+    slices: str
     daily: str
     extra_dims: tuple[str, ...]
     counts: tuple[str, ...]
@@ -96,10 +99,10 @@ class Fact:
         )
 
     def aggregate_sql(self) -> str:
-        """The SELECT producing the hourly slices for ``[%(start)s, %(end)s)``."""
+        """The SELECT producing the slices for ``[%(start)s, %(end)s)``."""
         union = "\nUNION ALL\n".join(self._branch(s) for s in self.streams)
-        hour = "date_trunc('hour', ev.at, 'UTC')"
-        columns = [f"{hour} AS hour", f"({hour} AT TIME ZONE %(tz)s)::date AS day"]
+        start = SLICE_SQL.format(at="ev.at")
+        columns = [f"{start} AS slice_start", f"({start} AT TIME ZONE %(tz)s)::date AS day"]
         columns += [f"ev.{d}" for d in self.key]
         columns += [f"SUM(ev.{c})::int AS {c}" for c in self.counts]
         columns += [
@@ -109,9 +112,9 @@ class Fact:
         group = ", ".join(["1", "2"] + [f"ev.{d}" for d in self.key])
         return f"SELECT {', '.join(columns)}\nFROM (\n{union}\n) ev\nGROUP BY {group}"  # noqa: S608
 
-    def insert_hourly_sql(self) -> str:
-        columns = ["hour", "day", *self.key, *self.counts, *self.hists]
-        return f"INSERT INTO {self.hourly} ({', '.join(columns)})\n" + self.aggregate_sql()
+    def insert_slices_sql(self) -> str:
+        columns = ["slice_start", "day", *self.key, *self.counts, *self.hists]
+        return f"INSERT INTO {self.slices} ({', '.join(columns)})\n" + self.aggregate_sql()
 
     # --- keeping the daily rows equal to the sum of their slices ------------------------
 
@@ -124,7 +127,7 @@ class Fact:
                 f"CASE WHEN COUNT({h}) = 0 THEN NULL ELSE ARRAY[{parts}]::int[] END AS {h}"
             )
         return (
-            f"SELECT {', '.join(columns)} FROM {self.hourly} "  # noqa: S608
+            f"SELECT {', '.join(columns)} FROM {self.slices} "  # noqa: S608
             f"WHERE {where} GROUP BY day, {', '.join(self.key)}"
         )
 
@@ -139,7 +142,7 @@ class Fact:
             f"ON CONFLICT (day, {', '.join(self.key)}) DO UPDATE SET {', '.join(updates)}"
         )
 
-    def replace_hours_sql(self) -> str:
+    def replace_slices_sql(self) -> str:
         """One statement replacing the slices of ``[%(start)s, %(end)s)`` and carrying the
         difference (new − old, per key) into the daily rows: each daily row is written at
         most once, and not at all when its slice did not change."""
@@ -163,9 +166,9 @@ class Fact:
             f"{h} = metrics_hist_add({self.daily}.{h}, EXCLUDED.{h}, 1)" for h in self.hists
         ]
         return (
-            f"WITH old AS (DELETE FROM {self.hourly} "  # noqa: S608 - names from code
-            f"WHERE hour >= %(start)s AND hour < %(end)s RETURNING {returning}),\n"
-            f"new AS ({self.insert_hourly_sql()}\nRETURNING {returning}),\n"
+            f"WITH old AS (DELETE FROM {self.slices} "  # noqa: S608 - names from code
+            f"WHERE slice_start >= %(start)s AND slice_start < %(end)s RETURNING {returning}),\n"
+            f"new AS ({self.insert_slices_sql()}\nRETURNING {returning}),\n"
             f"delta AS (SELECT {', '.join(summed)} FROM (SELECT {', '.join(negated)} FROM old "
             f"UNION ALL SELECT {returning} FROM new) u GROUP BY day, {key})\n"
             f"INSERT INTO {self.daily} ({returning}) SELECT {returning} FROM delta "
@@ -208,7 +211,7 @@ _RECURRING = _RECURRING_TEMPLATE.format(days=RECURRENCE_DAYS, applied=_APPLIED.f
 
 CASES = Fact(
     name="cases",
-    hourly="metrics_casehourly",
+    slices="metrics_caseslice",
     daily="metrics_casedaily",
     extra_dims=(),
     counts=(
@@ -315,7 +318,7 @@ CASES = Fact(
 
 ACTIONS = Fact(
     name="actions",
-    hourly="metrics_actionhourly",
+    slices="metrics_actionslice",
     daily="metrics_actiondaily",
     extra_dims=("action_type", "analyst_id"),
     counts=("applied", "reversed"),
@@ -352,7 +355,7 @@ def _qa_streams() -> tuple[Stream, ...]:
 
 ANALYSTS = Fact(
     name="analysts",
-    hourly="metrics_analysthourly",
+    slices="metrics_analystslice",
     daily="metrics_analystdaily",
     extra_dims=("analyst_id",),
     counts=(
@@ -396,7 +399,7 @@ ANALYSTS = Fact(
 
 DETECTORS = Fact(
     name="detectors",
-    hourly="metrics_detectorhourly",
+    slices="metrics_detectorslice",
     daily="metrics_detectordaily",
     extra_dims=("detector",),
     counts=("flags_decided", "flags_confirmed"),
@@ -493,13 +496,13 @@ def _local_day(moment: datetime) -> date:
     return timezone.localtime(moment, timezone.get_default_timezone()).date()
 
 
-def replace_hours(fact: Fact, start: datetime, end: datetime) -> None:
-    """Recompute the hourly slices in ``[start, end)`` (hours of one day) and carry the
+def replace_slices(fact: Fact, start: datetime, end: datetime) -> None:
+    """Recompute the slices in ``[start, end)`` (slices of one day) and carry the
     difference into the daily rows, in one transaction."""
     day = _local_day(start)
     params = {"start": start, "end": end, "tz": _tz(), "days": [day]}
     with _DayTransaction(day) as cursor:
-        cursor.execute(fact.replace_hours_sql(), params)
+        cursor.execute(fact.replace_slices_sql(), params)
         cursor.execute(fact.drop_empty_daily_sql(), params)
 
 
@@ -509,8 +512,8 @@ def rebuild_fact_day(fact: Fact, day: date) -> None:
     params = {"start": start, "end": end, "tz": _tz(), "day": day}
     with _DayTransaction(day) as cursor:
         cursor.execute(f"DELETE FROM {fact.daily} WHERE day = %(day)s", params)  # noqa: S608
-        cursor.execute(f"DELETE FROM {fact.hourly} WHERE day = %(day)s", params)  # noqa: S608
-        cursor.execute(fact.insert_hourly_sql(), params)
+        cursor.execute(f"DELETE FROM {fact.slices} WHERE day = %(day)s", params)  # noqa: S608
+        cursor.execute(fact.insert_slices_sql(), params)
         cursor.execute(fact.add_to_daily_sql("day = %(day)s"), params)
 
 
@@ -564,7 +567,7 @@ def rollup_finalize(*, now: datetime | None = None) -> date | None:
 
 # --- incremental ---------------------------------------------------------------------------
 
-# Timeline events after which every hour of the case may count differently.
+# Timeline events after which every slice of the case may count differently.
 CHANGE_EVENTS = (
     "CASE_MOVED",
     "CASE_SEVERITY_CHANGED",
@@ -579,7 +582,7 @@ WITH changed_cases AS (
     WHERE e.kind = ANY(%(kinds)s) AND e.at > %(since)s
 ),
 moments AS (
-    -- What happened since: each event recomputes the hour it happened in.
+    -- What happened since: each event recomputes the slice it happened in.
     SELECT c.created_at AS at FROM cases_case c WHERE c.created_at > %(since)s
     UNION ALL
     SELECT c.first_action_at FROM cases_case c WHERE c.first_action_at > %(since)s
@@ -590,7 +593,7 @@ moments AS (
     UNION ALL
     SELECT d.created_at FROM enforcement_decision d WHERE d.created_at > %(since)s
     UNION ALL
-    -- An action taking effect (approval) or reversed also changes its decision's hour.
+    -- An action taking effect (approval) or reversed also changes its decision's slice.
     SELECT unnest(ARRAY[a.starts_at, (SELECT d.created_at FROM enforcement_decision d
                                       WHERE d.id = a.decision_id)])
     FROM enforcement_enforcementaction a WHERE a.starts_at > %(since)s
@@ -609,7 +612,7 @@ moments AS (
     UNION ALL
     SELECT q.scored_at FROM qa_qareview q WHERE q.updated_at > %(since)s
     UNION ALL
-    -- A case whose queue, severity, reason or restriction changed: every hour it counts in.
+    -- A case whose queue, severity, reason or restriction changed: every slice it counts in.
     SELECT unnest(ARRAY[c.created_at, c.first_action_at, c.resolved_at]) FROM cases_case c
     WHERE c.id IN (SELECT id FROM changed_cases)
     UNION ALL
@@ -630,18 +633,18 @@ moments AS (
     UNION ALL
     SELECT q.scored_at FROM qa_qareview q WHERE q.case_id IN (SELECT id FROM changed_cases)
 )
-SELECT DISTINCT date_trunc('hour', at, 'UTC') FROM moments
+SELECT DISTINCT {slice} FROM moments
 WHERE at IS NOT NULL AND at < %(until)s
 ORDER BY 1
-"""
+""".replace("{slice}", SLICE_SQL.format(at="at"))
 
 
-def touched_hours(since: datetime, until: datetime) -> list[datetime]:
+def touched_slices(since: datetime, until: datetime) -> list[datetime]:
     """Hours whose slices may have changed since ``since``: those in which something
-    happened since then, and every hour of a case whose dimensions changed since then.
+    happened since then, and every slice of a case whose dimensions changed since then.
 
     Event times, not ``updated_at``: resolving a case opened three days ago recomputes the
-    hour of the resolution, not the hour it was opened (its dimensions did not change, so
+    slice of the resolution, not the one it was opened in (its dimensions did not change, so
     that slice did not either). A change that leaves no trace here (a backdated import, a
     raw SQL fix) waits for the nightly final rebuild of the day, or rebuild_rollups."""
     with connection.cursor() as cursor:
@@ -649,15 +652,15 @@ def touched_hours(since: datetime, until: datetime) -> list[datetime]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def hour_ranges(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
-    """Consecutive hours of the same day merged into ``[start, end)`` ranges."""
+def slice_ranges(slices: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive slices of the same day merged into ``[start, end)`` ranges."""
     ranges: list[tuple[datetime, datetime]] = []
-    for hour in sorted(hours):
-        end = hour + timedelta(hours=1)
-        if ranges and ranges[-1][1] == hour and _local_day(ranges[-1][0]) == _local_day(hour):
+    for start in sorted(slices):
+        end = start + SLICE
+        if ranges and ranges[-1][1] == start and _local_day(ranges[-1][0]) == _local_day(start):
             ranges[-1] = (ranges[-1][0], end)
         else:
-            ranges.append((hour, end))
+            ranges.append((start, end))
     return ranges
 
 
@@ -666,7 +669,7 @@ class IncrementalRun:
     ran: bool
     since: datetime | None = None
     watermark: datetime | None = None
-    hours: int = 0
+    slices: int = 0
     seconds: float = 0.0
 
 
@@ -676,7 +679,7 @@ def _try_run_lock(cursor) -> bool:
 
 
 def rollup_incremental(*, now: datetime | None = None) -> IncrementalRun:
-    """Recompute the hourly slices touched since the last run (and their days' totals).
+    """Recompute the slices touched since the last run (and their days' totals).
 
     The first run ever starts from the beginning of today. If another incremental run is in
     progress (beat started twice), this one does nothing."""
@@ -689,23 +692,23 @@ def rollup_incremental(*, now: datetime | None = None) -> IncrementalRun:
             now = now or timezone.now()
             state = RollupState.objects.filter(name=INCREMENTAL).first()
             since = state.watermark - OVERLAP if state else day_bounds(_local_day(now))[0]
-            hours = touched_hours(since, now + timedelta(hours=1))
-            for start, end in hour_ranges(hours):
+            slices = touched_slices(since, now + SLICE)
+            for start, end in slice_ranges(slices):
                 for fact in FACTS:
-                    replace_hours(fact, start, end)
+                    replace_slices(fact, start, end)
             seconds = _time.perf_counter() - started
             RollupState.objects.update_or_create(
                 name=INCREMENTAL,
                 defaults={
                     "watermark": now,
                     "last_run_at": now,
-                    "last_run_hours": len(hours),
+                    "last_run_slices": len(slices),
                     "last_run_ms": int(seconds * 1000),
                 },
             )
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [LOCK_NAMESPACE])
-    return IncrementalRun(ran=True, since=since, watermark=now, hours=len(hours), seconds=seconds)
+    return IncrementalRun(ran=True, since=since, watermark=now, slices=len(slices), seconds=seconds)
 
 
 def day_statements(day: date) -> list[tuple[str, dict]]:

@@ -7,9 +7,9 @@ from metrics import rollups
 
 @shared_task(name="metrics.tasks.rollup_incremental")
 def rollup_incremental() -> dict:
-    """Recompute the hourly slices touched since the last run (beat: every five minutes)."""
+    """Recompute the 15-minute slices touched since the last run (beat: every five minutes)."""
     run = rollups.rollup_incremental()
-    return {"ran": run.ran, "hours": run.hours, "seconds": round(run.seconds, 3)}
+    return {"ran": run.ran, "slices": run.slices, "seconds": round(run.seconds, 3)}
 
 
 @shared_task(name="metrics.tasks.rollup_finalize")

@@ -1,5 +1,5 @@
 """Rollups: a re-run replaces and never doubles, the incremental runs add up to a full
-rebuild, the daily rows always equal the sum of their hourly slices, and the runs guard
+rebuild, the daily rows always equal the sum of their 15-minute slices, and the runs guard
 against each other."""
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from metrics import rollups
 from metrics.kpis import kpi_report
 from metrics.models import (
     ActionDaily,
-    ActionHourly,
+    ActionSlice,
     AnalystDaily,
-    AnalystHourly,
+    AnalystSlice,
     BacklogDaily,
     CaseDaily,
-    CaseHourly,
+    CaseSlice,
     DetectorDaily,
-    DetectorHourly,
+    DetectorSlice,
     RollupDay,
     RollupState,
 )
@@ -36,13 +36,13 @@ pytestmark = pytest.mark.django_db
 
 D_MINUS_1, D, D_PLUS_1 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 TABLES = (
-    CaseHourly,
+    CaseSlice,
     CaseDaily,
-    ActionHourly,
+    ActionSlice,
     ActionDaily,
-    AnalystHourly,
+    AnalystSlice,
     AnalystDaily,
-    DetectorHourly,
+    DetectorSlice,
     DetectorDaily,
 )
 
@@ -60,8 +60,8 @@ def snapshot(models=TABLES) -> dict[str, list[tuple]]:
     return {model.__name__: rows(model) for model in models}
 
 
-def daily_from_hourly(hourly, daily) -> list[tuple]:
-    """The daily rows recomputed in Python from the hourly slices."""
+def daily_from_slices(slices, daily) -> list[tuple]:
+    """The daily rows recomputed in Python from the slices."""
     key_fields = ["day", "queue_id", "severity", "reason", "team"]
     key_fields += [
         f.attname
@@ -74,7 +74,7 @@ def daily_from_hourly(hourly, daily) -> list[tuple]:
         if f.attname not in key_fields and f.attname != "id"
     ]
     sums: dict[tuple, list] = {}
-    for row in hourly.objects.values():
+    for row in slices.objects.values():
         key = tuple(row[k] for k in key_fields)
         acc = sums.setdefault(key, [None if f.endswith("hist") else 0 for f in value_fields])
         for i, f in enumerate(value_fields):
@@ -101,18 +101,18 @@ def test_a_rebuild_run_twice_gives_the_same_rows(dataset):
     assert first["CaseDaily"] and first["BacklogDaily"]
     rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
     assert snapshot((*TABLES, BacklogDaily)) == first
-    # Replacing some hours of a day again (the incremental path) changes nothing either.
+    # Replacing some slices of a day again (the incremental path) changes nothing either.
     for fact in rollups.FACTS:
-        rollups.replace_hours(
+        rollups.replace_slices(
             fact, datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinfo=UTC)
         )
     assert snapshot((*TABLES, BacklogDaily)) == first
 
 
-def test_daily_rows_are_the_sum_of_their_hourly_slices(dataset):
+def test_daily_rows_are_the_sum_of_their_slices(dataset):
     rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
-    for hourly, daily in zip(TABLES[::2], TABLES[1::2], strict=True):
-        assert rows(daily) == daily_from_hourly(hourly, daily), daily.__name__
+    for slices, daily in zip(TABLES[::2], TABLES[1::2], strict=True):
+        assert rows(daily) == daily_from_slices(slices, daily), daily.__name__
 
 
 def test_incremental_runs_every_step_equal_a_full_rebuild(
@@ -124,19 +124,19 @@ def test_incremental_runs_every_step_equal_a_full_rebuild(
     data = build_dataset(after_step=lambda: runs.append(rollups.rollup_incremental()))
     assert all(run.ran for run in runs) and len(runs) > 15
     # A later change to an older case (H, opened and escalated on D, re-prioritised the
-    # next morning) reaches every hour of D it counts in.
+    # next morning) reaches every slice of D it counts in.
     h = Case.objects.get(pk=data.cases["H"].pk)
     time_machine.move_to(datetime(2026, 3, 3, 6, 30, tzinfo=UTC), tick=False)
     case_update(actor=threats_specialist, case_id=h.pk, version=h.version, severity=1)
     time_machine.move_to(datetime(2026, 3, 3, 6, 35, tzinfo=UTC), tick=False)
-    assert rollups.rollup_incremental().hours >= 2
+    assert rollups.rollup_incremental().slices >= 2
     incremental = snapshot()
     assert CaseDaily.objects.filter(day=D, team="threats", severity=1, created=1).exists()
     rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
     assert snapshot() == incremental
 
 
-def test_an_incremental_run_recomputes_only_the_hours_touched(
+def test_an_incremental_run_recomputes_only_the_slices_touched(
     dataset, time_machine, threats_specialist
 ):
     time_machine.move_to(datetime(2026, 3, 3, 6, 0, tzinfo=UTC), tick=False)
@@ -149,31 +149,31 @@ def test_an_incremental_run_recomputes_only_the_hours_touched(
     time_machine.move_to(datetime(2026, 3, 3, 7, 0, tzinfo=UTC), tick=False)
     quiet = rollups.rollup_incremental()
     # Nothing happened since the watermark (minus the overlap): nothing to do.
-    assert quiet.ran and quiet.hours == 0
-    # H's severity changes: every hour H counts in is recomputed (opened D 08:00; first
-    # action, escalation and acknowledgement D 10:00–10:45).
+    assert quiet.ran and quiet.slices == 0
+    # H's severity changes: every slice H counts in is recomputed (opened D 08:00; first
+    # action and escalation D 10:00, acknowledgement 10:45).
     h = Case.objects.get(pk=dataset.cases["H"].pk)
     time_machine.move_to(datetime(2026, 3, 3, 7, 5, tzinfo=UTC), tick=False)
     case_update(actor=threats_specialist, case_id=h.pk, version=h.version, severity=1)
-    assert rollups.rollup_incremental().hours == 2
-    assert RollupState.objects.get(name=rollups.INCREMENTAL).last_run_hours == 2
+    assert rollups.rollup_incremental().slices == 3
+    assert RollupState.objects.get(name=rollups.INCREMENTAL).last_run_slices == 3
     # The next run still sees the change (the overlap re-reads the last ten minutes, in case
     # a transaction committed late): doing it again changes nothing.
     before = snapshot()
     time_machine.move_to(datetime(2026, 3, 3, 7, 20, tzinfo=UTC), tick=False)
-    assert rollups.rollup_incremental().hours == 2
+    assert rollups.rollup_incremental().slices == 3
     assert snapshot() == before
-    # H is then decided: only the hour of the decision and resolution (D+1 07:00), not the
-    # hour it was opened in.
+    # H is then decided: only the slice of the decision and resolution (D+1 07:30), not the
+    # one it was opened in.
     time_machine.move_to(datetime(2026, 3, 3, 7, 30, tzinfo=UTC), tick=False)
     decision_make(
         actor=threats_specialist, case_id=h.pk, outcome="no_violation", rationale="Not credible."
     )
     time_machine.move_to(datetime(2026, 3, 3, 7, 35, tzinfo=UTC), tick=False)
-    assert rollups.touched_hours(
+    assert rollups.touched_slices(
         datetime(2026, 3, 3, 7, 25, tzinfo=UTC), datetime(2026, 3, 3, 8, tzinfo=UTC)
-    ) == [datetime(2026, 3, 3, 7, tzinfo=UTC)]
-    assert rollups.rollup_incremental().hours == 1
+    ) == [datetime(2026, 3, 3, 7, 30, tzinfo=UTC)]
+    assert rollups.rollup_incremental().slices == 1
     incremental = snapshot()
     assert CaseDaily.objects.filter(day=D_PLUS_1, team="threats", severity=1, resolved=1).exists()
     rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
