@@ -3,13 +3,46 @@
 from __future__ import annotations
 
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import BasePermission
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
 
 from tsops import roles
 from tsops.models import ApiKey
 from tsops.permissions import role_of, teams_of
-from tsops.services import api_key_authenticate
+from tsops.services import api_key_authenticate, client_ip
+
+
+class FailedKeyThrottle(SimpleRateThrottle):
+    """Failed API-key attempts per client address (rate ``api_key_failures``).
+
+    DRF checks its throttles only after authentication has succeeded, so a wrong key is
+    answered 401 at once, as often as it is tried. This counts the failures of an address and,
+    past the rate, refuses every key from it with 429 before looking the key up. The address is
+    REMOTE_ADDR (as in the access log and the sign-in lockout), never a client-supplied
+    X-Forwarded-For, which an attacker would rotate.
+    """
+
+    scope = "api_key_failures"
+
+    def get_rate(self) -> str | None:
+        # Read when used, not at import, so that the configured rate is always the current one.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request, view=None) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request) or "unknown"}
+
+    def blocked(self, request) -> bool:
+        """Whether the address is over its failures (loads its recent failures)."""
+        self.key = self.get_cache_key(request)
+        self.now = self.timer()
+        self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
+        return len(self.history) >= self.num_requests
+
+    def record_failure(self) -> None:
+        self.history.insert(0, self.now)
+        self.cache.set(self.key, self.history, self.duration)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -21,14 +54,23 @@ class ApiKeyAuthentication(BaseAuthentication):
         header = get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword:
             return None
+        throttle = FailedKeyThrottle()
+        if throttle.blocked(request):
+            raise Throttled(
+                wait=throttle.wait(),
+                detail="Too many failed API-key attempts from this address; try again later.",
+            )
         if len(header) != 2:
+            throttle.record_failure()
             raise AuthenticationFailed("Malformed Authorization header; expected 'Bearer <key>'.")
         try:
             token = header[1].decode()
         except UnicodeDecodeError:
+            throttle.record_failure()
             raise AuthenticationFailed("The API key contains invalid characters.")
         key = api_key_authenticate(token=token)
         if key is None:
+            throttle.record_failure()
             raise AuthenticationFailed("Invalid or revoked API key.")
         if not key.user.is_active:
             raise AuthenticationFailed("The API key's user is inactive.")

@@ -42,7 +42,10 @@ if PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KE
     )
 
 # Keyed hash for identifiers (device, IP, email, payment): never stored raw.
-IDENTIFIER_HASH_KEY = env_str("IDENTIFIER_HASH_KEY", required=PRODUCTION) or "demo-identifier-key"
+_DEV_IDENTIFIER_KEY = "demo-identifier-key"
+IDENTIFIER_HASH_KEY = env_str("IDENTIFIER_HASH_KEY", required=PRODUCTION) or _DEV_IDENTIFIER_KEY
+if PRODUCTION and IDENTIFIER_HASH_KEY == _DEV_IDENTIFIER_KEY:
+    raise ImproperlyConfigured("IDENTIFIER_HASH_KEY must not be the demo key in production")
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"]
@@ -85,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tsops.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -229,6 +233,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/min"),
         "user": env_str("API_THROTTLE_USER", "100000/hour" if TESTING else "6000/min"),
+        # Failed API-key attempts per address (tsops.auth.FailedKeyThrottle): 429 past it.
+        "api_key_failures": env_str("API_KEY_FAILURE_RATE", "100000/hour" if TESTING else "30/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
