@@ -10,6 +10,7 @@ from appeals.models import Appeal
 from appeals.permissions import can_view_appeal
 from cases.models import Queue
 from cases.selectors import queue_list
+from tsops.errors import HiddenObject
 from tsops.permissions import has_capability, teams_of
 
 
@@ -32,8 +33,10 @@ def appeal_get_for(*, actor, appeal_id: int) -> Appeal:
         .filter(pk=appeal_id)
         .first()
     )
-    if appeal is None or not can_view_appeal(actor, appeal):
+    if appeal is None:
         raise Http404("No such appeal.")
+    if not can_view_appeal(actor, appeal):
+        raise HiddenObject("No such appeal.", actor=actor, obj=appeal)
     return appeal
 
 
@@ -47,7 +50,7 @@ def appeal_get_for_filer(*, actor, appeal_id: int) -> Appeal:
         or has_capability(actor, "lookup_enforcement")
         or can_view_appeal(actor, appeal)
     ):
-        raise Http404("No such appeal.")
+        raise HiddenObject("No such appeal.", actor=actor, obj=appeal)
     return appeal
 
 

@@ -19,7 +19,7 @@ from cases.permissions import can_work_queue
 from enforcement import events
 from enforcement import services as enforcement_services
 from enforcement.models import EnforcementAction, OutboxEvent, Strike
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 from tsops.permissions import has_capability, teams_of
 
@@ -136,8 +136,10 @@ def _lock(appeal_id: int, actor) -> Appeal:
         .filter(pk=appeal_id)
         .first()
     )
-    if appeal is None or not can_view_appeal(actor, appeal):
+    if appeal is None:
         raise Http404("No such appeal.")
+    if not can_view_appeal(actor, appeal):
+        raise HiddenObject("No such appeal.", actor=actor, obj=appeal)
     return appeal
 
 

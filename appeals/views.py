@@ -34,7 +34,7 @@ from enforcement.models import EnforcementAction
 from enforcement.selectors import account_enforcement_history, enforcement_lookup
 from enforcement.views import STATUS_LABELS, action_text
 from tsops.decorators import console_view
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 from tsops.permissions import has_capability
 
@@ -462,11 +462,12 @@ def notification_read(request: HttpRequest, notification_id: int) -> HttpRespons
     updated = Notification.objects.filter(
         pk=notification_id, user=request.user, read_at__isnull=True
     ).update(read_at=timezone.now())
-    if (
-        not updated
-        and not Notification.objects.filter(pk=notification_id, user=request.user).exists()
-    ):
-        raise Http404("No such notification.")
+    if not updated:
+        notification = Notification.objects.filter(pk=notification_id).first()
+        if notification is None:
+            raise Http404("No such notification.")
+        if notification.user_id != request.user.pk:
+            raise HiddenObject("No such notification.", actor=request.user, obj=notification)
     if request.htmx:
         # The home page swaps the item out; nothing replaces it.
         return HttpResponse("")

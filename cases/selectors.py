@@ -16,6 +16,7 @@ from cases import timeline
 from cases.identifiers import identifier_hash
 from cases.models import Case, CaseEvent, Identifier, Queue, Report, Subject
 from cases.permissions import can_view_case, can_work_queue
+from tsops.errors import HiddenObject
 from tsops.permissions import has_capability, teams_of
 
 
@@ -33,7 +34,7 @@ def queue_get_for(*, actor, slug: str, kind: str | None = Queue.Kind.CASES) -> Q
     if queue is None or (kind is not None and queue.kind != kind):
         raise Http404("No such queue.")
     if not can_work_queue(actor, queue):
-        raise Http404("No such queue.")
+        raise HiddenObject("No such queue.", actor=actor, obj=queue)
     return queue
 
 
@@ -162,8 +163,10 @@ def case_get_for(*, actor, case_id: int) -> Case:
         .filter(pk=case_id)
         .first()
     )
-    if case is None or not can_view_case(actor, case):
+    if case is None:
         raise Http404("No such case.")
+    if not can_view_case(actor, case):
+        raise HiddenObject("No such case.", actor=actor, obj=case)
     return case
 
 

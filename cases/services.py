@@ -21,7 +21,7 @@ from cases.permissions import (
     can_work_queue,
 )
 from cases.routing import deadlines_for
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, HiddenObject
 from tsops.models import AccessLog
 from tsops.services import access_log_record
 
@@ -53,7 +53,7 @@ def case_lock(case_id: int, actor) -> Case:
     except Case.DoesNotExist:
         raise Http404("No such case.") from None
     if not can_view_case(actor, case):
-        raise Http404("No such case.")
+        raise HiddenObject("No such case.", actor=actor, obj=case)
     return case
 
 
@@ -181,8 +181,10 @@ def case_renew_lease(*, actor, case_id: int) -> Case:
         pk=case_id, status=Case.Status.IN_REVIEW, claimed_by=actor
     ).update(lease_expires_at=now + LEASE)
     case = Case.objects.select_related("queue").filter(pk=case_id).first()
-    if case is None or not can_view_case(actor, case):
+    if case is None:
         raise Http404("No such case.")
+    if not can_view_case(actor, case):
+        raise HiddenObject("No such case.", actor=actor, obj=case)
     if not updated:
         raise InvalidTransition(case, "renewed: you do not hold its claim")
     return case
@@ -338,8 +340,10 @@ def evidence_add(
 def evidence_reveal(*, actor, evidence_id: int, request=None) -> Evidence:
     """Unblur sensitive evidence for the actor; the reveal is logged."""
     evidence = Evidence.objects.select_related("case", "case__queue").filter(pk=evidence_id).first()
-    if evidence is None or not can_view_case(actor, evidence.case):
+    if evidence is None:
         raise Http404("No such evidence.")
+    if not can_view_case(actor, evidence.case):
+        raise HiddenObject("No such evidence.", actor=actor, obj=evidence)
     with transaction.atomic():
         access_log_record(
             actor=actor,
@@ -357,8 +361,10 @@ def evidence_reveal(*, actor, evidence_id: int, request=None) -> Evidence:
 def identifier_reveal(*, actor, case_id: int, identifier_id: int, reason: str, request=None):
     """Show an identifier's fingerprint and linked accounts; associates must say why (logged)."""
     case = Case.objects.select_related("queue", "subject").filter(pk=case_id).first()
-    if case is None or not can_view_case(actor, case):
+    if case is None:
         raise Http404("No such case.")
+    if not can_view_case(actor, case):
+        raise HiddenObject("No such case.", actor=actor, obj=case)
     if not can_reveal_pii(actor):
         raise PermissionDenied("Your role may not reveal identifiers.")
     reason = (reason or "").strip()

@@ -14,6 +14,7 @@ from cases.selectors import visible_cases
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision, EnforcementAction, PolicySection, Strike
 from enforcement.permissions import can_lookup_enforcement
+from tsops.errors import HiddenObject
 from tsops.permissions import has_capability
 
 APPEAL_WINDOW = timedelta(days=182)
@@ -91,7 +92,7 @@ def action_get_for(*, actor, action_id: int) -> EnforcementAction:
         or can_lookup_enforcement(actor)
         or has_capability(actor, "receive_events")
     ):
-        raise Http404("No such action.")
+        raise HiddenObject("No such action.", actor=actor, obj=action)
     return action
 
 

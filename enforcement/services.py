@@ -23,7 +23,7 @@ from enforcement.permissions import (
     can_reverse_action,
     can_take_alone,
 )
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, HiddenObject
 
 DECISION_MADE = "DECISION_MADE"
 ACTION_APPLIED = "ACTION_APPLIED"
@@ -349,8 +349,10 @@ def _lock_action(action_id: int, actor) -> EnforcementAction:
         .filter(pk=action_id)
         .first()
     )
-    if action is None or not can_view_case(actor, action.case):
+    if action is None:
         raise Http404("No such action.")
+    if not can_view_case(actor, action.case):
+        raise HiddenObject("No such action.", actor=actor, obj=action)
     return action
 
 

@@ -7,6 +7,7 @@ from django.http import Http404
 
 from cases.selectors import visible_cases
 from escalations.models import Escalation
+from tsops.errors import HiddenObject
 
 
 def escalation_list(*, actor, team: str = "", status: str = "") -> QuerySet[Escalation]:
@@ -25,5 +26,8 @@ def escalation_get_for(*, actor, escalation_id: int) -> Escalation:
     """The escalation, or 404 when missing or on a case the actor may not see."""
     escalation = escalation_list(actor=actor).filter(pk=escalation_id).first()
     if escalation is None:
+        hidden = Escalation.objects.filter(pk=escalation_id).first()
+        if hidden is not None:
+            raise HiddenObject("No such escalation.", actor=actor, obj=hidden)
         raise Http404("No such escalation.")
     return escalation

@@ -25,7 +25,7 @@ from enforcement import events
 from enforcement.models import EnforcementAction, WebhookEndpoint
 from escalations.models import Escalation, EscalationAlert, Team
 from escalations.permissions import can_raise_escalation, can_work_escalation
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 
 log = logging.getLogger(__name__)
@@ -332,8 +332,10 @@ def _lock_escalation(escalation_id: int, actor) -> Escalation:
         .filter(pk=escalation_id)
         .first()
     )
-    if escalation is None or not can_work_escalation(actor, escalation):
+    if escalation is None:
         raise Http404("No such escalation.")
+    if not can_work_escalation(actor, escalation):
+        raise HiddenObject("No such escalation.", actor=actor, obj=escalation)
     return escalation
 
 

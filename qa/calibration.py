@@ -44,7 +44,7 @@ from qa.models import (
 )
 from qa.permissions import can_manage_calibration, is_calibration_participant
 from tsops import roles
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 from tsops.permissions import role_of
 
@@ -626,8 +626,10 @@ def calibration_session_list(*, actor) -> QuerySet[CalibrationSession]:
 def calibration_session_get_for(*, actor, session_id: int) -> CalibrationSession:
     """The session, or 404 for someone neither participant nor ``run_qa``."""
     session = CalibrationSession.objects.select_related("created_by").filter(pk=session_id).first()
-    if session is None or not can_see_session(actor, session):
+    if session is None:
         raise Http404("No such calibration session.")
+    if not can_see_session(actor, session):
+        raise HiddenObject("No such calibration session.", actor=actor, obj=session)
     return session
 
 

@@ -17,6 +17,7 @@ from enforcement.models import EnforcementAction
 from qa import stats
 from qa.models import ErrorType, QAReview, Sample, SamplingPlan
 from qa.permissions import can_adjudicate_review, can_run_qa, can_see_review
+from tsops.errors import HiddenObject
 from tsops.permissions import has_capability, teams_of
 
 # What the reviewer may see of the case's history before answering: everything the analyst
@@ -58,8 +59,10 @@ def review_get_for(*, actor, review_id: int) -> QAReview:
         .filter(pk=review_id)
         .first()
     )
-    if review is None or not can_see_review(actor, review):
+    if review is None:
         raise Http404("No such QA review.")
+    if not can_see_review(actor, review):
+        raise HiddenObject("No such QA review.", actor=actor, obj=review)
     return review
 
 
@@ -215,8 +218,10 @@ def plan_list(*, actor) -> list[SamplingPlan]:
 
 def plan_get_for(*, actor, plan_id: int) -> SamplingPlan:
     plan = SamplingPlan.objects.select_related("rubric", "created_by").filter(pk=plan_id).first()
-    if plan is None or not can_run_qa(actor) or (plan.team and plan.team not in teams_of(actor)):
+    if plan is None:
         raise Http404("No such sampling plan.")
+    if not can_run_qa(actor) or (plan.team and plan.team not in teams_of(actor)):
+        raise HiddenObject("No such sampling plan.", actor=actor, obj=plan)
     return plan
 
 

@@ -32,7 +32,7 @@ from qa.permissions import (
     can_see_review,
     can_work_review,
 )
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 from tsops.permissions import has_capability, teams_of
 
@@ -243,6 +243,10 @@ def sample_draw(
         plan = SamplingPlan.objects.select_for_update().filter(pk=plan_id).first()
         if plan is None:
             raise Http404("No such sampling plan.")
+        # A team's plan samples its restricted decisions: drawing it (which tells how many
+        # there are) is for that team's seniors only, like reading it.
+        if actor is not None and plan.team and plan.team not in teams_of(actor):
+            raise HiddenObject("No such sampling plan.", actor=actor, obj=plan)
         if start is None or end is None:
             start, end = period_bounds(plan.period)
         existing = Sample.objects.filter(plan=plan, period_start=start).first()
@@ -363,8 +367,10 @@ def _lock(review_id: int, actor) -> QAReview:
         .filter(pk=review_id)
         .first()
     )
-    if review is None or not can_see_review(actor, review):
+    if review is None:
         raise Http404("No such QA review.")
+    if not can_see_review(actor, review):
+        raise HiddenObject("No such QA review.", actor=actor, obj=review)
     return review
 
 
@@ -682,8 +688,10 @@ def review_reverse_action(
     """From a failed QA review, reverse one of the decision's live actions through the
     enforcement services (which check that the actor may reverse)."""
     review = QAReview.objects.filter(pk=review_id).first()
-    if review is None or not can_see_review(actor, review):
+    if review is None:
         raise Http404("No such QA review.")
+    if not can_see_review(actor, review):
+        raise HiddenObject("No such QA review.", actor=actor, obj=review)
     if review.status != QAReview.Status.SCORED or review.passed is not False:
         raise QAConflict("Only a failed QA review offers a reversal.")
     if not EnforcementAction.objects.filter(pk=action_id, decision_id=review.decision_id).exists():

@@ -13,9 +13,10 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tsops import selectors
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, HiddenObject
 from tsops.models import AccessLog, ApiKey
 from tsops.permissions import role_of, teams_of
+from tsops.services import access_denied_record
 
 
 class Conflict(exceptions.APIException):
@@ -59,6 +60,8 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     elif isinstance(exc, Http404):
+        if isinstance(exc, HiddenObject):
+            access_denied_record(request=context["request"], exc=exc)
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)

@@ -58,6 +58,8 @@ class AccessLog(models.Model):
         EXPORTED = "exported", "Exported"
         SEARCHED = "searched", "Searched"
         LOOKED_UP = "looked_up", "Looked up enforcement"
+        # Asked for an object that exists but is not theirs to see (answered 404).
+        DENIED = "denied", "Denied"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
@@ -16,7 +17,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from tsops import roles
+from tsops.errors import HiddenObject
 from tsops.models import AccessLog, ApiKey, WorkerHeartbeat
+
+security_log = logging.getLogger("tsops.security")
 
 KEY_PREFIX = "tsk"
 # last_used_at is refreshed at most this often, so busy keys don't write on every request.
@@ -56,6 +60,31 @@ def access_log_record(
         reason=reason,
         ip_address=client_ip(request),
         detail=detail or {},
+    )
+
+
+def access_denied_record(*, request: HttpRequest, exc: HiddenObject) -> AccessLog | None:
+    """Record that the request's user was refused an object that exists (it was answered 404
+    like a missing one), in the access log and the ``tsops.security`` log. Called by the 404
+    handlers, after the view's transaction has rolled back, so the entry always stays."""
+    actor = exc.actor
+    security_log.warning(
+        "denied %s#%s to %s (%s %s)",
+        exc.object_type,
+        exc.object_id,
+        getattr(actor, "username", "") or "anonymous",
+        request.method,
+        request.path,
+    )
+    if actor is None or not actor.is_authenticated:
+        return None
+    return access_log_record(
+        actor=actor,
+        action=AccessLog.Action.DENIED,
+        object_type=exc.object_type,
+        object_id=exc.object_id,
+        request=request,
+        detail={"method": request.method, "path": request.path[:300]},
     )
 
 

@@ -12,10 +12,13 @@ from django.views.decorators.http import require_GET
 from tsops import home as home_sections
 from tsops import selectors
 from tsops.decorators import console_view
+from tsops.errors import HiddenObject
 from tsops.permissions import role_of, teams_of
+from tsops.services import access_denied_record
 
 
 @console_view()
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """The signed-in member's home page: what their role works on first."""
     user = request.user
@@ -28,6 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @console_view("view_access_log")
+@require_GET
 def access_log(request: HttpRequest) -> HttpResponse:
     entries = selectors.access_log_list(
         actor=request.user,
@@ -63,6 +67,8 @@ def _api_error(status: int, code: str, message: str) -> JsonResponse:
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """404: JSON under /api/ (an unknown endpoint), the console's page everywhere else."""
+    if isinstance(exception, HiddenObject):
+        access_denied_record(request=request, exc=exception)
     if _is_api(request):
         return _api_error(404, "not_found", "Not found.")
     return defaults.page_not_found(request, exception)

@@ -1,0 +1,343 @@
+"""A small world of objects for the security tests, built once per test module through the
+real services: every kind of object a route takes, in a visible ("std") and a restricted
+(escalated to child-safety) version, plus the few objects that belong to one actor.
+
+The world lives in a transaction opened for the module and rolled back at its end; each test
+then runs in a savepoint inside it (pytest-django's ``db``), so the routes see it all and
+nothing leaks to other modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from appeals import services as appeal_services
+from cases import services as case_services
+from cases.models import Identifier
+from enforcement import services as enforcement_services
+from escalations import services as escalation_services
+from qa import calibration
+from qa import services as qa_services
+from qa.models import Rubric, SamplingPlan
+from tests.conftest import make_member
+from tests.factories import make_case
+from tsops import roles
+from tsops.models import Notification
+from tsops.services import api_key_create
+
+# Written into every restricted object's text: no response to anyone outside the child-safety
+# team may contain it.
+RESTRICTED_MARKER = "zq-restricted-7731"
+
+ALL_PASS = {
+    "correct_outcome": True,
+    "correct_policy_section": True,
+    "proportionate_action": True,
+    "evidence_complete": True,
+    "rationale_clear": True,
+}
+
+# The actors of the matrix (besides "anonymous"): username, role, teams.
+ACTORS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "no_role": (None, ()),
+    "associate": (roles.ASSOCIATE, ()),
+    "analyst": (roles.ANALYST, ()),
+    "senior": (roles.SENIOR, ()),
+    "support": (roles.SUPPORT, ()),
+    "platform": (roles.PLATFORM, ()),
+    "child_safety": (None, ("child-safety",)),
+    "threats": (None, ("threats",)),
+}
+
+
+@dataclass
+class World:
+    users: dict = field(default_factory=dict)
+    # API key secrets: "<actor>" -> key with every scope; "platform:<scope>" -> that scope only;
+    # "senior-<scope>" -> every scope but that one.
+    keys: dict[str, str] = field(default_factory=dict)
+    objects: dict[str, object] = field(default_factory=dict)
+
+    def __getattr__(self, name):
+        try:
+            return self.objects[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _case(platform, *, reason: str, name: str, text: str, identifiers=()):
+    return make_case(
+        platform,
+        reason=reason,
+        description=f"report about {name}: {text}",
+        subject={
+            "kind": "content",
+            "external_id": f"post-{name}",
+            "owner_id": f"acct-{name}",
+            "text": text,
+        },
+        identifiers=[{"kind": kind, "value": value} for kind, value in identifiers],
+    )
+
+
+def _decide(actor, case, *, section: str, actions, rationale: str = "Matrix decision."):
+    case.refresh_from_db()
+    if case.status == "new":
+        case = case_services.case_claim(actor=actor, case_id=case.pk)
+    return enforcement_services.decision_make(
+        actor=actor,
+        case_id=case.pk,
+        version=case.version,
+        outcome="violation",
+        policy_section=section,
+        rationale=rationale,
+        actions=actions,
+    )
+
+
+def _install_reference_data() -> None:
+    """The roles, taxonomy, policies, queues, rubric and teams the migrations install (put
+    back here, idempotently, in case a transactional test of the session flushed them)."""
+    from django.apps import apps
+
+    from appeals.setup import install_appeal_queues
+    from cases.taxonomy import install_taxonomy
+    from enforcement.policy_data import install_policies
+    from escalations.setup import install_teams
+    from qa.setup import install_default_rubric
+
+    roles.install_roles()
+    install_taxonomy(apps)
+    install_policies(apps)
+    install_appeal_queues(apps)
+    install_default_rubric(apps)
+    install_teams()
+
+
+def build_world() -> World:
+    _install_reference_data()
+    world = World()
+    for name, (role, teams) in ACTORS.items():
+        world.users[name] = make_member(f"m_{name}", role, teams)
+    u = world.users
+    # People who build the world without being actors of the matrix.
+    decider = make_member("m_decider", roles.ANALYST)
+    lead = make_member("m_lead", roles.SENIOR)
+    cs_lead = make_member("m_cs_lead", roles.SENIOR, ("child-safety",))
+    cs_worker = make_member("m_cs_worker", None, ("child-safety",))
+    platform = u["platform"]
+    o = world.objects
+
+    # --- Cases ---------------------------------------------------------------------------
+    o["case_std"] = _case(
+        platform,
+        reason="spam",
+        name="std",
+        text="buy cheap watches",
+        identifiers=[("email", "std-owner@mail.example")],
+    )
+    o["evidence_std"] = case_services.evidence_add(
+        actor=decider,
+        case_id=o["case_std"].pk,
+        kind="excerpt",
+        excerpt="the same link",
+        sensitive=True,
+    )
+    o["identifier_std"] = Identifier.objects.get(account=o["case_std"].subject.account)
+
+    # Restricted: an ordinary case escalated to child-safety (open escalation), with evidence.
+    o["case_restricted"] = _case(
+        platform,
+        reason="harassment",
+        name="restricted",
+        text=f"restricted material {RESTRICTED_MARKER}",
+        identifiers=[("email", "restricted-owner@mail.example")],
+    )
+    o["evidence_restricted"] = case_services.evidence_add(
+        actor=decider,
+        case_id=o["case_restricted"].pk,
+        kind="excerpt",
+        excerpt=f"excerpt {RESTRICTED_MARKER}",
+        sensitive=True,
+    )
+    case_services.note_add(
+        actor=decider, case_id=o["case_restricted"].pk, body=f"note {RESTRICTED_MARKER}"
+    )
+    o["identifier_restricted"] = Identifier.objects.get(
+        account=o["case_restricted"].subject.account
+    )
+    o["escalation_restricted"] = escalation_services.escalation_raise(
+        actor=decider,
+        case_id=o["case_restricted"].pk,
+        team="child-safety",
+        severity="P0",
+        summary=f"summary {RESTRICTED_MARKER}",
+        criteria="Child-safety indicators.",
+    )
+
+    # An unrestricted escalation (fraud & security keeps the case visible to its queue).
+    o["case_fraud"] = _case(platform, reason="scam_fraud", name="fraud", text="send me gift cards")
+    o["escalation_std"] = escalation_services.escalation_raise(
+        actor=decider,
+        case_id=o["case_fraud"].pk,
+        team="fraud-security",
+        severity="P2",
+        summary="Gift-card scam ring.",
+        criteria="Several accounts, same payment details.",
+    )
+
+    # --- Enforcement -----------------------------------------------------------------------
+    # A ban proposed by an analyst waits for a senior's approval.
+    case_ban = _case(platform, reason="spam", name="ban", text="spam again")
+    o["action_pending"] = _decide(
+        decider, case_ban, section="SPAM-1.1", actions=[{"type": "ban"}]
+    ).actions.get()
+    case_active = _case(platform, reason="spam", name="active", text="spam once more")
+    o["action_std"] = _decide(
+        decider,
+        case_active,
+        section="SPAM-1.1",
+        actions=[{"type": "suspend", "duration_hours": 72}],
+    ).actions.get()
+    o["subject_std"] = o["action_std"].subject
+    o["appeal_std"] = appeal_services.appeal_file(
+        actor=u["support"],
+        action_id=o["action_std"].pk,
+        statement="It was not spam.",
+        appellant_id="user-std",
+        external_id="matrix-appeal-std",
+    )[0]
+
+    # The restricted decision: a second case escalated to child-safety and decided by the team.
+    case_rdecided = _case(
+        platform,
+        reason="harassment",
+        name="rdecided",
+        text=f"restricted decided {RESTRICTED_MARKER}",
+    )
+    escalation_services.escalation_raise(
+        actor=decider,
+        case_id=case_rdecided.pk,
+        team="child-safety",
+        severity="P0",
+        summary=f"summary {RESTRICTED_MARKER}",
+        criteria="Child-safety indicators.",
+    )
+    o["action_restricted"] = _decide(
+        cs_worker,
+        case_rdecided,
+        section="CHILD-5.1",
+        actions=[{"type": "suspend", "duration_hours": 72}],
+        rationale=f"rationale {RESTRICTED_MARKER}",
+    ).actions.get()
+    o["subject_restricted"] = o["action_restricted"].subject
+    o["appeal_restricted"] = appeal_services.appeal_file(
+        actor=u["support"],
+        action_id=o["action_restricted"].pk,
+        statement="I did nothing wrong.",
+        appellant_id="user-restricted",
+        external_id="matrix-appeal-restricted",
+    )[0]
+
+    # The analyst's own decision, for the QA review they may read and answer once scored.
+    case_own = _case(platform, reason="spam", name="own", text="spam by the analyst's hand")
+    own_decision = _decide(
+        u["analyst"], case_own, section="SPAM-1.1", actions=[{"type": "remove_content"}]
+    )
+
+    # --- QA --------------------------------------------------------------------------------
+    now = timezone.now()
+    start, end = now - timedelta(hours=2), now + timedelta(hours=2)
+    rubric = Rubric.objects.get(name="Default")
+    plan_fields = {
+        "rubric": rubric,
+        "period": SamplingPlan.Period.DAY,
+        "size_mode": SamplingPlan.SizeMode.FIXED,
+        "fixed_size": 50,
+    }
+    o["plan_std"] = qa_services.plan_save(actor=lead, data={"name": "Matrix plan", **plan_fields})
+    o["sample_std"] = qa_services.sample_draw(
+        actor=lead, plan_id=o["plan_std"].pk, start=start, end=end
+    )[0]
+    reviews = {r.decision_id: r for r in o["sample_std"].reviews.all()}
+    o["review_std"] = reviews[o["action_pending"].decision_id]
+    o["review_own"] = reviews[own_decision.pk]
+    qa_services.review_claim(actor=lead, review_id=o["review_own"].pk)
+    qa_services.review_answer(
+        actor=lead,
+        review_id=o["review_own"].pk,
+        outcome="violation",
+        policy_section="SPAM-1.1",
+        action="remove_content",
+    )
+    o["review_own"] = qa_services.review_score(
+        actor=lead, review_id=o["review_own"].pk, scores=dict(ALL_PASS)
+    )
+    o["plan_restricted"] = qa_services.plan_save(
+        actor=cs_lead,
+        data={"name": "Matrix child-safety plan", "team": "child-safety", **plan_fields},
+    )
+    o["sample_restricted"] = qa_services.sample_draw(
+        actor=cs_lead, plan_id=o["plan_restricted"].pk, start=start, end=end
+    )[0]
+    o["review_restricted"] = o["sample_restricted"].reviews.get()
+
+    # A calibration session the analyst takes part in (and the associate does not), open.
+    resolved = [case_active, case_own]
+    session = calibration.calibration_session_create(
+        actor=lead,
+        name="Matrix calibration",
+        case_ids=[c.pk for c in resolved],
+        participant_ids=[u["analyst"].pk, decider.pk],
+    )
+    for item in session.items.all():
+        calibration.calibration_session_set_gold(
+            actor=lead,
+            session_id=session.pk,
+            item_id=item.pk,
+            outcome="violation",
+            policy_section="SPAM-1.1",
+            action="remove_content",
+            severity="P3",
+        )
+    o["session"] = calibration.calibration_session_open(actor=lead, session_id=session.pk)
+    o["session_item"] = session.items.order_by("position").first()
+
+    # --- Someone's notification -----------------------------------------------------------
+    o["notification_analyst"] = Notification.objects.create(
+        user=u["analyst"], kind="matrix", title="For the analyst"
+    )
+
+    # --- API keys --------------------------------------------------------------------------
+    for name, user in u.items():
+        world.keys[name] = api_key_create(user=user, name="matrix", scopes=roles.SCOPES)[1]
+    for scope in roles.SCOPES:
+        world.keys[f"platform:{scope}"] = api_key_create(
+            user=u["platform"], name=f"matrix {scope}", scopes=[scope]
+        )[1]
+        others = [s for s in roles.SCOPES if s != scope]
+        world.keys[f"senior-{scope}"] = api_key_create(
+            user=u["senior"], name=f"matrix without {scope}", scopes=others
+        )[1]
+    for obj in o.values():
+        if hasattr(obj, "refresh_from_db"):
+            obj.refresh_from_db()
+    return world
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """The module's world, built once and rolled back after the module's last test."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield build_world()
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)

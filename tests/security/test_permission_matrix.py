@@ -1,0 +1,882 @@
+"""The permission matrix: every route × every method it accepts × every actor × the objects
+it takes (the actor's own, someone else's, a restricted one), answered as ONE table below says.
+
+The routes come from the URL configuration itself (``get_resolver()`` walked recursively), so
+a new route without an entry in ``TABLE`` fails ``test_every_route_has_an_entry`` by name. The
+expected answers come only from the table and the actor groups declared here, never from the
+code under test. Each request runs in a savepoint that is rolled back, with a harmless body
+(an empty form or ``{}``): the assertion is about the gate, and a refused request must not
+have written anything (checked with PostgreSQL's per-transaction row counters).
+
+Beyond the status code, every answer is checked for the restricted marker (nothing of the
+child-safety case may reach anyone outside that team, whatever the status), and every 404 on
+an object that exists leaves a "denied" entry in the access log, while a 404 on a missing id
+leaves none.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+from uuid import uuid4
+
+import pytest
+from django.db import connection, transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.test import APIClient
+
+from tests.security.conftest import RESTRICTED_MARKER
+from tsops.models import AccessLog
+
+pytestmark = pytest.mark.django_db
+
+# --- Actors ------------------------------------------------------------------------------------
+
+ANONYMOUS = "anonymous"
+ASSOCIATE, ANALYST, SENIOR, SUPPORT = "associate", "analyst", "senior", "support"
+PLATFORM, NO_ROLE = "platform", "no_role"
+CHILD_SAFETY, THREATS = "child_safety", "threats"
+
+SCOPES = (
+    "reports:write",
+    "cases:read",
+    "cases:write",
+    "enforcement:read",
+    "appeals:write",
+    "metrics:read",
+    "qa:read",
+    "qa:write",
+)
+
+# The groups the table speaks of (declared here from DESIGN.md's "who uses it", not read from
+# tsops.roles).
+WORKERS = frozenset({ASSOCIATE, ANALYST, SENIOR})  # work the standard queues
+ANALYSTS = frozenset({ANALYST, SENIOR})
+SENIORS = frozenset({SENIOR})
+TEAMS = frozenset({CHILD_SAFETY, THREATS})
+CONSOLE = WORKERS | TEAMS | {SUPPORT}  # may sign in to the console
+ROLES = CONSOLE | {PLATFORM}  # hold some TSOps role or team (the API's first gate)
+NOBODY: frozenset[str] = frozenset()
+
+HTML_ACTORS = (ANONYMOUS, NO_ROLE, PLATFORM, *sorted(CONSOLE))
+API_ACTORS = (
+    ANONYMOUS,
+    NO_ROLE,
+    *sorted(ROLES),
+    *(f"platform:{scope}" for scope in SCOPES),  # a platform key holding only that scope
+    "senior-scope",  # a senior's key holding every scope but the one the route needs
+)
+
+# --- Outcomes ----------------------------------------------------------------------------------
+
+OK = "ok"  # got past the gate: 200/201/204, a redirect elsewhere than the login, 400 or 409
+LOGIN = "login"  # 302 to the login page
+PASSED = {200, 201, 204, 302, 400, 409}
+REFUSALS = {LOGIN, 401, 403, 404, 405}
+
+# --- The objects routes take -------------------------------------------------------------------
+#
+# Per set of URL parameters, the variants every route taking them is asked about. "missing" is
+# an id that does not exist (answered 404 like a forbidden one, and never logged).
+
+MISSING = 2_000_000_000
+
+
+def _ids(**names):
+    return lambda w: {param: getattr(w, obj).pk for param, obj in names.items()}
+
+
+VARIANTS: dict[frozenset[str], dict] = {
+    frozenset({"slug"}): {
+        "std": lambda w: {"slug": "spam"},
+        "restricted": lambda w: {"slug": "child-safety"},
+        "missing": lambda w: {"slug": "no-such-queue"},
+    },
+    frozenset({"case_id"}): {
+        "std": _ids(case_id="case_std"),
+        "restricted": _ids(case_id="case_restricted"),
+        "missing": lambda w: {"case_id": MISSING},
+    },
+    frozenset({"case_id", "evidence_id"}): {
+        "std": _ids(case_id="case_std", evidence_id="evidence_std"),
+        "restricted": _ids(case_id="case_restricted", evidence_id="evidence_restricted"),
+        # A case the actor sees, with the restricted case's evidence.
+        "mixed": _ids(case_id="case_std", evidence_id="evidence_restricted"),
+    },
+    frozenset({"case_id", "identifier_id"}): {
+        "std": _ids(case_id="case_std", identifier_id="identifier_std"),
+        "restricted": _ids(case_id="case_restricted", identifier_id="identifier_restricted"),
+        "mixed": _ids(case_id="case_std", identifier_id="identifier_restricted"),
+    },
+    frozenset({"action_id"}): {
+        "pending": _ids(action_id="action_pending"),
+        "std": _ids(action_id="action_std"),
+        "restricted": _ids(action_id="action_restricted"),
+        "missing": lambda w: {"action_id": MISSING},
+    },
+    frozenset({"kind", "external_id"}): {
+        "std": lambda w: {"kind": "account", "external_id": w.subject_std.external_id},
+        "restricted": lambda w: {
+            "kind": "account",
+            "external_id": w.subject_restricted.external_id,
+        },
+    },
+    frozenset({"appeal_id"}): {
+        "std": _ids(appeal_id="appeal_std"),
+        "restricted": _ids(appeal_id="appeal_restricted"),
+        "missing": lambda w: {"appeal_id": MISSING},
+    },
+    frozenset({"notification_id"}): {
+        "analysts": _ids(notification_id="notification_analyst"),
+    },
+    frozenset({"escalation_id"}): {
+        "std": _ids(escalation_id="escalation_std"),
+        "restricted": _ids(escalation_id="escalation_restricted"),
+        "missing": lambda w: {"escalation_id": MISSING},
+    },
+    frozenset({"plan_id"}): {
+        "std": _ids(plan_id="plan_std"),
+        "restricted": _ids(plan_id="plan_restricted"),
+    },
+    frozenset({"sample_id"}): {
+        "std": _ids(sample_id="sample_std"),
+        "restricted": _ids(sample_id="sample_restricted"),
+    },
+    frozenset({"review_id"}): {
+        "std": _ids(review_id="review_std"),
+        "analysts": _ids(review_id="review_own"),  # the analyst's own decision, scored
+        "restricted": _ids(review_id="review_restricted"),
+        "missing": lambda w: {"review_id": MISSING},
+    },
+    frozenset({"session_id"}): {
+        "std": _ids(session_id="session"),  # the analyst takes part, the associate does not
+        "missing": lambda w: {"session_id": MISSING},
+    },
+    frozenset({"session_id", "item_id"}): {
+        "std": _ids(session_id="session", item_id="session_item"),
+    },
+}
+
+# Variants whose object exists but belongs to the restricted world or to someone else: a 404
+# on them is a denial of access to an existing object, which must be logged. ("mixed" pairs a
+# visible case with another case's evidence or identifier: a pair that does not exist.)
+EXISTING = {"std", "restricted", "pending", "analysts"}
+
+
+# --- The table ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who passes a route's gates.
+
+    ``may``: the actors the route's capability lets through (None: whoever sees the object).
+    ``sees``: per object variant, who sees that object; anyone else gets 404.
+    ``order``: "gate" when the capability is checked before the object is looked up (members
+    without it get 403 whatever the id), "object" when the object comes first (404 for those
+    who do not see it, then 403 for those who see it without the capability).
+    ``body``: what a POST/PATCH sends (default: an empty form or ``{}``); given where the view
+    validates its input before the service checks the permission, so that the gate is really
+    exercised (every request is rolled back, so a valid body is safe).
+    ``cells``: single (actor, variant) exceptions, each with its reason in a comment.
+    ``scopes``: for API routes, the key scope each method needs (None: no scope).
+    """
+
+    methods: tuple[str, ...]
+    may: frozenset[str] | None = None
+    sees: dict[str, frozenset[str]] = field(default_factory=dict)
+    order: str = "gate"
+    body: object = None
+    query: str = ""
+    cells: dict[tuple[str, str | None], object] = field(default_factory=dict)
+    scopes: dict[str, str | None] = field(default_factory=dict)
+    public: object = None
+    api: bool = False
+
+
+def _rule(methods, may, *, sees=None, order=None, **kwargs) -> Rule:
+    if order is None:
+        order = "object" if may is None else "gate"
+    return Rule(
+        methods=tuple(methods),
+        may=None if may is None else frozenset(may),
+        sees=sees or {},
+        order=order,
+        **kwargs,
+    )
+
+
+def page(may=None, *, methods=("GET",), **kwargs) -> Rule:
+    return _rule(methods, may, **kwargs)
+
+
+def api(scopes: dict[str, str | None], may=None, **kwargs) -> Rule:
+    return _rule(tuple(scopes), may, scopes=scopes, api=True, **kwargs)
+
+
+def public(methods=("GET",), answer=OK) -> Rule:
+    return Rule(methods=tuple(methods), public=answer)
+
+
+def objects(std=NOBODY, restricted=NOBODY, **others) -> dict[str, frozenset[str]]:
+    """Who sees each object variant ("missing" is seen by nobody, "restricted" by CS only
+    unless said otherwise)."""
+    seen = {"std": frozenset(std), "restricted": frozenset(restricted), "missing": NOBODY}
+    seen.update({name: frozenset(actors) for name, actors in others.items()})
+    return seen
+
+
+CS = frozenset({CHILD_SAFETY})
+POST = ("POST",)
+GET_POST = ("GET", "POST")
+CASES = objects(std=WORKERS, restricted=CS)  # a spam case; the child-safety case
+
+
+def reason(w) -> dict:
+    return {"reason": "matrix"}
+
+
+# Skipped, each with its reason; everything else must be in TABLE.
+SKIPPED = {
+    "admin/…": "Django admin internals: is_staff only (test_the_admin_is_for_staff_only)",
+    "schema": "the OpenAPI schema: public by design, fuzzed by the schemathesis suite",
+    "swagger-ui": "the API docs page showing that schema: public by design",
+}
+
+TABLE: dict[str, Rule] = {
+    # --- Shell ---------------------------------------------------------------------------------
+    "home": page(CONSOLE),
+    "healthz": public(),
+    "access-log": page(SENIORS),
+    "login": public(GET_POST),
+    "logout": public(POST, answer=LOGIN),  # signs out and sends to the login page
+    # --- Queues and cases ----------------------------------------------------------------------
+    # Lists are for every console member: each shows only what its reader may see.
+    "cases:queue-list": page(CONSOLE),
+    "cases:queue-detail": page(sees=CASES),
+    "cases:queue-claim-next": page(methods=POST, sees=CASES),
+    "cases:queue-bulk": page(
+        ANALYSTS,
+        order="object",
+        methods=POST,
+        sees=CASES,
+        body=lambda w: {"operation": "tag", "tag": "matrix", "cases": str(w.case_std.pk)},
+    ),
+    "cases:case-detail": page(sees=CASES),
+    # An escalated case is worked through its escalation, never claimed.
+    "cases:case-claim": page(methods=POST, sees=CASES, cells={(CHILD_SAFETY, "restricted"): 403}),
+    "cases:case-release": page(methods=POST, sees=CASES),
+    "cases:case-edit": page(methods=POST, sees=CASES),
+    "cases:case-note-add": page(methods=POST, sees=CASES),
+    "cases:case-evidence-add": page(methods=POST, sees=CASES),
+    "cases:case-evidence-reveal": page(
+        methods=POST, sees=objects(std=WORKERS, restricted=CS, mixed=NOBODY)
+    ),
+    # Team membership gives no PII capability (DESIGN: reveal is for associates and up).
+    "cases:case-identifier-reveal": page(
+        methods=POST,
+        sees=objects(std=WORKERS, restricted=CS, mixed=NOBODY),
+        cells={(CHILD_SAFETY, "restricted"): 403},
+    ),
+    "cases:case-lease-renew": page(methods=POST, sees=CASES),
+    "cases:search": page(CONSOLE),
+    # --- Enforcement ---------------------------------------------------------------------------
+    "enforcement:approval-list": page(SENIORS),
+    "enforcement:lookup": page({SUPPORT, SENIOR}),
+    "enforcement:case-decide": page(methods=POST, sees=CASES),
+    "enforcement:case-draft-statement": page(sees=CASES),
+    # Acting on an action needs its case in sight (support's lookup shows public facts only).
+    "enforcement:action-approve": page(
+        SENIORS,
+        order="object",
+        methods=POST,
+        sees=objects(std=WORKERS, pending=WORKERS, restricted=CS),
+    ),
+    "enforcement:action-reject": page(
+        SENIORS,
+        order="object",
+        methods=POST,
+        sees=objects(std=WORKERS, pending=WORKERS, restricted=CS),
+        body=reason,
+    ),
+    "enforcement:action-reverse": page(
+        SENIORS,
+        order="object",
+        methods=POST,
+        sees=objects(std=WORKERS, pending=WORKERS, restricted=CS),
+        body=reason,
+    ),
+    "enforcement:queue-decide": page(ANALYSTS, order="object", methods=POST, sees=CASES),
+    # --- Appeals -------------------------------------------------------------------------------
+    "appeals:appeal-list": page(ANALYSTS | TEAMS),
+    # Claim-next serves the appeals queue, which is for roles: team members open their
+    # team's restricted appeals from the list.
+    "appeals:appeal-claim-next": page(
+        ANALYSTS | TEAMS, methods=POST, cells={(CHILD_SAFETY, None): 404, (THREATS, None): 404}
+    ),
+    "appeals:overview": page(SENIORS),
+    "appeals:appeal-file": page({SUPPORT}, methods=GET_POST),
+    "appeals:appeal-detail": page(ANALYSTS | TEAMS, sees=objects(std=ANALYSTS, restricted=CS)),
+    "appeals:appeal-claim": page(
+        ANALYSTS | TEAMS, methods=POST, sees=objects(std=ANALYSTS, restricted=CS)
+    ),
+    "appeals:appeal-release": page(
+        ANALYSTS | TEAMS, methods=POST, sees=objects(std=ANALYSTS, restricted=CS)
+    ),
+    "appeals:appeal-lease-renew": page(
+        ANALYSTS | TEAMS, methods=POST, sees=objects(std=ANALYSTS, restricted=CS)
+    ),
+    "appeals:appeal-decide": page(
+        ANALYSTS | TEAMS, methods=POST, sees=objects(std=ANALYSTS, restricted=CS)
+    ),
+    # Support follows the appeals it files (public facts only, restricted ones included, as
+    # the enforcement lookup shows them); deciders follow those they may decide.
+    "appeals:appeal-status": page(
+        sees=objects(std={SUPPORT} | ANALYSTS, restricted={SUPPORT, SENIOR, CHILD_SAFETY})
+    ),
+    "appeals:notification-read": page(methods=POST, sees={"analysts": frozenset({ANALYST})}),
+    # --- Escalations ---------------------------------------------------------------------------
+    "escalations:team-inbox-list": page(TEAMS),
+    # The std escalation went to fraud & security: its case stays in sight of its queue.
+    "escalations:escalation-detail": page(sees=objects(std=ANALYSTS, restricted=CS)),
+    # Working an escalation is for its team only: for anyone else it does not exist.
+    "escalations:escalation-acknowledge": page(methods=POST, sees=objects(restricted=CS)),
+    "escalations:escalation-resolve": page(
+        methods=POST, sees=objects(restricted=CS), body=lambda w: {"outcome": "matrix"}
+    ),
+    "escalations:escalation-return": page(
+        methods=POST, sees=objects(restricted=CS), body=lambda w: {"note": "matrix"}
+    ),
+    "escalations:case-escalate": page(
+        ANALYSTS | TEAMS, methods=POST, sees=objects(std=ANALYSTS, restricted=CS)
+    ),
+    # --- QA ------------------------------------------------------------------------------------
+    "qa:home": page(WORKERS),
+    "qa:plan-create": page(SENIORS, methods=GET_POST),
+    # The restricted plan samples child-safety decisions: for seniors of that team only.
+    "qa:plan-detail": page(SENIORS, methods=GET_POST, sees=objects(std=SENIORS)),
+    "qa:plan-draw": page(SENIORS, methods=POST, sees=objects(std=SENIORS)),
+    "qa:sample-detail": page(SENIORS, sees=objects(std=SENIORS)),
+    "qa:review-list": page(ANALYSTS),
+    "qa:review-claim-next": page(ANALYSTS, methods=POST),
+    # Reviews are for reviewers; the analyst reads their own once it is scored. The restricted
+    # review is for reviewers of the child-safety team (none among these actors).
+    "qa:review-detail": page(sees=objects(std=ANALYSTS, analysts=ANALYSTS)),
+    # Nobody reviews their own decision.
+    "qa:review-claim": page(
+        ANALYSTS,
+        methods=POST,
+        sees=objects(std=ANALYSTS, analysts=ANALYSTS),
+        cells={(ANALYST, "analysts"): 403},
+    ),
+    "qa:review-release": page(
+        ANALYSTS, methods=POST, sees=objects(std=ANALYSTS, analysts=ANALYSTS)
+    ),
+    "qa:review-answer": page(ANALYSTS, methods=POST, sees=objects(std=ANALYSTS, analysts=ANALYSTS)),
+    "qa:review-score": page(ANALYSTS, methods=POST, sees=objects(std=ANALYSTS, analysts=ANALYSTS)),
+    # Only the analyst whose decision was reviewed responds.
+    "qa:review-respond": page(
+        {ANALYST},
+        order="object",
+        methods=POST,
+        sees=objects(std=ANALYSTS, analysts=ANALYSTS),
+        cells={(ANALYST, "std"): 403},
+        body=lambda w: {"response": "acknowledge"},
+    ),
+    "qa:review-adjudicate": page(
+        SENIORS, methods=POST, sees=objects(std=SENIORS, analysts=SENIORS)
+    ),
+    "qa:review-reverse": page(
+        SENIORS,
+        methods=POST,
+        sees=objects(std=SENIORS, analysts=SENIORS),
+        body=lambda w: {"action_id": w.action_pending.pk, "reason": "matrix"},
+    ),
+    "qa:my-feedback": page(WORKERS),
+    "qa:dispute-list": page(SENIORS),
+    "qa:figures": page(WORKERS),
+    # Sessions: the senior who runs QA manages them; participants (the analyst) answer.
+    "qa:calibration-list": page(CONSOLE),
+    "qa:calibration-create": page(SENIORS, methods=GET_POST),
+    "qa:calibration-detail": page(sees=objects(std={SENIOR, ANALYST})),
+    "qa:calibration-invite": page(
+        SENIORS, order="object", methods=POST, sees=objects(std={SENIOR, ANALYST})
+    ),
+    "qa:calibration-open": page(
+        SENIORS, order="object", methods=POST, sees=objects(std={SENIOR, ANALYST})
+    ),
+    "qa:calibration-submit": page(
+        {ANALYST}, order="object", methods=POST, sees=objects(std={SENIOR, ANALYST})
+    ),
+    "qa:calibration-close": page(
+        SENIORS, order="object", methods=POST, sees=objects(std={SENIOR, ANALYST})
+    ),
+    "qa:calibration-case": page(methods=GET_POST, sees={"std": frozenset({SENIOR, ANALYST})}),
+    "qa:calibration-clarification": page(
+        SENIORS, order="object", methods=POST, sees={"std": frozenset({SENIOR, ANALYST})}
+    ),
+    "qa:calibration-results": page(sees=objects(std={SENIOR, ANALYST})),
+    "qa:calibration-export": page(SENIORS, sees=objects(std=SENIORS)),
+    # --- Metrics -------------------------------------------------------------------------------
+    "metrics:dashboard": page(SENIORS),
+    "metrics:live": page(SENIORS),
+    "metrics:my-figures": page(WORKERS | TEAMS),
+    "metrics:transparency": page(SENIORS),
+    "metrics:transparency-csv": page(SENIORS),
+    # --- REST API ------------------------------------------------------------------------------
+    "api:me": api({"GET": None}, ROLES),
+    "api:access-log": api({"GET": "metrics:read"}, SENIORS),
+    "api:report-create": api({"POST": "reports:write"}, WORKERS | {PLATFORM}),
+    "api:report-bulk": api(
+        {"POST": "reports:write"}, WORKERS | {PLATFORM}, body=lambda w: {"reports": []}
+    ),
+    "api:queue-list": api({"GET": "cases:read"}, ROLES),
+    "api:queue-claim": api({"POST": "cases:write"}, sees=CASES),
+    "api:case-list": api({"GET": "cases:read"}, ROLES),
+    "api:case-detail": api({"GET": "cases:read", "PATCH": "cases:write"}, sees=CASES),
+    "api:case-release": api({"POST": "cases:write"}, sees=CASES),
+    "api:case-notes": api(
+        {"POST": "cases:write"}, sees=CASES, body=lambda w: {"body": "matrix note"}
+    ),
+    "api:search": api({"GET": "cases:read"}, ROLES),
+    "api:policy-list": api({"GET": "cases:read"}, ROLES),
+    "api:case-decision": api({"POST": "cases:write"}, sees=CASES),
+    "api:decision-bulk": api(
+        {"POST": "cases:write"},
+        ANALYSTS,
+        body=lambda w: {"case_ids": [], "outcome": "no_violation", "rationale": "matrix"},
+    ),
+    "api:action-approve": api(
+        {"POST": "cases:write"},
+        SENIORS,
+        order="object",
+        sees=objects(std=WORKERS, pending=WORKERS, restricted=CS),
+    ),
+    "api:action-reject": api(
+        {"POST": "cases:write"},
+        SENIORS,
+        order="object",
+        sees=objects(std=WORKERS, pending=WORKERS, restricted=CS),
+        body=reason,
+    ),
+    "api:action-reverse": api(
+        {"POST": "cases:write"},
+        SENIORS,
+        order="object",
+        sees=objects(std=WORKERS, pending=WORKERS, restricted=CS),
+        body=reason,
+    ),
+    # Public facts of any enforcement, restricted ones included: what support tells the user.
+    "api:subject-enforcement": api(
+        {"GET": "enforcement:read"},
+        {SUPPORT, SENIOR},
+        sees=objects(std={SUPPORT, SENIOR}, restricted={SUPPORT, SENIOR}),
+    ),
+    "api:action-statement-of-reasons": api(
+        {"GET": "enforcement:read"},
+        sees=objects(
+            std={SUPPORT, SENIOR, PLATFORM} | WORKERS,
+            pending={SUPPORT, SENIOR, PLATFORM} | WORKERS,
+            restricted={SUPPORT, SENIOR, PLATFORM, CHILD_SAFETY},
+        ),
+    ),
+    "api:statement-export": api(
+        {"GET": "enforcement:read"}, {SENIOR, PLATFORM}, query="from=2026-01-01&to=2026-01-31"
+    ),
+    "api:appeal-create": api(
+        {"POST": "appeals:write"},
+        {SUPPORT, PLATFORM},
+        body=lambda w: {
+            "action_id": w.action_pending.pk,
+            "statement": "matrix",
+            "external_id": "matrix-appeal-new",
+        },
+    ),
+    "api:appeal-detail": api(
+        {"GET": "appeals:write"},
+        sees=objects(
+            std={SUPPORT, PLATFORM} | ANALYSTS, restricted={SUPPORT, PLATFORM, SENIOR} | CS
+        ),
+    ),
+    "api:appeal-decision": api({"POST": "cases:write"}, sees=objects(std=ANALYSTS, restricted=CS)),
+    "api:case-escalations": api(
+        {"POST": "cases:write"},
+        ANALYSTS | TEAMS,
+        order="object",
+        sees=CASES,
+        body=lambda w: {
+            "team": "fraud-security",
+            "severity": "P2",
+            "summary": "matrix",
+            "criteria": "matrix",
+        },
+    ),
+    "api:escalation-list": api({"GET": "cases:read"}, ROLES),
+    "api:escalation-detail": api({"GET": "cases:read"}, sees=objects(std=ANALYSTS, restricted=CS)),
+    "api:escalation-acknowledge": api({"POST": "cases:write"}, sees=objects(restricted=CS)),
+    "api:escalation-resolve": api(
+        {"POST": "cases:write"}, sees=objects(restricted=CS), body=lambda w: {"outcome": "matrix"}
+    ),
+    "api:escalation-return": api(
+        {"POST": "cases:write"}, sees=objects(restricted=CS), body=lambda w: {"note": "matrix"}
+    ),
+    "api:qa-review-list": api({"GET": "qa:read"}, ANALYSTS),
+    "api:qa-review-claim-next": api({"POST": "qa:write"}, ANALYSTS),
+    "api:qa-review-detail": api(
+        {"GET": "qa:read", "POST": "qa:write"}, sees=objects(std=ANALYSTS, analysts=ANALYSTS)
+    ),
+    "api:qa-pass-rates": api({"GET": "qa:read"}, ROLES),
+    "api:calibration-session-list": api({"GET": "qa:read"}, ROLES),
+    "api:calibration-results": api({"GET": "qa:read"}, sees=objects(std={SENIOR, ANALYST})),
+    "api:metrics-kpis": api({"GET": "metrics:read"}, SENIORS),
+    "api:metrics-transparency-report": api({"GET": "metrics:read"}, SENIORS),
+}
+
+
+def expected(rule: Rule, actor: str, method: str, variant: str | None):
+    """What the table says ``actor`` gets for ``method`` on the route (and object variant)."""
+    if rule.public is not None:
+        return rule.public
+    if actor == ANONYMOUS:
+        return 401 if rule.api else LOGIN
+    if rule.api:
+        scope = rule.scopes.get(method)
+        if actor.startswith("platform:"):
+            if scope is not None and actor != f"platform:{scope}":
+                return 403
+            actor = PLATFORM
+        elif actor == "senior-scope":
+            if scope is not None:
+                return 403
+            actor = SENIOR
+        if actor not in ROLES:
+            return 403
+    elif actor not in CONSOLE:
+        return 403
+    if (actor, variant) in rule.cells:
+        return rule.cells[(actor, variant)]
+    sees = variant is None or actor in rule.sees.get(variant, NOBODY)
+    may = rule.may is None or actor in rule.may
+    if rule.order == "gate" and not may:
+        return 403
+    if not sees:
+        return 404
+    return OK if may else 403
+
+
+# --- Walking the URL configuration -------------------------------------------------------------
+
+
+@dataclass
+class Route:
+    name: str
+    pattern: str
+    callback: object
+    params: frozenset[str]
+
+
+def _walk(patterns, prefix="", namespace=None):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            ns = namespace
+            if pattern.namespace:
+                ns = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), ns)
+        elif isinstance(pattern, URLPattern):
+            name = pattern.name and (f"{namespace}:{pattern.name}" if namespace else pattern.name)
+            yield Route(
+                name=name or f"<unnamed {prefix}{pattern.pattern}>",
+                pattern=prefix + str(pattern.pattern),
+                callback=pattern.callback,
+                params=frozenset(pattern.pattern.converters),
+            )
+
+
+def _skipped(route: Route) -> bool:
+    return route.pattern.startswith("admin/") or route.name in SKIPPED
+
+
+ROUTES = [route for route in _walk(get_resolver().url_patterns) if not _skipped(route)]
+
+
+def _drf_methods(callback) -> tuple[str, ...] | None:
+    view_class = getattr(callback, "cls", None)
+    if view_class is None or not hasattr(view_class, "permission_classes"):
+        return None
+    return tuple(
+        m.upper() for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)
+    )
+
+
+# --- Tests -------------------------------------------------------------------------------------
+
+
+def test_every_route_has_an_entry():
+    names = {route.name for route in ROUTES}
+    missing = sorted(names - set(TABLE))
+    assert not missing, f"routes without an entry in the permission table: {missing}"
+    stale = sorted(set(TABLE) - names)
+    assert not stale, f"table entries for routes that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_the_table_declares_each_route_s_methods_and_objects(route):
+    rule = TABLE.get(route.name)
+    if rule is None:
+        pytest.fail(f"{route.name} ({route.pattern}) has no entry in the permission table")
+    drf = _drf_methods(route.callback)
+    assert rule.api == (drf is not None), f"{route.name}: api() is for DRF views, page() not"
+    if drf is not None:
+        assert set(rule.methods) == set(drf), f"{route.name}: the view answers {drf}"
+    if route.params:
+        variants = VARIANTS.get(route.params)
+        assert variants is not None, f"{route.name}: no object variants for {set(route.params)}"
+        if rule.public is None:
+            undeclared = {v for v in variants if v != "missing"} - set(rule.sees)
+            assert not undeclared, f"{route.name}: who sees {sorted(undeclared)}?"
+
+
+class _Writes:
+    """Rows inserted, updated or deleted in this transaction per table (PostgreSQL's own
+    counters), ignoring what any request may touch: its session, its key's last use and the
+    access log (which records refusals on purpose)."""
+
+    IGNORED = (
+        "django_session",
+        "tsops_accesslog",
+        "tsops_apikey",
+        "axes_accessattempt",
+        "axes_accesslog",
+        "axes_accessfailurelog",
+    )
+
+    @classmethod
+    def snapshot(cls) -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables "
+                "WHERE relname <> ALL(%s)",
+                [list(cls.IGNORED)],
+            )
+            return dict(cursor.fetchall())
+
+
+def _body(response) -> str:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode(errors="replace")
+    return response.content.decode(errors="replace")
+
+
+def _outcome(response) -> object:
+    status = response.status_code
+    if status == 302 and response["Location"].startswith("/accounts/login/"):
+        return LOGIN
+    if status in PASSED:
+        return OK
+    return status
+
+
+@pytest.fixture(scope="module")
+def clients(world, django_db_blocker) -> dict[str, Client]:
+    """A signed-in test client per actor, its session made in the module's transaction so
+    that every test of the module sees it."""
+    html = {ANONYMOUS: Client()}
+    with django_db_blocker.unblock():
+        for name, user in world.users.items():
+            html[name] = Client()
+            html[name].force_login(user)
+    return html
+
+
+def _api_client(world, actor: str, scope: str | None) -> APIClient:
+    client = APIClient()
+    if actor == ANONYMOUS:
+        return client
+    if actor == "senior-scope":
+        key = world.keys[f"senior-{scope}"] if scope else world.keys[SENIOR]
+    else:
+        key = world.keys[actor]
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+def _address() -> str:
+    # Each request comes from a fresh address, so that the anonymous throttle (shared with
+    # other test runs through Redis) never answers 429 instead of the gate.
+    n = uuid4().int
+    return f"10.{n % 251}.{(n >> 8) % 251}.{(n >> 16) % 251}"
+
+
+def _request(client, method: str, url: str, rule: Rule, world):
+    body = rule.body(world) if rule.body is not None and method != "GET" else {}
+    if rule.api:
+        if method == "GET":
+            return client.get(url, REMOTE_ADDR=_address())
+        return client.generic(
+            method,
+            url,
+            data=json.dumps(body),
+            content_type="application/json",
+            REMOTE_ADDR=_address(),
+        )
+    if method == "GET":
+        return client.get(url, REMOTE_ADDR=_address())
+    return client.generic(
+        method,
+        url,
+        data=urlencode(body),
+        content_type="application/x-www-form-urlencoded",
+        REMOTE_ADDR=_address(),
+    )
+
+
+def _url(route: Route, rule: Rule, world, variant) -> str:
+    kwargs = VARIANTS[route.params][variant](world) if variant is not None else {}
+    url = reverse(route.name, kwargs=kwargs)
+    return f"{url}?{rule.query}" if rule.query else url
+
+
+def _check(world, clients, route: Route, rule: Rule, method: str, variant, actor) -> list[str]:
+    """One request in a savepoint that is rolled back; the problems found, if any."""
+    url = _url(route, rule, world, variant)
+    if rule.api:
+        client = _api_client(world, actor, rule.scopes.get(method))
+    else:
+        client = clients[actor]
+        cookies = copy.deepcopy(client.cookies)
+    want = expected(rule, actor, method, variant)
+    with transaction.atomic():
+        last_log = AccessLog.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        before = _Writes.snapshot()
+        response = _request(client, method, url, rule, world)
+        writes = {
+            table: n - before.get(table, 0)
+            for table, n in _Writes.snapshot().items()
+            if n != before.get(table, 0)
+        }
+        body = _body(response)
+        denials = list(
+            AccessLog.objects.filter(id__gt=last_log, action="denied").values_list(
+                "actor_username", "object_type", "object_id"
+            )
+        )
+        transaction.set_rollback(True)
+    if not rule.api:
+        # Signing out (or in) must not change who the client is for the next cell.
+        client.cookies = cookies
+    got = _outcome(response)
+    where = f"{method} {url} as {actor} ({variant or '-'})"
+    problems = []
+    if got != want:
+        problems.append(f"{where}: expected {want}, got {response.status_code}")
+    if got in REFUSALS and writes:
+        problems.append(f"{where}: refused ({response.status_code}) but wrote {writes}")
+    if RESTRICTED_MARKER in body and actor != CHILD_SAFETY:
+        problems.append(f"{where}: restricted content in a {response.status_code} answer")
+    if got == 404 and variant in EXISTING and actor not in (ANONYMOUS, NO_ROLE) and not denials:
+        problems.append(f"{where}: 404 on an existing object left no 'denied' log entry")
+    if variant == "missing" and denials:
+        problems.append(f"{where}: a missing id was logged as a denial: {denials}")
+    return problems
+
+
+def _undeclared_method_problems(world, clients, route: Route, rule: Rule) -> list[str]:
+    """A console page answers 405 to the methods the table does not give it (for someone who
+    gets past its gates with the declared ones)."""
+    if rule.api or rule.public is not None:
+        return []
+    variants = list(VARIANTS[route.params]) if route.params else [None]
+    for variant in variants:
+        for actor in sorted(CONSOLE):
+            if expected(rule, actor, rule.methods[0], variant) != OK:
+                continue
+            problems = []
+            for method in {"GET", "POST"} - set(rule.methods):
+                url = _url(route, rule, world, variant)
+                with transaction.atomic():
+                    response = _request(clients[actor], method, url, rule, world)
+                    transaction.set_rollback(True)
+                if response.status_code != 405:
+                    problems.append(f"{method} {url} as {actor}: {response.status_code}, not 405")
+            return problems
+    return [f"{route.name}: nobody gets past its gates, so its methods are not checked"]
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.name in TABLE], ids=lambda r: r.name)
+def test_route_answers_every_actor_as_the_table_says(route, world, clients):
+    rule = TABLE[route.name]
+    actors = API_ACTORS if rule.api else HTML_ACTORS
+    variants = list(VARIANTS[route.params]) if route.params else [None]
+    failures = _undeclared_method_problems(world, clients, route, rule)
+    for method in rule.methods:
+        for variant in variants:
+            for actor in actors:
+                failures += _check(world, clients, route, rule, method, variant, actor)
+    assert not failures, f"{route.name}: {len(failures)} problem(s)\n" + "\n".join(failures)
+
+
+# --- Denials are logged; the admin; CSRF on the session-authenticated API ------------------------
+
+
+def _denials(user):
+    return AccessLog.objects.filter(actor=user, action=AccessLog.Action.DENIED)
+
+
+def test_a_refused_existing_object_is_logged_once_with_who_what_and_where(world, clients, caplog):
+    analyst, case = world.users[ANALYST], world.case_restricted
+    with caplog.at_level("WARNING", logger="tsops.security"):
+        page = clients[ANALYST].get(f"/cases/{case.pk}/", REMOTE_ADDR="10.1.2.3")
+        rest = _api_client(world, ANALYST, None).get(f"/api/v1/cases/{case.pk}")
+    assert page.status_code == 404 and rest.status_code == 404
+    # Answered exactly like a missing case: nothing tells that this one exists.
+    assert rest.json() == _api_client(world, ANALYST, None).get(f"/api/v1/cases/{MISSING}").json()
+    entries = list(_denials(analyst).order_by("id"))
+    assert [(e.object_type, e.object_id) for e in entries] == [("cases.case", str(case.pk))] * 2
+    assert entries[0].ip_address == "10.1.2.3"
+    assert entries[0].detail == {"method": "GET", "path": f"/cases/{case.pk}/"}
+    assert entries[1].detail["path"] == f"/api/v1/cases/{case.pk}"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tsops.security"]
+    assert len(warnings) == 2 and all(f"cases.case#{case.pk}" in w for w in warnings)
+
+
+def test_a_refusal_inside_a_service_transaction_is_still_logged(world, clients):
+    """Reversing locks the action in a transaction that the 404 rolls back; the entry is
+    written after it, by the 404 handler, so it stays."""
+    senior, action = world.users[SENIOR], world.action_restricted
+    response = clients[SENIOR].post(f"/actions/{action.pk}/reverse/", {"reason": "no"})
+    assert response.status_code == 404
+    assert list(_denials(senior).values_list("object_type", "object_id")) == [
+        ("enforcement.enforcementaction", str(action.pk))
+    ]
+
+
+def test_a_missing_id_is_not_logged(world, clients, caplog):
+    with caplog.at_level("WARNING", logger="tsops.security"):
+        for url in (f"/cases/{MISSING}/", f"/escalations/{MISSING}/", f"/qa/reviews/{MISSING}/"):
+            assert clients[SENIOR].get(url).status_code == 404
+    assert not AccessLog.objects.filter(action=AccessLog.Action.DENIED).exists()
+    assert not [r for r in caplog.records if r.name == "tsops.security"]
+
+
+def test_the_admin_is_for_staff_only(world, clients):
+    for actor in (ANONYMOUS, NO_ROLE, ASSOCIATE, ANALYST, SUPPORT, PLATFORM, CHILD_SAFETY):
+        response = clients[actor].get("/admin/")
+        assert response.status_code == 302, actor
+        assert response["Location"].startswith("/admin/login/"), actor
+    assert clients[SENIOR].get("/admin/").status_code == 200
+
+
+def test_the_api_with_a_session_needs_the_csrf_token(world):
+    """A browser session may call the API, but a write without the CSRF token is refused
+    (an API key needs none: it is not sent by the browser on its own)."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(world.users[ANALYST])
+    url = f"/api/v1/cases/{world.case_std.pk}/notes"
+    response = client.post(url, {"body": "from another site"}, format="json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]["message"]
+    with_key = _api_client(world, ANALYST, None).post(url, {"body": "by key"}, format="json")
+    assert with_key.status_code == 201
