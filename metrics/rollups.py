@@ -458,6 +458,18 @@ def _timeouts() -> tuple[int, int]:
     )
 
 
+def session_settings() -> list[str]:
+    """What every rollup transaction sets locally: timeouts, and no parallel workers by
+    default (a rollup takes one core, leaving the others to claiming and the pages)."""
+    statement_ms, lock_ms = _timeouts()
+    workers = int(getattr(settings, "METRICS_ROLLUP_PARALLEL_WORKERS", 0))
+    return [
+        f"SET LOCAL statement_timeout = {statement_ms:d}",
+        f"SET LOCAL lock_timeout = {lock_ms:d}",
+        f"SET LOCAL max_parallel_workers_per_gather = {workers:d}",
+    ]
+
+
 class _DayTransaction:
     """One short transaction writing one day's rows: local timeouts + the day's lock."""
 
@@ -468,9 +480,8 @@ class _DayTransaction:
     def __enter__(self):
         self.atomic.__enter__()
         self.cursor = connection.cursor()
-        statement_ms, lock_ms = _timeouts()
-        self.cursor.execute(f"SET LOCAL statement_timeout = {statement_ms:d}")
-        self.cursor.execute(f"SET LOCAL lock_timeout = {lock_ms:d}")
+        for statement in session_settings():
+            self.cursor.execute(statement)
         self.cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, self.day.toordinal()]
         )
