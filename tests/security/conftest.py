@@ -149,6 +149,11 @@ def build_world() -> World:
         sensitive=True,
     )
     o["identifier_std"] = Identifier.objects.get(account=o["case_std"].subject.account)
+    # Claimed cases: one by someone else (the decider), one by the associate of the matrix.
+    o["case_claimed"] = _case(platform, reason="spam", name="claimed", text="spam, claimed")
+    case_services.case_claim(actor=decider, case_id=o["case_claimed"].pk)
+    o["case_associate"] = _case(platform, reason="spam", name="mine", text="spam, mine")
+    case_services.case_claim(actor=u["associate"], case_id=o["case_associate"].pk)
 
     # Restricted: an ordinary case escalated to child-safety (open escalation), with evidence.
     o["case_restricted"] = _case(
