@@ -672,6 +672,24 @@ def test_the_table_declares_each_route_s_methods_and_objects(route):
             assert not undeclared, f"{route.name}: who sees {sorted(undeclared)}?"
 
 
+def test_the_table_never_lets_a_refusal_tell_a_restricted_object_from_a_missing_one():
+    """Whoever does not see the restricted object must get exactly what a missing id gets;
+    otherwise the answer would confirm that it exists."""
+    differ = []
+    for name, rule in TABLE.items():
+        if "restricted" not in rule.sees or "missing" not in rule.sees:
+            continue
+        for method in rule.methods:
+            for actor in API_ACTORS if rule.api else HTML_ACTORS:
+                person = PLATFORM if actor.startswith("platform:") else actor
+                if person.replace("senior-scope", SENIOR) in rule.sees["restricted"]:
+                    continue
+                hidden = expected(rule, actor, method, "restricted")
+                if hidden != expected(rule, actor, method, "missing"):
+                    differ.append(f"{name} {method} {actor}: {hidden}")
+    assert not differ, differ
+
+
 class _Writes:
     """Rows inserted, updated or deleted in this transaction per table (PostgreSQL's own
     counters), ignoring what any request may touch: its session, its key's last use and the
@@ -938,3 +956,51 @@ def test_the_api_with_a_session_needs_the_csrf_token(world):
     assert "CSRF" in response.json()["error"]["message"]
     with_key = _api_client(world, ANALYST, None).post(url, {"body": "by key"}, format="json")
     assert with_key.status_code == 201
+
+
+# Reads that take a query: each asks for the restricted case by what a curious member knows of
+# it (a word of its text, its subject, its id, its team). Nothing of it (its marker, never sent
+# in a query) may come back to anyone outside the child-safety team.
+PROBES = (
+    "/search/?q=material",
+    "/search/?q=post-restricted",
+    "/search/?q=%23{case}",
+    "/queues/?team=child-safety",
+    "/appeals/?status=",
+    "/escalations/?status=",
+    "/qa/reviews/?status=open",
+    "/lookup/?q=post-restricted",
+    "/metrics/live/?queue=child-safety",
+    "/api/v1/search?q=material",
+    "/api/v1/search?q=post-restricted",
+    "/api/v1/search?q={case}",
+    "/api/v1/cases?status=&queue=child-safety",
+    "/api/v1/cases?status=",
+    "/api/v1/escalations?team=child-safety",
+    "/api/v1/qa/reviews?status=open",
+    "/api/v1/subjects/content/post-restricted/enforcement",
+)
+
+
+@pytest.mark.parametrize("actor", sorted(CONSOLE - {CHILD_SAFETY}))
+def test_probing_reads_return_nothing_of_the_restricted_case(actor, world, clients):
+    case = world.case_restricted
+    leaks = []
+    for probe in PROBES:
+        url = probe.format(case=case.pk)
+        client = _api_client(world, actor, None) if url.startswith("/api/") else clients[actor]
+        response = client.get(url, REMOTE_ADDR=_address())
+        assert response.status_code < 500, url
+        body = _body(response)
+        if RESTRICTED_MARKER in body or f'"id": {case.pk},' in body.replace('"id":', '"id": '):
+            leaks.append(f"{url} ({response.status_code})")
+    assert not leaks, f"{actor} reads the restricted case through: {leaks}"
+
+
+def test_the_team_finds_its_case_by_the_same_probes(world, clients):
+    """The probes above can fail: the child-safety member gets the case back from them."""
+    case = world.case_restricted
+    page = clients[CHILD_SAFETY].get("/search/?q=material")
+    assert RESTRICTED_MARKER in _body(page)
+    found = _api_client(world, CHILD_SAFETY, None).get("/api/v1/search?q=post-restricted").json()
+    assert [row["id"] for row in found["results"]] == [case.pk]
