@@ -1,17 +1,20 @@
 """The permission matrix: every route × every method it accepts × every actor × the objects
-it takes (the actor's own, someone else's, a restricted one), answered as ONE table below says.
+it takes (the actor's own, someone else's, a restricted one, a missing id), answered as ONE
+table below says.
 
 The routes come from the URL configuration itself (``get_resolver()`` walked recursively), so
 a new route without an entry in ``TABLE`` fails ``test_every_route_has_an_entry`` by name. The
 expected answers come only from the table and the actor groups declared here, never from the
 code under test. Each request runs in a savepoint that is rolled back, with a harmless body
-(an empty form or ``{}``): the assertion is about the gate, and a refused request must not
-have written anything (checked with PostgreSQL's per-transaction row counters).
+(an empty form or ``{}``, or a valid one where a view validates before it checks the
+permission): the assertion is about the gate, and a refused request must not have written
+anything (checked with PostgreSQL's per-transaction row counters). Console pages must answer
+405 to the methods the table does not give them.
 
 Beyond the status code, every answer is checked for the restricted marker (nothing of the
-child-safety case may reach anyone outside that team, whatever the status), and every 404 on
-an object that exists leaves a "denied" entry in the access log, while a 404 on a missing id
-leaves none.
+child-safety case may reach anyone outside that team, whatever the status); every 404 on an
+object that exists leaves a "denied" entry in the access log while a 404 on a missing id leaves
+none; every 403 on the restricted object leaves a trace in Django's request log.
 """
 
 from __future__ import annotations
@@ -662,6 +665,12 @@ def test_what_is_skipped_exists_and_is_all_that_is_skipped():
             assert [r for r in every if r.pattern.startswith(key)], key
         else:
             assert key in names, key
+
+
+def test_the_actors_cover_every_scope():
+    from tsops import roles
+
+    assert set(SCOPES) == set(roles.SCOPES), "give the platform a key for each scope"
 
 
 def test_every_route_has_an_entry():
