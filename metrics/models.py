@@ -298,3 +298,88 @@ class RollupDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}"
+
+
+# --- summaries: the daily rows summed over the dimensions an unfiltered page does not need ---
+#
+# An unfiltered dashboard reads every daily row of its range, and the daily tables have a
+# row per queue × severity × reason × team (× analyst × action type): their size grows with
+# the variety of the work, not only with time. Each summary keeps one day's totals over
+# fewer dimensions, rewritten from the daily rows of that day in the transaction that
+# changes them, so the common reads cost the same however varied the work is.
+
+
+class CaseSummary(CaseMeasures):
+    """:class:`CaseDaily` without ``reason``."""
+
+    day = models.DateField()
+    team = models.CharField(max_length=50, blank=True, default="")
+    queue_id = models.IntegerField()
+    severity = models.SmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "team", "queue_id", "severity"], name="metrics_casesummary_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} queue {self.queue_id} P{self.severity}"
+
+
+class ActionSummary(ActionMeasures):
+    """:class:`ActionDaily` by team, action type and analyst only."""
+
+    day = models.DateField()
+    team = models.CharField(max_length=50, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "team", "action_type", "analyst_id"],
+                name="metrics_actionsummary_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.action_type} by {self.analyst_id}"
+
+
+class AnalystSummary(AnalystMeasures):
+    """:class:`AnalystDaily` by team and analyst only."""
+
+    day = models.DateField()
+    team = models.CharField(max_length=50, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "team", "analyst_id"], name="metrics_analystsummary_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} analyst {self.analyst_id}"
+
+
+class BacklogSummary(models.Model):
+    """:class:`BacklogDaily` by team, severity and age only."""
+
+    day = models.DateField()
+    team = models.CharField(max_length=50, blank=True, default="")
+    severity = models.SmallIntegerField()
+    age_bucket = models.SmallIntegerField()
+    open = models.IntegerField(default=0)
+    breached = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "team", "severity", "age_bucket"],
+                name="metrics_backlogsummary_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} P{self.severity} age {self.age_bucket}"

@@ -427,6 +427,68 @@ DETECTORS = Fact(
 
 FACTS = (CASES, ACTIONS, ANALYSTS, DETECTORS)
 
+
+@dataclass(frozen=True)
+class Summary:
+    """A day's daily rows summed over fewer dimensions (see metrics.models)."""
+
+    table: str
+    daily: str
+    key: tuple[str, ...]
+    counts: tuple[str, ...]
+    hists: tuple[str, ...] = ()
+
+    def refresh_sql(self) -> list[str]:
+        """Rewrite the summary of ``%(day)s`` from that day's daily rows."""
+        columns = ["day", *self.key, *self.counts, *self.hists]
+        selects = ["day", *self.key] + [f"SUM({c})::int" for c in self.counts]
+        for h in self.hists:
+            parts = ", ".join(f"COALESCE(SUM({h}[{i}]), 0)" for i in range(1, HIST_BUCKETS + 1))
+            selects.append(f"CASE WHEN COUNT({h}) = 0 THEN NULL ELSE ARRAY[{parts}]::int[] END")
+        return [
+            f"DELETE FROM {self.table} WHERE day = %(day)s",  # noqa: S608 - names from code
+            f"INSERT INTO {self.table} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(selects)} FROM {self.daily} WHERE day = %(day)s "
+            f"GROUP BY day, {', '.join(self.key)}",
+        ]
+
+
+SUMMARIES = {
+    CASES.name: Summary(
+        "metrics_casesummary",
+        CASES.daily,
+        ("team", "queue_id", "severity"),
+        CASES.counts,
+        CASES.hists,
+    ),
+    ACTIONS.name: Summary(
+        "metrics_actionsummary",
+        ACTIONS.daily,
+        ("team", "action_type", "analyst_id"),
+        ACTIONS.counts,
+    ),
+    ANALYSTS.name: Summary(
+        "metrics_analystsummary",
+        ANALYSTS.daily,
+        ("team", "analyst_id"),
+        ANALYSTS.counts,
+    ),
+}
+BACKLOG_SUMMARY = Summary(
+    "metrics_backlogsummary",
+    "metrics_backlogdaily",
+    ("team", "severity", "age_bucket"),
+    ("open", "breached"),
+)
+
+
+def _refresh_summary(cursor, fact: Fact, day: date) -> None:
+    summary = SUMMARIES.get(fact.name)
+    if summary is not None:
+        for sql in summary.refresh_sql():
+            cursor.execute(sql, {"day": day})
+
+
 BACKLOG_SQL = """
 INSERT INTO metrics_backlogdaily (day, taken_at, queue_id, severity, reason, team, age_bucket,
                                   open, breached)
@@ -507,14 +569,16 @@ def _local_day(moment: datetime) -> date:
     return timezone.localtime(moment, timezone.get_default_timezone()).date()
 
 
-def replace_slices(fact: Fact, start: datetime, end: datetime) -> None:
-    """Recompute the slices in ``[start, end)`` (slices of one day) and carry the
-    difference into the daily rows, in one transaction."""
-    day = _local_day(start)
-    params = {"start": start, "end": end, "tz": _tz(), "days": [day]}
+def replace_slices(fact: Fact, ranges: list[tuple[datetime, datetime]]) -> None:
+    """Recompute the slices of ``ranges`` (``[start, end)`` pairs, all within one day), carry
+    the difference into the daily rows and rewrite the day's summary, in one transaction."""
+    day = _local_day(ranges[0][0])
     with _DayTransaction(day) as cursor:
-        cursor.execute(fact.replace_slices_sql(), params)
-        cursor.execute(fact.drop_empty_daily_sql(), params)
+        for start, end in ranges:
+            params = {"start": start, "end": end, "tz": _tz()}
+            cursor.execute(fact.replace_slices_sql(), params)
+        cursor.execute(fact.drop_empty_daily_sql(), {"days": [day]})
+        _refresh_summary(cursor, fact, day)
 
 
 def rebuild_fact_day(fact: Fact, day: date) -> None:
@@ -526,6 +590,7 @@ def rebuild_fact_day(fact: Fact, day: date) -> None:
         cursor.execute(f"DELETE FROM {fact.slices} WHERE day = %(day)s", params)  # noqa: S608
         cursor.execute(fact.insert_slices_sql(), params)
         cursor.execute(fact.add_to_daily_sql("day = %(day)s"), params)
+        _refresh_summary(cursor, fact, day)
 
 
 def backlog_snapshot(day: date, now: datetime | None = None) -> datetime:
@@ -535,6 +600,8 @@ def backlog_snapshot(day: date, now: datetime | None = None) -> datetime:
     with _DayTransaction(day) as cursor:
         cursor.execute("DELETE FROM metrics_backlogdaily WHERE day = %s", [day])
         cursor.execute(BACKLOG_SQL, {"day": day, "at": at})
+        for sql in BACKLOG_SUMMARY.refresh_sql():
+            cursor.execute(sql, {"day": day})
     return at
 
 
@@ -704,9 +771,12 @@ def rollup_incremental(*, now: datetime | None = None) -> IncrementalRun:
             state = RollupState.objects.filter(name=INCREMENTAL).first()
             since = state.watermark - OVERLAP if state else day_bounds(_local_day(now))[0]
             slices = touched_slices(since, now + SLICE)
+            by_day: dict[date, list[tuple[datetime, datetime]]] = {}
             for start, end in slice_ranges(slices):
+                by_day.setdefault(_local_day(start), []).append((start, end))
+            for ranges in by_day.values():
                 for fact in FACTS:
-                    replace_slices(fact, start, end)
+                    replace_slices(fact, ranges)
             seconds = _time.perf_counter() - started
             RollupState.objects.update_or_create(
                 name=INCREMENTAL,

@@ -349,3 +349,27 @@ def test_calibration_agreement_with_gold_in_sessions_closed_in_the_range(
     assert row["label"] == "March spam" and row["fleiss_kappa"] == round(-1 / 3, 4)
     before = kpi_report(actor=senior, date_from=D_MINUS_1, date_to=D)["kpis"]
     assert before["calibration_agreement"]["value"] is None
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"severity": 3}, {"analyst": True}],
+    ids=["unfiltered", "severity", "analyst"],
+)
+def test_summaries_and_daily_rows_give_the_same_report(dataset, senior, analyst, filters):
+    """The summaries only make reads cheaper: every figure is the same from the daily rows."""
+    from metrics import kpis
+
+    rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
+    actor = analyst if filters.get("analyst") else senior
+    kwargs = {"severity": filters.get("severity")}
+    if filters.get("analyst"):
+        kwargs = {"analyst_id": analyst.pk}
+    with_summaries = kpi_report(actor=actor, date_from=D_MINUS_1, date_to=D_PLUS_1, **kwargs)
+    kpis.USE_SUMMARIES = False
+    try:
+        from_daily = kpi_report(actor=actor, date_from=D_MINUS_1, date_to=D_PLUS_1, **kwargs)
+    finally:
+        kpis.USE_SUMMARIES = True
+    assert with_summaries == from_daily
+    assert with_summaries["kpis"]["cases_created"]["value"] in (None, 5, 6)

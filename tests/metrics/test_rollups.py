@@ -21,11 +21,15 @@ from metrics.kpis import kpi_report
 from metrics.models import (
     ActionDaily,
     ActionSlice,
+    ActionSummary,
     AnalystDaily,
     AnalystSlice,
+    AnalystSummary,
     BacklogDaily,
+    BacklogSummary,
     CaseDaily,
     CaseSlice,
+    CaseSummary,
     DetectorDaily,
     DetectorSlice,
     RollupDay,
@@ -45,6 +49,7 @@ TABLES = (
     DetectorSlice,
     DetectorDaily,
 )
+SUMMARIES = (CaseSummary, ActionSummary, AnalystSummary)
 
 
 def rows(model) -> list[tuple]:
@@ -56,7 +61,7 @@ def rows(model) -> list[tuple]:
     )
 
 
-def snapshot(models=TABLES) -> dict[str, list[tuple]]:
+def snapshot(models=(*TABLES, *SUMMARIES)) -> dict[str, list[tuple]]:
     return {model.__name__: rows(model) for model in models}
 
 
@@ -97,22 +102,90 @@ def daily_from_slices(slices, daily) -> list[tuple]:
 
 def test_a_rebuild_run_twice_gives_the_same_rows(dataset):
     rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
-    first = snapshot((*TABLES, BacklogDaily))
-    assert first["CaseDaily"] and first["BacklogDaily"]
+    everything = (*TABLES, *SUMMARIES, BacklogDaily, BacklogSummary)
+    first = snapshot(everything)
+    assert first["CaseDaily"] and first["BacklogDaily"] and first["CaseSummary"]
     rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
-    assert snapshot((*TABLES, BacklogDaily)) == first
+    assert snapshot(everything) == first
     # Replacing some slices of a day again (the incremental path) changes nothing either.
     for fact in rollups.FACTS:
         rollups.replace_slices(
-            fact, datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinfo=UTC)
+            fact,
+            [
+                (datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 2, 10, tzinfo=UTC)),
+                (datetime(2026, 3, 2, 11, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinfo=UTC)),
+            ],
         )
-    assert snapshot((*TABLES, BacklogDaily)) == first
+    assert snapshot(everything) == first
 
 
 def test_daily_rows_are_the_sum_of_their_slices(dataset):
     rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
     for slices, daily in zip(TABLES[::2], TABLES[1::2], strict=True):
         assert rows(daily) == daily_from_slices(slices, daily), daily.__name__
+
+
+DIMENSIONS = ("id", "day", "queue_id", "severity", "reason", "team", "taken_at", "age_bucket")
+
+
+def measures_of(daily) -> list[str]:
+    extra = ("action_type", "analyst_id", "detector")
+    return [
+        f.attname
+        for f in daily._meta.concrete_fields
+        if f.attname not in DIMENSIONS and f.attname not in extra
+    ]
+
+
+def regrouped(daily, key: tuple[str, ...]) -> list[tuple]:
+    """The daily rows summed by ``key`` in Python: what the summary table must hold."""
+    measures = measures_of(daily)
+    sums: dict[tuple, list] = {}
+    for row in daily.objects.values():
+        k = (row["day"], *(row[name] for name in key))
+        acc = sums.setdefault(k, [None if m.endswith("hist") else 0 for m in measures])
+        for i, m in enumerate(measures):
+            if m.endswith("hist"):
+                if row[m] is not None:
+                    acc[i] = [
+                        a + b for a, b in zip(acc[i] or [0] * len(row[m]), row[m], strict=True)
+                    ]
+            else:
+                acc[i] += row[m]
+    return sorted(
+        (*k, *(tuple(v) if isinstance(v, list) else v for v in values))
+        for k, values in sums.items()
+    )
+
+
+def summary_rows(model, key: tuple[str, ...], measures: list[str]) -> list[tuple]:
+    return sorted(
+        tuple(tuple(v) if isinstance(v, list) else v for v in row)
+        for row in model.objects.values_list("day", *key, *measures)
+    )
+
+
+def test_summaries_are_the_daily_rows_summed_over_fewer_dimensions(build_dataset):
+    build_dataset(after_step=rollups.rollup_incremental)
+    for _ in range(2):
+        for summary, daily in (
+            (CaseSummary, CaseDaily),
+            (ActionSummary, ActionDaily),
+            (AnalystSummary, AnalystDaily),
+        ):
+            key = rollups.SUMMARIES[
+                {CaseDaily: "cases", ActionDaily: "actions", AnalystDaily: "analysts"}[daily]
+            ].key
+            expected = regrouped(daily, key)
+            measures = measures_of(daily)
+            assert expected
+            assert summary_rows(summary, key, measures) == expected, summary.__name__
+        # The same after full rebuilds (and with the backlog's summary).
+        rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
+    backlog = regrouped(BacklogDaily, ("team", "severity", "age_bucket"))
+    assert backlog == summary_rows(
+        BacklogSummary, ("team", "severity", "age_bucket"), ["open", "breached"]
+    )
 
 
 def test_incremental_runs_every_step_equal_a_full_rebuild(
