@@ -86,6 +86,7 @@ DETECTOR = p(22)
 # The console's URL field takes no spaces: the attribute breaker has none.
 EVIDENCE_URL = 'https://evidence.example/?q="><svg/onload=xss(22)>'
 SUBJECT_URL = "https://platform.example/p/'><img src=x onerror=xss(41)>"
+TAGS = [p(21), p(37), p(40)]
 # An id starting with RIGHT-TO-LEFT OVERRIDE: shown inline, followed by the console's text.
 RLO_SUBJECT = "\u202egnp.exe-post"
 
@@ -184,6 +185,18 @@ def world(live_server):
     )
     assert refused.status_code == 400
     assert Evidence.objects.filter(case=case).count() == 1
+    # Tags through the case page's edit form (shown as badges and on the timeline).
+    case.refresh_from_db()
+    _post_ok(
+        console,
+        f"/cases/{case.pk}/edit/",
+        {
+            "version": case.version,
+            "tags": ", ".join(TAGS),
+            "severity": case.severity,
+            "queue": case.queue_id,
+        },
+    )
     # An associate reveals an identifier, with a reason (the access log shows it).
     identifier = Identifier.objects.get(account__external_id=OWNER_ID)
     case_services.identifier_reveal(
@@ -512,7 +525,12 @@ def test_no_payload_runs_or_is_injected_on_any_page_and_the_text_is_shown_as_wri
         ("/", "home", ()),
         ("/queues/", "queues", ()),
         ("/queues/spam/", "queue-spam", [p(45)]),
-        (f"/cases/{case.pk}/", "case", [*LITERAL, *UNICODE, SUBJECT_ID, OWNER_ID, EVIDENCE_URL]),
+        ("/queues/spam/?" + _query(tag=p(38)), "queue-tag-filter", [p(38)]),
+        (
+            f"/cases/{case.pk}/",
+            "case",
+            [*LITERAL, *UNICODE, *TAGS, SUBJECT_ID, OWNER_ID, EVIDENCE_URL, DETECTOR],
+        ),
         (f"/cases/{w['open_case'].pk}/", "open-case", [p(45), *LITERAL]),
         (f"/cases/{w['pending_case'].pk}/", "pending-case", [p(43), *LITERAL]),
         ("/approvals/", "approvals", [p(43)]),
@@ -542,6 +560,14 @@ def test_no_payload_runs_or_is_injected_on_any_page_and_the_text_is_shown_as_wri
         (lookup, "lookup-senior", [*LITERAL]),
     ]:
         senior.check(path, label, expect=expect, findings=findings)
+    # The dashboard's drill-downs: every queue link of the live table.
+    senior.page.goto("/metrics/live/")
+    drill_downs = senior.page.eval_on_selector_all(
+        "a[href^='/queues/']", "links => [...new Set(links.map(a => a.getAttribute('href')))]"
+    )
+    assert drill_downs
+    for n, path in enumerate(drill_downs):
+        senior.check(path, f"drill-down-{n}", findings=findings)
     senior.close()
 
     decider = Visitor(browser, live_server, XSS_ANALYST, name)
