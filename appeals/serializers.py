@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from appeals.models import Appeal
+from tsops.json_input import StrictJsonInput
 
 
 class AppealStatusSerializer(serializers.ModelSerializer):
@@ -38,7 +39,9 @@ class AppealReviewSerializer(serializers.ModelSerializer):
 
     severity = serializers.SerializerMethodField()
     action = serializers.SerializerMethodField()
-    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    claimed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Appeal
@@ -77,16 +80,16 @@ class AppealReviewSerializer(serializers.ModelSerializer):
         }
 
 
-class AppealInputSerializer(serializers.Serializer):
+class AppealInputSerializer(StrictJsonInput, serializers.Serializer):
     action_id = serializers.IntegerField()
     statement = serializers.CharField(max_length=10_000)
     appellant_id = serializers.CharField(required=False, allow_blank=True, default="")
     external_id = serializers.CharField(max_length=200)
 
 
-class AppealDecisionInputSerializer(serializers.Serializer):
+class AppealDecisionInputSerializer(StrictJsonInput, serializers.Serializer):
     outcome = serializers.ChoiceField(choices=[c for c in Appeal.OUTCOMES])
-    rationale = serializers.CharField(allow_blank=True)
-    response_to_user = serializers.CharField(allow_blank=True)
+    rationale = serializers.CharField()
+    response_to_user = serializers.CharField()
     replacement_action = serializers.DictField(required=False, allow_null=True)
     version = serializers.IntegerField(required=False, min_value=1)

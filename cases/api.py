@@ -5,16 +5,19 @@ from __future__ import annotations
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_field,
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from appeals.serializers import AppealReviewSerializer
 from cases import selectors, services
 from cases.intake import MAX_BATCH, report_submit, report_submit_batch
 from cases.serializers import (
@@ -25,7 +28,19 @@ from cases.serializers import (
     QueueSerializer,
     SeverityField,
 )
+from cases.validation import IDENTIFIER_KINDS, MAX_IDENTIFIERS, MAX_TEXT, SUBJECT_KINDS
 from tsops.api import PayloadTooLarge
+from tsops.json_input import StrictJsonInput
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "maxLength": 200}, {"type": "number"}]})
+class ExternalIdField(serializers.CharField):
+    """An id on the platform: a string, or a number (taken as its decimal string)."""
+
+
+def _optional(field_class, **kwargs):
+    return field_class(required=False, allow_blank=True, allow_null=True, **kwargs)
+
 
 IntakeAnswer = inline_serializer(
     "IntakeAnswer",
@@ -42,28 +57,42 @@ ReportInput = inline_serializer(
         "source": serializers.ChoiceField(
             ["user_report", "trusted_flagger", "automated_flag", "support", "internal"]
         ),
-        "external_id": serializers.CharField(),
+        "external_id": ExternalIdField(),
         "reason": serializers.CharField(),
-        "description": serializers.CharField(required=False),
-        "reporter_id": serializers.CharField(required=False),
+        # Optional fields may also be sent blank or null: the same as leaving them out.
+        "description": _optional(serializers.CharField, max_length=MAX_TEXT),
+        "reporter_id": _optional(ExternalIdField),
         "subject": inline_serializer(
             "SubjectInput",
             {
-                "kind": serializers.ChoiceField(
-                    ["account", "content", "message", "listing", "profile"]
+                "kind": serializers.ChoiceField(sorted(SUBJECT_KINDS)),
+                "external_id": ExternalIdField(),
+                "owner_id": _optional(ExternalIdField),
+                "text": _optional(serializers.CharField, max_length=MAX_TEXT),
+                "url": _optional(serializers.URLField, max_length=2000),
+                "media": serializers.ListField(
+                    child=serializers.CharField(allow_blank=True),
+                    required=False,
+                    allow_null=True,
                 ),
-                "external_id": serializers.CharField(),
-                "owner_id": serializers.CharField(required=False),
-                "text": serializers.CharField(required=False),
-                "url": serializers.URLField(required=False),
-                "media": serializers.ListField(child=serializers.CharField(), required=False),
-                "created_at": serializers.DateTimeField(required=False),
+                "created_at": serializers.DateTimeField(required=False, allow_null=True),
             },
         ),
-        "identifiers": serializers.ListField(child=serializers.DictField(), required=False),
-        "detector": serializers.CharField(required=False, allow_null=True),
-        "score": serializers.FloatField(required=False, allow_null=True),
-        "received_at": serializers.DateTimeField(required=False),
+        "identifiers": serializers.ListField(
+            child=inline_serializer(
+                "IdentifierInput",
+                {
+                    "kind": serializers.ChoiceField(sorted(IDENTIFIER_KINDS)),
+                    "value": serializers.CharField(max_length=500),
+                },
+            ),
+            required=False,
+            allow_null=True,
+            max_length=MAX_IDENTIFIERS,
+        ),
+        "detector": _optional(serializers.CharField, max_length=100),
+        "score": serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1),
+        "received_at": serializers.DateTimeField(required=False, allow_null=True),
     },
 )
 
@@ -98,12 +127,40 @@ class ReportBulkApi(APIView):
 
     @extend_schema(
         request=inline_serializer(
-            "BulkInput", {"reports": serializers.ListField(child=ReportInput)}
+            "BulkInput",
+            {
+                # Any JSON values: each is validated on its own (as ReportInput) and a bad one
+                # is answered in its own result, without stopping the rest.
+                "reports": serializers.ListField(
+                    child=serializers.JSONField(),
+                    max_length=MAX_BATCH,
+                    help_text="Reports as for POST /api/v1/reports (ReportInput); each is "
+                    "validated on its own and answered in ``results`` at the same index.",
+                )
+            },
         ),
         responses={
             200: inline_serializer(
-                "BulkAnswer", {"results": serializers.ListField(child=serializers.DictField())}
-            )
+                "BulkAnswer",
+                {
+                    "results": inline_serializer(
+                        "BulkResult",
+                        {
+                            "index": serializers.IntegerField(),
+                            "status": serializers.IntegerField(
+                                help_text="201 new, 200 repeat, 400 invalid (see errors)"
+                            ),
+                            "report_id": serializers.IntegerField(required=False),
+                            "case_id": serializers.IntegerField(required=False),
+                            "case_status": serializers.CharField(required=False),
+                            "created_case": serializers.BooleanField(required=False),
+                            "errors": serializers.DictField(required=False),
+                        },
+                        many=True,
+                    )
+                },
+            ),
+            413: OpenApiResponse(description=f"More than {MAX_BATCH} reports."),
         },
     )
     def post(self, request):
@@ -135,12 +192,22 @@ class QueueClaimApi(APIView):
 
     required_scopes = {"POST": "cases:write"}
 
-    @extend_schema(request=None, responses={200: CaseDetailSerializer, 204: None})
+    @extend_schema(
+        request=None,
+        responses={
+            # An appeals queue answers with the appeal, any other queue with the case.
+            200: PolymorphicProxySerializer(
+                component_name="ClaimedWork",
+                serializers=[CaseDetailSerializer, AppealReviewSerializer],
+                resource_type_field_name=None,
+            ),
+            204: None,
+        },
+    )
     def post(self, request, slug: str):
         queue = selectors.queue_get_for(actor=request.user, slug=slug, kind=None)
         if queue.kind == queue.Kind.APPEALS:
             # Appeals queues are claimed the same way and answer with the appeal.
-            from appeals.serializers import AppealReviewSerializer
             from appeals.services import appeal_claim_next
 
             appeal = appeal_claim_next(actor=request.user, queue=queue)
@@ -159,6 +226,31 @@ class CaseCursor(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    # DRF quietly falls back to the default page size for a bad ``page_size`` and answers a
+    # bad cursor 404: both are invalid input, answered 400 like any other.
+    def get_page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param, "")
+        if raw == "":
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
 
 
 class CaseListApi(ListAPIView):
@@ -179,7 +271,11 @@ class CaseListApi(ListAPIView):
             OpenApiParameter("source", str, enum=["automated", "human"]),
             OpenApiParameter("tag", str),
             OpenApiParameter("breached", bool),
-        ]
+        ],
+        responses={
+            200: CaseListSerializer(many=True),
+            404: OpenApiResponse(description="The queue filter names no queue you may work."),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -195,13 +291,19 @@ class CaseListApi(ListAPIView):
                 severity = SeverityField().to_internal_value(params["severity"])
             except serializers.ValidationError as exc:
                 raise ValidationError({"severity": exc.detail}) from None
+        source = params.get("source", "")
+        if source not in ("", "automated", "human"):
+            raise ValidationError({"source": ["One of automated, human."]})
+        breached = params.get("breached", "").lower()
+        if breached not in ("", "true", "false", "1", "0", "yes", "no"):
+            raise ValidationError({"breached": ["Must be true or false."]})
         filters = selectors.CaseFilters(
             status=params.get("status", ""),
             severity=severity,
             reason=params.get("reason", ""),
-            source=params.get("source", ""),
+            source=source,
             tag=params.get("tag", ""),
-            breached=params.get("breached", "").lower() in ("1", "true", "yes"),
+            breached=breached in ("1", "true", "yes"),
         )
         return selectors.case_list(actor=self.request.user, queue=queue, filters=filters).order_by(
             "-id"
@@ -237,28 +339,25 @@ class CaseDetailApi(APIView):
         return Response(CaseDetailSerializer(case).data)
 
 
+class ReleaseInput(StrictJsonInput, serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    skip = serializers.BooleanField(required=False, default=False)
+
+
 class CaseReleaseApi(APIView):
     """Give a claimed case back to its queue (``skip`` with a reason keeps it from you an hour)."""
 
     required_scopes = {"POST": "cases:write"}
 
-    @extend_schema(
-        request=inline_serializer(
-            "ReleaseInput",
-            {
-                "reason": serializers.CharField(required=False),
-                "skip": serializers.BooleanField(required=False),
-            },
-        ),
-        responses=CaseListSerializer,
-    )
+    @extend_schema(request=ReleaseInput, responses=CaseListSerializer)
     def post(self, request, case_id: int):
-        data = request.data if isinstance(request.data, dict) else {}
+        data = ReleaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
         case = services.case_release(
             actor=request.user,
             case_id=case_id,
-            reason=str(data.get("reason", "")),
-            skip=bool(data.get("skip", False)),
+            reason=data.validated_data["reason"],
+            skip=data.validated_data["skip"],
         )
         return Response(CaseListSerializer(case).data)
 
@@ -284,8 +383,9 @@ class SearchApi(APIView):
     required_scopes = {"GET": "cases:read"}
 
     @extend_schema(
+        operation_id="v1_search_list",
         parameters=[OpenApiParameter("q", str, required=True)],
-        responses=CaseListSerializer(many=True),
+        responses=inline_serializer("SearchResults", {"results": CaseListSerializer(many=True)}),
     )
     def get(self, request):
         q = request.query_params.get("q", "").strip()

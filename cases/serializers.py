@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases.models import Case, Note, Queue, Report, Severity, Subject
+from tsops.json_input import StrictJsonInput
 
 
 @extend_schema_field({"type": "string", "enum": ["P0", "P1", "P2", "P3"]})
@@ -22,11 +23,13 @@ class SeverityField(serializers.Field):
 
 
 class SubjectSerializer(serializers.ModelSerializer):
-    owner_id = serializers.CharField(source="owner.external_id", default=None, read_only=True)
+    owner_id = serializers.CharField(
+        source="owner.external_id", default=None, read_only=True, allow_null=True
+    )
     text = serializers.CharField(source="snapshot_text")
     url = serializers.CharField(source="snapshot_url")
     media = serializers.JSONField(source="snapshot_media")
-    created_at = serializers.DateTimeField(source="content_created_at")
+    created_at = serializers.DateTimeField(source="content_created_at", allow_null=True)
 
     class Meta:
         model = Subject
@@ -52,7 +55,9 @@ class CaseListSerializer(serializers.ModelSerializer):
     severity = SeverityField()
     queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     subject = serializers.SerializerMethodField()
-    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    claimed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     breached = serializers.SerializerMethodField()
 
     class Meta:
@@ -105,7 +110,7 @@ class CaseDetailSerializer(CaseListSerializer):
         return ReportSerializer(reports, many=True).data
 
 
-class CaseUpdateSerializer(serializers.Serializer):
+class CaseUpdateSerializer(StrictJsonInput, serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, max_length=50
@@ -116,7 +121,7 @@ class CaseUpdateSerializer(serializers.Serializer):
     )
 
 
-class NoteSerializer(serializers.ModelSerializer):
+class NoteSerializer(StrictJsonInput, serializers.ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:

@@ -56,6 +56,10 @@ def _string(data: dict, name: str, errors: dict, *, required=False, max_length=M
     if not isinstance(value, str):
         errors[name] = ["Must be a string."]
         return ""
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail on the insert.
+        errors[name] = ["Null characters are not allowed."]
+        return ""
     if len(value) > max_length:
         errors[name] = [f"At most {max_length} characters."]
         return ""
@@ -64,9 +68,9 @@ def _string(data: dict, name: str, errors: dict, *, required=False, max_length=M
 
 def _datetime(data: dict, name: str, errors: dict, now: datetime) -> datetime | None:
     value = data.get(name)
-    if value in (None, ""):
+    if value is None:
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    parsed = parse_datetime(value) if isinstance(value, str) and value else None
     if parsed is None:
         errors[name] = ["Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z."]
         return None
@@ -130,8 +134,11 @@ def validate_report(
         url = _string(subject, "url", subject_errors, max_length=2000)
         if url and urlparse(url).scheme not in ("http", "https"):
             subject_errors["url"] = ["Must be an http(s) URL."]
-        raw_media = subject.get("media") or []
-        if not isinstance(raw_media, list) or not all(isinstance(m, str) for m in raw_media):
+        raw_media = subject.get("media")
+        raw_media = [] if raw_media is None else raw_media
+        if not isinstance(raw_media, list) or not all(
+            isinstance(m, str) and "\x00" not in m for m in raw_media
+        ):
             subject_errors["media"] = ["Must be a list of strings (media references)."]
         else:
             media = raw_media[:50]
@@ -140,7 +147,8 @@ def validate_report(
             errors["subject"] = subject_errors
 
     identifiers: list[tuple[str, str]] = []
-    raw_identifiers = data.get("identifiers") or []
+    raw_identifiers = data.get("identifiers")
+    raw_identifiers = [] if raw_identifiers is None else raw_identifiers
     if not isinstance(raw_identifiers, list) or len(raw_identifiers) > MAX_IDENTIFIERS:
         errors["identifiers"] = [f"Must be a list of at most {MAX_IDENTIFIERS} objects."]
     else:

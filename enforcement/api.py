@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +22,7 @@ from enforcement.serializers import (
     DecisionSerializer,
     PolicySectionSerializer,
 )
+from tsops.json_input import StrictJsonInput
 
 
 class PolicyListApi(APIView):
@@ -71,7 +76,8 @@ class ActionApproveApi(APIView):
         return Response(ActionSerializer(action).data)
 
 
-ReasonInput = inline_serializer("ReasonInput", {"reason": serializers.CharField()})
+class ReasonInput(StrictJsonInput, serializers.Serializer):
+    reason = serializers.CharField()
 
 
 class ActionRejectApi(APIView):
@@ -81,9 +87,10 @@ class ActionRejectApi(APIView):
 
     @extend_schema(request=ReasonInput, responses=ActionSerializer)
     def post(self, request, action_id: int):
-        data = request.data if isinstance(request.data, dict) else {}
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
         action = services.action_reject(
-            actor=request.user, action_id=action_id, reason=str(data.get("reason", ""))
+            actor=request.user, action_id=action_id, reason=data.validated_data["reason"]
         )
         return Response(ActionSerializer(action).data)
 
@@ -95,9 +102,10 @@ class ActionReverseApi(APIView):
 
     @extend_schema(request=ReasonInput, responses=ActionSerializer)
     def post(self, request, action_id: int):
-        data = request.data if isinstance(request.data, dict) else {}
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
         action = services.action_reverse(
-            actor=request.user, action_id=action_id, reason=str(data.get("reason", ""))
+            actor=request.user, action_id=action_id, reason=data.validated_data["reason"]
         )
         return Response(ActionSerializer(action).data)
 
@@ -133,40 +141,39 @@ class SubjectEnforcementApi(APIView):
         return Response(result)
 
 
+class BulkDecisionInput(StrictJsonInput, serializers.Serializer):
+    case_ids = serializers.ListField(child=serializers.IntegerField())
+    outcome = serializers.CharField()
+    policy_section = serializers.CharField(required=False, allow_blank=True, default="")
+    rationale = serializers.CharField()
+    statement_of_reasons = serializers.CharField(required=False, allow_blank=True, default="")
+    actions = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+
+
 class DecisionBulkApi(APIView):
     """Decide many cases alike (a spam wave): each gets its own decision and actions."""
 
     required_scopes = {"POST": "cases:write"}
 
     @extend_schema(
-        request=inline_serializer(
-            "BulkDecisionInput",
-            {
-                "case_ids": serializers.ListField(child=serializers.IntegerField()),
-                "outcome": serializers.CharField(),
-                "policy_section": serializers.CharField(required=False),
-                "rationale": serializers.CharField(),
-                "statement_of_reasons": serializers.CharField(required=False),
-                "actions": serializers.ListField(child=serializers.DictField(), required=False),
-            },
-        ),
-        responses={201: DecisionSerializer(many=True)},
+        request=BulkDecisionInput,
+        responses={
+            201: DecisionSerializer(many=True),
+            404: OpenApiResponse(description="One of the cases does not exist (or is hidden)."),
+        },
     )
     def post(self, request):
-        data = request.data if isinstance(request.data, dict) else {}
-        case_ids = data.get("case_ids")
-        if not isinstance(case_ids, list) or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in case_ids
-        ):
-            raise ValidationError({"case_ids": ["Must be a list of case ids."]})
+        data = BulkDecisionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
         decisions = services.decisions_bulk(
             actor=request.user,
-            case_ids=case_ids,
-            outcome=str(data.get("outcome", "")),
-            rationale=str(data.get("rationale", "")),
-            policy_section=str(data.get("policy_section", "") or ""),
-            statement_of_reasons=str(data.get("statement_of_reasons", "") or ""),
-            actions=data.get("actions") or [],
+            case_ids=values["case_ids"],
+            outcome=values["outcome"],
+            rationale=values["rationale"],
+            policy_section=values["policy_section"],
+            statement_of_reasons=values["statement_of_reasons"],
+            actions=values["actions"],
         )
         decisions = Decision.objects.filter(pk__in=[d.pk for d in decisions]).select_related(
             "case", "policy_section", "decided_by"
@@ -222,12 +229,23 @@ class StatementExportApi(APIView):
     required_scopes = {"GET": "enforcement:read"}
     renderer_classes = [JSONRenderer, StatementExportRenderer]
 
+    def handle_exception(self, exc):
+        # An error is one JSON object, answered as application/json whatever format was asked.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     @extend_schema(
         parameters=[
             OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day"),
             OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day"),
         ],
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            # DRF answers an unknown ``format`` as 404.
+            404: OpenApiResponse(description="Unknown ``format``."),
+        },
     )
     def get(self, request):
         import json

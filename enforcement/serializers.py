@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from cases.serializers import SeverityField
 from enforcement.models import Decision, EnforcementAction, PolicySection
+from tsops.json_input import StrictJsonInput
 
 
 class PolicySectionSerializer(serializers.ModelSerializer):
@@ -82,10 +83,10 @@ class ActionInputSerializer(serializers.Serializer):
     feature = serializers.CharField(required=False, allow_blank=True)
 
 
-class DecisionInputSerializer(serializers.Serializer):
+class DecisionInputSerializer(StrictJsonInput, serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Decision.Outcome.values)
     policy_section = serializers.CharField(required=False, allow_blank=True, default="")
-    rationale = serializers.CharField(allow_blank=True)
+    rationale = serializers.CharField()
     statement_of_reasons = serializers.CharField(required=False, allow_blank=True, default="")
     actions = serializers.ListField(child=serializers.DictField(), required=False, default=list)
     version = serializers.IntegerField(min_value=1)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from escalations import selectors, services
 from escalations.models import Escalation
+from tsops.json_input import StrictJsonInput
 
 
 class EscalationSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug")
     severity = serializers.CharField(source="severity_code")
-    raised_by = serializers.CharField(source="raised_by.username", default=None)
-    acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None)
-    resolved_by = serializers.CharField(source="resolved_by.username", default=None)
+    raised_by = serializers.CharField(source="raised_by.username", default=None, allow_null=True)
+    acknowledged_by = serializers.CharField(
+        source="acknowledged_by.username", default=None, allow_null=True
+    )
+    resolved_by = serializers.CharField(
+        source="resolved_by.username", default=None, allow_null=True
+    )
 
     class Meta:
         model = Escalation
@@ -43,7 +48,7 @@ class EscalationSerializer(serializers.ModelSerializer):
         ]
 
 
-class EscalationRaiseInput(serializers.Serializer):
+class EscalationRaiseInput(StrictJsonInput, serializers.Serializer):
     team = serializers.SlugField()
     severity = serializers.ChoiceField(["P0", "P1", "P2", "P3"])
     summary = serializers.CharField()
@@ -51,13 +56,13 @@ class EscalationRaiseInput(serializers.Serializer):
     next_steps = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class EscalationResolveInput(serializers.Serializer):
+class EscalationResolveInput(StrictJsonInput, serializers.Serializer):
     outcome = serializers.CharField()
     referral = serializers.CharField(required=False, allow_blank=True, default="")
     decision = serializers.DictField(required=False, allow_null=True, default=None)
 
 
-class EscalationReturnInput(serializers.Serializer):
+class EscalationReturnInput(StrictJsonInput, serializers.Serializer):
     note = serializers.CharField()
     unrestrict = serializers.BooleanField(required=False, default=False)
 
@@ -90,8 +95,9 @@ class EscalationListApi(APIView):
     required_scopes = {"GET": "cases:read"}
 
     @extend_schema(
+        operation_id="v1_escalations_list",
         parameters=[OpenApiParameter("team", str), OpenApiParameter("status", str)],
-        responses=EscalationSerializer(many=True),
+        responses=inline_serializer("EscalationList", {"results": EscalationSerializer(many=True)}),
     )
     def get(self, request):
         params = request.query_params

@@ -6,7 +6,12 @@ A review is serialized by hand, in two layers: what the reviewer may see before 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +20,7 @@ from enforcement.models import Decision
 from qa import selectors, services
 from qa.models import ErrorType, QAReview
 from qa.permissions import can_review_qa, can_work_review
+from tsops.json_input import StrictJsonInput
 from tsops.services import access_log_record
 
 
@@ -157,14 +163,14 @@ REVIEW_SUMMARY_FIELDS = (
 )
 
 
-class ReviewAnswerInput(serializers.Serializer):
+class ReviewAnswerInput(StrictJsonInput, serializers.Serializer):
     outcome = serializers.ChoiceField(Decision.Outcome.choices)
     policy_section = serializers.CharField(required=False, allow_blank=True, default="")
     action = serializers.CharField(required=False, allow_blank=True, default="")
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
-class ReviewScoreInput(serializers.Serializer):
+class ReviewScoreInput(StrictJsonInput, serializers.Serializer):
     criteria = serializers.DictField(child=serializers.BooleanField())
     error_types = serializers.ListField(
         child=serializers.ChoiceField(ErrorType.values), required=False, default=list
@@ -172,7 +178,7 @@ class ReviewScoreInput(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
-class ReviewPostInput(serializers.Serializer):
+class ReviewPostInput(StrictJsonInput, serializers.Serializer):
     """Send ``answer`` first (blind), then ``score`` once the decision is revealed."""
 
     answer = ReviewAnswerInput(required=False)
@@ -196,7 +202,8 @@ class ReviewListApi(APIView):
         responses={200: inline_serializer(*REVIEW_SUMMARY_FIELDS, many=True)},
     )
     def get(self, request):
-        status = request.query_params.get("status", "open")
+        # Blank is the same as leaving it out, as for every optional query parameter.
+        status = request.query_params.get("status") or "open"
         if status not in ("open", "mine", "scored"):
             raise serializers.ValidationError({"status": "One of open, mine, scored."})
         if not can_review_qa(request.user):
@@ -245,7 +252,30 @@ class ReviewDetailApi(APIView):
         access_log_record(actor=request.user, action="viewed", obj=review, request=request)
         return Response(review_payload(review, request.user))
 
-    @extend_schema(request=ReviewPostInput, responses={200: ReviewOut})
+    @extend_schema(
+        # Exactly one of answer or score (with the optional version).
+        request=PolymorphicProxySerializer(
+            component_name="QAReviewPost",
+            serializers=[
+                inline_serializer(
+                    "QAReviewAnswerPost",
+                    {
+                        "answer": ReviewAnswerInput(),
+                        "version": serializers.IntegerField(required=False),
+                    },
+                ),
+                inline_serializer(
+                    "QAReviewScorePost",
+                    {
+                        "score": ReviewScoreInput(),
+                        "version": serializers.IntegerField(required=False),
+                    },
+                ),
+            ],
+            resource_type_field_name=None,
+        ),
+        responses={200: ReviewOut},
+    )
     def post(self, request, review_id: int):
         selectors.review_get_for(actor=request.user, review_id=review_id)
         data = ReviewPostInput(data=request.data)

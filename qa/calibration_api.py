@@ -5,7 +5,7 @@ participant nor ``run_qa`` gets 404."""
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -152,7 +152,12 @@ class CalibrationResultsApi(APIView):
 
     required_scopes = {"GET": "qa:read"}
 
-    @extend_schema(responses=CalibrationResultsSerializer)
+    @extend_schema(
+        responses={
+            200: CalibrationResultsSerializer,
+            409: OpenApiResponse(description="The session is not closed yet."),
+        }
+    )
     def get(self, request, session_id: int):
         results = calibration.calibration_results(actor=request.user, session_id=session_id)
         return Response(CalibrationResultsSerializer(results).data)
