@@ -370,6 +370,7 @@ def world(live_server):
         "threat": threat,
         "escalation": escalation,
         "appeal": appeal,
+        "decision": decision,
         "review": review,
         "plan": plan,
         "sample": sample,
@@ -521,6 +522,8 @@ def test_no_payload_runs_or_is_injected_on_any_page_and_the_text_is_shown_as_wri
     lookup = "/lookup/?" + _query(kind="account", external_id=OWNER_ID)
 
     senior = Visitor(browser, live_server, "grace_senior", name)
+    # A page that does not exist, named with a payload.
+    senior.check(f"/no-such-page/{p(1)}/", "not-found", findings=findings, status=404)
     for path, label, expect in [
         ("/", "home", ()),
         ("/queues/", "queues", ()),
@@ -557,6 +560,8 @@ def test_no_payload_runs_or_is_injected_on_any_page_and_the_text_is_shown_as_wri
         ("/metrics/transparency/", "transparency", []),
         ("/access-log/?username=ada_associate", "access-log", [p(51)]),
         (f"/admin/cases/case/{case.pk}/history/", "admin-history", []),
+        ("/admin/cases/case/", "admin-cases", [SUBJECT_ID]),
+        (f"/admin/enforcement/decision/{w['decision'].pk}/change/", "admin-decision", [p(41)]),
         (lookup, "lookup-senior", [*LITERAL]),
     ]:
         senior.check(path, label, expect=expect, findings=findings)

@@ -19,6 +19,7 @@ import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import time_machine
@@ -94,6 +95,25 @@ def test_after_sign_out_the_old_cookie_opens_nothing(analyst):
     assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
     assert replay.get("/api/v1/me").status_code in (401, 403)
     assert not SessionStore().exists(old_cookie)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "javascript:alert(document.cookie)",
+        "//evil.example/steal",
+        "https://evil.example/",
+        "/\\evil.example",
+        "data:text/html,<script>alert(1)</script>",
+    ],
+)
+def test_signing_in_never_follows_a_next_address_off_the_console(analyst, target):
+    response = Client().post(
+        "/accounts/login/?" + urlencode({"next": target}),
+        {"username": analyst.username, "password": PASSWORD, "next": target},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/"
 
 
 # --- Idle timeout while a page polls -------------------------------------------------------

@@ -226,7 +226,8 @@ DOM_PROBE = """() => {
       const src = el.getAttribute("src");
       const type = (el.getAttribute("type") || "").toLowerCase();
       if (src === null && type !== "application/json") hits.push("inline <script>");
-      if (src !== null && !src.startsWith("/static/")) hits.push("<script src=" + src + ">");
+      const local = src !== null && src.startsWith("/") && !src.startsWith("//");
+      if (src !== null && !local) hits.push("<script src=" + src + ">");
     }
   }
   return hits;
