@@ -1,10 +1,12 @@
 """The KPI registry — every figure's one written definition — and :func:`kpi_report`, the one
 function that computes them (dashboards, CSV and the REST API all call it).
 
-Figures are read from the daily rollup tables (:mod:`metrics.models`, written by
-:mod:`metrics.rollups`), never from the raw case tables, so a report costs the same at
-ten thousand cases as at ten million. Calibration agreement is the exception: it reads the
-(small) calibration tables of :mod:`qa` directly.
+Figures are read from the rollup tables (:mod:`metrics.models`, written by
+:mod:`metrics.rollups`), never from the raw case tables: a report's cost depends on the
+number of days and of distinct queues, severities, teams, analysts and action types, not on
+the number of cases. Reports without a reason filter read the per-day summaries (fewer
+dimensions still); a reason filter reads the full daily rows. Calibration agreement is the
+exception: it reads the (small) calibration tables of :mod:`qa` directly.
 
 Visibility rule (the only place it is written down): a rollup row carries the specialist
 ``team`` of a restricted case, or "" for an unrestricted one, and a report counts only the
