@@ -39,7 +39,7 @@ from cases import services as case_services
 from cases.intake import report_submit
 from cases.models import Case, Evidence, Identifier
 from enforcement import services as enforcement
-from enforcement.models import EnforcementAction
+from enforcement.models import EnforcementAction, OutboxEvent
 from escalations import services as escalation_services
 from metrics import rollups
 from qa import calibration
@@ -372,6 +372,9 @@ def world(live_server):
         "escalation": escalation,
         "appeal": appeal,
         "decision": decision,
+        "event": OutboxEvent.objects.get(
+            event_type=OutboxEvent.DECISION_MADE, payload__decision_id=decision.pk
+        ),
         "review": review,
         "plan": plan,
         "sample": sample,
@@ -563,6 +566,8 @@ def test_no_payload_runs_or_is_injected_on_any_page_and_the_text_is_shown_as_wri
         (f"/admin/cases/case/{case.pk}/history/", "admin-history", []),
         ("/admin/cases/case/", "admin-cases", [SUBJECT_ID]),
         (f"/admin/enforcement/decision/{w['decision'].pk}/change/", "admin-decision", [p(41)]),
+        # The event payload sent to the platform (statement of reasons included), as JSON.
+        (f"/admin/enforcement/outboxevent/{w['event'].pk}/change/", "admin-event", [p(6)]),
         (lookup, "lookup-senior", [*LITERAL]),
     ]:
         senior.check(path, label, expect=expect, findings=findings)
