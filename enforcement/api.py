@@ -186,28 +186,36 @@ class DecisionBulkApi(APIView):
 __all__ = ["EnforcementAction"]
 
 
+_STATEMENT_OF_REASONS = inline_serializer(
+    "StatementOfReasons",
+    {
+        "decision_ground": serializers.CharField(),
+        "category": serializers.CharField(),
+        "content_type": serializers.ListField(child=serializers.CharField()),
+        "source_type": serializers.CharField(),
+        "automated_detection": serializers.CharField(),
+        "automated_decision": serializers.CharField(),
+        "content_date": serializers.DateField(),
+        "application_date": serializers.DateField(),
+        "decision_facts": serializers.CharField(),
+        "territorial_scope": serializers.ListField(child=serializers.CharField()),
+        "puid": serializers.CharField(),
+    },
+)
+
+
 class ActionStatementOfReasonsApi(APIView):
     """The DSA Transparency Database statement of reasons for one applied action."""
 
     required_scopes = {"GET": "enforcement:read"}
 
     @extend_schema(
-        responses=inline_serializer(
-            "StatementOfReasons",
-            {
-                "decision_ground": serializers.CharField(),
-                "category": serializers.CharField(),
-                "content_type": serializers.ListField(child=serializers.CharField()),
-                "source_type": serializers.CharField(),
-                "automated_detection": serializers.CharField(),
-                "automated_decision": serializers.CharField(),
-                "content_date": serializers.DateField(),
-                "application_date": serializers.DateField(),
-                "decision_facts": serializers.CharField(),
-                "territorial_scope": serializers.ListField(child=serializers.CharField()),
-                "puid": serializers.CharField(),
-            },
-        )
+        responses={
+            200: _STATEMENT_OF_REASONS,
+            409: OpenApiResponse(
+                description="The action was never applied (pending approval or rejected)."
+            ),
+        }
     )
     def get(self, request, action_id: int):
         from enforcement.statements import statement_get_for

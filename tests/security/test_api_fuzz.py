@@ -18,6 +18,7 @@ operation fails :func:`test_every_operation_has_declared_callers` until it gets 
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -166,6 +167,8 @@ class World:
     keys: dict[str, str] = field(default_factory=dict)
     ids: dict[str, list] = field(default_factory=dict)
     subjects: list[tuple[str, str]] = field(default_factory=list)
+    # The specialist's own pool: their team's restricted and escalated work.
+    team_ids: dict[str, list] = field(default_factory=dict)
     # Actions with no appeal yet (appealable), open cases nobody holds.
     appealable: list[int] = field(default_factory=list)
     open_cases: list[int] = field(default_factory=list)
@@ -209,7 +212,10 @@ def build_world() -> World:
     platform, analyst, senior = members["platform"], members["analyst"], members["senior"]
 
     open_cases = [make_case(platform, reason="spam") for _ in range(3)]
-    claimed = case_claim(actor=analyst, case_id=make_case(platform, reason="spam").pk)
+    claimed = [
+        case_claim(actor=who, case_id=make_case(platform, reason="spam").pk).pk
+        for who in (analyst, analyst, senior)
+    ]
     restricted = make_case(platform, reason="child_safety")
     threat = make_case(platform, reason="harassment")
     escalation = escalation_raise(
@@ -222,14 +228,28 @@ def build_world() -> World:
     )
     decided = [_decide(who, make_case(platform, reason="spam")) for who in (analyst2, senior2)]
     decided += [_decide(analyst2, make_case(platform, reason="spam")) for _ in range(5)]
-    banned = _decide(analyst, make_case(platform, reason="spam"), actions=[{"type": "ban"}])
+    # Bans an analyst proposes wait for a senior's approval.
+    banned = [
+        _decide(analyst, make_case(platform, reason="spam"), actions=[{"type": "ban"}])
+        for _ in range(3)
+    ]
     actions = [a.pk for d in decided for a in d.actions.all()]
-    pending = [a.pk for a in banned.actions.all()]
+    pending = [a.pk for d in banned for a in d.actions.all()]
     appeal, _ = appeal_file(
         actor=platform,
         action_id=actions[0],
         statement="It was my own shop's link, posted once.",
         external_id="fuzz-appeal-1",
+    )
+    # The child-safety team decides one of its restricted cases, and the user appeals.
+    team_case = make_case(platform, reason="child_safety")
+    team_decision = _decide(members["specialist"], team_case, policy_section="CHILD-5.1")
+    team_action = team_decision.actions.get()
+    team_appeal, _ = appeal_file(
+        actor=platform,
+        action_id=team_action.pk,
+        statement="This is a photo of my own child at the beach.",
+        external_id="fuzz-appeal-2",
     )
 
     plan = qa_services.plan_save(
@@ -256,7 +276,7 @@ def build_world() -> World:
         cases=[d.case for d in decided],
     )
 
-    cases = [c.pk for c in open_cases] + [claimed.pk, restricted.pk, threat.pk]
+    cases = [c.pk for c in open_cases] + claimed + [restricted.pk, threat.pk]
     cases += [d.case_id for d in decided]
     world.ids = {
         "case_id": cases,
@@ -267,7 +287,13 @@ def build_world() -> World:
         "session_id": [s.pk for s in sessions],
         "slug": list(Queue.objects.values_list("slug", flat=True)),
     }
-    world.subjects = [(d.case.subject.kind, d.case.subject.external_id) for d in decided + [banned]]
+    world.subjects = [(d.case.subject.kind, d.case.subject.external_id) for d in decided + banned]
+    world.team_ids = {
+        "case_id": [restricted.pk, threat.pk, team_case.pk],
+        "action_id": [team_action.pk],
+        "appeal_id": [team_appeal.pk],
+        "escalation_id": [escalation.pk],
+    }
     world.appealable = actions[1:]
     world.open_cases = [c.pk for c in open_cases]
     return world
@@ -323,9 +349,9 @@ def world(django_db_setup, django_db_blocker):
             request_finished.connect(close_old_connections)
 
 
-def aim(case, world: World) -> None:
-    """Point most generated ids at objects that exist (keeping some misses for the 404s),
-    unless the path itself is the negative part of the case."""
+def aim(case, world: World, actor: str) -> None:
+    """Point most generated ids at objects that exist (the specialist's at their team's work),
+    keeping some misses for the 404s, unless the path itself is the negative part of the case."""
     component = case.meta.components.get(ParameterLocation.PATH) if case.meta else None
     if component is not None and component.mode is GenerationMode.NEGATIVE:
         return
@@ -336,7 +362,7 @@ def aim(case, world: World) -> None:
             params["kind"], params["external_id"] = world.subjects[seed % len(world.subjects)]
         return
     for name, value in params.items():
-        pool = world.ids.get(name)
+        pool = (world.team_ids.get(name) if actor == "specialist" else None) or world.ids.get(name)
         if not pool:
             continue
         try:
@@ -458,9 +484,12 @@ def aim_body(operation: str, case, world: World) -> None:
 @settings(suppress_health_check=list(HealthCheck), deadline=None)
 def test_api_operation_survives_fuzzing(case, world, db):
     key = f"{case.operation.method.upper()} {case.operation.path}"
-    aim(case, world)
-    aim_body(key, case, world)
+    path, body = copy.deepcopy(case.path_parameters), copy.deepcopy(case.body)
     for actor in CALLERS[key]:
+        # Each actor gets the generated case, aimed at objects it may work on.
+        case.path_parameters, case.body = copy.deepcopy(path), copy.deepcopy(body)
+        aim(case, world, actor)
+        aim_body(key, case, world)
         case.call_and_validate(
             app=wsgi_app,
             headers={"Authorization": f"Bearer {world.keys[actor]}"},
@@ -528,6 +557,7 @@ def test_every_operation_documents_its_error_answers_in_the_error_shape():
     assert "404" in _operation("GET /api/v1/cases")["responses"]
     assert "404" in _operation("GET /api/v1/statements-of-reasons")["responses"]
     assert "409" in _operation("GET /api/v1/calibration/sessions/{session_id}/results")["responses"]
+    assert "409" in _operation("GET /api/v1/actions/{action_id}/statement-of-reasons")["responses"]
     assert "413" in _operation("POST /api/v1/reports/bulk")["responses"]
 
 
