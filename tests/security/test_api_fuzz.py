@@ -94,6 +94,7 @@ CHECKS = [
 # Each fuzzing actor: role, specialist teams, and the scopes of their API key.
 ACTORS: dict[str, tuple[str | None, tuple[str, ...], tuple[str, ...]]] = {
     "platform": (roles.PLATFORM, (), ("reports:write", "appeals:write")),
+    "associate": (roles.ASSOCIATE, (), ("cases:read", "cases:write", "qa:read")),
     "analyst": (roles.ANALYST, (), ("cases:read", "cases:write", "qa:read", "qa:write")),
     "senior": (
         roles.SENIOR,
@@ -106,18 +107,18 @@ ACTORS: dict[str, tuple[str | None, tuple[str, ...], tuple[str, ...]]] = {
 
 # Every operation, with the actors whose role may call it (their key holds the view's scope).
 CALLERS: dict[str, tuple[str, ...]] = {
-    "GET /api/v1/me": ("platform", "analyst", "support", "specialist"),
+    "GET /api/v1/me": ("platform", "associate", "analyst", "support", "specialist"),
     "GET /api/v1/access-log": ("senior",),
     "POST /api/v1/reports": ("platform",),
     "POST /api/v1/reports/bulk": ("platform",),
     "GET /api/v1/queues": ("analyst", "senior"),
-    "POST /api/v1/queues/{slug}/claim": ("analyst", "senior"),
+    "POST /api/v1/queues/{slug}/claim": ("associate", "analyst", "senior"),
     "GET /api/v1/cases": ("analyst", "senior", "specialist"),
-    "GET /api/v1/cases/{case_id}": ("analyst", "senior", "specialist"),
-    "PATCH /api/v1/cases/{case_id}": ("analyst", "senior"),
-    "POST /api/v1/cases/{case_id}/release": ("analyst", "senior"),
-    "POST /api/v1/cases/{case_id}/notes": ("analyst", "specialist"),
-    "POST /api/v1/cases/{case_id}/decision": ("analyst", "senior", "specialist"),
+    "GET /api/v1/cases/{case_id}": ("associate", "analyst", "senior", "specialist"),
+    "PATCH /api/v1/cases/{case_id}": ("associate", "analyst", "senior"),
+    "POST /api/v1/cases/{case_id}/release": ("associate", "analyst", "senior"),
+    "POST /api/v1/cases/{case_id}/notes": ("associate", "analyst", "specialist"),
+    "POST /api/v1/cases/{case_id}/decision": ("associate", "analyst", "senior", "specialist"),
     "POST /api/v1/cases/{case_id}/escalations": ("analyst", "senior"),
     "GET /api/v1/search": ("analyst", "specialist"),
     "GET /api/v1/policies": ("analyst",),
@@ -140,9 +141,9 @@ CALLERS: dict[str, tuple[str, ...]] = {
     "POST /api/v1/qa/reviews/next": ("analyst", "senior"),
     "GET /api/v1/qa/reviews/{review_id}": ("analyst", "senior"),
     "POST /api/v1/qa/reviews/{review_id}": ("analyst", "senior"),
-    "GET /api/v1/qa/pass-rates": ("analyst", "senior"),
-    "GET /api/v1/calibration/sessions": ("analyst", "senior"),
-    "GET /api/v1/calibration/sessions/{session_id}/results": ("analyst", "senior"),
+    "GET /api/v1/qa/pass-rates": ("associate", "analyst", "senior"),
+    "GET /api/v1/calibration/sessions": ("associate", "analyst", "senior"),
+    "GET /api/v1/calibration/sessions/{session_id}/results": ("associate", "analyst", "senior"),
     "GET /api/v1/metrics/kpis": ("senior",),
     "GET /api/v1/metrics/transparency-report": ("senior",),
 }
@@ -208,13 +209,13 @@ def build_world() -> World:
         world.keys[name] = api_key_create(user=members[name], name="fuzz", scopes=scopes)[1]
     analyst2 = make_member("fuzz_analyst2", roles.ANALYST)
     senior2 = make_member("fuzz_senior2", roles.SENIOR)
-    associate = make_member("fuzz_associate", roles.ASSOCIATE)
+    associate = members["associate"]
     platform, analyst, senior = members["platform"], members["analyst"], members["senior"]
 
     open_cases = [make_case(platform, reason="spam") for _ in range(3)]
     claimed = [
         case_claim(actor=who, case_id=make_case(platform, reason="spam").pk).pk
-        for who in (analyst, analyst, senior)
+        for who in (associate, analyst, analyst, senior)
     ]
     restricted = make_case(platform, reason="child_safety")
     threat = make_case(platform, reason="harassment")
