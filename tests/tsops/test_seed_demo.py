@@ -1,6 +1,7 @@
 """seed_demo loads members and content on an empty database, and only then with --if-empty."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -32,6 +33,15 @@ def test_seed_demo_if_empty_loads_a_working_operation_once():
     feedback = set(QAReview.objects.values_list("feedback", flat=True))
     assert {"pending", "acknowledged", "disputed"} <= feedback
     assert feedback & {"upheld", "overturned"}
+    # Metrics: the rollups cover the demo's days, so the dashboard has figures at once.
+    from metrics.kpis import kpi_report
+
+    senior = users.get(username="senior")
+    first = Case.objects.order_by("created_at").first().created_at.date()
+    report = kpi_report(actor=senior, date_from=first, date_to=first + timedelta(days=40))
+    # (A senior outside the specialist teams: their restricted cases are not counted.)
+    visible = Case.objects.filter(restricted=False).count()
+    assert report["kpis"]["cases_created"]["value"] == visible
     again = io.StringIO()
     call_command("seed_demo", "--if-empty", stdout=again)
     assert "already has members" in again.getvalue()
