@@ -18,6 +18,7 @@ def _bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
 def calibration_agreement(*, teams: list[str], date_from: date, date_to: date) -> dict:
     """Share of answers matching gold in the sessions closed in the range (the KPI
     ``calibration_agreement``); restricted cases count only for their team."""
+    from qa.calibration import FIELDS, gold_hits
     from qa.models import CalibrationAnswer, CalibrationSession
     from qa.stats import fleiss_kappa
 
@@ -33,26 +34,29 @@ def calibration_agreement(*, teams: list[str], date_from: date, date_to: date) -
     )
     per_session: dict[int, dict] = {}
     ratings: dict[int, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    # Per day: [fields matching gold, fields compared].
     by_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    total = agreed = 0
+    answered = agreed = compared = 0
     for answer in answers:
         item, case = answer.item, answer.item.case
         visible_team = case.team if case.restricted else ""
         if visible_team not in teams:
             continue
-        match = answer.outcome == item.gold_outcome and (
-            not item.gold_policy_section or answer.policy_section == item.gold_policy_section
-        )
+        hits = gold_hits(answer, item)
         session = item.session
-        entry = per_session.setdefault(session.pk, {"session": session, "n": 0, "agreed": 0})
+        entry = per_session.setdefault(
+            session.pk, {"session": session, "n": 0, "agreed": 0, "compared": 0}
+        )
         entry["n"] += 1
-        entry["agreed"] += int(match)
+        entry["agreed"] += hits
+        entry["compared"] += len(FIELDS)
         ratings[session.pk][item.pk].append(answer.outcome)
         day = timezone.localtime(session.closed_at).date()
-        by_day[day][0] += int(match)
-        by_day[day][1] += 1
-        total += 1
-        agreed += int(match)
+        by_day[day][0] += hits
+        by_day[day][1] += len(FIELDS)
+        answered += 1
+        agreed += hits
+        compared += len(FIELDS)
 
     def pct(a: int, n: int) -> float | None:
         return round(100.0 * a / n, 4) if n else None
@@ -65,17 +69,17 @@ def calibration_agreement(*, teams: list[str], date_from: date, date_to: date) -
                 "label": entry["session"].name,
                 "dimension": "session",
                 "session_id": pk,
-                "value": pct(entry["agreed"], entry["n"]),
+                "value": pct(entry["agreed"], entry["compared"]),
                 "n": entry["n"],
                 "fleiss_kappa": None if kappa is None else round(kappa, 4),
             }
         )
     days = [date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)]
     return {
-        "value": pct(agreed, total),
+        "value": pct(agreed, compared),
         "unit": "%",
         "interval": None,
-        "n": total,
+        "n": answered,
         "series": [
             {"date": d.isoformat(), "value": pct(*by_day[d]) if d in by_day else None} for d in days
         ],

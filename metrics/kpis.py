@@ -304,17 +304,27 @@ _KPIS = (
         name="Calibration agreement",
         group="quality",
         definition=(
-            "Share of the answers in the calibration sessions closed during the period that "
-            "match the gold answer (outcome, and policy section when the gold answer has one); "
-            "the breakdown gives each session's agreement and Fleiss' kappa on outcomes."
+            "Agreement with gold in the calibration sessions closed during the period: of the "
+            "four answer fields (outcome, policy section, action, severity) of every answer, "
+            "the share equal to the case's gold answer — the same measure as a session's "
+            "results page (qa.calibration.gold_hits). The breakdown gives each session's "
+            "agreement and Fleiss' kappa on outcomes; n is the number of answers."
         ),
-        numerator="answers matching the gold answer",
-        denominator="answers on session cases that have a gold outcome",
+        numerator="answer fields equal to the gold answer's",
+        denominator="answer fields compared (four per answer on cases with a gold outcome)",
         inclusions="Closed sessions only.",
         exclusions="Cases without a gold answer; cases the actor may not see.",
         unit="%",
-        version=1,
-        changelog=FIRST,
+        version=2,
+        changelog=(
+            *FIRST,
+            (
+                2,
+                "2026-11-22",
+                "All four fields count, as on the session's results page (was: outcome and "
+                "section, with a whole answer matching or not).",
+            ),
+        ),
     ),
     KPI(
         key="rework_rate",

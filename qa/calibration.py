@@ -702,6 +702,12 @@ def _matches(answer: dict, gold: dict) -> dict[str, bool]:
     return {field: answer[field] == gold[field] for field in FIELDS}
 
 
+def gold_hits(answer: CalibrationAnswer, item: CalibrationCase) -> int:
+    """How many of the answer's fields equal the case's gold answer (0 to len(FIELDS)): the
+    one definition of agreement with gold, used by the results and the metrics KPI."""
+    return sum(_matches(_answer_values(answer), _answer_values(item, gold=True)).values())
+
+
 def _ratio(hits: int, n: int) -> float | None:
     return round(hits / n, 4) if n else None
 

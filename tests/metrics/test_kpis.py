@@ -341,8 +341,9 @@ def test_calibration_agreement_with_gold_in_sessions_closed_in_the_range(
     figure = kpi_report(actor=senior, date_from=D, date_to=D_PLUS_1)["kpis"][
         "calibration_agreement"
     ]
-    assert figure["value"] == 50.0 and figure["n"] == 4
-    assert series(figure) == [None, 50.0]
+    # Fields equal to gold: analyst 4/4 on A, 0/4 on B; analyst2 3/4 on A, 4/4 on B → 11/16.
+    assert figure["value"] == 68.75 and figure["n"] == 4
+    assert series(figure) == [None, 68.75]
     (row,) = figure["breakdown"]
     # Outcomes: A violation/violation, B no_violation/violation → Fleiss' kappa by hand:
     # P̄ = (1 + 0) / 2 = 0.5; p(violation) = 3/4, p(no) = 1/4; Pe = 0.625; κ = −1/3.
