@@ -311,31 +311,46 @@ def review_release(request: HttpRequest, review_id: int) -> HttpResponse:
     return redirect("qa:review-list")
 
 
-@console_view("review_qa")
-@require_POST
-def review_answer(request: HttpRequest, review_id: int) -> HttpResponse:
-    review = selectors.review_get_for(actor=request.user, review_id=review_id)
-    form = BlindAnswerForm(request.POST)
+def _submit(request, review: QAReview, form, form_name: str, write, done) -> HttpResponse:
+    """The shape every form on the review page shares: a valid form calls ``write`` (one
+    service); its field errors go back onto the form (400), a conflict becomes a message.
+    ``done(result)`` names the success message and where to go next (an anchor or "")."""
     if form.is_valid():
         try:
-            services.review_answer(
-                actor=request.user,
-                review_id=review_id,
-                outcome=form.cleaned_data["outcome"],
-                policy_section=form.cleaned_data["policy_section"],
-                action=form.cleaned_data["action"],
-                notes=form.cleaned_data["notes"],
-                version=form.cleaned_data["version"],
-            )
+            result = write(form.cleaned_data)
         except ValidationError as error:
             _apply_errors(form, error)
         except ConflictError as error:
             messages.error(request, str(error))
-            return _back(review_id)
+            return _back(review.pk)
         else:
-            messages.success(request, "Answer recorded: the original decision is now shown.")
-            return redirect(reverse("qa:review-detail", args=[review_id]) + "#score")
-    return _review_page(request, review, status=400, answer_form=form)
+            message, anchor = done(result)
+            messages.success(request, message)
+            url = reverse("qa:review-detail", args=[review.pk])
+            return redirect(f"{url}#{anchor}" if anchor else url)
+    return _review_page(request, review, status=400, **{form_name: form})
+
+
+@console_view("review_qa")
+@require_POST
+def review_answer(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = selectors.review_get_for(actor=request.user, review_id=review_id)
+    return _submit(
+        request,
+        review,
+        BlindAnswerForm(request.POST),
+        "answer_form",
+        lambda data: services.review_answer(
+            actor=request.user,
+            review_id=review_id,
+            outcome=data["outcome"],
+            policy_section=data["policy_section"],
+            action=data["action"],
+            notes=data["notes"],
+            version=data["version"],
+        ),
+        lambda _: ("Answer recorded: the original decision is now shown.", "score"),
+    )
 
 
 @console_view("review_qa")
@@ -343,26 +358,24 @@ def review_answer(request: HttpRequest, review_id: int) -> HttpResponse:
 def review_score(request: HttpRequest, review_id: int) -> HttpResponse:
     review = selectors.review_get_for(actor=request.user, review_id=review_id)
     form = ScoreForm(request.POST, criteria=services.rubric_criteria(review.rubric))
-    if form.is_valid():
-        try:
-            review = services.review_score(
-                actor=request.user,
-                review_id=review_id,
-                scores=form.scores(),
-                error_types=form.cleaned_data["error_types"],
-                notes=form.cleaned_data["notes"],
-                version=form.cleaned_data["version"],
-            )
-        except ValidationError as error:
-            _apply_errors(form, error)
-        except ConflictError as error:
-            messages.error(request, str(error))
-            return _back(review_id)
-        else:
-            verdict = "pass" if review.passed else "fail"
-            messages.success(request, f"Scored {review.score}%: {verdict}. The analyst is told.")
-            return _back(review_id)
-    return _review_page(request, review, status=400, score_form=form)
+    return _submit(
+        request,
+        review,
+        form,
+        "score_form",
+        lambda data: services.review_score(
+            actor=request.user,
+            review_id=review_id,
+            scores=form.scores(),
+            error_types=data["error_types"],
+            notes=data["notes"],
+            version=data["version"],
+        ),
+        lambda scored: (
+            f"Scored {scored.score}%: {'pass' if scored.passed else 'fail'}. The analyst is told.",
+            "",
+        ),
+    )
 
 
 @console_view()
@@ -378,45 +391,35 @@ def review_respond(request: HttpRequest, review_id: int) -> HttpResponse:
         else:
             messages.success(request, "Feedback acknowledged.")
         return _back(review_id)
-    form = DisputeForm(request.POST)
-    if form.is_valid():
-        try:
-            services.review_dispute(
-                actor=request.user, review_id=review_id, reason=form.cleaned_data["reason"]
-            )
-        except ValidationError as error:
-            _apply_errors(form, error)
-        except ConflictError as error:
-            messages.error(request, str(error))
-            return _back(review_id)
-        else:
-            messages.success(request, "Dispute sent: a senior other than the reviewer decides.")
-            return _back(review_id)
-    return _review_page(request, review, status=400, dispute_form=form)
+    return _submit(
+        request,
+        review,
+        DisputeForm(request.POST),
+        "dispute_form",
+        lambda data: services.review_dispute(
+            actor=request.user, review_id=review_id, reason=data["reason"]
+        ),
+        lambda _: ("Dispute sent: a senior other than the reviewer decides.", ""),
+    )
 
 
 @console_view("adjudicate_qa")
 @require_POST
 def review_adjudicate(request: HttpRequest, review_id: int) -> HttpResponse:
     review = selectors.review_get_for(actor=request.user, review_id=review_id)
-    form = AdjudicateForm(request.POST)
-    if form.is_valid():
-        try:
-            services.review_adjudicate(
-                actor=request.user,
-                review_id=review_id,
-                uphold=form.cleaned_data["verdict"] == "uphold",
-                notes=form.cleaned_data["notes"],
-            )
-        except ValidationError as error:
-            _apply_errors(form, error)
-        except ConflictError as error:
-            messages.error(request, str(error))
-            return _back(review_id)
-        else:
-            messages.success(request, "Dispute adjudicated. The decision is final.")
-            return _back(review_id)
-    return _review_page(request, review, status=400, adjudicate_form=form)
+    return _submit(
+        request,
+        review,
+        AdjudicateForm(request.POST),
+        "adjudicate_form",
+        lambda data: services.review_adjudicate(
+            actor=request.user,
+            review_id=review_id,
+            uphold=data["verdict"] == "uphold",
+            notes=data["notes"],
+        ),
+        lambda _: ("Dispute adjudicated. The decision is final.", ""),
+    )
 
 
 @console_view("approve_actions")

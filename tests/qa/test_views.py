@@ -116,3 +116,45 @@ def test_seniors_edit_the_rubric_in_the_admin_and_others_cannot(
     url = reverse("admin:qa_rubric_change", args=[rubric.pk])
     assert session_client_for(senior).get(url).status_code == 200
     assert session_client_for(analyst).get(url).status_code in (302, 403)
+
+
+def test_an_incomplete_score_or_empty_dispute_comes_back_as_a_form_error(
+    platform_account, analyst, analyst2, senior, session_client_for, make_plan
+):
+    decide(platform_account, analyst, at=DAY + timedelta(hours=1))
+    sample, _ = services.sample_draw(actor=senior, plan_id=make_plan().pk, start=DAY, end=NEXT_DAY)
+    review = sample.reviews.get()
+    services.review_answer(actor=analyst2, review_id=review.pk, outcome="no_violation")
+    client = session_client_for(analyst2)
+    response = client.post(
+        reverse("qa:review-score", args=[review.pk]),
+        {"criterion_correct_outcome": "fail", "version": review.version + 1},
+    )
+    assert response.status_code == 400
+    assert 'data-testid="score-form"' in response.content.decode()
+    review.refresh_from_db()
+    assert review.status == "answered"
+    response = client.post(
+        reverse("qa:review-score", args=[review.pk]),
+        {
+            **{
+                f"criterion_{key}": "pass"
+                for key in (
+                    "correct_outcome",
+                    "correct_policy_section",
+                    "proportionate_action",
+                    "evidence_complete",
+                    "rationale_clear",
+                )
+            },
+            "criterion_correct_outcome": "fail",
+            "version": review.version,
+        },
+    )
+    # A failed review must name its error type: the service's field error lands on the form.
+    assert response.status_code == 400
+    assert "names at least one error type" in response.content.decode()
+    response = session_client_for(analyst).post(
+        reverse("qa:review-respond", args=[review.pk]), {"response": "dispute", "reason": ""}
+    )
+    assert response.status_code == 404  # not scored yet: the analyst cannot see it
