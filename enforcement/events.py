@@ -106,10 +106,14 @@ def _kick_after_commit() -> None:
 
 
 def _kick_dispatch() -> None:
-    """Ask a worker to deliver now; if the broker is down, the beat sweep delivers later."""
+    """Ask a worker to deliver now; if the broker is down (or frozen: the kick gives up after a
+    second, and then rests; see tsops.broker), the beat sweep delivers later."""
     try:
         from enforcement.tasks import outbox_dispatch
+        from tsops.broker import kick
 
-        outbox_dispatch.apply_async(retry=False, ignore_result=True)
+        sent = kick(outbox_dispatch)
     except Exception:  # noqa: BLE001 - any broker failure: the events are safe in the outbox
+        sent = False
+    if not sent:
         log.warning("broker unavailable: outbox events will go out on the next sweep")

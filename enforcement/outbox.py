@@ -12,9 +12,11 @@ How an event reaches the platform:
 
 A claimed delivery belongs to its claimer until ``locked_until``: no other dispatcher can
 claim it before then, and the claimer never starts a request that could outlive the lock,
-so in normal operation an event reaches an endpoint once. Only a dispatcher that dies
-between sending and recording leaves a ``sending`` row whose lock expires; it is sent again
-then, with the same event id, which receivers use to de-duplicate.
+so in normal operation an event reaches an endpoint once. Each answer is recorded as soon
+as it arrives, so only a dispatcher that dies between sending and recording (at most its
+requests in flight, ``WEBHOOK_SEND_CONCURRENCY``) leaves ``sending`` rows whose lock
+expires; they are sent again then, with the same event id, which receivers use to
+de-duplicate.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import http.client
 import json
 import logging
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -318,11 +321,13 @@ WHERE d.id = v.id AND d.status = 'sending' AND d.locked_until = %s
 
 
 class _Recorder:
-    """Writes outcomes to the log and the deliveries, a few dozen per transaction.
+    """Writes outcomes to the log and the deliveries, in one transaction per flush.
 
-    Buffering trades a slightly wider window (results not yet written when a dispatcher
-    dies, which are sent again once the lock expires) for one commit per flush instead of
-    one per request, which is most of the cost of a delivery to a fast receiver.
+    The sender flushes whenever answers came in (all that arrived meanwhile together), so a
+    dispatcher that dies leaves at most its requests in flight unrecorded: those are sent
+    again once the lock expires, with the same event id. (Answers used to wait for up to
+    fifty more or a second: the reliability harness, issue 9, saw a SIGKILL resend dozens
+    of acknowledged events.)
     """
 
     FLUSH_EVERY = 50
@@ -427,7 +432,8 @@ def deliveries_send_due(limit: int = SEND_LIMIT) -> int:
 
     The claim is one conditional UPDATE (``FOR UPDATE SKIP LOCKED``), so concurrent
     dispatchers never hold the same delivery. Requests run on a few threads (which touch no
-    database); the results are written from this thread as they come in.
+    database); the results are written from this thread as they come in, before the threads
+    may start more requests than they have answers written.
     """
     started = time.monotonic()
     now = timezone.now()
@@ -440,20 +446,48 @@ def deliveries_send_due(limit: int = SEND_LIMIT) -> int:
     skipped: list[Claimed] = []
     workers = min(send_concurrency(), len(claimed))
     pool = None
+
+    def take(item: Claimed, outcome: Outcome) -> None:
+        if outcome.attempted:
+            recorder.add(item, outcome)
+        else:
+            skipped.append(item)
+
+    # Every answer is recorded as soon as it comes in (those that arrive together, in one
+    # transaction), and a thread starts its next request only once an earlier answer is
+    # written (``slots``): an acknowledgement not yet written is one a dead dispatcher would
+    # send again, so at most ``workers`` requests can ever reach a receiver twice.
+    slots = threading.Semaphore(workers)
+    stopping = threading.Event()
+
+    def send(item: Claimed) -> Outcome:
+        slots.acquire()
+        if stopping.is_set():
+            return Outcome(status_code=None, error="", duration_ms=0, attempted=False)
+        return _send(item, deadline)
+
     try:
         if workers == 1:
-            outcomes = ((item, _send(item, deadline)) for item in claimed)
+            for item in claimed:
+                take(item, _send(item, deadline))
+                recorder.flush()
         else:
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
-            futures = {pool.submit(_send, item, deadline): item for item in claimed}
-            outcomes = ((futures[f], f.result()) for f in as_completed(futures))
-        for item, outcome in outcomes:
-            if outcome.attempted:
-                recorder.add(item, outcome)
-            else:
-                skipped.append(item)
+            futures = {pool.submit(send, item): item for item in claimed}
+            waiting = set(futures)
+            while waiting:
+                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                for future in done:
+                    take(futures[future], future.result())
+                recorder.flush()
+                for _ in done:
+                    slots.release()
     finally:
         if pool is not None:
+            # On an error, threads waiting for a slot give their delivery back unsent.
+            stopping.set()
+            for _ in range(workers):
+                slots.release()
             pool.shutdown(wait=True, cancel_futures=True)
         recorder.flush()
         if skipped:

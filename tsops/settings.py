@@ -143,9 +143,11 @@ _REDIS_BROKER_DB, _REDIS_CACHE_DB = (2, 3) if TESTING else (0, 1)
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Redis down or frozen reads as an empty cache after at most a second (tsops.cache).
+        "BACKEND": "tsops.cache.FailOpenRedisCache",
         "LOCATION": redis_url_for_db(REDIS_URL, _REDIS_CACHE_DB),
         "KEY_PREFIX": f"tsops-{TSOPS_ENV}",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
 

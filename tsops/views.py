@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -74,8 +76,43 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.page_not_found(request, exception)
 
 
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` says the database cannot be reached (stopped, restarting, failing
+    over) rather than that a statement went wrong."""
+    from django.db import DatabaseError, InterfaceError, OperationalError
+
+    if isinstance(exc, InterfaceError):
+        return True
+    # Only the connection-level classes (psycopg2 reports "server closed the connection
+    # unexpectedly" as a bare DatabaseError); integrity, data and programming errors are bugs.
+    if type(exc) not in (DatabaseError, OperationalError):
+        return False
+    code = getattr(exc.__cause__, "pgcode", None)
+    # No SQLSTATE: the connection failed or dropped. 08: connection exception. 57P01-03:
+    # the server is shutting down, crashed, or not accepting connections yet.
+    return code is None or code.startswith("08") or code in ("57P01", "57P02", "57P03")
+
+
+_UNAVAILABLE_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>TSOps is briefly unavailable"
+    "</title><h1>TSOps is briefly unavailable</h1><p>The database cannot be reached right "
+    "now. Please try again in a few seconds.</p></html>"
+)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
-    """500: JSON under /api/, the console's page everywhere else."""
+    """500: JSON under /api/, the console's page everywhere else. When the database could
+    not be reached (a restart, a failover) the answer is 503 with Retry-After instead: the
+    client did nothing wrong and may try again (found by the reliability harness, issue 9)."""
+    if database_unavailable(sys.exc_info()[1]):
+        if _is_api(request):
+            response = _api_error(
+                503, "unavailable", "The database is briefly unavailable; retry shortly."
+            )
+        else:
+            response = HttpResponse(_UNAVAILABLE_PAGE, status=503)
+        response["Retry-After"] = "5"
+        return response
     if _is_api(request):
         return _api_error(500, "server_error", "Something went wrong on our side.")
     return defaults.server_error(request)

@@ -219,6 +219,8 @@ def run_ingest(args) -> None:
         while True:
             if deadline and time.monotonic() > deadline:
                 return
+            if args.stop_file and Path(args.stop_file).exists():
+                return
             try:
                 item = work.get_nowait()
             except queue.Empty:
@@ -251,6 +253,8 @@ def run_decide(args) -> None:
     def loop() -> None:
         http_ = Http(args.port, args.key)
         while True:
+            if args.stop_file and Path(args.stop_file).exists():
+                return
             try:
                 case_id, version = work.get_nowait()
             except queue.Empty:
@@ -287,6 +291,22 @@ def run_decide(args) -> None:
     _write_summary(Path(args.out), stats)
 
 
+# --- dispatch --------------------------------------------------------------------------------
+
+
+def run_dispatch(args) -> None:
+    """Wait for the ``--go`` file, then deliver the outbox until nothing is due (Django)."""
+    import django
+
+    django.setup()
+    from enforcement import outbox
+
+    while not Path(args.go).exists():
+        time.sleep(0.05)
+    while outbox.outbox_dispatch():
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reliability.clients")
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -309,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--retries", type=int, default=0)
     ingest.add_argument("--pause", type=float, default=0.0)
     ingest.add_argument("--duration", type=float, default=0.0)
+    ingest.add_argument("--stop-file", default="", help="stop once this file exists")
     decide = sub.add_parser("decide")
     decide.add_argument("--port", type=int, required=True)
     decide.add_argument("--key", required=True)
@@ -316,12 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     decide.add_argument("--out", required=True)
     decide.add_argument("--threads", type=int, default=2)
     decide.add_argument("--pause", type=float, default=0.0)
+    decide.add_argument("--stop-file", default="", help="stop once this file exists")
+    dispatch = sub.add_parser("dispatch")
+    dispatch.add_argument("--go", required=True)
     args = parser.parse_args(argv)
     {
         "claim": run_claim,
         "claim-direct": run_claim_direct,
         "ingest": run_ingest,
         "decide": run_decide,
+        "dispatch": run_dispatch,
     }[args.mode](args)
     return 0
 

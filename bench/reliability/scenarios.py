@@ -128,8 +128,9 @@ def claim_storm(
     out = Outcome("1. claim storm")
     db = stack.database("rel_claim")
     log(f"claim storm: {cases:,} cases, {claimers} claimers ({mode})")
-    people = stack.seed(db, [{"op": "members", "analysts": claimers}])[0]["analysts"]
-    stack.seed(db, [{"op": "claim_queue", "cases": cases}])
+    people = stack.seed(
+        db, [{"op": "members", "analysts": claimers}, {"op": "claim_queue", "cases": cases}]
+    )[0]["analysts"]
     folder = stack.base / "claim"
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("claimer-*"):
@@ -210,10 +211,15 @@ def claim_storm(
         "UPDATE cases_case SET lease_expires_at = now() - interval '1 second' WHERE id = ANY(%s)",
         [orphans],
     )
-    returned = stack.seed(db, [{"op": "expire_leases"}])[0]
     if duration is None:
+        # The drain's claims return expired leases to the queue first, and take them again.
         drainers = [start(i) for i in range(min(claimers, 2))]
         _wait_procs(drainers, 600, "the final drain")
+        returned = db.value(
+            "SELECT count(*) FROM cases_caseevent WHERE kind = 'CASE_LEASE_EXPIRED'"
+        )
+    else:
+        returned = stack.seed(db, [{"op": "expire_leases"}])[0]
     owners = logged()
     twice = {case_id: who for case_id, who in owners.items() if len(who) > 1}
     holders = dict(db.rows("SELECT id, claimed_by_id FROM cases_case WHERE status = 'in_review'"))
@@ -681,8 +687,9 @@ def _exactly_once(db: Database, receiver) -> tuple[int, int, int, int]:
     return len(ids), len(acked), twice, len(ids - set(acked))
 
 
-# One cache timeout and one broker timeout (a second each, tsops.cache / tsops.broker) and the
-# request's own work on a busy machine.
+# One cache timeout and one broker timeout (a second each, tsops.cache / tsops.broker), and
+# some slack: a request blocked on the broker used to take 5 s (kombu's socket timeout) or
+# 30 s (the cache had none: gunicorn killed the worker).
 SLOWEST_ALLOWED = 3.0
 
 
@@ -700,6 +707,7 @@ def redis_outage(
     catch_up: float = 300,
     ingest_threads: int = 2,
     decide_threads: int = 2,
+    web_workers: int = 4,
 ) -> Outcome:
     """Ingestion and decisions run while Redis is stopped for ``outage`` seconds and then
     frozen (SIGSTOP: connections accepted, nothing answered) for ``freeze`` seconds. A local
@@ -708,18 +716,20 @@ def redis_outage(
     db = stack.database("rel_redis")
     log(f"Redis outage: stopped {outage:.0f} s, frozen {freeze:.0f} s, under load")
     receiver = stack.receiver()
-    people = stack.seed(
+    seeded = stack.seed(
         db,
         [
             {"op": "members", "seniors": 1, "platform": True},
             {"op": "endpoint", "url": receiver.url, "secret": receiver.secret},
             {"op": "intake", "reports": decide_cases, "subjects": decide_cases, "prefix": "rd"},
             {"op": "intake", "reports": sla_cases, "subjects": sla_cases, "prefix": "rs"},
+            {"op": "open_cases", "prefix": "rd"},
+            {"op": "open_cases", "prefix": "rs"},
         ],
-    )[0]
-    to_decide = stack.seed(db, [{"op": "open_cases", "prefix": "rd"}])[0]
-    sla_ids = [row[0] for row in stack.seed(db, [{"op": "open_cases", "prefix": "rs"}])[0]]
-    web = stack.web(db, workers=4, threads=4)
+    )
+    people, to_decide = seeded[0], seeded[4]
+    sla_ids = [row[0] for row in seeded[5]]
+    web = stack.web(db, workers=web_workers, threads=4)
     worker = stack.worker(db, concurrency=2)
     beat = stack.beat(db, scale=beat_scale)
     total = warm + outage + between + freeze + after
@@ -739,21 +749,25 @@ def redis_outage(
     ingest_out, decide_out = folder / "ingest.txt", folder / "decide.txt"
     for path in (ingest_out, decide_out):
         path.unlink(missing_ok=True)
-    pause = max(0.0, total * decide_threads / max(1, len(to_decide)) - 0.05)
+    # Decisions spread over the whole run (and then some: the phases take longer than planned).
+    pause = max(0.0, 1.5 * total * decide_threads / max(1, len(to_decide)) - 0.05)
+    stop_file = folder / "stop"
+    stop_file.unlink(missing_ok=True)
     clients = [
         stack.client(
             "outage-ingest",
             ["ingest", "--port", str(web.port), "--key", people["platform"]["key"], "--plan",
              str(plan_file), "--out", str(ingest_out), "--threads", str(ingest_threads),
-             "--pause", "0.05", "--duration", str(total)],
+             "--pause", "0.05", "--stop-file", str(stop_file)],
         ),
         stack.client(
             "outage-decide",
             ["decide", "--port", str(web.port), "--key", people["seniors"][0]["key"],
              "--cases", str(cases_file), "--out", str(decide_out), "--threads",
-             str(decide_threads), "--pause", f"{pause:.3f}"],
+             str(decide_threads), "--pause", f"{pause:.3f}", "--stop-file", str(stop_file)],
         ),
     ]  # fmt: skip
+    load_started = time.time()
     time.sleep(warm)
     # These cases' first action falls due in the middle of the outage: no worker can be told.
     db.execute(
@@ -777,7 +791,10 @@ def redis_outage(
         stack.redis_thaw()
         log("  Redis thawed")
     t_thaw = time.time()
-    _wait_procs(clients, total + 600, "the outage clients")
+    time.sleep(after)
+    stop_file.touch()
+    _wait_procs(clients, 600, "the outage clients")
+    load_seconds = time.time() - load_started
     log("  load over; waiting for the outbox and the SLA sweep to catch up")
     breached_sql = (
         "SELECT count(*) FROM cases_case WHERE id = ANY(%s) AND first_action_breached_at "
@@ -809,6 +826,14 @@ def redis_outage(
     n_out, ok_out, slow_out = _window_stats(requests, t_stop, t_start)
     n_frz, ok_frz, slow_frz = _window_stats(requests, t_freeze, t_thaw)
     slowest = max((line["ms"] / 1000 for line in requests), default=0.0)
+    # A busy machine slows every request: the limit is the broker's share on top of the
+    # 99th percentile of requests that met no fault.
+    calm = sorted(
+        line["ms"] / 1000
+        for line in requests
+        if line["t"] < t_stop or line["t"] - line["ms"] / 1000 > t_thaw
+    ) or [0.0]
+    limit = SLOWEST_ALLOWED + calm[int(0.99 * (len(calm) - 1))]
     events, acked, twice, missing = _exactly_once(db, receiver)
     _, unfanned, deliveries = _delivery_state(db)
     breached = db.value(breached_sql, [sla_ids])
@@ -820,7 +845,7 @@ def redis_outage(
     decisions = sum(1 for line in _read_answers(decide_out)[0] if line["status"] == 201)
     load = (
         f"ingestion (singles + bulk 20) and {decisions:,} decisions, {len(requests):,} requests "
-        f"over {total:.0f} s"
+        f"over {load_seconds:.0f} s"
     )
     faults = f"Redis stopped {outage:.0f} s, then frozen (SIGSTOP) {freeze:.0f} s"
     out.figures.update(
@@ -850,9 +875,9 @@ def redis_outage(
         load,
         faults,
         "no request blocks on the broker",
-        slowest < SLOWEST_ALLOWED and worker.alive() and beat.alive(),
-        f"slowest {slowest:.2f} s, limit {SLOWEST_ALLOWED:.0f} s (stopped: {slow_out:.2f} s, "
-        f"frozen: {slow_frz:.2f} s); "
+        slowest < limit and worker.alive() and beat.alive(),
+        f"slowest {slowest:.2f} s, limit {limit:.1f} s = {SLOWEST_ALLOWED:.0f} s + p99 without "
+        f"faults (stopped: {slow_out:.2f} s, frozen: {slow_frz:.2f} s); "
         f"worker {'alive' if worker.alive() else 'DEAD'}, "
         f"beat {'alive' if beat.alive() else 'DEAD'}",
     )
@@ -892,6 +917,7 @@ def postgres_restart(
     after: float = 15,
     synchronous_commit: str | None = None,
     threads: int = 4,
+    web_workers: int = 4,
 ) -> Outcome:
     """Ingestion runs while PostgreSQL is stopped (``pg_ctl -m fast``) for ``down`` seconds
     and restarted and, with ``crash``, crashed (``-m immediate``: no shutdown checkpoint) and
@@ -903,7 +929,7 @@ def postgres_restart(
         db.execute(f"ALTER DATABASE rel_pg SET synchronous_commit = {synchronous_commit}")
     log(f"PostgreSQL restart: down {down:.0f} s" + (", then a crash" if crash else ""))
     people = stack.seed(db, [{"op": "members", "platform": True}])[0]
-    web = stack.web(db, workers=4, threads=4)
+    web = stack.web(db, workers=web_workers, threads=4)
     worker = stack.worker(db, concurrency=2)
     beat = stack.beat(db, scale=10)  # heartbeat every 3 s
     web_pids = sorted(web.workers())
@@ -920,12 +946,13 @@ def postgres_restart(
     plan_file.write_text(json.dumps({"subjects": 3000, "prefix": "pg", "requests": plan}))
     ingest_out = folder / "ingest.txt"
     ingest_out.unlink(missing_ok=True)
-    total = warm + down + after + ((3 + after) if crash else 0)
+    stop_file = folder / "stop"
+    stop_file.unlink(missing_ok=True)
     client = stack.client(
         "pg-ingest",
         ["ingest", "--port", str(web.port), "--key", people["platform"]["key"], "--plan",
          str(plan_file), "--out", str(ingest_out), "--threads", str(threads), "--pause", "0.02",
-         "--duration", str(total)],
+         "--stop-file", str(stop_file)],
     )  # fmt: skip
     time.sleep(warm)
     windows = []
@@ -946,7 +973,8 @@ def postgres_restart(
         windows.append(("crash", t0, time.time()))
         log("  PostgreSQL is back")
         time.sleep(after)
-    _wait_procs([client], total + 300, "the ingestion client")
+    stop_file.touch()
+    _wait_procs([client], 300, "the ingestion client")
     lines = _read_answers(ingest_out)[0]
     statuses = Counter(line["status"] for line in lines)
     slowest = max((line["ms"] / 1000 for line in lines), default=0.0)
@@ -956,6 +984,10 @@ def postgres_restart(
         return any(line["t"] >= start and begun <= end for _, start, end in windows)
 
     flags = [in_window(line) for line in lines]
+    calm = sorted(
+        line["ms"] / 1000 for line, inside in zip(lines, flags, strict=True) if not inside
+    ) or [0.0]
+    limit = 5 + calm[int(0.99 * (len(calm) - 1))]
     failed = Counter(
         line["status"]
         for line, inside in zip(lines, flags, strict=True)
@@ -1011,9 +1043,10 @@ def postgres_restart(
         load,
         faults,
         "requests during the outage fail cleanly with 503, none hangs",
-        set(failed) <= {503} and not outside_failed and slowest < 10,
+        set(failed) <= {503} and not outside_failed and slowest < limit,
         f"failed while down: {dict(sorted(failed.items()))}, elsewhere "
-        f"{dict(sorted(outside_failed.items()))}; slowest {slowest:.2f} s",
+        f"{dict(sorted(outside_failed.items()))}; slowest {slowest:.2f} s (limit {limit:.1f} s "
+        "= 5 s connect timeout + p99 without faults)",
     )
     recovered = all(r is not None and r < 10 for r in recovery)
     beat_ok = heartbeat_after is not None and heartbeat_after > windows[-1][2]
@@ -1113,6 +1146,8 @@ def worker_killed(
             {"op": "intake", "reports": reports, "subjects": max(1, reports // 2), "prefix": "wk"},
             {"op": "decide_temporary", "count": actions, "prefix": "wk", "hours": 24},
             {"op": "rollup_tables"},
+            # The next incremental run redoes every day of the history to come.
+            {"op": "rollup_watermark", "days": history_days + 1},
         ],
     )
     action_ids, tables = seeded[3], seeded[4]
@@ -1129,7 +1164,6 @@ def worker_killed(
                 )
     finally:
         conn.close()
-    stack.seed(db, [{"op": "rollup_watermark", "days": history_days + 1}])
     events_before = db.value("SELECT count(*) FROM enforcement_outboxevent")
     log(f"  {events_before:,} outbox events waiting; starting the worker")
     worker = stack.worker(db, concurrency=2, name="worker-killed")
@@ -1304,4 +1338,125 @@ def worker_killed(
     receiver.stop()
     for proc in (worker, beat):
         stack.forget(proc)
+    return out
+
+
+def dispatcher_killed(stack: Stack, *, events: int = 120, kill_after: int = 40) -> Outcome:
+    """A dispatcher process delivers ``events`` webhooks; the receiver SIGKILLs it right after
+    acknowledging the ``kill_after``-th request, before the answer leaves. Then the claims
+    run out (fast-forwarded) and another dispatcher finishes the job."""
+    out = Outcome("4. worker killed")
+    db = stack.database("rel_dispatch")
+    db.execute(
+        "INSERT INTO enforcement_outboxevent (id, event_type, payload, created_at) "
+        "SELECT gen_random_uuid(), 'decision.made', jsonb_build_object('n', g), "
+        "now() + g * interval '1 microsecond' FROM generate_series(1, %s) g",
+        [events],
+    )
+    go = stack.base / "dispatch-go"
+    go.unlink(missing_ok=True)
+    dispatcher = stack.django_client("dispatcher", db, ["dispatch", "--go", str(go)])
+    receiver = stack.receiver(delay_ms=10, kill_pid=dispatcher.pid, kill_after=kill_after)
+    stack.seed(db, [{"op": "endpoint", "url": receiver.url, "secret": receiver.secret}])
+    go.touch()
+    _wait_procs([dispatcher], 120, "the dispatcher")
+    killed = dispatcher.popen.returncode == -signal.SIGKILL
+    time.sleep(0.5)
+    acknowledged = set(receiver.acknowledged())
+    recorded = {
+        str(row[0])
+        for row in db.rows(
+            "SELECT event_id FROM enforcement_webhookdelivery WHERE status = 'delivered'"
+        )
+    }
+    unrecorded = len(acknowledged - recorded)
+    db.execute(
+        "UPDATE enforcement_webhookdelivery SET locked_until = now() WHERE status = 'sending'"
+    )
+    go.touch()
+    finisher = stack.django_client("dispatcher-2", db, ["dispatch", "--go", str(go)])
+    _wait_procs([finisher], 120, "the second dispatcher")
+    time.sleep(0.5)
+    total, acked, twice, missing = _exactly_once(db, receiver)
+    resent_after_record = db.value(
+        "SELECT count(*) FROM enforcement_webhookdelivery d WHERE (SELECT count(*) FROM "
+        "enforcement_deliveryattempt a WHERE a.delivery_id = d.id "
+        "AND a.status_code BETWEEN 200 AND 299) > 1"
+    )
+    out.figures.update(
+        killed=killed,
+        acknowledged_at_kill=len(acknowledged),
+        unrecorded=unrecorded,
+        twice=twice,
+        missing=missing,
+        resent_after_record=resent_after_record,
+    )
+    out.row(
+        f"{events} webhooks, {WEBHOOK_CONCURRENCY} in flight",
+        f"dispatcher SIGKILLed after the receiver's {kill_after}th acknowledgement",
+        "a dead dispatcher leaves at most its requests in flight unrecorded",
+        killed
+        and unrecorded <= WEBHOOK_CONCURRENCY
+        and missing == 0
+        and resent_after_record == 0
+        and twice == unrecorded,
+        f"{len(acknowledged)} acknowledged at the kill, {unrecorded} of them unrecorded "
+        f"(at most {WEBHOOK_CONCURRENCY}) and sent again, {missing} never delivered, "
+        f"{resent_after_record} re-sent after a recorded acknowledgement",
+    )
+    receiver.stop()
+    stack.forget(finisher)
+    stack.forget(dispatcher)
+    return out
+
+
+def worker_outlives_broker(stack: Stack, *, down: float = 4) -> Outcome:
+    """Redis stops while a worker runs a task it has not acknowledged yet (``acks_late``);
+    the worker must be there, and work, once Redis is back."""
+    out = Outcome("3. Redis outage")
+    db = stack.database("rel_broker_loss")
+    # Each request takes the receiver 3 s: a dispatch of 16 events (8 at a time) runs 6 s.
+    receiver = stack.receiver(delay_ms=3000)
+    stack.seed(db, [{"op": "endpoint", "url": receiver.url, "secret": receiver.secret}])
+    db.execute(
+        "INSERT INTO enforcement_outboxevent (id, event_type, payload, created_at) "
+        "SELECT gen_random_uuid(), 'decision.made', '{}'::jsonb, now() "
+        "FROM generate_series(1, 16)"
+    )
+    # Two pool processes: one runs the task, the other leaves the consumer waiting on Redis
+    # (BRPOP) when the connection drops, the state in which the worker used to die.
+    worker = stack.worker(db, concurrency=2, name="worker-broker-loss")
+    stack.send_task("enforcement.tasks.outbox_dispatch")
+    # The first answers are in: the task is half-way, unacknowledged (acks_late).
+    wait_until(lambda: len(receiver.received()) > 0, 60, "the first deliveries", 0.05)
+    running = db.value("SELECT count(*) FROM enforcement_webhookdelivery WHERE status = 'sending'")
+    stack.redis_stop()
+    time.sleep(down)
+    stack.redis_start()
+    back = db.value("SELECT now()")
+    alive_after_outage = worker.alive()
+    stack.send_task("tsops.tasks.worker_heartbeat")
+    try:
+        wait_until(
+            lambda: (
+                db.value("SELECT count(*) FROM tsops_workerheartbeat WHERE last_seen > %s", [back])
+                > 0
+            ),
+            90,
+            "a task after the outage",
+        )
+        worked = True
+    except TimeoutError:
+        worked = False
+    out.figures.update(running=running, alive=alive_after_outage, worked=worked)
+    out.row(
+        "one worker running an unacknowledged task",
+        f"Redis stopped {down:.0f} s",
+        "the worker outlives the broker and works after it",
+        running > 0 and alive_after_outage and worked and worker.alive(),
+        f"{running} deliveries in flight at the stop; worker alive after: {alive_after_outage}; "
+        f"ran a task after Redis came back: {worked}",
+    )
+    receiver.stop()
+    stack.forget(worker)
     return out

@@ -192,12 +192,10 @@ def rollup_watermark(op: dict) -> None:
 
     from metrics.models import RollupState
     from metrics.rollups import INCREMENTAL
-    from metrics.rollups import rollup_incremental as run
 
-    if not RollupState.objects.filter(name=INCREMENTAL).exists():
-        run()
-    RollupState.objects.filter(name=INCREMENTAL).update(
-        watermark=timezone.now() - timedelta(days=op["days"])
+    moment = timezone.now() - timedelta(days=op["days"])
+    RollupState.objects.update_or_create(
+        name=INCREMENTAL, defaults={"watermark": moment, "last_run_at": moment}
     )
 
 

@@ -268,12 +268,23 @@ class Stack:
         return database
 
     def database(self, name: str) -> Database:
-        """A fresh copy of the migrated template."""
+        """A fresh copy of the migrated template, and an empty broker (no task left over
+        from an earlier scenario may run against this database)."""
+        self.redis_flush()
         template = self.template().name
         admin = self.admin()
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return Database(self, name)
+
+    def redis_flush(self) -> None:
+        import redis
+
+        client = redis.Redis(unix_socket_path=str(self.redis.socket_path), socket_timeout=5)
+        try:
+            client.flushall()
+        finally:
+            client.close()
 
     def redis_stop(self) -> None:
         self.redis.stop()
@@ -407,8 +418,12 @@ class Stack:
             self.env(database, RELIABILITY_BEAT_SCALE=scale, LOG_LEVEL="INFO", **env),
         )
 
-    def receiver(self, *, delay_ms: int = 0, secret: str = "") -> Receiver:
-        receiver = Receiver(self, delay_ms=delay_ms, secret=secret)
+    def receiver(
+        self, *, delay_ms: int = 0, secret: str = "", kill_pid: int = 0, kill_after: int = 0
+    ) -> Receiver:
+        receiver = Receiver(
+            self, delay_ms=delay_ms, secret=secret, kill_pid=kill_pid, kill_after=kill_after
+        )
         self.receivers.append(receiver)
         return receiver
 
@@ -460,13 +475,17 @@ class Stack:
 
 
 _RECEIVER = r"""
-import hashlib, hmac, json, sys, threading, time
+import hashlib, hmac, json, os, signal, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 out = open(sys.argv[1], "a", buffering=1)
 delay = int(sys.argv[2]) / 1000.0
 secret = sys.argv[3].encode()
+# Optionally SIGKILL a sender right after acknowledging its kill_after-th request (before the
+# answer leaves): a dispatcher dying with its requests in flight, at a known moment.
+kill_pid, kill_after = int(sys.argv[4]), int(sys.argv[5])
 lock = threading.Lock()
+seen = [0]
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -490,6 +509,9 @@ class Handler(BaseHTTPRequestHandler):
         # (or would have, had the sender still been there to read the answer).
         with lock:
             out.write(f"{event_id} {204 if ok else 400} {time.time():.3f}\n")
+            seen[0] += 1
+            if kill_pid and seen[0] == kill_after:
+                os.kill(kill_pid, signal.SIGKILL)
         self.send_response(204 if ok else 400)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -511,13 +533,30 @@ class Receiver:
     """A local webhook receiver in a process of its own: it checks each signature and writes
     every event id it acknowledges to a file."""
 
-    def __init__(self, stack: Stack, *, delay_ms: int = 0, secret: str = ""):
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        delay_ms: int = 0,
+        secret: str = "",
+        kill_pid: int = 0,
+        kill_after: int = 0,
+    ):
         self.path = stack.logs / f"receiver-{uuid.uuid4().hex[:6]}.txt"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.touch()
         self.secret = secret or uuid.uuid4().hex
         self.popen = subprocess.Popen(
-            [sys.executable, "-c", _RECEIVER, str(self.path), str(delay_ms), self.secret],
+            [
+                sys.executable,
+                "-c",
+                _RECEIVER,
+                str(self.path),
+                str(delay_ms),
+                self.secret,
+                str(kill_pid),
+                str(kill_after),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
