@@ -58,7 +58,9 @@ def run(stack: Stack, name: str, args) -> scenarios.Outcome:
             beat_scale=args.worker_beat_scale,
         )
     if name == "postgres":
-        return scenarios.postgres_restart(stack, down=args.pg_down, crash=True)
+        return scenarios.postgres_restart(
+            stack, down=args.pg_down, crash=True, synchronous_commit=args.pg_synchronous_commit
+        )
     if name == "edits":
         return scenarios.concurrent_edits(stack, clients=20, rounds=args.edit_rounds)
     raise ValueError(name)
@@ -102,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-days", type=int, default=30)
     parser.add_argument("--worker-beat-scale", type=float, default=10.0)
     parser.add_argument("--pg-down", type=float, default=10.0)
+    parser.add_argument(
+        "--pg-synchronous-commit",
+        default="on",
+        help="the scenario database's setting (on: PostgreSQL's default; the embedded "
+        "server runs off, and a crash then loses the last acknowledged writes)",
+    )
     parser.add_argument("--edit-rounds", type=int, default=20)
     args = parser.parse_args(argv)
 

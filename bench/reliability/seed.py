@@ -65,22 +65,24 @@ def claim_queue(op: dict) -> dict:
                 "AND s.external_id = %(prefix)s || '-post-' || g",
                 names,
             )
+            # The chunk's cases, found through the subjects' unique index.
+            chunk = (
+                "FROM generate_series(%(low)s::bigint, %(high)s::bigint - 1) g "
+                "JOIN cases_subject s ON s.kind = 'content' "
+                "AND s.external_id = %(prefix)s || '-post-' || g "
+                "JOIN cases_case c ON c.subject_id = s.id"
+            )
             cursor.execute(
                 "INSERT INTO cases_report (source, external_id, case_id, subject_id, reason, "
                 "description, reporter_hash, detector, score, received_at, created_at, "
                 "updated_at) SELECT 'user_report', %(prefix)s || '-r-' || c.id, c.id, "
                 "c.subject_id, 'spam', 'claim storm report', '', '', NULL, c.created_at, "
-                "c.created_at, c.created_at FROM cases_case c JOIN cases_subject s "
-                "ON s.id = c.subject_id WHERE s.external_id = ANY(ARRAY(SELECT %(prefix)s "
-                "|| '-post-' || g FROM generate_series(%(low)s::bigint, %(high)s::bigint - 1) g))",
+                f"c.created_at, c.created_at {chunk}",
                 names,
             )
             cursor.execute(
                 "INSERT INTO cases_caseevent (case_id, kind, at, data) "
-                "SELECT c.id, 'CASE_CREATED', c.created_at, '{}'::jsonb FROM cases_case c "
-                "JOIN cases_subject s ON s.id = c.subject_id WHERE s.external_id = ANY(ARRAY("
-                "SELECT %(prefix)s || '-post-' || g "
-                "FROM generate_series(%(low)s::bigint, %(high)s::bigint - 1) g))",
+                f"SELECT c.id, 'CASE_CREATED', c.created_at, '{{}}'::jsonb {chunk}",
                 names,
             )
         print(f"  claim queue: {high:,}/{total:,} cases", file=sys.stderr, flush=True)
