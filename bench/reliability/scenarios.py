@@ -186,6 +186,10 @@ def claim_storm(
             last_progress = now
         time.sleep(0.1)
     storm_seconds = time.monotonic() - started
+    if web is not None:
+        # A claimer killed mid-request leaves the web server finishing its claim: let every
+        # request in flight end (a graceful stop) before counting what the claimers heard.
+        stack.forget(web.proc)
     storm_claims = in_review()
 
     def logged() -> dict[int, list[int]]:
@@ -213,8 +217,12 @@ def claim_storm(
     )
     if duration is None:
         # The drain's claims return expired leases to the queue first, and take them again.
+        if mode == "http":
+            web = stack.web(db, workers=web_workers, threads=web_threads)
         drainers = [start(i) for i in range(min(claimers, 2))]
         _wait_procs(drainers, 600, "the final drain")
+        if mode == "http":
+            stack.forget(web.proc)
         returned = db.value(
             "SELECT count(*) FROM cases_caseevent WHERE kind = 'CASE_LEASE_EXPIRED'"
         )
@@ -298,8 +306,6 @@ def claim_storm(
         f"{claimed_events:,} CASE_CLAIMED events and {history:,} history rows "
         f"for {expected_events:,} claims",
     )
-    if web is not None:
-        stack.forget(web.proc)
     return out
 
 
