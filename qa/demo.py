@@ -100,9 +100,13 @@ def seed_qa(*, stdout, scale: float) -> None:
         samples.append(sample)
     counts = {"scored": 0, "open": 0, "disputed": 0}
     seen = {"left_open": False, "upheld": False}
+    # The newest three reviews are left waiting, claimed and answered, whatever the draws held,
+    # so the reviewers' queue shows every state.
+    left = ["new", "in_review", "answered"]
     for age, sample in enumerate(reversed(samples)):
         for review in sample.reviews.order_by("pk"):
-            counts[_work(review, age, reviewers, judge, rng, seen)] += 1
+            state = left.pop(0) if left else None
+            counts[_work(review, age, reviewers, judge, rng, seen, state)] += 1
     stdout.write(
         f"  {len(samples)} daily QA samples: {counts['scored']} reviews scored "
         f"({counts['disputed']} disputed), {counts['open']} open\n"
@@ -119,16 +123,21 @@ def seed_qa(*, stdout, scale: float) -> None:
     stdout.write(f"  {len(sessions)} calibration sessions\n")
 
 
-def _work(review: QAReview, age: int, reviewers, judge, rng: random.Random, seen: dict) -> str:
-    """Take one review as far as its age suggests: yesterday's partly open, older all scored."""
+def _work(
+    review: QAReview, age: int, reviewers, judge, rng: random.Random, seen: dict, state=None
+) -> str:
+    """Take one review to `state` if given, else as far as its age suggests: yesterday's partly
+    open, older all scored."""
     reviewer = rng.choice([r for r in reviewers if r.pk != review.analyst_id])
     roll = rng.random()
-    if age == 0 and roll < 0.35:
+    if state == "new" or (state is None and age == 0 and roll < 0.35):
         return "open"
-    if age == 0 and roll < 0.5:
+    if state == "in_review" or (state is None and age == 0 and roll < 0.5):
         services.review_claim(actor=reviewer, review_id=review.pk)
         return "open"
-    correct = rng.random() < 0.82
+    # Older samples hold at least two failures (one dispute left open, one settled).
+    forced = age > 0 and seen.get("failed", 0) < 2
+    correct = rng.random() < 0.82 and not forced
     decision = review.decision
     services.review_answer(
         actor=reviewer,
@@ -137,13 +146,14 @@ def _work(review: QAReview, age: int, reviewers, judge, rng: random.Random, seen
         policy_section=decision.policy_section.code if decision.policy_section else "",
         notes="" if correct else "Reads as satire to me.",
     )
-    if age == 0 and roll < 0.6:
+    if state == "answered" or (state is None and age == 0 and roll < 0.6):
         return "open"
     scores = dict.fromkeys((c["key"] for c in services.rubric_criteria(review.rubric)), True)
     error_types: list[str] = []
     notes = rng.choice(NOTES_PASS)
     if not correct:
-        error_type, notes = rng.choice(NOTES_FAIL)
+        # (A documentation slip alone does not fail the default rubric.)
+        error_type, notes = rng.choice(NOTES_FAIL[:-2] if forced else NOTES_FAIL)
         error_types = [error_type]
         failing = {
             "false_positive": "correct_outcome",
@@ -164,20 +174,27 @@ def _work(review: QAReview, age: int, reviewers, judge, rng: random.Random, seen
     )
     if age == 0:
         return "scored"
+    if not review.passed:
+        seen["failed"] = seen.get("failed", 0) + 1
     analyst = review.analyst
     if review.passed:
-        if rng.random() < 0.8:
+        # One passed review is always left unacknowledged; the rest mostly acknowledged.
+        if seen.get("pending") and (not seen.get("acked") or rng.random() < 0.8):
+            seen["acked"] = True
             services.review_acknowledge(actor=analyst, review_id=review.pk)
+        seen["pending"] = True
         return "scored"
-    if rng.random() < 0.4:
+    if seen.get("disputes", 0) >= 2 and rng.random() < 0.4:
         services.review_acknowledge(actor=analyst, review_id=review.pk)
         return "scored"
     services.review_dispute(actor=analyst, review_id=review.pk, reason=rng.choice(DISPUTES))
+    seen["disputes"] = seen.get("disputes", 0) + 1
     # Every other dispute is settled by the second lead (never the reviewer), both ways.
-    settle = not seen["left_open"] or rng.random() < 0.5
+    settle = not seen.get("settled") or rng.random() < 0.5
     if not seen["left_open"]:
         seen["left_open"] = True
     elif settle and judge.pk != reviewer.pk:
+        seen["settled"] = True
         seen["upheld"] = not seen["upheld"]
         services.review_adjudicate(
             actor=judge,
