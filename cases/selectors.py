@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.postgres.search import SearchQuery
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
@@ -157,16 +158,21 @@ def case_list(
 
 
 def case_get_for(*, actor, case_id: int) -> Case:
-    """The case, or 404 when it does not exist or the actor may not see it."""
-    case = (
-        Case.objects.select_related("subject", "subject__owner", "queue", "claimed_by")
-        .filter(pk=case_id)
-        .first()
-    )
+    """The case, or 404 when it does not exist or the actor may not see it; 403 while the
+    actor is answering blind on it (QA review or calibration), whose answer the case's
+    decisions would give away."""
+    from qa.permissions import blind_hold_annotations, blind_hold_message
+
+    cases = Case.objects.select_related("subject", "subject__owner", "queue", "claimed_by")
+    if actor.is_authenticated:
+        cases = cases.annotate(**blind_hold_annotations(actor))
+    case = cases.filter(pk=case_id).first()
     if case is None:
         raise Http404("No such case.")
     if not can_view_case(actor, case):
         raise HiddenObject("No such case.", actor=actor, obj=case)
+    if blind := blind_hold_message(case):
+        raise PermissionDenied(blind)
     return case
 
 

@@ -3,7 +3,9 @@ analyst who decided; an adjudicator is never the reviewer or the analyst."""
 
 from __future__ import annotations
 
-from qa.models import CalibrationSession, QAReview
+from django.db.models import Exists, OuterRef
+
+from qa.models import CalibrationParticipant, CalibrationSession, QAReview
 from tsops.permissions import has_capability, teams_of
 
 
@@ -56,3 +58,40 @@ def can_manage_calibration(user, session: CalibrationSession | None = None) -> b
 
 def is_calibration_participant(user, session: CalibrationSession) -> bool:
     return session.participants.filter(pk=user.pk).exists()
+
+
+def blind_hold_annotations(user) -> dict:
+    """Annotations for a Case queryset: whether ``user`` is answering blind on the case and
+    so may not open it yet — a QA review of one of its decisions they hold but have not
+    answered, or an open calibration session holding it that they have not handed in. The
+    case page would show the decision the blind answer must not see."""
+    return {
+        "blind_qa_review": Exists(
+            QAReview.objects.filter(
+                case=OuterRef("pk"), claimed_by=user.pk, status=QAReview.Status.IN_REVIEW
+            )
+        ),
+        "blind_calibration": Exists(
+            CalibrationParticipant.objects.filter(
+                user=user.pk,
+                submitted_at__isnull=True,
+                session__status=CalibrationSession.Status.OPEN,
+                session__items__case=OuterRef("pk"),
+            )
+        ),
+    }
+
+
+def blind_hold_message(case) -> str:
+    """Why the case is closed to its blind reviewer, or "" (reads `blind_hold_annotations`)."""
+    if getattr(case, "blind_qa_review", False):
+        return (
+            f"You are reviewing a decision on case #{case.pk} blind. The case opens to you "
+            "once you have recorded your own answer on the QA review."
+        )
+    if getattr(case, "blind_calibration", False):
+        return (
+            f"Case #{case.pk} is in a calibration session you have not handed in yet. "
+            "It opens to you once you have submitted your answers or the session closes."
+        )
+    return ""

@@ -961,3 +961,28 @@ def test_the_session_list_costs_the_same_queries_for_one_session_or_many(
     with django_assert_max_num_queries(len(one)):
         page = client.get(reverse("qa:calibration-list"))
     assert page.content.decode().count("data-session-id=") == 5
+
+
+def test_a_participant_cannot_open_a_session_case_until_they_hand_in(
+    senior, spam_cases, people, session_client_for
+):
+    """The case page shows the decision: closed to a participant while they answer blind."""
+    ada, noor = people["ada"], people["noor"]
+    decided = spam_cases[0]
+    session = build_session(senior, [decided], [ada, noor])
+    url = reverse("cases:case-detail", args=[decided.pk])
+    client = session_client_for(noor)
+    assert client.get(url).status_code == 200  # a draft session: not answering yet
+    calibration.calibration_session_open(actor=senior, session_id=session.pk)
+    response = client.get(url)
+    assert response.status_code == 403 and RATIONALE not in response.content.decode()
+    assert session_client_for(senior).get(url).status_code == 200  # the lead is not blind
+    calibration.calibration_answer_submit(
+        actor=noor, session_id=session.pk, item_id=session.items.get().pk, **GOLD[0]
+    )
+    calibration.calibration_participant_submit(actor=noor, session_id=session.pk)
+    assert client.get(url).status_code == 200
+    # Ada never handed in: closed to her until the session closes.
+    assert session_client_for(ada).get(url).status_code == 403
+    calibration.calibration_session_close(actor=senior, session_id=session.pk)
+    assert session_client_for(ada).get(url).status_code == 200

@@ -349,3 +349,30 @@ def test_notes_by_the_decider_are_kept_out_of_the_blind_view(
     kinds = {event.kind for event in view.events}
     assert not any("DECISION" in kind or "ACTION" in kind for kind in kinds)
     assert QAReview.objects.count() == 1
+
+
+def test_the_case_page_and_api_stay_closed_to_the_reviewer_until_they_answer(
+    review, analyst2, session_client_for, api_client_for
+):
+    """The case page shows the decision, so a blind reviewer cannot go round the QA page."""
+    case_url = reverse("cases:case-detail", args=[review.case_id])
+    api_url = reverse("api:case-detail", args=[review.case_id])
+    client = session_client_for(analyst2)
+    api = api_client_for(analyst2, scopes=["cases:read"])
+    assert client.get(case_url).status_code == 200  # before claiming: nothing to give away
+    services.review_claim(actor=analyst2, review_id=review.pk)
+    response = client.get(case_url)
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "blind" in page and "secret-rationale" not in page
+    response = api.get(api_url)
+    assert response.status_code == 403 and "blind" in response.json()["error"]["message"]
+    answer(analyst2, review)
+    assert client.get(case_url).status_code == 200
+    assert api.get(api_url).status_code == 200
+
+
+def test_the_blind_hold_is_the_reviewers_alone(review, analyst2, senior, session_client_for):
+    services.review_claim(actor=analyst2, review_id=review.pk)
+    case_url = reverse("cases:case-detail", args=[review.case_id])
+    assert session_client_for(senior).get(case_url).status_code == 200
