@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test stop lint format migrations-check deploy-check bench clean
 
-$(STAMP): requirements.lock
+# requirements.lock is what production runs (the Docker image); requirements-dev.lock adds the
+# embedded servers of `make run` and the test tools, at the same versions.
+$(STAMP): requirements.lock requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet -r requirements-dev.lock
 	@touch $(STAMP)
 
 install: $(STAMP)
