@@ -18,7 +18,7 @@ def _bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
 def calibration_agreement(*, teams: list[str], date_from: date, date_to: date) -> dict:
     """Share of answers matching gold in the sessions closed in the range (the KPI
     ``calibration_agreement``); restricted cases count only for their team."""
-    from qa.calibration import FIELDS, gold_hits
+    from qa.calibration_selectors import FIELDS, gold_hits
     from qa.models import CalibrationAnswer, CalibrationSession
     from qa.stats import fleiss_kappa
 

@@ -307,7 +307,7 @@ _KPIS = (
             "Agreement with gold in the calibration sessions closed during the period: of the "
             "four answer fields (outcome, policy section, action, severity) of every answer, "
             "the share equal to the case's gold answer — the same measure as a session's "
-            "results page (qa.calibration.gold_hits). The breakdown gives each session's "
+            "results page (qa.calibration_selectors.gold_hits). The breakdown gives each session's "
             "agreement and Fleiss' kappa on outcomes; n is the number of answers."
         ),
         numerator="answer fields equal to the gold answer's",

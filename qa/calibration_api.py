@@ -11,7 +11,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from qa import calibration
+from qa import calibration_selectors
 from qa.models import CalibrationSession
 
 
@@ -44,7 +44,7 @@ class CalibrationSessionSerializer(serializers.ModelSerializer):
 
 def _field_values(name: str, *, overall: bool, kind=serializers.FloatField):
     """A serializer with one value per answer field (and ``overall`` when asked)."""
-    fields = {field: kind(allow_null=True) for field in calibration.FIELDS}
+    fields = {field: kind(allow_null=True) for field in calibration_selectors.FIELDS}
     if overall:
         fields["overall"] = kind(allow_null=True)
     return type(name, (serializers.Serializer,), fields)
@@ -143,7 +143,7 @@ class CalibrationSessionListApi(ListAPIView):
     required_scopes = {"GET": "qa:read"}
 
     def get_queryset(self):
-        return calibration.calibration_session_list(actor=self.request.user)[:200]
+        return calibration_selectors.calibration_session_list(actor=self.request.user)[:200]
 
 
 class CalibrationResultsApi(APIView):
@@ -159,5 +159,7 @@ class CalibrationResultsApi(APIView):
         }
     )
     def get(self, request, session_id: int):
-        results = calibration.calibration_results(actor=request.user, session_id=session_id)
+        results = calibration_selectors.calibration_results(
+            actor=request.user, session_id=session_id
+        )
         return Response(CalibrationResultsSerializer(results).data)

@@ -1,5 +1,5 @@
 """Input of the calibration pages: parse and bound-check, then hand over to
-:mod:`qa.calibration`, whose services own the rules and whose errors come back onto the
+:mod:`qa.services.calibration`, whose services own the rules and whose errors come back onto the
 fields they name."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from cases.selectors import queue_list
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision
 from enforcement.selectors import policy_sections_current
-from qa import calibration
+from qa import calibration_selectors
+from qa.services import calibration
 
 SOURCE_CHOICES = [
     ("picked", "Cases I pick by id"),
@@ -89,7 +90,8 @@ class SessionCreateForm(forms.Form):
             (q.pk, q.name) for q in queue_list(actor=actor) if not q.team
         ]
         self.fields["participants"].choices = [
-            (u.pk, u.get_username()) for u in calibration.participant_candidates(actor=actor)
+            (u.pk, u.get_username())
+            for u in calibration_selectors.participant_candidates(actor=actor)
         ]
 
     def clean_case_ids(self) -> list[int]:
@@ -153,7 +155,7 @@ class AnswerForm(forms.Form):
         if not values:
             return {}
         initial = dict(values)
-        initial["severity"] = calibration.severity_label(values.get("severity"))
+        initial["severity"] = calibration_selectors.severity_label(values.get("severity"))
         return initial
 
     def service_arguments(self) -> dict:
@@ -172,7 +174,7 @@ class InviteForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["users"].choices = [
             (u.pk, u.get_username())
-            for u in calibration.participant_candidates(actor=actor, session=session)
+            for u in calibration_selectors.participant_candidates(actor=actor, session=session)
         ]
 
     def add_service_errors(self, error: ValidationError) -> None:

@@ -23,10 +23,11 @@ from cases.services import case_view_record
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision
 from metrics.csv import csv_response
-from qa import calibration
+from qa import calibration_selectors
 from qa.calibration_forms import AnswerForm, ClarificationForm, InviteForm, SessionCreateForm
 from qa.models import CalibrationCase, CalibrationParticipant, CalibrationSession
-from qa.permissions import can_manage_calibration
+from qa.permissions import can_manage_session
+from qa.services import calibration
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
 from tsops.models import AccessLog
@@ -70,11 +71,11 @@ def answer_text(values: dict) -> str:
 
 
 def _gold(item: CalibrationCase) -> dict:
-    return {field: getattr(item, f"gold_{field}") for field in calibration.FIELDS}
+    return {field: getattr(item, f"gold_{field}") for field in calibration_selectors.FIELDS}
 
 
 def _values(answer) -> dict:
-    return {field: getattr(answer, field) for field in calibration.FIELDS}
+    return {field: getattr(answer, field) for field in calibration_selectors.FIELDS}
 
 
 def _percent(value: float | None) -> str:
@@ -88,7 +89,7 @@ def _percent(value: float | None) -> str:
 @require_GET
 def calibration_list(request: HttpRequest) -> HttpResponse:
     actor = request.user
-    sessions = list(calibration.calibration_session_list(actor=actor))
+    sessions = list(calibration_selectors.calibration_session_list(actor=actor))
     mine = set(
         CalibrationParticipant.objects.filter(user=actor, session__in=sessions).values_list(
             "session_id", flat=True
@@ -99,7 +100,7 @@ def calibration_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "qa/calibration_list.html",
-        {"sessions": sessions, "can_create": can_manage_calibration(actor)},
+        {"sessions": sessions, "can_create": can_manage_session(actor)},
     )
 
 
@@ -137,8 +138,8 @@ def _render_session(
     request: HttpRequest, session: CalibrationSession, *, invite_form=None, status: int = 200
 ) -> HttpResponse:
     actor = request.user
-    manages = calibration.can_manage_session(actor, session)
-    items = calibration.calibration_items(session)
+    manages = can_manage_session(actor, session)
+    items = calibration_selectors.calibration_items(session)
     context = {
         "session": session,
         "manages": manages,
@@ -150,19 +151,19 @@ def _render_session(
     if manages:
         for item in items:
             item.gold_text = answer_text(_gold(item)) if item.gold_outcome else ""
-        context["participants"] = calibration.calibration_participants(session)
+        context["participants"] = calibration_selectors.calibration_participants(session)
         context["missing_gold"] = sum(1 for item in items if not item.gold_outcome)
         if session.status != CalibrationSession.Status.CLOSED:
             context["invite_form"] = invite_form or InviteForm(actor=actor, session=session)
     else:
         # A participant sees their own answers only, never the gold or anyone else's.
-        answers = calibration.calibration_answers_of(actor=actor, session=session)
+        answers = calibration_selectors.calibration_answers_of(actor=actor, session=session)
         for item in items:
             answer = answers.get(item.pk)
             item.my_answer = answer_text(_values(answer)) if answer else ""
         me = next(
             row
-            for row in calibration.calibration_participants(session)
+            for row in calibration_selectors.calibration_participants(session)
             if row["user"].pk == actor.pk
         )
         context["me"] = me
@@ -173,12 +174,14 @@ def _render_session(
 @console_view()
 @require_GET
 def calibration_detail(request: HttpRequest, session_id: int) -> HttpResponse:
-    session = calibration.calibration_session_get_for(actor=request.user, session_id=session_id)
+    session = calibration_selectors.calibration_session_get_for(
+        actor=request.user, session_id=session_id
+    )
     return _render_session(request, session)
 
 
 def _state_change(request: HttpRequest, session_id: int, service, success: str) -> HttpResponse:
-    calibration.calibration_session_get_for(actor=request.user, session_id=session_id)
+    calibration_selectors.calibration_session_get_for(actor=request.user, session_id=session_id)
     try:
         service(actor=request.user, session_id=session_id)
     except ConflictError as error:
@@ -204,7 +207,7 @@ def calibration_open(request: HttpRequest, session_id: int) -> HttpResponse:
 @console_view()
 @require_POST
 def calibration_close(request: HttpRequest, session_id: int) -> HttpResponse:
-    calibration.calibration_session_get_for(actor=request.user, session_id=session_id)
+    calibration_selectors.calibration_session_get_for(actor=request.user, session_id=session_id)
     try:
         calibration.calibration_session_close(actor=request.user, session_id=session_id)
     except ConflictError as error:
@@ -229,8 +232,8 @@ def calibration_submit(request: HttpRequest, session_id: int) -> HttpResponse:
 @require_POST
 def calibration_invite(request: HttpRequest, session_id: int) -> HttpResponse:
     actor = request.user
-    session = calibration.calibration_session_get_for(actor=actor, session_id=session_id)
-    if not calibration.can_manage_session(actor, session):
+    session = calibration_selectors.calibration_session_get_for(actor=actor, session_id=session_id)
+    if not can_manage_session(actor, session):
         raise PermissionDenied("Only a senior running QA who does not take part invites.")
     form = InviteForm(request.POST, actor=actor, session=session)
     if form.is_valid():
@@ -270,11 +273,11 @@ def _render_case(
     """The case as reported (subject, reports, evidence) — never its decisions, notes or
     history — with the gold form for a manager or the answer form for a participant."""
     actor = request.user
-    manages = calibration.can_manage_session(actor, session)
+    manages = can_manage_session(actor, session)
     if not manages and session.status == CalibrationSession.Status.DRAFT:
         messages.info(request, "The session is not open yet.")
         return redirect("qa:calibration-detail", session_id=session.pk)
-    items = calibration.calibration_items(session)
+    items = calibration_selectors.calibration_items(session)
     number, previous, following = _neighbours(items, item)
     case = item.case
     # A case restricted to a team after it was put in the session shows nothing to others.
@@ -288,7 +291,8 @@ def _render_case(
         if form is None:
             form = AnswerForm(initial=initial, with_notes=False)
     else:
-        answer = calibration.calibration_answers_of(actor=actor, session=session).get(item.pk)
+        mine = calibration_selectors.calibration_answers_of(actor=actor, session=session)
+        answer = mine.get(item.pk)
         participant = CalibrationParticipant.objects.get(session=session, user=actor)
         editable = (
             session.status == CalibrationSession.Status.OPEN and participant.submitted_at is None
@@ -296,7 +300,7 @@ def _render_case(
         if form is None:
             values = None
             if answer is not None:
-                values = {f: getattr(answer, f) for f in (*calibration.FIELDS, "notes")}
+                values = {f: getattr(answer, f) for f in (*calibration_selectors.FIELDS, "notes")}
             form = AnswerForm(initial=AnswerForm.initial_from(values))
     context = {
         "session": session,
@@ -332,7 +336,7 @@ def _render_case(
 @require_http_methods(["GET", "POST"])
 def calibration_case(request: HttpRequest, session_id: int, item_id: int) -> HttpResponse:
     actor = request.user
-    session = calibration.calibration_session_get_for(actor=actor, session_id=session_id)
+    session = calibration_selectors.calibration_session_get_for(actor=actor, session_id=session_id)
     item = (
         CalibrationCase.objects.select_related("case", "case__subject", "case__subject__owner")
         .filter(session=session, pk=item_id)
@@ -342,7 +346,7 @@ def calibration_case(request: HttpRequest, session_id: int, item_id: int) -> Htt
         raise Http404("No such case in this session.")
     if request.method == "GET":
         return _render_case(request, session, item)
-    manages = calibration.can_manage_session(actor, session)
+    manages = can_manage_session(actor, session)
     form = AnswerForm(request.POST, with_notes=not manages)
     if not form.is_valid():
         return _render_case(request, session, item, form=form, status=400)
@@ -359,7 +363,7 @@ def calibration_case(request: HttpRequest, session_id: int, item_id: int) -> Htt
     except ConflictError as error:
         messages.error(request, str(error))
         return redirect("qa:calibration-case", session_id=session.pk, item_id=item.pk)
-    items = calibration.calibration_items(session)
+    items = calibration_selectors.calibration_items(session)
     _, _, following = _neighbours(items, item)
     what = "Gold answer" if manages else "Answer"
     messages.success(request, f"{what} saved for case {item.position}.")
@@ -373,11 +377,11 @@ def calibration_case(request: HttpRequest, session_id: int, item_id: int) -> Htt
 
 def _decorate(results: dict) -> dict:
     """Percentages, readings and answer texts for the template."""
-    fields = calibration.FIELDS
+    fields = calibration_selectors.FIELDS
     results["field_rows"] = [
         {
             "field": field,
-            "label": calibration.FIELD_LABELS[field],
+            "label": calibration_selectors.FIELD_LABELS[field],
             "kappa": results["fleiss_kappa"][field],
             "reading": kappa_reading(results["fleiss_kappa"][field]),
         }
@@ -408,13 +412,13 @@ def _decorate(results: dict) -> dict:
 @require_GET
 def calibration_results(request: HttpRequest, session_id: int) -> HttpResponse:
     actor = request.user
-    session = calibration.calibration_session_get_for(actor=actor, session_id=session_id)
+    session = calibration_selectors.calibration_session_get_for(actor=actor, session_id=session_id)
     try:
-        results = calibration.calibration_results(actor=actor, session_id=session.pk)
+        results = calibration_selectors.calibration_results(actor=actor, session_id=session.pk)
     except ConflictError as error:
         messages.info(request, str(error))
         return redirect("qa:calibration-detail", session_id=session.pk)
-    manages = calibration.can_manage_session(actor, session)
+    manages = can_manage_session(actor, session)
     candidates = [case for case in results["cases"] if case["low_agreement"]]
     for case in candidates:
         case["form"] = ClarificationForm(
@@ -425,7 +429,9 @@ def calibration_results(request: HttpRequest, session_id: int) -> HttpResponse:
         "results": _decorate(results),
         "candidates": candidates,
         "manages": manages,
-        "field_labels": [calibration.FIELD_LABELS[f] for f in calibration.FIELDS],
+        "field_labels": [
+            calibration_selectors.FIELD_LABELS[f] for f in calibration_selectors.FIELDS
+        ],
     }
     return render(request, "qa/calibration_results.html", context)
 
@@ -434,7 +440,7 @@ def calibration_results(request: HttpRequest, session_id: int) -> HttpResponse:
 @require_POST
 def calibration_clarification(request: HttpRequest, session_id: int, item_id: int) -> HttpResponse:
     actor = request.user
-    calibration.calibration_session_get_for(actor=actor, session_id=session_id)
+    calibration_selectors.calibration_session_get_for(actor=actor, session_id=session_id)
     form = ClarificationForm(request.POST, prefix=f"c{item_id}")
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
@@ -461,9 +467,9 @@ def _answer_rows(results: dict) -> tuple[list[str], list[list]]:
         "case_position",
         "case_id",
         "participant",
-        *calibration.FIELDS,
-        *(f"gold_{f}" for f in calibration.FIELDS),
-        *(f"{f}_agrees" for f in calibration.FIELDS),
+        *calibration_selectors.FIELDS,
+        *(f"gold_{f}" for f in calibration_selectors.FIELDS),
+        *(f"{f}_agrees" for f in calibration_selectors.FIELDS),
         "case_agreement",
         "low_agreement",
         "notes",
@@ -477,9 +483,9 @@ def _answer_rows(results: dict) -> tuple[list[str], list[list]]:
                     case["position"],
                     case["case_id"],
                     answer["username"],
-                    *(answer[f] for f in calibration.FIELDS),
-                    *(case["gold"][f] for f in calibration.FIELDS),
-                    *(answer[f] == case["gold"][f] for f in calibration.FIELDS),
+                    *(answer[f] for f in calibration_selectors.FIELDS),
+                    *(case["gold"][f] for f in calibration_selectors.FIELDS),
+                    *(answer[f] == case["gold"][f] for f in calibration_selectors.FIELDS),
                     case["agreement"]["overall"],
                     case["low_agreement"],
                     answer["notes"],
@@ -528,14 +534,14 @@ def _summary_rows(results: dict) -> tuple[list[str], list[list]]:
 def calibration_export(request: HttpRequest, session_id: int) -> HttpResponse:
     """The results as CSV (managers; every export goes to the access log)."""
     actor = request.user
-    session = calibration.calibration_session_get_for(actor=actor, session_id=session_id)
-    if not calibration.can_manage_session(actor, session):
+    session = calibration_selectors.calibration_session_get_for(actor=actor, session_id=session_id)
+    if not can_manage_session(actor, session):
         raise PermissionDenied("Only a senior running QA who does not take part exports.")
     table = request.GET.get("table", "answers")
     if table not in EXPORT_TABLES:
         table = "answers"
     try:
-        results = calibration.calibration_results(actor=actor, session_id=session.pk)
+        results = calibration_selectors.calibration_results(actor=actor, session_id=session.pk)
     except ConflictError as error:
         messages.info(request, str(error))
         return redirect("qa:calibration-detail", session_id=session.pk)

@@ -15,8 +15,9 @@ from cases.selectors import visible_cases
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision
 from enforcement.selectors import policy_sections_current
-from qa import calibration
 from qa.models import CalibrationSession
+from qa.permissions import is_eligible_participant
+from qa.services import calibration
 
 CLOSED_NAME = "Spam and harassment calibration · last week"
 OPEN_NAME = "Calibration · this week"
@@ -105,7 +106,7 @@ def seed_calibration(*, senior, participants, cases, progress=None) -> list[Cali
     existing = list(CalibrationSession.objects.filter(name__in=[CLOSED_NAME, OPEN_NAME]))
     if existing:
         return existing
-    participants = [p for p in participants if calibration.is_eligible_participant(p)]
+    participants = [p for p in participants if is_eligible_participant(p)]
     visible = set(
         visible_cases(senior)
         .filter(pk__in=[c.pk for c in cases], restricted=False)

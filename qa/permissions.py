@@ -6,7 +6,11 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef
 
 from qa.models import CalibrationParticipant, CalibrationSession, QAReview
-from tsops.permissions import has_capability, teams_of
+from tsops import roles
+from tsops.permissions import has_capability, role_of, teams_of
+
+# Who may take part in calibration sessions.
+PARTICIPANT_ROLES = (roles.ASSOCIATE, roles.ANALYST, roles.SENIOR)
 
 
 def can_run_qa(user) -> bool:
@@ -52,12 +56,27 @@ def can_adjudicate_review(user, review: QAReview) -> bool:
     return not review.restricted or review.team in teams_of(user)
 
 
-def can_manage_calibration(user, session: CalibrationSession | None = None) -> bool:
-    return can_run_qa(user)
-
-
 def is_calibration_participant(user, session: CalibrationSession) -> bool:
     return session.participants.filter(pk=user.pk).exists()
+
+
+def can_manage_session(user, session: CalibrationSession | None = None) -> bool:
+    """Create calibration sessions (no ``session``), or set gold, invite, open, close and
+    clarify one: ``run_qa``, and not one of its participants (a senior who answers must not
+    also know the gold)."""
+    if not can_run_qa(user):
+        return False
+    return session is None or not is_calibration_participant(user, session)
+
+
+def can_see_session(user, session: CalibrationSession) -> bool:
+    """A calibration session is seen by those who may run QA and by its participants."""
+    return can_run_qa(user) or is_calibration_participant(user, session)
+
+
+def is_eligible_participant(user) -> bool:
+    """Calibration is for the people who decide cases: associates, analysts and seniors."""
+    return user.is_active and role_of(user) in PARTICIPANT_ROLES
 
 
 def blind_hold_annotations(user) -> dict:

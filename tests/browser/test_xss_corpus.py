@@ -42,9 +42,9 @@ from enforcement import services as enforcement
 from enforcement.models import EnforcementAction, OutboxEvent
 from escalations import services as escalation_services
 from metrics import rollups
-from qa import calibration
 from qa import services as qa_services
 from qa.models import QAReview, Rubric, SamplingPlan
+from qa.services import calibration
 from qa.setup import install_default_rubric
 from tests.browser import conftest as browser_conftest
 from tests.browser.conftest import ARTIFACTS, PASSWORD, VIEWPORT

@@ -298,7 +298,8 @@ def test_restricted_cases_count_only_for_their_team(dataset, senior):
 def test_calibration_agreement_with_gold_in_sessions_closed_in_the_range(
     dataset, senior, analyst, analyst2
 ):
-    from qa import calibration
+    from qa import calibration_selectors
+    from qa.services import calibration
 
     a, b = dataset.cases["A"], dataset.cases["B"]
     session = calibration.calibration_session_create(
@@ -307,7 +308,7 @@ def test_calibration_agreement_with_gold_in_sessions_closed_in_the_range(
         case_ids=[a.pk, b.pk],
         participant_ids=[analyst.pk, analyst2.pk],
     )
-    items = {item.case_id: item for item in calibration.calibration_items(session)}
+    items = {item.case_id: item for item in calibration_selectors.calibration_items(session)}
     for case in (a, b):
         calibration.calibration_session_set_gold(
             actor=senior,

@@ -21,8 +21,9 @@ from django.utils import timezone
 from cases import services as case_services
 from cases.models import Queue
 from enforcement import services as enforcement
-from qa import calibration
+from qa import calibration_selectors
 from qa.models import CalibrationAnswer, CalibrationParticipant, CalibrationSession
+from qa.services import calibration
 from tests.conftest import make_member
 from tests.factories import make_case
 from tsops import roles
@@ -476,14 +477,14 @@ def test_results_are_hidden_from_everyone_until_the_close(senior, spam_cases, pe
     answer_all(session, {p.username: p for p in people.values()})
     for actor in (senior, people["ada"], people["mateo"]):
         with pytest.raises(ConflictError, match="once the session is closed"):
-            calibration.calibration_results(actor=actor, session_id=session.pk)
+            calibration_selectors.calibration_results(actor=actor, session_id=session.pk)
     for actor in (outsider, make_member("ines_analyst", roles.ANALYST)):
         with pytest.raises(Http404):
-            calibration.calibration_results(actor=actor, session_id=session.pk)
+            calibration_selectors.calibration_results(actor=actor, session_id=session.pk)
 
 
 def test_results_compare_each_participant_with_gold_and_with_each_other(closed_session, senior):
-    results = calibration.calibration_results(actor=senior, session_id=closed_session.pk)
+    results = calibration_selectors.calibration_results(actor=senior, session_id=closed_session.pk)
     by_name = {p["username"]: p for p in results["participants"]}
     assert list(by_name) == ["ada_associate", "mateo_analyst", "noor_analyst"]
     assert by_name["ada_associate"]["agreement"] == {
@@ -533,7 +534,7 @@ def test_results_compare_each_participant_with_gold_and_with_each_other(closed_s
 
 
 def test_cases_of_low_agreement_are_policy_ambiguity_candidates(closed_session, senior):
-    results = calibration.calibration_results(actor=senior, session_id=closed_session.pk)
+    results = calibration_selectors.calibration_results(actor=senior, session_id=closed_session.pk)
     first, second, third = results["cases"]
     # Everyone agrees on the first case but for one severity (1 agreeing pair out of 3).
     assert first["agreement"] == {
@@ -573,7 +574,9 @@ def test_a_senior_records_the_clarification_of_an_ambiguous_case_after_the_close
         clarification="  SPAM-1.2 covers self-promotion only above five posts a day.  ",
     )
     assert saved.clarification == "SPAM-1.2 covers self-promotion only above five posts a day."
-    results = calibration.calibration_results(actor=people["ada"], session_id=closed_session.pk)
+    results = calibration_selectors.calibration_results(
+        actor=people["ada"], session_id=closed_session.pk
+    )
     assert results["cases"][1]["clarification"].startswith("SPAM-1.2 covers")
 
     still_open = open_session(senior, spam_cases[:1], [people["ada"], people["noor"]])
@@ -606,7 +609,7 @@ def test_the_trend_follows_each_participant_across_closed_sessions_in_order(
     answer_all(session, {p.username: p for p in people.values()})
     calibration.calibration_session_close(actor=senior, session_id=session.pk)
 
-    results = calibration.calibration_results(actor=senior, session_id=session.pk)
+    results = calibration_selectors.calibration_results(actor=senior, session_id=session.pk)
     trend = {row["username"]: row["sessions"] for row in results["trend"]}
     assert [(s["name"], s["agreement"], s["change"]) for s in trend["noor_analyst"]] == [
         ("Week 1", 0.5, None),
@@ -615,7 +618,7 @@ def test_the_trend_follows_each_participant_across_closed_sessions_in_order(
     # Ada was invited to week 1 but answered nothing there.
     assert [s["name"] for s in trend["ada_associate"]] == ["Week 2"]
     # A participant sees only their own trend.
-    mine = calibration.calibration_results(actor=noor, session_id=session.pk)["trend"]
+    mine = calibration_selectors.calibration_results(actor=noor, session_id=session.pk)["trend"]
     assert [row["username"] for row in mine] == ["noor_analyst"]
 
 
@@ -623,10 +626,10 @@ def test_the_session_list_shows_what_one_manages_or_takes_part_in(
     senior, spam_cases, people, outsider
 ):
     session = build_session(senior, spam_cases[:1], [people["ada"], people["noor"]])
-    assert list(calibration.calibration_session_list(actor=senior)) == [session]
-    assert list(calibration.calibration_session_list(actor=people["ada"])) == [session]
-    assert list(calibration.calibration_session_list(actor=people["mateo"])) == []
-    assert list(calibration.calibration_session_list(actor=outsider)) == []
+    assert list(calibration_selectors.calibration_session_list(actor=senior)) == [session]
+    assert list(calibration_selectors.calibration_session_list(actor=people["ada"])) == [session]
+    assert list(calibration_selectors.calibration_session_list(actor=people["mateo"])) == []
+    assert list(calibration_selectors.calibration_session_list(actor=outsider)) == []
     assert CalibrationParticipant.objects.filter(session=session).count() == 2
 
 
@@ -926,12 +929,14 @@ def test_the_demo_seeds_a_closed_session_with_an_ambiguous_case_and_an_open_one(
     closed, still_open = seed_calibration(senior=senior, participants=participants, cases=cases)
     assert closed.status == CalibrationSession.Status.CLOSED
     assert closed.closed_at < timezone.now() - timedelta(days=1)
-    results = calibration.calibration_results(actor=senior, session_id=closed.pk)
+    results = calibration_selectors.calibration_results(actor=senior, session_id=closed.pk)
     candidates = [c for c in results["cases"] if c["low_agreement"]]
     assert candidates and candidates[-1]["clarification"].startswith("Clarified with policy")
     assert all(p["submitted_at"] for p in results["participants"])
     assert still_open.status == CalibrationSession.Status.OPEN
-    progress = {row["username"]: row for row in calibration.calibration_participants(still_open)}
+    progress = {
+        row["username"]: row for row in calibration_selectors.calibration_participants(still_open)
+    }
     assert progress["ada_associate"]["submitted_at"] is not None
     assert progress["mateo_analyst"]["answered"] == 0
     again = seed_calibration(senior=senior, participants=participants, cases=cases)

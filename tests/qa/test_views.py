@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from qa import services
-from qa.models import SamplingPlan
+from qa.models import Rubric, SamplingPlan
 from tests.qa.conftest import DAY, NEXT_DAY, decide
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,7 @@ def test_a_senior_creates_a_margin_plan_and_sees_its_computed_n(senior, session_
         {
             "name": "Weekly ±5",
             "active": "on",
-            "rubric": services.Rubric.objects.get(name="Default").pk,
+            "rubric": Rubric.objects.get(name="Default").pk,
             "period": "week",
             "size_mode": "margin",
             "fixed_size": "50",
@@ -110,8 +110,6 @@ def test_user_text_is_escaped_on_the_review_page(
 def test_seniors_edit_the_rubric_in_the_admin_and_others_cannot(
     senior, analyst, session_client_for
 ):
-    from qa.models import Rubric
-
     rubric = Rubric.objects.get(name="Default")
     url = reverse("admin:qa_rubric_change", args=[rubric.pk])
     assert session_client_for(senior).get(url).status_code == 200

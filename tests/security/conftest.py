@@ -21,9 +21,9 @@ from cases import services as case_services
 from cases.models import Identifier
 from enforcement import services as enforcement_services
 from escalations import services as escalation_services
-from qa import calibration
 from qa import services as qa_services
 from qa.models import Rubric, SamplingPlan
+from qa.services import calibration
 from tests.conftest import make_member
 from tests.factories import make_case
 from tsops import roles
