@@ -57,6 +57,9 @@ ACCOUNT_ACTIONS = {
 }
 
 
+DECISION_MINUTES = {0: 6, 1: 25, 2: 170, 3: 560}
+
+
 @step("decisions")
 def seed_decisions(*, stdout, scale: float) -> None:
     user_model = get_user_model()
@@ -69,17 +72,22 @@ def seed_decisions(*, stdout, scale: float) -> None:
     childsafety = user_model.objects.filter(username="childsafety").first()
     rng = random.Random(4)  # noqa: S311 - reproducible demo data
     now = timezone.now()
-    # Leave the last two days' arrivals open, and a share of older ones as a backlog.
+    # A team that mostly keeps up: the last few hours' arrivals are open, a fifth of the last
+    # two days' still wait (some past their deadlines), and a few old cases are stuck.
     candidates = list(
-        Case.objects.filter(status="new", created_at__lt=now - timedelta(days=2))
+        Case.objects.filter(status="new", created_at__lt=now - timedelta(hours=4))
         .select_related("subject", "queue")
         .order_by("created_at")
     )
-    candidates = [c for c in candidates if rng.random() < 0.85]
+    recent = now - timedelta(days=2)
+    candidates = [c for c in candidates if rng.random() < (0.8 if c.created_at > recent else 0.99)]
     progress = Progress("decisions", len(candidates))
     made = pending = 0
     for case in candidates:
-        decided_at = case.created_at + timedelta(minutes=rng.randrange(20, 60 * 30))
+        # Time to decide: exponential around a share of the severity's first-action target,
+        # so most cases meet it and a tail breaches.
+        mean = DECISION_MINUTES.get(case.severity, 240)
+        decided_at = case.created_at + timedelta(minutes=5 + rng.expovariate(1 / mean))
         if decided_at > now - timedelta(hours=1):
             progress.advance()
             continue
