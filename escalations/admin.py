@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from escalations import services
+from escalations import alerts
 from escalations.models import Escalation, Team
 from tsops.admin_mixins import ConfigurationAdmin, HistoryAdmin, InspectionAdmin
 
@@ -39,7 +39,7 @@ class TeamForm(forms.ModelForm):
 
     def clean_alert_webhook_url(self) -> str:
         url = (self.cleaned_data.get("alert_webhook_url") or "").strip()
-        problem = services.team_alert_url_problem(url)
+        problem = alerts.team_alert_url_problem(url)
         if problem:
             raise forms.ValidationError(problem)
         return url
@@ -73,7 +73,7 @@ class TeamAdmin(HistoryAdmin, ConfigurationAdmin):
         roles.forget_teams()
         # The team's alert URL is served by one outbox endpoint, kept in step here.
         previous = form.initial.get("slug", "") if change else ""
-        services.team_alert_endpoint_sync(obj, previous_slug=previous)
+        alerts.team_alert_endpoint_sync(obj, previous_slug=previous)
 
 
 @admin.register(Escalation)

@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
-from escalations import services
+from escalations import alerts
 
 
 @shared_task(name="escalations.tasks.alerts_send_overdue")
 def alerts_send_overdue() -> int:
     """Page on-call members about overdue acknowledgements (beat runs it every minute)."""
-    return services.alerts_send_overdue()
+    return alerts.alerts_send_overdue()

@@ -33,8 +33,16 @@ def _manage(*args: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     port = _port()
+    # SIGTERM (a service manager, `kill`) stops everything like Ctrl-C does, and so does SIGINT
+    # even when a shell started this in the background with SIGINT ignored.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tsops.settings")
     started = embedded.ensure_services()
     bin_dir = Path(sys.executable).parent

@@ -18,6 +18,7 @@ from cases.intake import report_submit_batch
 from cases.models import Case, CaseEvent, Queue
 from enforcement import services as enforcement_services
 from enforcement.models import EnforcementAction, OutboxEvent
+from escalations import alerts as escalation_alerts
 from escalations import services as escalation_services
 from escalations.models import Escalation, EscalationAlert, Team
 from tests.conftest import make_member
@@ -201,7 +202,7 @@ def _overdue_escalations(platform_account, count: int) -> tuple[list[Escalation]
 def test_two_overdue_alert_runs_page_once_per_escalation(platform_account):
     escalations, on_call = _overdue_escalations(platform_account, 10)
     later = max(e.ack_due for e in escalations) + timedelta(minutes=1)
-    sent = run_together(lambda: escalation_services.alerts_send_overdue(now=later), threads=4)
+    sent = run_together(lambda: escalation_alerts.alerts_send_overdue(now=later), threads=4)
     assert sum(sent) == 10
     alerts = Counter(
         EscalationAlert.objects.filter(kind="overdue").values_list("escalation_id", flat=True)
@@ -244,7 +245,7 @@ def test_an_escalation_acknowledged_while_the_alert_run_reads_it_is_not_paged(pl
         try:
             assert locked.wait(10)
             sweep_started.set()
-            sent.append(escalation_services.alerts_send_overdue(now=later))
+            sent.append(escalation_alerts.alerts_send_overdue(now=later))
         finally:
             connection.close()
 

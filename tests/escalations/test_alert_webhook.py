@@ -17,7 +17,7 @@ from django.urls import reverse
 from cases.models import Report
 from enforcement import outbox
 from enforcement.models import WebhookDelivery, WebhookEndpoint
-from escalations import services
+from escalations import alerts
 from escalations.models import Team
 from tests.enforcement.test_outbox import Receiver, expected_signature
 
@@ -63,7 +63,7 @@ def set_alert_url(slug: str, url: str) -> WebhookEndpoint | None:
     team = Team.objects.get(slug=slug)
     team.alert_webhook_url = url
     team.save()
-    return services.team_alert_endpoint_sync(team)
+    return alerts.team_alert_endpoint_sync(team)
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_a_blank_secret_is_generated_and_a_hand_made_duplicate_is_deactivated(re
     duplicate = WebhookEndpoint.objects.create(
         name="team:threats on-call", url=receiver.url("/dup"), secret="s", event_types=[]
     )
-    services.team_alert_endpoint_sync(Team.objects.get(slug="threats"))
+    alerts.team_alert_endpoint_sync(Team.objects.get(slug="threats"))
     endpoint.refresh_from_db()
     duplicate.refresh_from_db()
     assert endpoint.secret and endpoint.event_types == ["escalation.alert"] and endpoint.active
@@ -140,7 +140,7 @@ def test_a_url_that_cant_receive_alerts_is_refused():
     team = Team.objects.get(slug="threats")
     team.alert_webhook_url = "ftp://example.org/hook"
     with pytest.raises(ValidationError):
-        services.team_alert_endpoint_sync(team)
+        alerts.team_alert_endpoint_sync(team)
     assert not WebhookEndpoint.objects.exists()
 
 

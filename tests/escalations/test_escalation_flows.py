@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from cases.models import Case, CaseEvent
 from enforcement.models import EnforcementAction, OutboxEvent
-from escalations import services
+from escalations import alerts, services
 from escalations.models import Escalation, EscalationAlert, Team
 from tsops.models import Notification
 
@@ -77,11 +77,11 @@ def test_overdue_alerts_go_out_once_even_when_run_twice(
     on_call, raise_threat, django_capture_on_commit_callbacks
 ):
     escalation = raise_threat(severity="P2")
-    assert services.alerts_send_overdue(now=escalation.ack_due - timedelta(minutes=1)) == 0
+    assert alerts.alerts_send_overdue(now=escalation.ack_due - timedelta(minutes=1)) == 0
     later = escalation.ack_due + timedelta(minutes=1)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.alerts_send_overdue(now=later) == 1
-        assert services.alerts_send_overdue(now=later) == 0
+        assert alerts.alerts_send_overdue(now=later) == 1
+        assert alerts.alerts_send_overdue(now=later) == 0
     assert EscalationAlert.objects.filter(escalation=escalation, kind="overdue").count() == 1
     assert len(_alert_events(escalation)) == 1
     assert Notification.objects.filter(user=on_call, kind="escalation_overdue").count() == 1
@@ -94,7 +94,7 @@ def test_an_acknowledged_escalation_is_never_overdue(on_call, raise_threat):
     services.escalation_acknowledge(actor=on_call, escalation_id=escalation.pk)
     escalation.refresh_from_db()
     assert escalation.acknowledged_by == on_call and escalation.acknowledged_at
-    assert services.alerts_send_overdue(now=escalation.ack_due + timedelta(hours=1)) == 0
+    assert alerts.alerts_send_overdue(now=escalation.ack_due + timedelta(hours=1)) == 0
 
 
 def test_the_overdue_task_runs_the_service(on_call, raise_threat):
