@@ -174,15 +174,19 @@ def seed_cases(*, stdout, scale: float) -> None:
     progress = Progress("cases", target)
     made = 0
     batch_no = 0
+    # At least twenty batches, so even a small demo spreads over the whole month.
+    batch = max(5, min(BATCH, target // 20))
     while made < target:
         batch_no += 1
         # Oldest first, so the queue looks like a month of arrivals.
-        age = timedelta(days=DAYS) * (1 - made / target) + timedelta(minutes=rng.randrange(60))
+        # (The batch's own cases count as made, so the newest batch arrives within the hour.)
+        done = min(made + batch * 0.9, target)
+        age = timedelta(days=DAYS) * (1 - done / target) + timedelta(minutes=rng.randrange(60))
         items = []
         if batch_no % 6 == 0:
             # A spam wave: one detector flags many posts of a few accounts within an hour.
             owners = [gen._account() for _ in range(3)]
-            for _ in range(BATCH // 2):
+            for _ in range(batch // 2):
                 owner = rng.choice(owners)
                 gen.n += 1
                 items.append(
@@ -197,10 +201,10 @@ def seed_cases(*, stdout, scale: float) -> None:
                         },
                     )
                 )
-        while len(items) < BATCH:
+        while len(items) < batch:
             items.append(gen.report(rng.choices(reasons, weights)[0]))
         # A few reports land on subjects already reported (joining their open case).
-        for _ in range(BATCH // 10):
+        for _ in range(batch // 10):
             if items:
                 duplicate = dict(rng.choice(items))
                 gen.n += 1
@@ -234,13 +238,13 @@ def seed_cases(*, stdout, scale: float) -> None:
         progress.advance(min(created, target - made))
         made += created
     progress.finish()
-    _claim_some(stdout)
     elapsed = (timezone.now() - now).total_seconds()
     stdout.write(f"  {Case.objects.count()} cases in the database ({elapsed:.0f} s)\n")
 
 
-def _claim_some(stdout) -> None:
-    """Leave some cases in review with the demo analysts, as on a working day."""
+def claim_some(stdout) -> None:
+    """Leave some cases in review with the demo analysts, as on a working day (run after the
+    decisions, so they hold today's top cases rather than last month's)."""
     user_model = get_user_model()
     claimants = list(user_model.objects.filter(username__in=["analyst2", "analyst3", "associate2"]))
     claimed = 0

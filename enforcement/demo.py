@@ -168,6 +168,9 @@ def seed_decisions(*, stdout, scale: float) -> None:
         made += 1
         progress.advance()
     progress.finish()
+    from cases.demo import claim_some
+
+    claim_some(stdout)
     expired = services.actions_expire_due(limit=100_000)
     reversed_count = 0
     for action in EnforcementAction.objects.filter(

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from tsops import roles
 
@@ -54,6 +57,10 @@ def step(name: str):
     return decorator
 
 
+JUNIOR = "analyst3"
+DAYS_JUNIOR = 18
+
+
 @step("members")
 def seed_members(*, stdout, scale: float) -> None:
     from tsops.services import member_create_or_update
@@ -71,4 +78,10 @@ def seed_members(*, stdout, scale: float) -> None:
         if member.superuser and not user.is_superuser:
             user.is_superuser = user.is_staff = True
             user.save(update_fields=["is_superuser", "is_staff"])
+    # A team that has worked together for a while, and one analyst in their third week (whose
+    # decisions QA's "first 30 days" rule always samples).
+    now = timezone.now()
+    users = get_user_model().objects.filter(username__in=[m.username for m in DEMO_MEMBERS])
+    users.exclude(username=JUNIOR).update(date_joined=now - timedelta(days=400))
+    users.filter(username=JUNIOR).update(date_joined=now - timedelta(days=DAYS_JUNIOR))
     stdout.write(f"  {len(DEMO_MEMBERS)} demo members, password {settings.DEMO_PASSWORD!r}\n")
