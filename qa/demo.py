@@ -168,7 +168,10 @@ def _work(
     review = services.review_score(
         actor=reviewer, review_id=review.pk, scores=scores, error_types=error_types, notes=notes
     )
+    # A day or two after the decision, but never in the future.
     scored_at = review.decided_at + timedelta(hours=20 + rng.randint(0, 30))
+    latest = timezone.now() - timedelta(minutes=rng.randint(5, 90))
+    scored_at = max(min(scored_at, latest), review.decided_at + timedelta(minutes=45))
     QAReview.objects.filter(pk=review.pk).update(
         answered_at=scored_at - timedelta(minutes=rng.randint(5, 40)), scored_at=scored_at
     )
