@@ -17,6 +17,9 @@ from tsops.progress import Progress
 
 DAYS = 30
 BATCH = 250
+# Where human reports come from: mostly users, some support tickets, a few internal reports and
+# trusted flaggers' notices (counted apart in the transparency report).
+HUMAN_SOURCES = ["user_report"] * 16 + ["support"] * 2 + ["internal", "trusted_flagger"]
 
 TEXTS = {
     "spam": [
@@ -114,9 +117,7 @@ class _Generator:
             if kind != "account":
                 subject["owner_id"] = account
         payload = {
-            "source": "automated_flag"
-            if automated
-            else rng.choice(["user_report"] * 8 + ["support", "internal"]),
+            "source": "automated_flag" if automated else rng.choice(HUMAN_SOURCES),
             "external_id": f"demo-{self.n}",
             "reason": reason,
             "description": rng.choice(TEXTS[reason]) if not automated else "",
