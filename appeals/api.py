@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from appeals import selectors, services
+from appeals.permissions import check_file_appeal
 from appeals.serializers import (
     AppealDecisionInputSerializer,
     AppealInputSerializer,
@@ -26,6 +27,7 @@ class AppealCreateApi(APIView):
         responses={201: AppealStatusSerializer, 200: AppealStatusSerializer},
     )
     def post(self, request):
+        check_file_appeal(request.user)  # before the body is read
         serializer = AppealInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         appeal, created = services.appeal_file(actor=request.user, **serializer.validated_data)

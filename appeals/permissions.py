@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+
 from appeals.models import Appeal
 from cases.permissions import can_work_queue
 from tsops.permissions import has_capability, teams_of
@@ -9,6 +11,11 @@ from tsops.permissions import has_capability, teams_of
 
 def can_file_appeal(user) -> bool:
     return has_capability(user, "file_appeal")
+
+
+def check_file_appeal(user) -> None:
+    if not can_file_appeal(user):
+        raise PermissionDenied("Your role may not file appeals.")
 
 
 def can_view_appeal(user, appeal: Appeal) -> bool:

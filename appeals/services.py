@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from appeals.models import Appeal
-from appeals.permissions import can_file_appeal, can_review_appeal, can_view_appeal, is_conflicted
+from appeals.permissions import can_review_appeal, can_view_appeal, check_file_appeal, is_conflicted
 from cases import timeline
 from cases.identifiers import hash_for_text
 from cases.models import Case, Queue
@@ -71,8 +71,7 @@ def appeal_file(
     *, actor, action_id, statement: str, appellant_id: str = "", external_id: str
 ) -> tuple[Appeal, bool]:
     """File an appeal (idempotent on ``external_id``); return it and whether it is new."""
-    if not can_file_appeal(actor):
-        raise PermissionDenied("Your role may not file appeals.")
+    check_file_appeal(actor)
     errors = {}
     statement = (statement or "").strip()
     if not statement:

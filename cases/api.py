@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from appeals.serializers import AppealReviewSerializer
 from cases import selectors, services
 from cases.intake import MAX_BATCH, report_submit, report_submit_batch
+from cases.permissions import check_submit_reports
 from cases.serializers import (
     CaseDetailSerializer,
     CaseListSerializer,
@@ -164,6 +165,7 @@ class ReportBulkApi(APIView):
         },
     )
     def post(self, request):
+        check_submit_reports(request.user)  # before anything of the body is read
         reports = request.data.get("reports") if isinstance(request.data, dict) else None
         if not isinstance(reports, list):
             raise ValidationError({"reports": ["Must be a list of reports."]})
@@ -369,6 +371,7 @@ class CaseNoteCreateApi(APIView):
 
     @extend_schema(request=NoteSerializer, responses={201: NoteSerializer})
     def post(self, request, case_id: int):
+        selectors.case_get_for(actor=request.user, case_id=case_id)  # 404 before the body
         serializer = NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         note = services.note_add(

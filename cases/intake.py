@@ -19,7 +19,6 @@ from datetime import datetime
 
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from guardian.models import GroupObjectPermission
@@ -27,7 +26,7 @@ from guardian.models import GroupObjectPermission
 from cases import timeline
 from cases.identifiers import hash_for_text, identifier_hash, identifier_mask
 from cases.models import Case, CaseLink, Report, Subject
-from cases.permissions import can_submit_reports
+from cases.permissions import check_submit_reports
 from cases.routing import Route, RoutingContext, deadlines_for
 from cases.validation import CleanReport, validate_report
 
@@ -89,8 +88,7 @@ def report_submit(*, actor, data) -> IntakeResult:
 
 def report_submit_batch(*, actor, items: list) -> list[IntakeResult]:
     """Take up to MAX_BATCH reports; each gets its own result and bad ones don't stop the rest."""
-    if not can_submit_reports(actor):
-        raise PermissionDenied("Your role may not submit reports.")
+    check_submit_reports(actor)
     if len(items) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} reports per batch")
     now = timezone.now()

@@ -1,6 +1,9 @@
-"""Who may see and work which queues and cases: pure predicates over (user, object)."""
+"""Who may see and work which queues and cases: pure predicates over (user, object), and
+checks that refuse with the reason (used by services and by API views before a body is read)."""
 
 from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
 
 from cases.models import Case, Queue
 from tsops.permissions import has_capability, role_of, teams_of
@@ -54,5 +57,15 @@ def can_submit_reports(user) -> bool:
     return has_capability(user, "push_reports") or has_capability(user, "work_standard_queues")
 
 
+def check_submit_reports(user) -> None:
+    if not can_submit_reports(user):
+        raise PermissionDenied("Your role may not submit reports.")
+
+
 def can_bulk_edit(user) -> bool:
     return has_capability(user, "work_all_queues")
+
+
+def check_bulk_edit(user) -> None:
+    if not can_bulk_edit(user):
+        raise PermissionDenied("Bulk actions need an analyst role.")

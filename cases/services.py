@@ -19,6 +19,7 @@ from cases.permissions import (
     can_reveal_pii,
     can_view_case,
     can_work_queue,
+    check_bulk_edit,
 )
 from cases.routing import deadlines_for
 from tsops.errors import ConflictError, HiddenObject
@@ -423,8 +424,7 @@ def cases_bulk(
     assignee=None,
 ) -> int:
     """Move, tag, assign or release many cases; cases the actor can't see are refused as a whole."""
-    if not can_bulk_edit(actor):
-        raise PermissionDenied("Bulk actions need an analyst role.")
+    check_bulk_edit(actor)
     if not case_ids:
         raise ValidationError({"cases": "Select at least one case."})
     if len(case_ids) > MAX_BULK:

@@ -31,7 +31,13 @@ from cases.forms import (
     SearchForm,
 )
 from cases.models import Case, CaseLink, Identifier, Note, Report
-from cases.permissions import can_bulk_edit, can_claim_case, can_reveal_pii, can_view_pii
+from cases.permissions import (
+    can_bulk_edit,
+    can_claim_case,
+    can_reveal_pii,
+    can_view_pii,
+    check_bulk_edit,
+)
 from enforcement.views import case_enforcement_context, queue_enforcement_context
 from escalations.views import case_escalation_context
 from tsops.decorators import console_view
@@ -166,6 +172,7 @@ def queue_claim_next(request: HttpRequest, slug: str) -> HttpResponse:
 def queue_bulk(request: HttpRequest, slug: str) -> HttpResponse:
     actor = request.user
     queue = selectors.queue_get_for(actor=actor, slug=slug)
+    check_bulk_edit(actor)  # refused before the form is read
     form = BulkForm(request.POST, queues=selectors.queue_list(actor=actor), queue=queue)
     back = reverse("cases:queue-detail", args=[queue.slug])
     if form.is_valid():

@@ -16,6 +16,12 @@ from rest_framework.views import APIView
 
 from enforcement import selectors, services
 from enforcement.models import Decision, EnforcementAction
+from enforcement.permissions import (
+    check_bulk_decide,
+    check_decide_case,
+    check_reverse_action,
+    check_review_action,
+)
 from enforcement.serializers import (
     ActionSerializer,
     DecisionInputSerializer,
@@ -45,7 +51,8 @@ class CaseDecisionApi(APIView):
     def post(self, request, case_id: int):
         from cases.selectors import case_get_for
 
-        case_get_for(actor=request.user, case_id=case_id)
+        # Who may decide is answered before the body is read (404, then 403, then 400).
+        check_decide_case(request.user, case_get_for(actor=request.user, case_id=case_id))
         serializer = DecisionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -87,6 +94,10 @@ class ActionRejectApi(APIView):
 
     @extend_schema(request=ReasonInput, responses=ActionSerializer)
     def post(self, request, action_id: int):
+        check_review_action(
+            request.user,
+            selectors.action_get_for_case_worker(actor=request.user, action_id=action_id),
+        )
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         action = services.action_reject(
@@ -102,6 +113,10 @@ class ActionReverseApi(APIView):
 
     @extend_schema(request=ReasonInput, responses=ActionSerializer)
     def post(self, request, action_id: int):
+        check_reverse_action(
+            request.user,
+            selectors.action_get_for_case_worker(actor=request.user, action_id=action_id),
+        )
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         action = services.action_reverse(
@@ -163,6 +178,7 @@ class DecisionBulkApi(APIView):
         },
     )
     def post(self, request):
+        check_bulk_decide(request.user)
         data = BulkDecisionInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+
 from cases.models import Case
 from cases.permissions import can_view_case
 from enforcement.catalogue import within_ceiling
@@ -65,3 +67,34 @@ def can_lookup_enforcement(user) -> bool:
 
 def can_export_statements(user) -> bool:
     return has_capability(user, "export_data") or has_capability(user, "receive_events")
+
+
+# Checks: the predicate and the refusal's wording in one place, for the services (which
+# enforce) and the API views (which refuse before reading a body).
+
+
+def check_decide_case(user, case: Case) -> None:
+    if not can_decide_case(user, case):
+        raise PermissionDenied(
+            "Only the analyst holding this case's claim, or a senior, may decide it."
+        )
+
+
+def check_review_action(user, action: EnforcementAction) -> None:
+    """Approve or reject a pending action: a senior who did not propose it."""
+    if action.proposed_by_id == user.pk:
+        raise PermissionDenied("You proposed this action: another senior must review it.")
+    if not can_approve_action(user, action):
+        raise PermissionDenied("Reviewing actions needs a senior role.")
+
+
+def check_reverse_action(user, action: EnforcementAction) -> None:
+    if not can_reverse_action(user, action):
+        raise PermissionDenied("Reversing actions needs a senior role.")
+
+
+def check_bulk_decide(user) -> None:
+    from cases.permissions import can_bulk_edit
+
+    if not can_bulk_edit(user):
+        raise PermissionDenied("Deciding cases in bulk needs an analyst role.")

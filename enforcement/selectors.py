@@ -70,6 +70,20 @@ def actions_for_case(*, actor, case: Case) -> list[EnforcementAction]:
     )
 
 
+def action_get_for_case_worker(*, actor, action_id: int) -> EnforcementAction:
+    """The action for one who sees its case (to approve, reject or reverse it), else 404 — as
+    the services answer; support's and the platform's read access to actions does not count."""
+    action = EnforcementAction.objects.select_related("case", "case__queue").filter(pk=action_id)
+    action = action.first()
+    if action is None:
+        raise Http404("No such action.")
+    from cases.permissions import can_view_case
+
+    if not can_view_case(actor, action.case):
+        raise HiddenObject("No such action.", actor=actor, obj=action)
+    return action
+
+
 def action_get_for(*, actor, action_id: int) -> EnforcementAction:
     action = (
         EnforcementAction.objects.select_related(

@@ -18,10 +18,11 @@ from enforcement import events, strikes
 from enforcement.catalogue import ACTIONS, FEATURES
 from enforcement.models import Decision, EnforcementAction, OutboxEvent, PolicySection, Strike
 from enforcement.permissions import (
-    can_approve_action,
-    can_decide_case,
-    can_reverse_action,
     can_take_alone,
+    check_bulk_decide,
+    check_decide_case,
+    check_reverse_action,
+    check_review_action,
 )
 from tsops.errors import ConflictError, HiddenObject
 
@@ -209,10 +210,7 @@ def decision_make(
     now = at or timezone.now()
     with transaction.atomic():
         case = case_lock(case_id, actor)
-        if not can_decide_case(actor, case):
-            raise PermissionDenied(
-                "Only the analyst holding this case's claim, or a senior, may decide it."
-            )
+        check_decide_case(actor, case)
         if version is not None and case.version != version:
             raise StaleEdit(case)
         if case.status not in (Case.Status.NEW, Case.Status.IN_REVIEW, Case.Status.ESCALATED):
@@ -384,10 +382,7 @@ def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:
 def _lock_pending_for_review(action_id: int, actor) -> EnforcementAction:
     """Lock a pending action for a senior's review; its proposer may never review it."""
     action = _lock_action(action_id, actor)
-    if action.proposed_by_id == actor.pk:
-        raise PermissionDenied("You proposed this action: another senior must review it.")
-    if not can_approve_action(actor, action):
-        raise PermissionDenied("Reviewing actions needs a senior role.")
+    check_review_action(actor, action)
     if action.status != EnforcementAction.Status.PENDING_APPROVAL:
         raise ActionConflict(f"This action is {action.get_status_display().lower()}.")
     return action
@@ -456,8 +451,8 @@ def action_reverse(
     now = timezone.now()
     with transaction.atomic():
         action = _lock_action(action_id, actor)
-        if not by_appeal and not can_reverse_action(actor, action):
-            raise PermissionDenied("Reversing actions needs a senior role.")
+        if not by_appeal:
+            check_reverse_action(actor, action)
         status = action.effective_status(now)
         if EnforcementAction.Status.REVERSED not in EnforcementAction.TRANSITIONS[status]:
             raise ActionConflict(f"A {status.replace('_', ' ')} action cannot be reversed.")
@@ -524,11 +519,9 @@ def decisions_bulk(
 ) -> list[Decision]:
     """Decide many cases alike (a spam wave). Each case is claimed for the actor and gets its
     own decision, actions, strikes and timeline entries; one refusal stops the whole batch."""
-    from cases.permissions import can_bulk_edit
     from cases.services import case_claim
 
-    if not can_bulk_edit(actor):
-        raise PermissionDenied("Deciding cases in bulk needs an analyst role.")
+    check_bulk_decide(actor)
     ids = list(dict.fromkeys(case_ids or []))
     if not ids:
         raise ValidationError({"case_ids": "Select at least one case."})

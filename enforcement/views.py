@@ -30,6 +30,9 @@ from enforcement.permissions import (
     can_approve_action,
     can_decide_case,
     can_reverse_action,
+    check_decide_case,
+    check_reverse_action,
+    check_review_action,
     deciding_role,
 )
 from tsops.decorators import console_view
@@ -238,6 +241,7 @@ def _decision_message(decision: Decision) -> str:
 def case_decide(request: HttpRequest, case_id: int) -> HttpResponse:
     actor = request.user
     case = case_selectors.case_get_for(actor=actor, case_id=case_id)
+    check_decide_case(actor, case)  # refused before the form is read
     relevant = _relevant_sections(case)
     form = _decision_form(case, relevant, data=request.POST)
     if not form.is_valid():
@@ -362,7 +366,8 @@ def action_approve(request: HttpRequest, action_id: int) -> HttpResponse:
 @require_POST
 def action_reject(request: HttpRequest, action_id: int) -> HttpResponse:
     actor = request.user
-    action = selectors.action_get_for(actor=actor, action_id=action_id)
+    action = selectors.action_get_for_case_worker(actor=actor, action_id=action_id)
+    check_review_action(actor, action)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say why the action is rejected: the reason is required.")
@@ -390,7 +395,8 @@ def action_reject(request: HttpRequest, action_id: int) -> HttpResponse:
 @require_POST
 def action_reverse(request: HttpRequest, action_id: int) -> HttpResponse:
     actor = request.user
-    action = selectors.action_get_for(actor=actor, action_id=action_id)
+    action = selectors.action_get_for_case_worker(actor=actor, action_id=action_id)
+    check_reverse_action(actor, action)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say why the action is reversed: the reason is required.")

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from escalations import selectors, services
 from escalations.models import Escalation
+from escalations.permissions import check_raise_escalation
 from tsops.json_input import StrictJsonInput
 
 
@@ -79,6 +80,10 @@ class CaseEscalationCreateApi(APIView):
 
     @extend_schema(request=EscalationRaiseInput, responses={201: EscalationAnswer})
     def post(self, request, case_id: int):
+        from cases.selectors import case_get_for
+
+        # 404, then 403, before the body is read.
+        check_raise_escalation(request.user, case_get_for(actor=request.user, case_id=case_id))
         data = EscalationRaiseInput(data=request.data)
         data.is_valid(raise_exception=True)
         escalation = services.escalation_raise(
@@ -134,6 +139,7 @@ class EscalationResolveApi(APIView):
 
     @extend_schema(request=EscalationResolveInput, responses=EscalationSerializer)
     def post(self, request, escalation_id: int):
+        selectors.escalation_get_for_work(actor=request.user, escalation_id=escalation_id)
         data = EscalationResolveInput(data=request.data)
         data.is_valid(raise_exception=True)
         escalation = services.escalation_resolve(
@@ -147,6 +153,7 @@ class EscalationReturnApi(APIView):
 
     @extend_schema(request=EscalationReturnInput, responses=EscalationSerializer)
     def post(self, request, escalation_id: int):
+        selectors.escalation_get_for_work(actor=request.user, escalation_id=escalation_id)
         data = EscalationReturnInput(data=request.data)
         data.is_valid(raise_exception=True)
         escalation = services.escalation_return(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+
 from cases.models import Case
 from cases.permissions import can_view_case
 from escalations.models import Escalation, Team
@@ -17,6 +19,11 @@ def is_team_member(user, team: Team | str) -> bool:
 
 def can_raise_escalation(user, case: Case) -> bool:
     return has_capability(user, "raise_escalations") and can_view_case(user, case)
+
+
+def check_raise_escalation(user, case: Case) -> None:
+    if not can_raise_escalation(user, case):
+        raise PermissionDenied("You may not escalate this case.")
 
 
 def can_work_escalation(user, escalation: Escalation) -> bool:

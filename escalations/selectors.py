@@ -7,6 +7,7 @@ from django.http import Http404
 
 from cases.selectors import visible_cases
 from escalations.models import Escalation
+from escalations.permissions import can_work_escalation
 from tsops.errors import HiddenObject
 
 
@@ -20,6 +21,14 @@ def escalation_list(*, actor, team: str = "", status: str = "") -> QuerySet[Esca
     if status:
         escalations = escalations.filter(status=status)
     return escalations.order_by("-raised_at", "-id")
+
+
+def escalation_get_for_work(*, actor, escalation_id: int) -> Escalation:
+    """The escalation for one who may work it (its team), else 404 as for a missing one."""
+    escalation = escalation_get_for(actor=actor, escalation_id=escalation_id)
+    if not can_work_escalation(actor, escalation):
+        raise HiddenObject("No such escalation.", actor=actor, obj=escalation)
+    return escalation
 
 
 def escalation_get_for(*, actor, escalation_id: int) -> Escalation:

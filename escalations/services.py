@@ -7,7 +7,7 @@ import logging
 
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
@@ -21,7 +21,7 @@ from enforcement import events
 from enforcement.models import EnforcementAction
 from escalations.alerts import ALERT_ON_RAISE, alert_send
 from escalations.models import Escalation, EscalationAlert, Team
-from escalations.permissions import can_raise_escalation, can_work_escalation
+from escalations.permissions import can_work_escalation, check_raise_escalation
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 
@@ -244,8 +244,7 @@ def escalation_raise(
     now = timezone.now()
     with transaction.atomic():
         case = case_lock(case_id, actor)
-        if not can_raise_escalation(actor, case):
-            raise PermissionDenied("You may not escalate this case.")
+        check_raise_escalation(actor, case)
         if not case.is_open:
             raise InvalidTransition(case, Case.Status.ESCALATED.label.lower())
         if case.status == Case.Status.ESCALATED:

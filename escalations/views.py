@@ -161,7 +161,7 @@ def escalation_acknowledge(request: HttpRequest, escalation_id: int) -> HttpResp
 @require_POST
 def escalation_resolve(request: HttpRequest, escalation_id: int) -> HttpResponse:
     actor = request.user
-    escalation = selectors.escalation_get_for(actor=actor, escalation_id=escalation_id)
+    escalation = selectors.escalation_get_for_work(actor=actor, escalation_id=escalation_id)
     sections = list(policy_sections_current().order_by("code"))
     form = ResolveForm(request.POST, sections=sections)
     if form.is_valid():
@@ -195,7 +195,7 @@ def escalation_resolve(request: HttpRequest, escalation_id: int) -> HttpResponse
 @require_POST
 def escalation_return(request: HttpRequest, escalation_id: int) -> HttpResponse:
     actor = request.user
-    escalation = selectors.escalation_get_for(actor=actor, escalation_id=escalation_id)
+    escalation = selectors.escalation_get_for_work(actor=actor, escalation_id=escalation_id)
     form = ReturnForm(request.POST)
     if form.is_valid():
         try:

@@ -3,6 +3,7 @@ analyst who decided; an adjudicator is never the reviewer or the analyst."""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 
 from qa.models import CalibrationParticipant, CalibrationSession, QAReview
@@ -114,3 +115,15 @@ def blind_hold_message(case) -> str:
             "It opens to you once you have submitted your answers or the session closes."
         )
     return ""
+
+
+def check_respond_to_review(user, review: QAReview) -> None:
+    """Acknowledge or dispute: the analyst whose decision was reviewed, no one else."""
+    if review.analyst_id != user.pk:
+        raise PermissionDenied("Only the analyst whose decision was reviewed responds.")
+
+
+def check_reverse_from_review(user) -> None:
+    """Reversing an action found wrong by QA: as for any reversal, a senior."""
+    if not has_capability(user, "approve_actions"):
+        raise PermissionDenied("Reversing actions needs a senior role.")

@@ -41,6 +41,8 @@ from qa.permissions import (
     can_review_qa,
     can_run_qa,
     can_work_review,
+    check_respond_to_review,
+    check_reverse_from_review,
 )
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
@@ -383,6 +385,7 @@ def review_score(request: HttpRequest, review_id: int) -> HttpResponse:
 def review_respond(request: HttpRequest, review_id: int) -> HttpResponse:
     """The analyst acknowledges (no reason) or disputes (with one)."""
     review = selectors.review_get_for(actor=request.user, review_id=review_id)
+    check_respond_to_review(request.user, review)  # refused before the form is read
     if request.POST.get("response") == "acknowledge":
         try:
             services.review_acknowledge(actor=request.user, review_id=review_id)
@@ -425,6 +428,8 @@ def review_adjudicate(request: HttpRequest, review_id: int) -> HttpResponse:
 @console_view("approve_actions")
 @require_POST
 def review_reverse(request: HttpRequest, review_id: int) -> HttpResponse:
+    selectors.review_get_for(actor=request.user, review_id=review_id)
+    check_reverse_from_review(request.user)  # 404, then 403, before the form is read
     form = ReverseForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say why the action is reversed.")

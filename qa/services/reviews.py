@@ -22,11 +22,13 @@ from qa.permissions import (
     can_review_qa,
     can_see_review,
     can_work_review,
+    check_respond_to_review,
+    check_reverse_from_review,
 )
 from qa.services._input import clean_text
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
-from tsops.permissions import has_capability, teams_of
+from tsops.permissions import teams_of
 
 LEASE = timedelta(minutes=30)
 MAX_TEXT = 5000
@@ -307,8 +309,7 @@ def review_acknowledge(*, actor, review_id: int) -> QAReview:
     """The analyst has read the feedback."""
     with transaction.atomic():
         review = _lock(review_id, actor)
-        if review.analyst_id != actor.pk:
-            raise PermissionDenied("Only the analyst whose decision was reviewed responds.")
+        check_respond_to_review(actor, review)
         if not can_respond_to_review(actor, review):
             raise QAConflict("This feedback is already answered.")
         review.feedback = QAReview.Feedback.ACKNOWLEDGED
@@ -325,8 +326,7 @@ def review_dispute(*, actor, review_id: int, reason: str) -> QAReview:
         raise ValidationError(errors)
     with transaction.atomic():
         review = _lock(review_id, actor)
-        if review.analyst_id != actor.pk:
-            raise PermissionDenied("Only the analyst whose decision was reviewed disputes it.")
+        check_respond_to_review(actor, review)
         if not can_respond_to_review(actor, review):
             raise QAConflict("This feedback is already answered.")
         if review.passed:
@@ -420,8 +420,7 @@ def review_reverse_action(
         raise QAConflict("Only a failed QA review offers a reversal.")
     if not EnforcementAction.objects.filter(pk=action_id, decision_id=review.decision_id).exists():
         raise Http404("No such action on this decision.")
-    if not has_capability(actor, "approve_actions"):
-        raise PermissionDenied("Reversing actions needs a senior role.")
+    check_reverse_from_review(actor)
     reason = (reason or "").strip()
     return enforcement_services.action_reverse(
         actor=actor,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 from uuid import uuid4
 
@@ -185,9 +185,10 @@ class Rule:
     ``order``: "gate" when the capability is checked before the object is looked up (members
     without it get 403 whatever the id), "object" when the object comes first (404 for those
     who do not see it, then 403 for those who see it without the capability).
-    ``body``: what a POST/PATCH sends (default: an empty form or ``{}``); given where the view
-    validates its input before the service checks the permission, so that the gate is really
-    exercised (every request is rolled back, so a valid body is safe).
+    ``body``: what a POST/PATCH sends (default: an empty form or ``{}``); a valid body where
+    the route has one, so that those let through really get through (every request is rolled
+    back, so a valid body is safe). Those refused get the same answer with an empty body
+    (``test_a_refusal_comes_before_the_body_is_read``).
     ``cells``: single (actor, variant) exceptions, each with its reason in a comment.
     ``scopes``: for API routes, the key scope each method needs (None: no scope).
     """
@@ -1064,3 +1065,29 @@ def test_the_team_finds_its_case_by_the_same_probes(world, clients):
     assert RESTRICTED_MARKER in _body(page)
     found = _api_client(world, CHILD_SAFETY, None).get("/api/v1/search?q=post-restricted").json()
     assert [row["id"] for row in found["results"]] == [case.pk]
+
+
+# --- A refusal does not depend on the body -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in ROUTES if r.name in TABLE and TABLE[r.name].body is not None],
+    ids=lambda r: r.name,
+)
+def test_a_refusal_comes_before_the_body_is_read(route, world, clients):
+    """Someone refused a write is refused whatever they send: an empty body gets the same
+    403 or 404 as a valid one, never a 400 that names the fields they may not write."""
+    rule = replace(TABLE[route.name], body=None)
+    actors = API_ACTORS if rule.api else HTML_ACTORS
+    variants = list(VARIANTS[route.params]) if route.params else [None]
+    failures = []
+    for method in [m for m in rule.methods if m != "GET"]:
+        for index, variant in enumerate(variants):
+            for actor in actors:
+                if index and _refused_before_any_object(rule, method, actor):
+                    continue
+                if expected(rule, actor, method, variant) not in (403, 404):
+                    continue
+                failures += _check(world, clients, route, rule, method, variant, actor)
+    assert not failures, f"{route.name}: {len(failures)} problem(s)\n" + "\n".join(failures)
