@@ -139,11 +139,12 @@ def can_view_transparency_report(user) -> bool:
 
 
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """``[start 00:00, end 00:00)`` in the project's time zone: ``end`` is not included."""
+    """From ``start`` 00:00 to the end of ``end`` (both days included, as for every period in
+    TSOps) in the project's time zone, as a half-open ``[since, until)`` pair."""
     tz = timezone.get_current_timezone()
     return (
         timezone.make_aware(datetime.combine(start, time.min), tz),
-        timezone.make_aware(datetime.combine(end, time.min), tz),
+        timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min), tz),
     )
 
 
@@ -152,7 +153,8 @@ def _hours(value: timedelta | None) -> float | None:
 
 
 def transparency_report(*, actor, start: date, end: date) -> dict:
-    """Every figure of the transparency report for ``[start, end)`` (see the module docstring
+    """Every figure of the transparency report from ``start`` to ``end``, both days included
+    (see the module docstring
     and :data:`DEFINITIONS`), restricted cases only for their team's members."""
     if not can_view_transparency_report(actor):
         raise PermissionDenied("The transparency report needs the export permission.")
@@ -164,7 +166,7 @@ def transparency_report(*, actor, start: date, end: date) -> dict:
         "period": {
             "from": start.isoformat(),
             "to": end.isoformat(),
-            "to_included": False,
+            "to_included": True,
             "time_zone": str(timezone.get_current_timezone()),
         },
         "restricted_teams_included": "all" if teams is None else sorted(teams),
@@ -356,7 +358,7 @@ def report_rows(report: dict) -> list[tuple]:
     period = report["period"]
     rows: list[tuple] = [
         ("period", "from", "", period["from"]),
-        ("period", "to (not included)", "", period["to"]),
+        ("period", "to (included)", "", period["to"]),
         ("period", "time zone", "", period["time_zone"]),
     ]
     notices = report["notices"]

@@ -34,12 +34,12 @@ DATE_ERROR = "A date in the format YYYY-MM-DD is required."
 
 
 class TransparencyPeriodForm(forms.Form):
-    """``from`` (included) and ``to`` (not included), as ISO dates; ``from`` not after ``to``."""
+    """``from`` and ``to`` (both included), as ISO dates; ``from`` not after ``to``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # "from" is a Python keyword, so the fields are added here rather than declared.
-        for name, label in (("from", "From (included)"), ("to", "To (not included)")):
+        for name, label in (("from", "From"), ("to", "To (included)")):
             self.fields[name] = forms.DateField(
                 label=label,
                 input_formats=["%Y-%m-%d"],
@@ -56,10 +56,10 @@ class TransparencyPeriodForm(forms.Form):
 
 
 def default_period(today: date | None = None) -> tuple[date, date]:
-    """The last full calendar month: [its first day, this month's first day)."""
+    """The last full calendar month: its first and its last day."""
     today = today or timezone.localdate()
-    end = today.replace(day=1)
-    return (end - timedelta(days=1)).replace(day=1), end
+    end = today.replace(day=1) - timedelta(days=1)
+    return end.replace(day=1), end
 
 
 def _log_export(request, start: date, end: date, fmt: str) -> None:
@@ -121,8 +121,7 @@ def transparency(request: HttpRequest) -> HttpResponse:
         "form": form,
         "report": report,
         "start": start,
-        "last_day": end - timedelta(days=1),
-        "empty_period": start == end,
+        "last_day": end,
         "definitions": DEFINITIONS,
         "csv_url": f"{reverse('metrics:transparency-csv')}?{query}",
         "api_url": f"{reverse('api:metrics-transparency-report')}?{query}",
@@ -151,7 +150,7 @@ def transparency_csv(request: HttpRequest) -> HttpResponse:
 
 
 class TransparencyReportApi(APIView):
-    """The DSA transparency report's figures for ``[from, to)`` (``to`` not included), with
+    """The DSA transparency report's figures from ``from`` to ``to`` (both included), with
     the definition of each. Restricted cases count only for members of their team."""
 
     required_scopes = {"GET": "metrics:read"}
@@ -160,7 +159,7 @@ class TransparencyReportApi(APIView):
         parameters=[
             OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day"),
             OpenApiParameter(
-                "to", OpenApiTypes.DATE, required=True, description="Day after the last day"
+                "to", OpenApiTypes.DATE, required=True, description="Last day (included)"
             ),
         ],
         responses={200: OpenApiTypes.OBJECT},

@@ -2,7 +2,7 @@
 built through the real services at fixed moments; visibility of restricted cases; the page,
 the CSV and the API with their refusals and bad input.
 
-The period is March 2026: [2026-03-01, 2026-04-01). What happens, and when (UTC):
+The period is March 2026, 2026-03-01 to 2026-03-31 (both included). What happens (UTC):
 
 ===  ==========================================================================================
 P    Feb 20 09:00 user report (spam) on content of acct-repeat; analyst: violation SPAM-1.1,
@@ -55,7 +55,7 @@ from tsops.models import AccessLog
 
 pytestmark = pytest.mark.django_db
 
-MARCH, APRIL = date(2026, 3, 1), date(2026, 4, 1)
+MARCH, END_OF_MARCH, APRIL = date(2026, 3, 1), date(2026, 3, 31), date(2026, 4, 1)
 
 
 def at(month: int, day: int, hour: int, minute: int = 0) -> datetime:
@@ -175,11 +175,11 @@ def restriction(report: dict, value: str) -> dict:
 
 
 def test_every_figure_matches_the_hand_computed_data_set(data, senior):
-    report = transparency_report(actor=senior, start=MARCH, end=APRIL)
+    report = transparency_report(actor=senior, start=MARCH, end=END_OF_MARCH)
     assert report["period"] == {
         "from": "2026-03-01",
-        "to": "2026-04-01",
-        "to_included": False,
+        "to": "2026-03-31",
+        "to_included": True,
         "time_zone": "UTC",
     }
     notices = report["notices"]
@@ -266,7 +266,7 @@ def test_every_figure_matches_the_hand_computed_data_set(data, senior):
 
 def test_the_figures_agree_with_the_statements_of_reasons(data, senior, platform_account):
     """The own-initiative and trusted-flagger counts are the statements' source types."""
-    report = transparency_report(actor=senior, start=MARCH, end=APRIL)
+    report = transparency_report(actor=senior, start=MARCH, end=END_OF_MARCH)
     statements = list(statements_export(actor=senior, start=MARCH, end=date(2026, 3, 31)))
     assert len(statements) == report["actions"]["actions"]
     voluntary = [s for s in statements if s["source_type"] == SOURCE_VOLUNTARY]
@@ -280,7 +280,7 @@ def test_the_figures_agree_with_the_statements_of_reasons(data, senior, platform
 
 def test_a_team_senior_also_counts_the_teams_restricted_cases(data):
     lead = make_member("lena_cs_senior", roles.SENIOR, ("child-safety",))
-    report = transparency_report(actor=lead, start=MARCH, end=APRIL)
+    report = transparency_report(actor=lead, start=MARCH, end=END_OF_MARCH)
     assert report["restricted_teams_included"] == ["child-safety"]
     assert report["notices"]["received"] == 6
     minors = [
@@ -297,20 +297,29 @@ def test_a_team_senior_also_counts_the_teams_restricted_cases(data):
 
 def test_the_threats_team_never_sees_child_safety_figures(data):
     threats_lead = make_member("omar_threats_senior", roles.SENIOR, ("threats",))
-    report = transparency_report(actor=threats_lead, start=MARCH, end=APRIL)
+    report = transparency_report(actor=threats_lead, start=MARCH, end=END_OF_MARCH)
     assert report["notices"]["received"] == 5
     assert report["actions"]["actions"] == 6
 
 
-def test_the_period_excludes_its_end_day_and_an_empty_period_is_zero(data, senior):
+def test_the_period_includes_both_its_days_and_a_quiet_period_is_zero(data, senior):
     # April alone holds only case 9's decision and removal.
-    april = transparency_report(actor=senior, start=APRIL, end=date(2026, 5, 1))
+    april = transparency_report(actor=senior, start=APRIL, end=date(2026, 4, 30))
     assert april["actions"]["actions"] == 1 and april["notices"]["received"] == 0
     assert april["complaints"]["open_at_end"] == 1
-    empty = transparency_report(actor=senior, start=MARCH, end=MARCH)
-    assert empty["notices"]["received"] == 0 and empty["actions"]["actions"] == 0
-    assert empty["notices"]["median_hours_to_action"] is None
-    assert empty["complaints"]["median_hours_to_decide"] is None
+    # The last day of March counts in March, not in April: one day alone equals the rest.
+    last_day = transparency_report(actor=senior, start=END_OF_MARCH, end=END_OF_MARCH)
+    before = transparency_report(actor=senior, start=MARCH, end=date(2026, 3, 30))
+    march = transparency_report(actor=senior, start=MARCH, end=END_OF_MARCH)
+    assert last_day["notices"]["received"] == 1  # case 9, reported at 20:00
+    assert (
+        last_day["notices"]["received"] + before["notices"]["received"]
+        == march["notices"]["received"]
+    )
+    quiet = transparency_report(actor=senior, start=date(2026, 1, 1), end=date(2026, 1, 31))
+    assert quiet["notices"]["received"] == 0 and quiet["actions"]["actions"] == 0
+    assert quiet["notices"]["median_hours_to_action"] is None
+    assert quiet["complaints"]["median_hours_to_decide"] is None
 
 
 def test_only_holders_of_the_export_permission_get_the_report(
@@ -318,7 +327,7 @@ def test_only_holders_of_the_export_permission_get_the_report(
 ):
     for actor in (associate, analyst, outsider, specialist, platform_account):
         with pytest.raises(PermissionDenied):
-            transparency_report(actor=actor, start=MARCH, end=APRIL)
+            transparency_report(actor=actor, start=MARCH, end=END_OF_MARCH)
 
 
 # --- Page, CSV and API ----------------------------------------------------------------------
@@ -326,7 +335,7 @@ def test_only_holders_of_the_export_permission_get_the_report(
 
 def test_the_page_shows_the_figures_and_logs_the_export(data, senior, session_client_for):
     client = session_client_for(senior)
-    response = client.get("/metrics/transparency/?from=2026-03-01&to=2026-04-01")
+    response = client.get("/metrics/transparency/?from=2026-03-01&to=2026-03-31")
     assert response.status_code == 200
     page = response.content.decode()
     assert "1 Mar 2026 – 31 Mar 2026" in page
@@ -335,10 +344,10 @@ def test_the_page_shows_the_figures_and_logs_the_export(data, senior, session_cl
     assert 'data-figure="complaints-reversed">2<' in page
     assert 'data-figure="repeat-suspensions">1<' in page
     assert "Scams and fraud" in page and "Labelled" in page
-    assert "/metrics/transparency/csv/?from=2026-03-01&amp;to=2026-04-01" in page
+    assert "/metrics/transparency/csv/?from=2026-03-01&amp;to=2026-03-31" in page
     log = AccessLog.objects.get(object_type="metrics.transparencyreport")
     assert log.actor == senior and log.action == AccessLog.Action.EXPORTED
-    assert log.detail == {"from": "2026-03-01", "to": "2026-04-01", "format": "html"}
+    assert log.detail == {"from": "2026-03-01", "to": "2026-03-31", "format": "html"}
 
 
 def test_the_page_defaults_to_last_month_and_refuses_bad_periods(senior, session_client_for):
@@ -369,11 +378,11 @@ def test_the_csv_has_every_figure_and_neutralises_formulas(data, senior, session
     # A category a senior typed like a formula must not run in a spreadsheet.
     ReportReason.objects.filter(code="misinformation").update(dsa_category="=HYPERLINK(1)")
     response = session_client_for(senior).get(
-        "/metrics/transparency/csv/?from=2026-03-01&to=2026-04-01"
+        "/metrics/transparency/csv/?from=2026-03-01&to=2026-03-31"
     )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    assert "transparency-report-2026-03-01-2026-04-01.csv" in response["Content-Disposition"]
+    assert "transparency-report-2026-03-01-2026-03-31.csv" in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0] == ["section", "item", "measure", "value"]
     cells = {(s, i, m): v for s, i, m, v in rows[1:]}
@@ -406,10 +415,10 @@ def test_csv_cells_starting_like_a_formula_are_neutralised():
 
 def test_the_api_returns_the_report_and_logs_it(data, senior, api_client_for):
     client = api_client_for(senior, ["metrics:read"])
-    response = client.get("/api/v1/metrics/transparency-report?from=2026-03-01&to=2026-04-01")
+    response = client.get("/api/v1/metrics/transparency-report?from=2026-03-01&to=2026-03-31")
     assert response.status_code == 200
     body = response.json()
-    assert body == transparency_report(actor=senior, start=MARCH, end=APRIL)
+    assert body == transparency_report(actor=senior, start=MARCH, end=END_OF_MARCH)
     assert body["complaints"]["median_hours_to_decide"] == 24.0
     assert AccessLog.objects.filter(
         object_type="metrics.transparencyreport", detail__format="json", actor=senior
@@ -438,7 +447,7 @@ def test_the_api_answers_400_with_field_errors(senior, api_client_for, query, fi
 def test_the_api_refuses_an_associate_and_a_key_without_the_scope(
     associate, senior, outsider, api_client_for
 ):
-    url = "/api/v1/metrics/transparency-report?from=2026-03-01&to=2026-04-01"
+    url = "/api/v1/metrics/transparency-report?from=2026-03-01&to=2026-03-31"
     assert api_client_for(associate, ["metrics:read"]).get(url).status_code == 403
     assert api_client_for(outsider, ["metrics:read"]).get(url).status_code == 403
     assert api_client_for(senior, ["cases:read"]).get(url).status_code == 403
