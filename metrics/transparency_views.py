@@ -55,7 +55,7 @@ class TransparencyPeriodForm(forms.Form):
         return cleaned
 
 
-def default_period(today: date | None = None) -> tuple[date, date]:
+def last_full_month(today: date | None = None) -> tuple[date, date]:
     """The last full calendar month: its first and its last day."""
     today = today or timezone.localdate()
     end = today.replace(day=1) - timedelta(days=1)
@@ -94,7 +94,7 @@ def _restriction_label(row: dict) -> str:
 
 def _period_from(request: HttpRequest) -> tuple[TransparencyPeriodForm, date | None, date | None]:
     if "from" not in request.GET and "to" not in request.GET:
-        start, end = default_period()
+        start, end = last_full_month()
         form = TransparencyPeriodForm({"from": start.isoformat(), "to": end.isoformat()})
     else:
         form = TransparencyPeriodForm(request.GET)
