@@ -97,46 +97,8 @@ def percentile(hist: Sequence[int] | None, fraction: float) -> float | None:
     return low + (position - below) * (high - low)
 
 
-SQL_FUNCTIONS = f"""
-CREATE OR REPLACE FUNCTION metrics_hist(buckets int[]) RETURNS int[]
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE
-    result int[] := array_fill(0, ARRAY[{HIST_BUCKETS}]);
-    b int;
-BEGIN
-    IF buckets IS NULL OR cardinality(buckets) = 0 THEN
-        RETURN NULL;
-    END IF;
-    FOREACH b IN ARRAY buckets LOOP
-        result[b + 1] := result[b + 1] + 1;
-    END LOOP;
-    RETURN result;
-END $$;
-
-CREATE OR REPLACE FUNCTION metrics_hist_add(a int[], b int[], sign int) RETURNS int[]
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE
-    result int[];
-    i int;
-BEGIN
-    IF b IS NULL THEN
-        RETURN a;
-    END IF;
-    result := COALESCE(a, array_fill(0, ARRAY[{HIST_BUCKETS}]));
-    FOR i IN 1..{HIST_BUCKETS} LOOP
-        result[i] := result[i] + sign * b[i];
-    END LOOP;
-    IF result = array_fill(0, ARRAY[{HIST_BUCKETS}]) THEN
-        RETURN NULL;
-    END IF;
-    RETURN result;
-END $$;
-"""
-
-DROP_SQL_FUNCTIONS = """
-DROP FUNCTION IF EXISTS metrics_hist(int[]);
-DROP FUNCTION IF EXISTS metrics_hist_add(int[], int[], int);
-"""
+# The SQL functions ``metrics_hist`` and ``metrics_hist_add`` the rollups call are installed by
+# metrics/migrations/0001_initial.py (a migration keeps its own frozen copy).
 
 
 def sum_sql(column: str, alias: str) -> str:
