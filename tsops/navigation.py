@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 
 from tsops.permissions import has_capability
 
@@ -15,6 +16,14 @@ class NavItem:
     url_name: str
     capability: str
     key: str
+    # Instead of a capability: the dotted path of the page's own predicate (user -> bool),
+    # where who may open the page is more than one capability.
+    predicate: str = ""
+
+    def shown_to(self, user) -> bool:
+        if self.predicate:
+            return import_string(self.predicate)(user)
+        return has_capability(user, self.capability)
 
 
 # Later capabilities add their entries here; an entry shows when its URL exists and the
@@ -27,7 +36,13 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Appeals", "appeals:appeal-list", "decide_appeals", "appeals"),
     NavItem("QA", "qa:home", "work_standard_queues", "qa"),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics"),
-    NavItem("My figures", "metrics:my-figures", "work_standard_queues", "my-figures"),
+    NavItem(
+        "My figures",
+        "metrics:my-figures",
+        "",
+        "my-figures",
+        predicate="metrics.selectors.can_view_own_figures",
+    ),
     NavItem("Transparency", "metrics:transparency", "export_data", "transparency"),
     NavItem("Enforcement lookup", "enforcement:lookup", "lookup_enforcement", "lookup"),
     NavItem("Access log", "access-log", "view_access_log", "access-log"),
@@ -38,7 +53,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
 def nav_for(user) -> list[dict]:
     items = []
     for item in NAV_ITEMS:
-        if not has_capability(user, item.capability):
+        if not item.shown_to(user):
             continue
         try:
             url = reverse(item.url_name)

@@ -102,7 +102,7 @@ MEMBERS = [
         heading="Child safety home",
         badges=("Child safety",),
         sections=("team",),
-        nav=("Home", "Team inbox", "Appeals"),
+        nav=("Home", "Team inbox", "Appeals", "My figures"),
     ),
 ]
 

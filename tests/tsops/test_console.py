@@ -64,7 +64,12 @@ HOMES = {
         {"Home", "Enforcement lookup"},
         {"Home"},
     ),
-    "specialist": ("Child safety home", ["team"], {"Home", "Team inbox", "Appeals"}, {"Home"}),
+    "specialist": (
+        "Child safety home",
+        ["team"],
+        {"Home", "Team inbox", "Appeals", "My figures"},
+        {"Home"},
+    ),
 }
 
 
