@@ -11,7 +11,7 @@ needs a clock; the pages never depend on it.
 - Breach: ``<deadline>_breached_at`` stamped, ``priority`` raised by one (the claim order
   puts it ahead of on-time work of the same severity), a ``CASE_SLA_BREACHED`` timeline
   event, a history row, and one in-app notification to each senior who may see the case
-  (for a restricted case only the seniors of its team).
+  (for a restricted case only the seniors of its team, or its members if it has no senior).
 - Both touch ``updated_at`` (incremental rollups find changed cases by it) but not
   ``version``: an analyst's open edit form stays valid.
 
@@ -220,16 +220,21 @@ def seniors_to_notify(seniors, *, queue: Queue, restricted: bool, team: str) -> 
 def _notify_seniors(rows, deadline: Deadline) -> int:
     """One notification per breached case and senior (the caller's UPDATE returned each case
     to this transaction only, so no other sweep notifies it)."""
-    seniors = list(
-        get_user_model().objects.filter(is_active=True, groups__name=roles.SENIOR).distinct()
-    )
-    if not seniors:
-        return 0
+    users = get_user_model().objects.filter(is_active=True)
+    seniors = list(users.filter(groups__name=roles.SENIOR).distinct())
+    members: dict[str, list] = {}
     queues = Queue.objects.in_bulk({row[3] for row in rows})
     notes = []
     for case_id, due, _priority, queue_id, severity, restricted, team in rows:
         queue = queues[queue_id]
         recipients = seniors_to_notify(seniors, queue=queue, restricted=restricted, team=team)
+        owner = team if restricted else queue.team
+        if not recipients and owner:
+            # A specialist team without a senior of its own: its members are told instead,
+            # rather than nobody (nobody outside the team may see the case).
+            if owner not in members:
+                members[owner] = list(users.filter(groups__name=owner).distinct())
+            recipients = members[owner]
         title = (
             f"Case #{case_id} ({severity_code(severity)}) breached its {deadline.label} deadline"
         )

@@ -141,6 +141,20 @@ def test_a_restricted_cases_breach_reaches_only_the_seniors_of_its_team(
         assert not Notification.objects.filter(user=user).exists()
 
 
+def test_a_team_without_a_senior_of_its_own_hears_of_its_breach_through_its_members(
+    start, platform_account, senior, specialist, outsider
+):
+    case = make_case(platform_account, reason="child_safety")
+    assert case.restricted and case.team == "child-safety"
+    result = sweep_at(start, case, case.first_action_due - case.created_at + timedelta(minutes=1))
+    assert result.breached["first_action"] == 1
+    assert list(Notification.objects.values_list("user__username", flat=True)) == [
+        specialist.username
+    ]
+    for user in (senior, outsider):
+        assert not Notification.objects.filter(user=user).exists()
+
+
 def test_recipients_follow_the_case_not_only_the_queue(senior):
     team_senior = make_member("lena_cs_senior", roles.SENIOR, ("child-safety",))
     seniors = [senior, team_senior]
