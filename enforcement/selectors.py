@@ -70,11 +70,16 @@ def actions_for_case(*, actor, case: Case) -> list[EnforcementAction]:
     )
 
 
-def action_get_for_case_worker(*, actor, action_id: int) -> EnforcementAction:
-    """The action for one who sees its case (to approve, reject or reverse it), else 404 — as
-    the services answer; support's and the platform's read access to actions does not count."""
-    action = EnforcementAction.objects.select_related("case", "case__queue").filter(pk=action_id)
-    action = action.first()
+def action_get_for_case_worker(*, actor, action_id: int, lock: bool = False) -> EnforcementAction:
+    """The action for one who sees its case (to approve, reject or reverse it), else 404;
+    support's and the platform's read access to actions does not count. ``lock``: the row
+    is locked for the caller's transaction (the services' writes)."""
+    actions = EnforcementAction.objects.select_related(
+        "case", "case__queue", "decision", "decision__policy_section", "subject"
+    )
+    if lock:
+        actions = actions.select_for_update(of=("self",))
+    action = actions.filter(pk=action_id).first()
     if action is None:
         raise Http404("No such action.")
     from cases.permissions import can_view_case

@@ -7,14 +7,12 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.http import Http404
 from django.utils import timezone
 
 from cases import timeline
 from cases.models import Case, Subject
-from cases.permissions import can_view_case
 from cases.services import StaleEdit, case_lock
-from enforcement import events, strikes
+from enforcement import events, selectors, strikes
 from enforcement.catalogue import ACTIONS, FEATURES
 from enforcement.models import Decision, EnforcementAction, OutboxEvent, PolicySection, Strike
 from enforcement.permissions import (
@@ -24,7 +22,7 @@ from enforcement.permissions import (
     check_reverse_action,
     check_review_action,
 )
-from tsops.errors import ConflictError, HiddenObject
+from tsops.errors import ConflictError
 
 DECISION_MADE = "DECISION_MADE"
 ACTION_APPLIED = "ACTION_APPLIED"
@@ -341,17 +339,7 @@ def decision_make(
 
 
 def _lock_action(action_id: int, actor) -> EnforcementAction:
-    action = (
-        EnforcementAction.objects.select_for_update(of=("self",))
-        .select_related("case", "case__queue", "decision", "decision__policy_section", "subject")
-        .filter(pk=action_id)
-        .first()
-    )
-    if action is None:
-        raise Http404("No such action.")
-    if not can_view_case(actor, action.case):
-        raise HiddenObject("No such action.", actor=actor, obj=action)
-    return action
+    return selectors.action_get_for_case_worker(actor=actor, action_id=action_id, lock=True)
 
 
 def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:

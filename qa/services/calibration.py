@@ -218,8 +218,11 @@ def _drawn_cases(*, actor, queue_id, draw, errors: dict) -> list[Case]:
 # --- Writes ------------------------------------------------------------------------------------
 
 
-def _lock(session_id: int) -> CalibrationSession:
-    session = CalibrationSession.objects.select_for_update().filter(pk=session_id).first()
+def _lock(session_id: int, *, no_key: bool = False) -> CalibrationSession:
+    """The session row, locked; ``no_key`` for answers, which interleave with each other
+    but not with the close."""
+    session = CalibrationSession.objects.select_for_update(no_key=no_key).filter(pk=session_id)
+    session = session.first()
     if session is None:
         raise Http404("No such calibration session.")
     return session
@@ -462,13 +465,8 @@ def calibration_answer_submit(
     """Save (or change) the actor's blind answer on one case, until they hand in or the
     session closes."""
     with transaction.atomic():
-        # The session row is locked (no-key, so answers by several people interleave with
-        # each other but not with the close) so no answer lands after the close.
-        session = (
-            CalibrationSession.objects.select_for_update(no_key=True).filter(pk=session_id).first()
-        )
-        if session is None:
-            raise Http404("No such calibration session.")
+        # No answer lands after the close.
+        session = _lock(session_id, no_key=True)
         participant = _participant_locked(session, actor)
         _check_answering(session, participant)
         item = _item(session, item_id)
@@ -488,11 +486,7 @@ def calibration_answer_submit(
 def calibration_participant_submit(*, actor, session_id: int) -> CalibrationParticipant:
     """Hand in: every case answered; afterwards the answers are final."""
     with transaction.atomic():
-        session = (
-            CalibrationSession.objects.select_for_update(no_key=True).filter(pk=session_id).first()
-        )
-        if session is None:
-            raise Http404("No such calibration session.")
+        session = _lock(session_id, no_key=True)
         participant = _participant_locked(session, actor)
         _check_answering(session, participant)
         unanswered = list(

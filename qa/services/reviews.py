@@ -411,11 +411,9 @@ def review_reverse_action(
 ) -> EnforcementAction:
     """From a failed QA review, reverse one of the decision's live actions through the
     enforcement services (which check that the actor may reverse)."""
-    review = QAReview.objects.filter(pk=review_id).first()
-    if review is None:
-        raise Http404("No such QA review.")
-    if not can_see_review(actor, review):
-        raise HiddenObject("No such QA review.", actor=actor, obj=review)
+    from qa.selectors import review_get_for
+
+    review = review_get_for(actor=actor, review_id=review_id)
     if review.status != QAReview.Status.SCORED or review.passed is not False:
         raise QAConflict("Only a failed QA review offers a reversal.")
     if not EnforcementAction.objects.filter(pk=action_id, decision_id=review.decision_id).exists():
