@@ -19,6 +19,7 @@ from django.utils import timezone
 from appeals import services
 from appeals.models import Appeal
 from cases.models import CaseEvent
+from cases.timeline import EventKind
 from enforcement.models import EnforcementAction
 from tsops.demo import step
 from tsops.models import Notification
@@ -29,10 +30,10 @@ SHARE = 0.08
 MINIMUM = 8
 STATES = ("new", "in_review", "overturned", "modified", "upheld")
 APPEAL_KINDS = [
-    services.APPEAL_FILED,
-    services.APPEAL_CLAIMED,
-    services.APPEAL_DECIDED,
-    services.CASE_REOPENED,
+    EventKind.APPEAL_FILED,
+    EventKind.APPEAL_CLAIMED,
+    EventKind.APPEAL_DECIDED,
+    EventKind.CASE_REOPENED,
 ]
 
 STATEMENTS = [
@@ -153,9 +154,9 @@ def _backdate(appeal: Appeal, filed_at: datetime, decided_at: datetime | None, n
         updates["decided_at"] = decided_at
     Appeal.objects.filter(pk=appeal.pk).update(**updates)
     events = CaseEvent.objects.filter(case_id=appeal.case_id, kind__in=APPEAL_KINDS, at__gt=now)
-    events.filter(kind=services.APPEAL_FILED).update(at=filed_at)
+    events.filter(kind=EventKind.APPEAL_FILED).update(at=filed_at)
     if decided_at is not None:
-        events.exclude(kind=services.APPEAL_FILED).update(at=decided_at)
+        events.exclude(kind=EventKind.APPEAL_FILED).update(at=decided_at)
         EnforcementAction.objects.filter(pk=appeal.action_id, status="reversed").update(
             ended_at=decided_at
         )

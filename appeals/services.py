@@ -16,6 +16,7 @@ from cases import timeline
 from cases.identifiers import hash_for_text
 from cases.models import Case, Queue
 from cases.permissions import can_work_queue
+from cases.timeline import EventKind
 from enforcement import events
 from enforcement import services as enforcement_services
 from enforcement.models import EnforcementAction, OutboxEvent, Strike
@@ -24,21 +25,6 @@ from tsops.models import Notification
 from tsops.permissions import has_capability, teams_of
 
 LEASE = timedelta(minutes=15)
-APPEAL_FILED = "APPEAL_FILED"
-APPEAL_CLAIMED = "APPEAL_CLAIMED"
-APPEAL_RELEASED = "APPEAL_RELEASED"
-APPEAL_DECIDED = "APPEAL_DECIDED"
-CASE_REOPENED = "CASE_REOPENED"
-
-timeline.LABELS.update(
-    {
-        APPEAL_FILED: "Appeal filed",
-        APPEAL_CLAIMED: "Appeal claimed",
-        APPEAL_RELEASED: "Appeal released",
-        APPEAL_DECIDED: "Appeal decided",
-        CASE_REOPENED: "Reopened as rework",
-    }
-)
 
 
 class AppealConflict(ConflictError):
@@ -117,7 +103,7 @@ def appeal_file(
                 filed_at=now,
             )
             timeline.record(
-                action.case, APPEAL_FILED, actor, appeal_id=appeal.pk, action_id=action.pk
+                action.case, EventKind.APPEAL_FILED, actor, appeal_id=appeal.pk, action_id=action.pk
             )
     except IntegrityError:
         # A concurrent request filed it first: same key → that appeal; other key → conflict.
@@ -194,7 +180,7 @@ def appeal_claim_next(*, actor, queue: Queue) -> Appeal | None:
         if row is None:
             return None
         appeal = Appeal.objects.select_related("case").get(pk=row[0])
-        timeline.record(appeal.case, APPEAL_CLAIMED, actor, appeal_id=appeal.pk)
+        timeline.record(appeal.case, EventKind.APPEAL_CLAIMED, actor, appeal_id=appeal.pk)
     return appeal
 
 
@@ -223,7 +209,7 @@ def appeal_claim(*, actor, appeal_id: int) -> Appeal:
         appeal.version += 1
         appeal._history_user = actor
         appeal.save()
-        timeline.record(appeal.case, APPEAL_CLAIMED, actor, appeal_id=appeal.pk)
+        timeline.record(appeal.case, EventKind.APPEAL_CLAIMED, actor, appeal_id=appeal.pk)
     return appeal
 
 
@@ -248,7 +234,7 @@ def appeal_release(*, actor, appeal_id: int) -> Appeal:
         appeal.version += 1
         appeal._history_user = actor
         appeal.save()
-        timeline.record(appeal.case, APPEAL_RELEASED, actor, appeal_id=appeal.pk)
+        timeline.record(appeal.case, EventKind.APPEAL_RELEASED, actor, appeal_id=appeal.pk)
     return appeal
 
 
@@ -343,7 +329,7 @@ def appeal_decide(
             case._history_user = actor
             case._change_reason = f"appeal {appeal.pk} overturned"
             case.save()
-            timeline.record(case, CASE_REOPENED, actor, appeal_id=appeal.pk, rework=True)
+            timeline.record(case, EventKind.CASE_REOPENED, actor, appeal_id=appeal.pk, rework=True)
             Notification.objects.create(
                 user=action.decision.decided_by,
                 kind="appeal_overturned",
@@ -361,7 +347,9 @@ def appeal_decide(
         appeal.version += 1
         appeal._history_user = actor
         appeal.save()
-        timeline.record(appeal.case, APPEAL_DECIDED, actor, appeal_id=appeal.pk, outcome=outcome)
+        timeline.record(
+            appeal.case, EventKind.APPEAL_DECIDED, actor, appeal_id=appeal.pk, outcome=outcome
+        )
         _appeal_event(appeal)
     return appeal
 

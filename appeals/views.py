@@ -163,7 +163,7 @@ def _render_appeal(
         item.after_decision = item.captured_at > decision.created_at
     events = case_selectors.timeline_for(case)
     for event in events:
-        event.label = timeline.LABELS.get(event.kind, event.kind)
+        event.label = timeline.label(event.kind)
         event.detail = _event_detail(event)
     _mark_deadlines([appeal], now)
 

@@ -28,6 +28,7 @@ from cases.identifiers import hash_for_text, identifier_hash, identifier_mask
 from cases.models import Case, CaseLink, Report, Subject
 from cases.permissions import check_submit_reports
 from cases.routing import Route, RoutingContext, deadlines_for
+from cases.timeline import EventKind
 from cases.validation import CleanReport, validate_report
 
 MAX_BATCH = 1000
@@ -517,7 +518,7 @@ def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]
             plan.reports = [i for i, _ in items]
             plan.events.append(
                 (
-                    timeline.CASE_CREATED,
+                    EventKind.CASE_CREATED,
                     {
                         "severity": f"P{route.severity}",
                         "queue": route.queue.slug,
@@ -528,7 +529,10 @@ def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]
             )
             if plan.recurrence_of:
                 plan.events.append(
-                    (timeline.CASE_LINKED, {"kind": "recurrence_of", "case_id": plan.recurrence_of})
+                    (
+                        EventKind.CASE_LINKED,
+                        {"kind": "recurrence_of", "case_id": plan.recurrence_of},
+                    )
                 )
             new_plans.append(plan)
         texts, automated, human = [], [], []
@@ -586,7 +590,7 @@ def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]
             if route.restricted and not plan.restricted:
                 plan.restricted, plan.team = True, route.team
                 plan.queue_id, plan.reason = route.queue.id, route.reason
-                plan.events.append((timeline.CASE_RESTRICTED, {"team": route.team}))
+                plan.events.append((EventKind.CASE_RESTRICTED, {"team": route.team}))
                 if plan.claimed_by_id is not None:
                     # The claimant may not be on the team: the case goes back to the team queue.
                     plan.claimed_by_id = None
@@ -603,7 +607,7 @@ def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]
                 plan.resolve_due = min(plan.resolve_due, resolve_due)
                 plan.events.append(
                     (
-                        timeline.CASE_SEVERITY_RAISED,
+                        EventKind.CASE_SEVERITY_RAISED,
                         {"from": f"P{old}", "to": f"P{plan.severity}", "reason": route.reason},
                     )
                 )

@@ -13,10 +13,10 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from cases import timeline
 from cases.identifiers import identifier_hash
 from cases.models import Case, CaseEvent, Identifier, Queue, Report, Subject
 from cases.permissions import can_view_case, can_work_queue
+from cases.timeline import EventKind
 from tsops.errors import HiddenObject
 from tsops.permissions import has_capability, teams_of
 
@@ -205,7 +205,7 @@ def timeline_for(case: Case, *, limit: int = 100) -> list[CaseEvent]:
     reports = [
         CaseEvent(
             case=case,
-            kind=timeline.REPORT_ADDED,
+            kind=EventKind.REPORT_ADDED,
             at=report.received_at,
             data={
                 "report_id": report.pk,
@@ -220,7 +220,7 @@ def timeline_for(case: Case, *, limit: int = 100) -> list[CaseEvent]:
 
     # At the same instant: the case opens, then its reports arrive, then what they caused.
     def order(event: CaseEvent) -> tuple:
-        rank = 0 if event.kind == timeline.CASE_CREATED else 1 if event.pk is None else 2
+        rank = 0 if event.kind == EventKind.CASE_CREATED else 1 if event.pk is None else 2
         return (event.at, rank, event.pk or 0)
 
     return sorted(events + reports, key=order)[-limit:]

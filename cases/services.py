@@ -22,6 +22,7 @@ from cases.permissions import (
     check_bulk_edit,
 )
 from cases.routing import deadlines_for
+from cases.timeline import EventKind
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import AccessLog
 from tsops.services import access_log_record
@@ -87,7 +88,7 @@ def _expire_leases(queue: Queue | None, now) -> int:
             from cases.models import CaseEvent
 
             CaseEvent.objects.bulk_create(
-                CaseEvent(case_id=case_id, kind=timeline.CASE_LEASE_EXPIRED, data={"user_id": uid})
+                CaseEvent(case_id=case_id, kind=EventKind.CASE_LEASE_EXPIRED, data={"user_id": uid})
                 for case_id, uid in rows
             )
             timeline.history_snapshot(
@@ -142,7 +143,7 @@ def case_claim_next(*, actor, queue: Queue) -> Case | None:
             row = cursor.fetchone()
         if row is None:
             return None
-        timeline.record(row[0], timeline.CASE_CLAIMED, actor, queue=queue.slug)
+        timeline.record(row[0], EventKind.CASE_CLAIMED, actor, queue=queue.slug)
         timeline.history_snapshot([row[0]], history_type="~", actor=actor, reason="claimed")
     return Case.objects.select_related("queue", "subject", "claimed_by").get(pk=row[0])
 
@@ -171,7 +172,7 @@ def case_claim(*, actor, case_id: int) -> Case:
         # StaleEdit tells the next editor who changed the case.
         case._history_user = actor
         case.save()
-        timeline.record(case, timeline.CASE_CLAIMED, actor, queue=case.queue.slug)
+        timeline.record(case, EventKind.CASE_CLAIMED, actor, queue=case.queue.slug)
     return case
 
 
@@ -215,7 +216,7 @@ def case_release(*, actor, case_id: int, reason: str = "", skip: bool = False) -
             CaseSkip.objects.create(case=case, user=actor, reason=reason.strip())
         timeline.record(
             case,
-            timeline.CASE_SKIPPED if skip else timeline.CASE_RELEASED,
+            EventKind.CASE_SKIPPED if skip else EventKind.CASE_RELEASED,
             actor,
             reason=reason.strip(),
             previous_claimant_id=previous,
@@ -245,21 +246,21 @@ def case_update(
         if tags is not None:
             clean = sorted({t.strip().lower() for t in tags if t.strip()})
             if clean != sorted(case.tags):
-                timeline.record(case, timeline.CASE_TAGGED, actor, before=case.tags, after=clean)
+                timeline.record(case, EventKind.CASE_TAGGED, actor, before=case.tags, after=clean)
                 case.tags = clean
                 changes.append("tags")
         if queue is not None and queue.pk != case.queue_id:
             if queue.team != case.team or not can_work_queue(actor, queue):
                 raise ValidationError({"queue": f"You may not move cases to {queue.slug}."})
             timeline.record(
-                case, timeline.CASE_MOVED, actor, before=case.queue.slug, after=queue.slug
+                case, EventKind.CASE_MOVED, actor, before=case.queue.slug, after=queue.slug
             )
             case.queue = queue
             changes.append("queue")
         if severity is not None and severity != case.severity:
             timeline.record(
                 case,
-                timeline.CASE_SEVERITY_CHANGED,
+                EventKind.CASE_SEVERITY_CHANGED,
                 actor,
                 before=f"P{case.severity}",
                 after=f"P{severity}",
@@ -299,7 +300,7 @@ def note_add(*, actor, case_id: int, body: str) -> Note:
                 "|| to_tsvector('english', %s) WHERE id = %s",
                 [body, case.pk],
             )
-        timeline.record(case, timeline.NOTE_ADDED, actor, note_id=note.pk)
+        timeline.record(case, EventKind.NOTE_ADDED, actor, note_id=note.pk)
         if case.claimed_by_id == actor.pk:
             Case.objects.filter(pk=case.pk).update(lease_expires_at=timezone.now() + LEASE)
     return note
@@ -333,7 +334,7 @@ def evidence_add(
             added_by=actor,
         )
         timeline.record(
-            case, timeline.EVIDENCE_ADDED, actor, evidence_id=evidence.pk, sha256=evidence.sha256
+            case, EventKind.EVIDENCE_ADDED, actor, evidence_id=evidence.pk, sha256=evidence.sha256
         )
     return evidence
 
@@ -354,7 +355,7 @@ def evidence_reveal(*, actor, evidence_id: int, request=None) -> Evidence:
             detail={"case_id": evidence.case_id},
         )
         timeline.record(
-            evidence.case_id, timeline.EVIDENCE_REVEALED, actor, evidence_id=evidence.pk
+            evidence.case_id, EventKind.EVIDENCE_REVEALED, actor, evidence_id=evidence.pk
         )
     return evidence
 
@@ -385,7 +386,7 @@ def identifier_reveal(*, actor, case_id: int, identifier_id: int, reason: str, r
             detail={"case_id": case.pk, "kind": identifier.kind},
         )
         timeline.record(
-            case, timeline.IDENTIFIER_REVEALED, actor, identifier_id=identifier.pk, reason=reason
+            case, EventKind.IDENTIFIER_REVEALED, actor, identifier_id=identifier.pk, reason=reason
         )
     return identifier
 
@@ -405,7 +406,7 @@ def case_link_add(*, actor, case_id: int, to_case_id: int, kind: str) -> CaseLin
         link, _ = CaseLink.objects.get_or_create(
             from_case=case, to_case=other, kind=kind, defaults={"created_by": actor}
         )
-        timeline.record(case, timeline.CASE_LINKED, actor, kind=kind, case_id=other.pk)
+        timeline.record(case, EventKind.CASE_LINKED, actor, kind=kind, case_id=other.pk)
     return link
 
 
@@ -449,7 +450,7 @@ def cases_bulk(
                     raise ValidationError({"queue": "Choose a queue you may move these cases to."})
                 if case.queue_id != queue.pk:
                     timeline.record(
-                        case, timeline.CASE_MOVED, actor, before=case.queue.slug, after=queue.slug
+                        case, EventKind.CASE_MOVED, actor, before=case.queue.slug, after=queue.slug
                     )
                     case.queue = queue
             elif operation == "tag":
@@ -459,7 +460,7 @@ def cases_bulk(
                 if tag_clean not in case.tags:
                     timeline.record(
                         case,
-                        timeline.CASE_TAGGED,
+                        EventKind.CASE_TAGGED,
                         actor,
                         before=case.tags,
                         after=[*case.tags, tag_clean],
@@ -475,7 +476,7 @@ def cases_bulk(
                 case.claimed_at = now
                 case.first_claimed_at = case.first_claimed_at or now
                 case.lease_expires_at = now + LEASE
-                timeline.record(case, timeline.CASE_ASSIGNED, actor, assignee_id=assignee.pk)
+                timeline.record(case, EventKind.CASE_ASSIGNED, actor, assignee_id=assignee.pk)
             elif operation == "release":
                 if case.status != Case.Status.IN_REVIEW:
                     continue
@@ -483,7 +484,7 @@ def cases_bulk(
                 case.claimed_by = None
                 case.claimed_at = None
                 case.lease_expires_at = None
-                timeline.record(case, timeline.CASE_RELEASED, actor, bulk=True)
+                timeline.record(case, EventKind.CASE_RELEASED, actor, bulk=True)
             case.version += 1
             case._change_reason = f"bulk {operation}"
             case._history_user = actor

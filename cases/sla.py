@@ -37,6 +37,7 @@ from django.utils import timezone
 from cases import timeline
 from cases.models import WARNING_FRACTION, CaseEvent, Queue, severity_code
 from cases.permissions import can_work_queue
+from cases.timeline import EventKind
 from tsops import roles
 from tsops.models import Notification
 from tsops.permissions import teams_of
@@ -175,7 +176,7 @@ def _mark_warnings(cursor, deadline: Deadline, now: datetime, batch: int, result
     CaseEvent.objects.bulk_create(
         CaseEvent(
             case_id=case_id,
-            kind=timeline.CASE_SLA_WARNED,
+            kind=EventKind.CASE_SLA_WARNED,
             at=now,
             data={"deadline": deadline.name, "due": due.isoformat()},
         )
@@ -194,7 +195,7 @@ def _mark_breaches(cursor, deadline: Deadline, now: datetime, batch: int, result
     CaseEvent.objects.bulk_create(
         CaseEvent(
             case_id=row[0],
-            kind=timeline.CASE_SLA_BREACHED,
+            kind=EventKind.CASE_SLA_BREACHED,
             at=now,
             data={"deadline": deadline.name, "due": row[1].isoformat(), "priority": row[2]},
         )

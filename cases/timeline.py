@@ -1,60 +1,85 @@
-"""Timeline event kinds, and history rows for writes done in set-based SQL."""
+"""Timeline event kinds with their labels, and history rows for writes done in set-based SQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
 
-from django.db import connection
+from django.db import connection, models
 
 from cases.models import Case, CaseEvent
 
-CASE_CREATED = "CASE_CREATED"
-REPORT_ADDED = "REPORT_ADDED"
-CASE_SEVERITY_RAISED = "CASE_SEVERITY_RAISED"
-CASE_SEVERITY_CHANGED = "CASE_SEVERITY_CHANGED"
-CASE_RESTRICTED = "CASE_RESTRICTED"
-CASE_MOVED = "CASE_MOVED"
-CASE_CLAIMED = "CASE_CLAIMED"
-CASE_RELEASED = "CASE_RELEASED"
-CASE_SKIPPED = "CASE_SKIPPED"
-CASE_LEASE_EXPIRED = "CASE_LEASE_EXPIRED"
-# Written by the SLA sweep (cases.sla), with data {"deadline": "first_action" | "resolve"}.
-CASE_SLA_WARNED = "CASE_SLA_WARNED"
-CASE_SLA_BREACHED = "CASE_SLA_BREACHED"
-CASE_ASSIGNED = "CASE_ASSIGNED"
-CASE_TAGGED = "CASE_TAGGED"
-CASE_LINKED = "CASE_LINKED"
-NOTE_ADDED = "NOTE_ADDED"
-EVIDENCE_ADDED = "EVIDENCE_ADDED"
-EVIDENCE_REVEALED = "EVIDENCE_REVEALED"
-IDENTIFIER_REVEALED = "IDENTIFIER_REVEALED"
 
-LABELS = {
-    CASE_CREATED: "Case opened",
-    REPORT_ADDED: "Report received",
-    CASE_SEVERITY_RAISED: "Severity raised",
-    CASE_SEVERITY_CHANGED: "Severity changed",
-    CASE_RESTRICTED: "Case restricted",
-    CASE_MOVED: "Moved to another queue",
-    CASE_CLAIMED: "Claimed",
-    CASE_RELEASED: "Released",
-    CASE_SKIPPED: "Skipped",
-    CASE_LEASE_EXPIRED: "Claim expired",
-    CASE_SLA_WARNED: "Deadline due soon",
-    CASE_SLA_BREACHED: "Deadline breached",
-    CASE_ASSIGNED: "Assigned",
-    CASE_TAGGED: "Tags changed",
-    CASE_LINKED: "Linked",
-    NOTE_ADDED: "Note added",
-    EVIDENCE_ADDED: "Evidence added",
-    EVIDENCE_REVEALED: "Sensitive evidence revealed",
-    IDENTIFIER_REVEALED: "Identifier revealed",
-}
+class EventKind(models.TextChoices):
+    """Every kind of event a case's timeline holds, with the label the case page shows.
+
+    Kinds written by the apps above cases (decisions, actions, escalations, appeals, QA) are
+    listed here too: the timeline belongs to the case, and cases may not import those apps.
+    """
+
+    # Intake and triage.
+    CASE_CREATED = "CASE_CREATED", "Case opened"
+    REPORT_ADDED = "REPORT_ADDED", "Report received"
+    CASE_SEVERITY_RAISED = "CASE_SEVERITY_RAISED", "Severity raised"
+    CASE_SEVERITY_CHANGED = "CASE_SEVERITY_CHANGED", "Severity changed"
+    CASE_RESTRICTED = "CASE_RESTRICTED", "Case restricted"
+    CASE_UNRESTRICTED = "CASE_UNRESTRICTED", "Restriction lifted"
+    CASE_MOVED = "CASE_MOVED", "Moved to another queue"
+    CASE_CLAIMED = "CASE_CLAIMED", "Claimed"
+    CASE_RELEASED = "CASE_RELEASED", "Released"
+    CASE_SKIPPED = "CASE_SKIPPED", "Skipped"
+    CASE_LEASE_EXPIRED = "CASE_LEASE_EXPIRED", "Claim expired"
+    # Written by the SLA sweep (cases.sla), with data {"deadline": "first_action" | "resolve"}.
+    CASE_SLA_WARNED = "CASE_SLA_WARNED", "Deadline due soon"
+    CASE_SLA_BREACHED = "CASE_SLA_BREACHED", "Deadline breached"
+    CASE_ASSIGNED = "CASE_ASSIGNED", "Assigned"
+    CASE_TAGGED = "CASE_TAGGED", "Tags changed"
+    CASE_LINKED = "CASE_LINKED", "Linked"
+    NOTE_ADDED = "NOTE_ADDED", "Note added"
+    EVIDENCE_ADDED = "EVIDENCE_ADDED", "Evidence added"
+    EVIDENCE_REVEALED = "EVIDENCE_REVEALED", "Sensitive evidence revealed"
+    IDENTIFIER_REVEALED = "IDENTIFIER_REVEALED", "Identifier revealed"
+    # Decisions and actions (enforcement).
+    DECISION_MADE = "DECISION_MADE", "Decision made"
+    ACTION_APPLIED = "ACTION_APPLIED", "Action applied"
+    ACTION_PROPOSED = "ACTION_PROPOSED", "Action proposed for approval"
+    ACTION_APPROVED = "ACTION_APPROVED", "Action approved"
+    ACTION_REJECTED = "ACTION_REJECTED", "Action rejected"
+    ACTION_EXPIRED = "ACTION_EXPIRED", "Action expired"
+    ACTION_REVERSED = "ACTION_REVERSED", "Action reversed"
+    CASE_RESOLVED = "CASE_RESOLVED", "Case resolved"
+    CASE_RETURNED = "CASE_RETURNED", "Returned to the queue"
+    # Escalations.
+    ESCALATION_RAISED = "ESCALATION_RAISED", "Escalated"
+    ESCALATION_ACKNOWLEDGED = "ESCALATION_ACKNOWLEDGED", "Escalation acknowledged"
+    ESCALATION_RESOLVED = "ESCALATION_RESOLVED", "Escalation resolved"
+    ESCALATION_RETURNED = "ESCALATION_RETURNED", "Escalation returned to the queue"
+    # Appeals.
+    APPEAL_FILED = "APPEAL_FILED", "Appeal filed"
+    APPEAL_CLAIMED = "APPEAL_CLAIMED", "Appeal claimed"
+    APPEAL_RELEASED = "APPEAL_RELEASED", "Appeal released"
+    APPEAL_DECIDED = "APPEAL_DECIDED", "Appeal decided"
+    CASE_REOPENED = "CASE_REOPENED", "Reopened as rework"
+    # Quality assurance.
+    QA_REVIEW_SCORED = "QA_REVIEW_SCORED", "QA review scored"
+    QA_REVIEW_DISPUTED = "QA_REVIEW_DISPUTED", "QA review disputed"
+    QA_REVIEW_ADJUDICATED = "QA_REVIEW_ADJUDICATED", "QA dispute adjudicated"
 
 
-def record(case: Case | int, kind: str, actor=None, *, at=None, **data) -> CaseEvent:
-    """Add one event to a case's timeline (``at`` only for backdated imports)."""
+def label(kind: str) -> str:
+    """The human label of a stored kind; a code no longer in the enum shows as itself."""
+    try:
+        return EventKind(kind).label
+    except ValueError:
+        return kind
+
+
+def record(case: Case | int, kind: EventKind, actor=None, *, at=None, **data) -> CaseEvent:
+    """Add one event to a case's timeline (``at`` only for backdated imports).
+
+    An unknown kind raises ValueError: a kind without a label would show as a raw code.
+    """
+    kind = EventKind(kind)
     case_id = case if isinstance(case, int) else case.pk
     return CaseEvent.objects.create(
         case_id=case_id,

@@ -38,6 +38,7 @@ from cases.permissions import (
     can_view_pii,
     check_bulk_edit,
 )
+from cases.timeline import EventKind
 from enforcement.views import case_enforcement_context, queue_enforcement_context
 from escalations.views import case_escalation_context
 from tsops.decorators import console_view
@@ -235,7 +236,7 @@ def _identifier_rows(actor, account) -> list[dict]:
 def _event_detail(event) -> str:
     """A short plain-text description of a timeline event's data (autoescaped by the template)."""
     data = event.data or {}
-    if event.kind == timeline.REPORT_ADDED and data.get("source"):
+    if event.kind == EventKind.REPORT_ADDED and data.get("source"):
         parts = [data["source"].replace("_", " "), data.get("reason") or ""]
         if data.get("detector"):
             score = data.get("score")
@@ -294,7 +295,7 @@ def _render_case(
     visible = selectors.visible_cases(actor)
     events = selectors.timeline_for(case)
     for event in events:
-        event.label = timeline.LABELS.get(event.kind, event.kind)
+        event.label = timeline.label(event.kind)
         event.detail = _event_detail(event)
     prior = selectors.prior_cases(actor=actor, case=case)
     holds_claim = case.status == Case.Status.IN_REVIEW and case.claimed_by_id == actor.pk

@@ -12,6 +12,7 @@ from django.utils import timezone
 from cases import timeline
 from cases.models import Case, Subject
 from cases.services import StaleEdit, case_lock
+from cases.timeline import EventKind
 from enforcement import events, selectors, strikes
 from enforcement.catalogue import ACTIONS, FEATURES
 from enforcement.models import Decision, EnforcementAction, OutboxEvent, PolicySection, Strike
@@ -23,30 +24,6 @@ from enforcement.permissions import (
     check_review_action,
 )
 from tsops.errors import ConflictError
-
-DECISION_MADE = "DECISION_MADE"
-ACTION_APPLIED = "ACTION_APPLIED"
-ACTION_PROPOSED = "ACTION_PROPOSED"
-ACTION_APPROVED = "ACTION_APPROVED"
-ACTION_REJECTED = "ACTION_REJECTED"
-ACTION_EXPIRED = "ACTION_EXPIRED"
-ACTION_REVERSED = "ACTION_REVERSED"
-CASE_RESOLVED = "CASE_RESOLVED"
-CASE_RETURNED = "CASE_RETURNED"
-
-timeline.LABELS.update(
-    {
-        DECISION_MADE: "Decision made",
-        ACTION_APPLIED: "Action applied",
-        ACTION_PROPOSED: "Action proposed for approval",
-        ACTION_APPROVED: "Action approved",
-        ACTION_REJECTED: "Action rejected",
-        ACTION_EXPIRED: "Action expired",
-        ACTION_REVERSED: "Action reversed",
-        CASE_RESOLVED: "Case resolved",
-        CASE_RETURNED: "Returned to the queue",
-    }
-)
 
 MAX_RATIONALE = 10_000
 MAX_STATEMENT = 5_000
@@ -286,7 +263,7 @@ def decision_make(
             )
         timeline.record(
             case,
-            DECISION_MADE,
+            EventKind.DECISION_MADE,
             actor,
             decision_id=decision.pk,
             outcome=outcome,
@@ -299,7 +276,7 @@ def decision_make(
             if action.status == EnforcementAction.Status.ACTIVE:
                 timeline.record(
                     case,
-                    ACTION_APPLIED,
+                    EventKind.ACTION_APPLIED,
                     actor,
                     action_id=action.pk,
                     type=action.action_type,
@@ -310,7 +287,7 @@ def decision_make(
             else:
                 timeline.record(
                     case,
-                    ACTION_PROPOSED,
+                    EventKind.ACTION_PROPOSED,
                     actor,
                     action_id=action.pk,
                     type=action.action_type,
@@ -327,7 +304,7 @@ def decision_make(
         else:
             case.status = Case.Status.RESOLVED
             case.resolved_at = now
-            timeline.record(case, CASE_RESOLVED, actor, decision_id=decision.pk, at=now)
+            timeline.record(case, EventKind.CASE_RESOLVED, actor, decision_id=decision.pk, at=now)
         case.version += 1
         case._history_user = actor
         case._change_reason = f"decided: {outcome}"
@@ -355,11 +332,11 @@ def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:
     if applied:
         case.status = Case.Status.RESOLVED
         case.resolved_at = now
-        timeline.record(case, CASE_RESOLVED, actor, decision_id=decision.pk, at=now)
+        timeline.record(case, EventKind.CASE_RESOLVED, actor, decision_id=decision.pk, at=now)
         events.emit_report_outcomes(decision)
     else:
         case.status = Case.Status.NEW
-        timeline.record(case, CASE_RETURNED, actor, decision_id=decision.pk, at=now)
+        timeline.record(case, EventKind.CASE_RETURNED, actor, decision_id=decision.pk, at=now)
         # The violation did not stand: its strikes no longer count.
         Strike.objects.filter(decision=decision, voided_at__isnull=True).update(voided_at=now)
     case.version += 1
@@ -398,7 +375,9 @@ def action_approve(*, actor, action_id: int, at=None) -> EnforcementAction:
         action.starts_at = now
         if action.spec.temporary and action.duration_hours:
             action.expires_at = now + timedelta(hours=action.duration_hours)
-        _save_change(action, actor, kind=ACTION_APPROVED, event=OutboxEvent.ACTION_APPLIED, now=now)
+        _save_change(
+            action, actor, kind=EventKind.ACTION_APPROVED, event=OutboxEvent.ACTION_APPLIED, now=now
+        )
         _maybe_resolve(action.case, action.decision, actor, now)
     return action
 
@@ -419,7 +398,7 @@ def action_reject(*, actor, action_id: int, reason: str) -> EnforcementAction:
         _save_change(
             action,
             actor,
-            kind=ACTION_REJECTED,
+            kind=EventKind.ACTION_REJECTED,
             event=OutboxEvent.ACTION_REJECTED,
             now=now,
             reason=reason,
@@ -451,7 +430,7 @@ def action_reverse(
         _save_change(
             action,
             actor,
-            kind=ACTION_REVERSED,
+            kind=EventKind.ACTION_REVERSED,
             event=OutboxEvent.ACTION_REVERSED,
             now=now,
             reason=reason,
@@ -486,7 +465,11 @@ def actions_expire_due(*, now=None, limit: int = 1000) -> int:
         )
         for action in expired:
             timeline.record(
-                action.case_id, ACTION_EXPIRED, None, action_id=action.pk, type=action.action_type
+                action.case_id,
+                EventKind.ACTION_EXPIRED,
+                None,
+                action_id=action.pk,
+                type=action.action_type,
             )
             events.emit_action(OutboxEvent.ACTION_EXPIRED, action)
     return len(ids)
@@ -609,7 +592,7 @@ def action_apply_replacement(
     action.save()
     timeline.record(
         original.case,
-        ACTION_APPLIED,
+        EventKind.ACTION_APPLIED,
         actor,
         action_id=action.pk,
         type=action.action_type,

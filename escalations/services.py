@@ -17,6 +17,7 @@ from cases import selectors as case_selectors
 from cases import timeline
 from cases.models import Case, Evidence, Report
 from cases.services import InvalidTransition, case_lock
+from cases.timeline import EventKind
 from enforcement import events
 from enforcement.models import EnforcementAction
 from escalations.alerts import ALERT_ON_RAISE, alert_send
@@ -27,11 +28,6 @@ from tsops.models import Notification
 
 log = logging.getLogger(__name__)
 
-ESCALATION_RAISED = "ESCALATION_RAISED"
-ESCALATION_ACKNOWLEDGED = "ESCALATION_ACKNOWLEDGED"
-ESCALATION_RESOLVED = "ESCALATION_RESOLVED"
-ESCALATION_RETURNED = "ESCALATION_RETURNED"
-CASE_UNRESTRICTED = "CASE_UNRESTRICTED"
 
 EVENT_RAISED = "escalation.raised"
 MAX_TEXT = 10_000
@@ -283,14 +279,14 @@ def escalation_raise(
         case.save()
         timeline.record(
             case,
-            ESCALATION_RAISED,
+            EventKind.ESCALATION_RAISED,
             actor,
             escalation_id=escalation.pk,
             team=team.slug,
             severity=escalation.severity_code,
         )
         if restrict:
-            timeline.record(case, timeline.CASE_RESTRICTED, actor, team=team.slug)
+            timeline.record(case, EventKind.CASE_RESTRICTED, actor, team=team.slug)
             # The raiser can no longer open the case: what they keep is this one line.
             Notification.objects.create(
                 user=actor,
@@ -348,7 +344,10 @@ def escalation_acknowledge(*, actor, escalation_id: int) -> Escalation:
         escalation.acknowledged_at = timezone.now()
         escalation.save()
         timeline.record(
-            escalation.case_id, ESCALATION_ACKNOWLEDGED, actor, escalation_id=escalation.pk
+            escalation.case_id,
+            EventKind.ESCALATION_ACKNOWLEDGED,
+            actor,
+            escalation_id=escalation.pk,
         )
     return escalation
 
@@ -405,7 +404,7 @@ def escalation_resolve(
         escalation.save()
         timeline.record(
             escalation.case_id,
-            ESCALATION_RESOLVED,
+            EventKind.ESCALATION_RESOLVED,
             actor,
             escalation_id=escalation.pk,
             decision_id=made.pk if made else None,
@@ -439,14 +438,14 @@ def escalation_return(
         case.status = Case.Status.NEW
         if unrestrict and case.restricted:
             _unrestrict(case, previous_team=escalation.previous_team)
-            timeline.record(case, CASE_UNRESTRICTED, actor, team=escalation.team.slug)
+            timeline.record(case, EventKind.CASE_UNRESTRICTED, actor, team=escalation.team.slug)
         case.version += 1
         case._change_reason = f"returned by {escalation.team.slug}"
         case._history_user = actor
         case.save()
         timeline.record(
             case,
-            ESCALATION_RETURNED,
+            EventKind.ESCALATION_RETURNED,
             actor,
             escalation_id=escalation.pk,
             note=note,
@@ -543,7 +542,7 @@ def escalation_raise_by_rule(
         case.save()
         timeline.record(
             case,
-            ESCALATION_RAISED,
+            EventKind.ESCALATION_RAISED,
             None,
             escalation_id=escalation.pk,
             team=team.slug,
@@ -551,7 +550,7 @@ def escalation_raise_by_rule(
             rule_id=rule.pk,
         )
         if restrict:
-            timeline.record(case, timeline.CASE_RESTRICTED, None, team=team.slug)
+            timeline.record(case, EventKind.CASE_RESTRICTED, None, team=team.slug)
         events.emit(
             EVENT_RAISED,
             {

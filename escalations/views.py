@@ -98,7 +98,7 @@ def _packet_view(packet: dict) -> dict:
     view["reports"] = [{**r, "at": when(r.get("received_at"))} for r in packet.get("reports", [])]
     view["evidence"] = [{**e, "at": when(e.get("captured_at"))} for e in packet.get("evidence", [])]
     view["timeline"] = [
-        {**e, "when": when(e.get("at")), "label": timeline.LABELS.get(e.get("kind"), e.get("kind"))}
+        {**e, "when": when(e.get("at")), "label": timeline.label(e.get("kind"))}
         for e in packet.get("timeline", [])
     ]
     view["prior_enforcement"] = [

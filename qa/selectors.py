@@ -11,8 +11,8 @@ from django.db.models.functions import TruncWeek
 from django.http import Http404
 from django.utils import timezone
 
-from cases import timeline
 from cases.models import CaseEvent, Evidence, Note, Report
+from cases.timeline import EventKind
 from enforcement.models import EnforcementAction
 from qa import stats
 from qa.models import ErrorType, QAReview, Sample, SamplingPlan
@@ -24,15 +24,15 @@ from tsops.permissions import has_capability, teams_of
 # could have seen up to the decision, and nothing that tells what was decided.
 BLIND_EVENT_KINDS = frozenset(
     {
-        timeline.CASE_CREATED,
-        timeline.REPORT_ADDED,
-        timeline.CASE_SEVERITY_RAISED,
-        timeline.CASE_SEVERITY_CHANGED,
-        timeline.CASE_MOVED,
-        timeline.CASE_TAGGED,
-        timeline.CASE_LINKED,
-        timeline.EVIDENCE_ADDED,
-        timeline.NOTE_ADDED,
+        EventKind.CASE_CREATED,
+        EventKind.REPORT_ADDED,
+        EventKind.CASE_SEVERITY_RAISED,
+        EventKind.CASE_SEVERITY_CHANGED,
+        EventKind.CASE_MOVED,
+        EventKind.CASE_TAGGED,
+        EventKind.CASE_LINKED,
+        EventKind.EVIDENCE_ADDED,
+        EventKind.NOTE_ADDED,
     }
 )
 

@@ -223,7 +223,7 @@ def _review_page(request, review: QAReview, *, status: int = 200, **forms) -> Ht
     is_analyst = review.analyst_id == actor.pk
     blind = selectors.blind_view(review)
     for event in blind.events:
-        event.label = timeline.LABELS.get(event.kind, event.kind)
+        event.label = timeline.label(event.kind)
         event.detail = _event_detail(event)
     _describe_actions(blind.prior_actions)
     original = selectors.original_decision(review)

@@ -12,6 +12,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from cases import timeline
+from cases.timeline import EventKind
 from enforcement import catalogue
 from enforcement import services as enforcement_services
 from enforcement.models import Decision, EnforcementAction, PolicySection
@@ -32,17 +33,6 @@ from tsops.permissions import teams_of
 
 LEASE = timedelta(minutes=30)
 MAX_TEXT = 5000
-
-QA_REVIEW_SCORED = "QA_REVIEW_SCORED"
-QA_REVIEW_DISPUTED = "QA_REVIEW_DISPUTED"
-QA_REVIEW_ADJUDICATED = "QA_REVIEW_ADJUDICATED"
-timeline.LABELS.update(
-    {
-        QA_REVIEW_SCORED: "QA review scored",
-        QA_REVIEW_DISPUTED: "QA review disputed",
-        QA_REVIEW_ADJUDICATED: "QA dispute adjudicated",
-    }
-)
 
 
 class QAConflict(ConflictError):
@@ -290,7 +280,9 @@ def review_score(
         review.feedback = QAReview.Feedback.PENDING
         review.feedback_at = None
         _save(review, actor)
-        timeline.record(review.case_id, QA_REVIEW_SCORED, actor, review_id=review.pk, passed=passed)
+        timeline.record(
+            review.case_id, EventKind.QA_REVIEW_SCORED, actor, review_id=review.pk, passed=passed
+        )
         Notification.objects.create(
             user_id=review.analyst_id,
             kind="qa_reviewed",
@@ -335,7 +327,7 @@ def review_dispute(*, actor, review_id: int, reason: str) -> QAReview:
         review.feedback_at = timezone.now()
         review.dispute_reason = reason
         _save(review, actor)
-        timeline.record(review.case_id, QA_REVIEW_DISPUTED, actor, review_id=review.pk)
+        timeline.record(review.case_id, EventKind.QA_REVIEW_DISPUTED, actor, review_id=review.pk)
         _notify_adjudicators(review)
     return review
 
@@ -382,7 +374,11 @@ def review_adjudicate(*, actor, review_id: int, uphold: bool, notes: str) -> QAR
             review.passed = True
         _save(review, actor)
         timeline.record(
-            review.case_id, QA_REVIEW_ADJUDICATED, actor, review_id=review.pk, upheld=uphold
+            review.case_id,
+            EventKind.QA_REVIEW_ADJUDICATED,
+            actor,
+            review_id=review.pk,
+            upheld=uphold,
         )
         Notification.objects.create(
             user_id=review.analyst_id,

@@ -11,9 +11,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.utils import timezone
 
-from cases import services, timeline
+from cases import services
 from cases.intake import report_submit_batch
 from cases.models import Case, CaseEvent, Queue
+from cases.timeline import EventKind
 from tests.factories import ReportPayloadFactory, make_case
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def test_next_case_claims_the_most_urgent_case(platform_account, analyst):
     assert claimed.status == "in_review" and claimed.claimed_by == analyst
     assert claimed.claimed_at is not None and claimed.lease_expires_at > timezone.now()
     assert CaseEvent.objects.filter(
-        case=claimed, kind=timeline.CASE_CLAIMED, actor=analyst
+        case=claimed, kind=EventKind.CASE_CLAIMED, actor=analyst
     ).exists()
     second = services.case_claim_next(actor=analyst, queue=queue)
     assert second.pk == low.pk
@@ -51,7 +52,7 @@ def test_an_expired_lease_returns_the_case_to_the_queue(platform_account, analys
         assert services.case_expire_leases() == 1
         case.refresh_from_db()
         assert case.status == "new" and case.claimed_by is None
-        assert CaseEvent.objects.filter(case=case, kind=timeline.CASE_LEASE_EXPIRED).exists()
+        assert CaseEvent.objects.filter(case=case, kind=EventKind.CASE_LEASE_EXPIRED).exists()
         again = services.case_claim_next(actor=analyst2, queue=queue)
         assert again.pk == case.pk and again.claimed_by == analyst2
 
@@ -115,7 +116,7 @@ def test_32_threads_claiming_500_cases_never_get_the_same_case_twice(platform_ac
     assert len(claimed) == 500
     assert len(set(claimed)) == 500
     assert Case.objects.filter(status="in_review").count() == 500
-    assert CaseEvent.objects.filter(kind=timeline.CASE_CLAIMED).count() == 500
+    assert CaseEvent.objects.filter(kind=EventKind.CASE_CLAIMED).count() == 500
 
 
 def test_claim_api_answers_200_with_the_case_then_204(platform_account, analyst, api_client_for):

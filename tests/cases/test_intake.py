@@ -10,10 +10,10 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from cases import timeline
 from cases.intake import report_submit, report_submit_batch
 from cases.models import Case, CaseEvent, CaseLink, Identifier, Queue, Report, RoutingRule
 from cases.selectors import timeline_for
+from cases.timeline import EventKind
 from tests.factories import ReportPayloadFactory, SubjectPayloadFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,10 +29,10 @@ def test_a_report_opens_a_case_routed_by_its_reason(platform_account):
     assert case.queue.slug == "fraud"
     assert case.severity == 1
     assert case.report_count == 1 and case.human_count == 1
-    assert CaseEvent.objects.filter(case=case, kind=timeline.CASE_CREATED).exists()
+    assert CaseEvent.objects.filter(case=case, kind=EventKind.CASE_CREATED).exists()
     assert case.history.filter(history_type="+").exists()
     entries = timeline_for(case)
-    assert [e.kind for e in entries] == [timeline.CASE_CREATED, timeline.REPORT_ADDED]
+    assert [e.kind for e in entries] == [EventKind.CASE_CREATED, EventKind.REPORT_ADDED]
     assert entries[1].data["report_id"] == result.report_id
 
 
@@ -82,7 +82,7 @@ def test_a_report_on_a_subject_with_an_open_case_joins_it_and_can_raise_severity
     assert case.severity == 1
     assert case.queue.slug == "fraud"
     assert case.resolve_due <= timezone.now() + timedelta(hours=8)
-    assert CaseEvent.objects.filter(case=case, kind=timeline.CASE_SEVERITY_RAISED).exists()
+    assert CaseEvent.objects.filter(case=case, kind=EventKind.CASE_SEVERITY_RAISED).exists()
     # A milder report never lowers it.
     report_submit(actor=platform_account, data=ReportPayloadFactory(subject=subject, reason="spam"))
     case.refresh_from_db()

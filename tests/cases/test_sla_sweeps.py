@@ -11,8 +11,9 @@ import time_machine
 from django.db import connection, connections
 from django.utils import timezone
 
-from cases import services, sla, timeline
+from cases import services, sla
 from cases.models import Case, CaseEvent, Queue
+from cases.timeline import EventKind
 from tests.conftest import make_member
 from tests.factories import make_case
 from tsops import roles
@@ -58,11 +59,11 @@ def test_a_deadline_is_due_soon_at_80_percent_and_warned_exactly_once(start, pla
     assert result.warned == {"first_action": 1, "resolve": 0}
     case.refresh_from_db()
     assert case.first_action_warned_at == timezone.now() and case.is_due_soon()
-    (event,) = events(case, timeline.CASE_SLA_WARNED)
+    (event,) = events(case, EventKind.CASE_SLA_WARNED)
     assert event.data == {"deadline": "first_action", "due": case.first_action_due.isoformat()}
 
     assert sweep_at(start, case, FIRST_WARN + timedelta(hours=1)).warned["first_action"] == 0
-    assert len(events(case, timeline.CASE_SLA_WARNED)) == 1
+    assert len(events(case, EventKind.CASE_SLA_WARNED)) == 1
     # A warning is no breach: nobody is notified and the priority stays.
     assert not Notification.objects.exists()
     assert Case.objects.get(pk=case.pk).priority == 0
@@ -87,7 +88,7 @@ def test_a_breach_is_marked_once_bumps_priority_and_tells_the_queues_seniors_onc
     assert case.priority == 1
     # Rollups see the change; an analyst's open edit form stays valid.
     assert case.updated_at == timezone.now() and case.version == version
-    (event,) = events(case, timeline.CASE_SLA_BREACHED)
+    (event,) = events(case, EventKind.CASE_SLA_BREACHED)
     assert event.data["deadline"] == "first_action" and event.data["priority"] == 1
     assert case.history.filter(history_change_reason="SLA breached: first action").count() == 1
     notes = Notification.objects.filter(kind=sla.NOTIFICATION_KIND)
@@ -104,7 +105,7 @@ def test_a_breach_is_marked_once_bumps_priority_and_tells_the_queues_seniors_onc
         again = sweep_at(start, case, FIRST_DUE + timedelta(minutes=1, hours=hours))
         assert again.breached["first_action"] == 0 and again.notifications == 0
     assert Notification.objects.count() == 2
-    assert len(events(case, timeline.CASE_SLA_BREACHED)) == 1
+    assert len(events(case, EventKind.CASE_SLA_BREACHED)) == 1
     assert Case.objects.get(pk=case.pk).priority == 1
 
     # The resolution deadline is a second deadline: its own warning, breach and notifications.
@@ -115,7 +116,7 @@ def test_a_breach_is_marked_once_bumps_priority_and_tells_the_queues_seniors_onc
     case.refresh_from_db()
     assert case.priority == 2 and case.resolve_breached_at == timezone.now()
     assert Notification.objects.count() == 4
-    assert [e.data["deadline"] for e in events(case, timeline.CASE_SLA_BREACHED)] == [
+    assert [e.data["deadline"] for e in events(case, EventKind.CASE_SLA_BREACHED)] == [
         "first_action",
         "resolve",
     ]
@@ -266,7 +267,7 @@ def test_cases_with_a_first_action_or_resolved_are_not_marked(start, platform_ac
     acted.refresh_from_db()
     assert acted.first_action_breached_at is None and acted.resolve_breached_at is not None
     assert not CaseEvent.objects.filter(
-        case=resolved, kind__in=[timeline.CASE_SLA_WARNED, timeline.CASE_SLA_BREACHED]
+        case=resolved, kind__in=[EventKind.CASE_SLA_WARNED, EventKind.CASE_SLA_BREACHED]
     ).exists()
 
 
@@ -285,7 +286,7 @@ def test_new_deadlines_after_a_severity_change_get_their_own_breach(
     start.move_to(case.first_action_due + timedelta(minutes=1))
     assert sla.case_sla_sweep().breached["first_action"] == 1
     assert Case.objects.get(pk=case.pk).priority == 1
-    assert len(events(case, timeline.CASE_SLA_BREACHED)) == 2
+    assert len(events(case, EventKind.CASE_SLA_BREACHED)) == 2
     assert Notification.objects.filter(user=senior).count() == 2
 
 

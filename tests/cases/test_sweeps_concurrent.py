@@ -13,9 +13,10 @@ from django.db import connection
 from django.utils import timezone
 
 from cases import services as case_services
-from cases import sla, timeline
+from cases import sla
 from cases.intake import report_submit_batch
 from cases.models import Case, CaseEvent, Queue
+from cases.timeline import EventKind
 from enforcement import services as enforcement_services
 from enforcement.models import EnforcementAction, OutboxEvent
 from escalations import alerts as escalation_alerts
@@ -91,7 +92,7 @@ def test_two_sla_sweeps_racing_without_the_lock_still_mark_each_deadline_once(
     assert breached == {"first_action": CASES, "resolve": CASES}
     kinds = Counter(
         (e.case_id, e.data["deadline"])
-        for e in CaseEvent.objects.filter(kind=timeline.CASE_SLA_BREACHED)
+        for e in CaseEvent.objects.filter(kind=EventKind.CASE_SLA_BREACHED)
     )
     assert len(kinds) == 2 * CASES and set(kinds.values()) == {1}
     assert set(Case.objects.values_list("priority", flat=True)) == {2}
@@ -113,13 +114,13 @@ def test_two_sla_sweeps_with_the_lock_share_the_work_and_never_double_it(platfor
         results = run_together(lambda: sla.case_sla_sweep(batch=5))
         assert sum(r.warned["first_action"] for r in results) == CASES
         assert sla.case_sla_sweep().warned["first_action"] == 0
-    assert CaseEvent.objects.filter(kind=timeline.CASE_SLA_WARNED).count() == CASES
+    assert CaseEvent.objects.filter(kind=EventKind.CASE_SLA_WARNED).count() == CASES
     assert Case.objects.filter(first_action_warned_at__isnull=True).count() == 0
     with time_machine.travel(cases[-1].first_action_due + timedelta(minutes=1), tick=False):
         results = run_together(lambda: sla.case_sla_sweep(batch=5))
         # A sweep that found the other one holding the lock stops; a later run finishes.
         sla.case_sla_sweep()
-    assert CaseEvent.objects.filter(kind=timeline.CASE_SLA_BREACHED).count() == CASES
+    assert CaseEvent.objects.filter(kind=EventKind.CASE_SLA_BREACHED).count() == CASES
     assert Notification.objects.filter(user=senior).count() == CASES
     assert set(Case.objects.values_list("priority", flat=True)) == {1}
 
@@ -136,7 +137,9 @@ def test_two_lease_expiries_return_each_case_once(platform_account):
     assert sum(returned) == CASES
     assert Case.objects.filter(status="new", claimed_by__isnull=True).count() == CASES
     expired = Counter(
-        CaseEvent.objects.filter(kind=timeline.CASE_LEASE_EXPIRED).values_list("case_id", flat=True)
+        CaseEvent.objects.filter(kind=EventKind.CASE_LEASE_EXPIRED).values_list(
+            "case_id", flat=True
+        )
     )
     assert len(expired) == CASES and set(expired.values()) == {1}
 

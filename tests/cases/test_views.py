@@ -11,9 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from cases import services, timeline
+from cases import services
 from cases.intake import report_submit_batch
 from cases.models import Case, CaseEvent, Evidence, Identifier, Queue
+from cases.timeline import EventKind
 from tests.factories import ReportPayloadFactory, make_case
 from tsops.models import AccessLog
 
@@ -165,7 +166,7 @@ def test_next_case_claims_the_top_case_and_opens_it(platform_account, analyst, l
     assert response.url == case_url(urgent)
     urgent.refresh_from_db()
     assert urgent.status == Case.Status.IN_REVIEW and urgent.claimed_by == analyst
-    assert CaseEvent.objects.filter(case=urgent, kind=timeline.CASE_CLAIMED).exists()
+    assert CaseEvent.objects.filter(case=urgent, kind=EventKind.CASE_CLAIMED).exists()
     low.refresh_from_db()
     assert low.status == Case.Status.NEW
 
@@ -207,7 +208,7 @@ def test_an_analyst_bulk_tags_and_moves_cases(platform_account, analyst, login):
     assert set(Case.objects.filter(pk__in=[one.pk, two.pk]).values_list("queue", flat=True)) == {
         spam.pk
     }
-    assert CaseEvent.objects.filter(case=one, kind=timeline.CASE_MOVED, actor=analyst).exists()
+    assert CaseEvent.objects.filter(case=one, kind=EventKind.CASE_MOVED, actor=analyst).exists()
 
 
 def test_an_analyst_bulk_assigns_and_releases(platform_account, analyst, analyst2, login):
@@ -298,8 +299,8 @@ def test_the_case_page_shows_what_an_analyst_needs(platform_account, analyst, lo
     assert 'data-testid="linked-account"' in html and "acct-8" in html
     evidence = Evidence.objects.get(case=case)
     assert evidence.sha256 in html
-    assert timeline.LABELS[timeline.CASE_CREATED] in html
-    assert timeline.LABELS[timeline.EVIDENCE_ADDED] in html
+    assert EventKind.CASE_CREATED.label in html
+    assert EventKind.EVIDENCE_ADDED.label in html
 
 
 def test_every_view_of_a_case_writes_the_access_log(platform_account, analyst, login):
@@ -416,7 +417,7 @@ def test_skipping_needs_a_reason_and_returns_the_case(platform_account, analyst,
     assert response.url == queue_url("general")
     case.refresh_from_db()
     assert case.status == Case.Status.NEW and case.claimed_by is None
-    assert CaseEvent.objects.filter(case=case, kind=timeline.CASE_SKIPPED).exists()
+    assert CaseEvent.objects.filter(case=case, kind=EventKind.CASE_SKIPPED).exists()
 
 
 def test_claiming_a_case_someone_else_holds_is_refused_with_a_message(

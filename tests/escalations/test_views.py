@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from cases.models import Case, CaseEvent
 from cases.services import evidence_add
+from cases.timeline import EventKind
 from enforcement.models import EnforcementAction
 from escalations import services
 from escalations.models import Escalation
@@ -214,7 +215,7 @@ def test_resolving_with_a_ban_decides_the_case_and_the_ban_waits_for_a_senior(
     assert action.status == EnforcementAction.Status.PENDING_APPROVAL
     assert escalation.case.status == Case.Status.PENDING_APPROVAL
     assert CaseEvent.objects.filter(
-        case=escalation.case, kind=services.ESCALATION_RESOLVED
+        case=escalation.case, kind=EventKind.ESCALATION_RESOLVED
     ).exists()
     page = client.get(f"/escalations/{escalation.pk}/").content.decode()
     assert 'data-testid="decision-action-status">Pending approval<' in page
