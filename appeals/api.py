@@ -15,6 +15,8 @@ from appeals.serializers import (
     AppealReviewSerializer,
     AppealStatusSerializer,
 )
+from cases.api import QueueClaimHandler, register_queue_claim
+from cases.models import Queue
 
 
 class AppealCreateApi(APIView):
@@ -70,3 +72,19 @@ class AppealDecisionApi(APIView):
         )
         appeal = selectors.appeal_get_for(actor=request.user, appeal_id=appeal.pk)
         return Response(AppealReviewSerializer(appeal).data)
+
+
+def _claim_from_queue(request, queue: Queue) -> Response:
+    """``POST /api/v1/queues/appeals/claim`` (cases' claim endpoint): the top appeal, or 204."""
+    appeal = services.appeal_claim_next(actor=request.user, queue=queue)
+    if appeal is None:
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    return Response(AppealReviewSerializer(appeal).data)
+
+
+def register() -> None:
+    """Called from ``AppealsConfig.ready()``: the appeals queue is claimed as appeals."""
+    register_queue_claim(
+        kind=Queue.Kind.APPEALS,
+        handler=QueueClaimHandler(claim=_claim_from_queue, serializer=AppealReviewSerializer),
+    )

@@ -26,17 +26,16 @@ from appeals.forms import STATUS_TABS, AppealDecisionForm, AppealFileForm, new_e
 from appeals.models import Appeal
 from appeals.permissions import can_review_appeal, is_conflicted
 from cases import selectors as case_selectors
-from cases import timeline
 from cases.models import Queue, Report
 from cases.services import case_view_record
-from cases.views import _event_detail, _short_duration
 from enforcement.models import EnforcementAction
+from enforcement.presentation import action_text, describe_action
 from enforcement.selectors import account_enforcement_history, enforcement_lookup
-from enforcement.views import STATUS_LABELS, action_text
 from tsops.decorators import console_view
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 from tsops.permissions import has_capability
+from tsops.presentation import relative_text
 
 PAGE_SIZE = 50
 # Appeals run on days, not minutes: flag those with less than a working shift left.
@@ -49,15 +48,7 @@ def _mark_deadlines(appeals, now) -> None:
     for appeal in appeals:
         appeal.breached = appeal.is_open and appeal.due_at < now
         appeal.due_soon = appeal.is_open and not appeal.breached and appeal.due_at < now + DUE_SOON
-        left = _short_duration(appeal.due_at - now)
-        appeal.due_text = f"{left} ago" if appeal.due_at < now else f"in {left}"
-
-
-def _describe(action: EnforcementAction, now) -> EnforcementAction:
-    action.current_status = action.effective_status(now)
-    action.status_label = STATUS_LABELS[action.current_status]
-    action.text = action_text(action.action_type, action.duration_hours, action.feature)
-    return action
+        appeal.due_text = relative_text(appeal.due_at, now)
 
 
 def _appeals_queue(actor) -> Queue | None:
@@ -94,7 +85,7 @@ def appeal_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(appeals, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     for appeal in rows:
-        _describe(appeal.action, now)
+        describe_action(appeal.action, now)
     _mark_deadlines(rows, now)
     tabs = [
         {"value": value, "label": label, "count": counts[value]} for value, label in STATUS_TABS
@@ -149,22 +140,19 @@ def _render_appeal(
     now = timezone.now()
     case = appeal.case
     case_view_record(actor=actor, case=case, request=request)
-    action = _describe(appeal.action, now)
+    action = describe_action(appeal.action, now)
     decision = action.decision
     decision_actions = [
-        _describe(a, now) for a in decision.actions.select_related("subject", "approved_by")
+        describe_action(a, now) for a in decision.actions.select_related("subject", "approved_by")
     ]
     account = case.subject.account
-    history = [_describe(a, now) for a in account_enforcement_history(account)]
+    history = [describe_action(a, now) for a in account_enforcement_history(account)]
     evidence = list(case.evidence.select_related("added_by"))
     for item in evidence:
         # What the decider could not have seen is marked, so the reviewer judges the decision
         # on what it was made from.
         item.after_decision = item.captured_at > decision.created_at
     events = case_selectors.timeline_for(case)
-    for event in events:
-        event.label = timeline.label(event.kind)
-        event.detail = _event_detail(event)
     _mark_deadlines([appeal], now)
 
     conflicted = is_conflicted(actor, appeal)
@@ -179,7 +167,7 @@ def _render_appeal(
     replacement = appeal.replacement_action
     context = {
         "appeal": appeal,
-        "replacement_text": _describe(replacement, now).text if replacement else "",
+        "replacement_text": describe_action(replacement, now).text if replacement else "",
         "action": action,
         "decision": decision,
         "section": decision.policy_section,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -14,12 +17,13 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from appeals.serializers import AppealReviewSerializer
 from cases import selectors, services
 from cases.intake import MAX_BATCH, report_submit, report_submit_batch
+from cases.models import Queue
 from cases.permissions import check_submit_reports
 from cases.serializers import (
     CaseDetailSerializer,
@@ -189,6 +193,29 @@ class QueueListApi(APIView):
         )
 
 
+@dataclass(frozen=True)
+class QueueClaimHandler:
+    """How a queue kind whose work another app owns is claimed: ``claim(request, queue)``
+    answers the request; ``serializer`` is what a 200 carries, for the schema."""
+
+    claim: Callable[[Request, Queue], Response]
+    serializer: type[serializers.Serializer]
+
+
+# Registered by the owning app from its AppConfig.ready() (appeals: the appeals queue), so
+# cases never imports it.
+_CLAIM_HANDLERS: dict[str, QueueClaimHandler] = {}
+
+
+def register_queue_claim(*, kind: str, handler: QueueClaimHandler) -> None:
+    """Queues of ``kind`` are claimed by ``handler`` instead of as cases."""
+    _CLAIM_HANDLERS[kind] = handler
+
+
+def _claimed_work_serializers() -> list[type[serializers.Serializer]]:
+    return [CaseDetailSerializer, *(h.serializer for h in _CLAIM_HANDLERS.values())]
+
+
 class QueueClaimApi(APIView):
     """Claim the top case of a queue: 200 with the case, 204 when the queue is empty."""
 
@@ -197,10 +224,11 @@ class QueueClaimApi(APIView):
     @extend_schema(
         request=None,
         responses={
-            # An appeals queue answers with the appeal, any other queue with the case.
+            # A queue of another app's work (appeals) answers with that work, any other
+            # queue with the case; the list is read when the schema is built.
             200: PolymorphicProxySerializer(
                 component_name="ClaimedWork",
-                serializers=[CaseDetailSerializer, AppealReviewSerializer],
+                serializers=_claimed_work_serializers,
                 resource_type_field_name=None,
             ),
             204: None,
@@ -208,14 +236,9 @@ class QueueClaimApi(APIView):
     )
     def post(self, request, slug: str):
         queue = selectors.queue_get_for(actor=request.user, slug=slug, kind=None)
-        if queue.kind == queue.Kind.APPEALS:
-            # Appeals queues are claimed the same way and answer with the appeal.
-            from appeals.services import appeal_claim_next
-
-            appeal = appeal_claim_next(actor=request.user, queue=queue)
-            if appeal is None:
-                return Response(status=status.HTTP_204_NO_CONTENT)
-            return Response(AppealReviewSerializer(appeal).data)
+        handler = _CLAIM_HANDLERS.get(queue.kind)
+        if handler is not None:
+            return handler.claim(request, queue)
         case = services.case_claim_next(actor=request.user, queue=queue)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

@@ -66,14 +66,6 @@ class EventKind(models.TextChoices):
     QA_REVIEW_ADJUDICATED = "QA_REVIEW_ADJUDICATED", "QA dispute adjudicated"
 
 
-def label(kind: str) -> str:
-    """The human label of a stored kind; a code no longer in the enum shows as itself."""
-    try:
-        return EventKind(kind).label
-    except ValueError:
-        return kind
-
-
 def record(case: Case | int, kind: EventKind, actor=None, *, at=None, **data) -> CaseEvent:
     """Add one event to a case's timeline (``at`` only for backdated imports).
 

@@ -7,18 +7,15 @@ ConflictError (stale edit, impossible transition) becomes a message and a redire
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from cases import selectors, services, timeline
+from cases import selectors, services
 from cases.forms import (
     BulkForm,
     CaseEditForm,
@@ -30,17 +27,13 @@ from cases.forms import (
     RevealForm,
     SearchForm,
 )
-from cases.models import Case, CaseLink, Identifier, Note, Report
+from cases.models import Case, Identifier
+from cases.panels import queue_panels_context, render_case_page
 from cases.permissions import (
     can_bulk_edit,
-    can_claim_case,
-    can_reveal_pii,
-    can_view_pii,
     check_bulk_edit,
 )
-from cases.timeline import EventKind
-from enforcement.views import case_enforcement_context, queue_enforcement_context
-from escalations.views import case_escalation_context
+from cases.presentation import mark_deadlines
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
 
@@ -71,30 +64,6 @@ def _add_service_errors(form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-def _short_duration(delta: timedelta) -> str:
-    """A compact duration for a table cell: "2 d 4 h", "3 h 20 m", "12 m"."""
-    minutes = max(int(abs(delta.total_seconds()) // 60), 0)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} m"
-    return f"{minutes} m"
-
-
-def _mark_deadlines(cases, now) -> None:
-    """Per row: the deadline that matters next, and whether it is breached or due soon."""
-    for case in cases:
-        waiting_first = case.first_action_at is None and case.first_action_due < case.resolve_due
-        case.next_deadline = case.first_action_due if waiting_first else case.resolve_due
-        case.next_deadline_label = "first action" if waiting_first else "resolve"
-        case.breached = case.is_breached(now)
-        case.due_soon = case.is_due_soon(now)
-        left = _short_duration(case.next_deadline - now)
-        case.next_deadline_text = f"{left} ago" if case.next_deadline < now else f"in {left}"
-
-
 # --- Queues ---------------------------------------------------------------------------------
 
 
@@ -121,7 +90,7 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     rows = list(cases[: PAGE_SIZE + 1])
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    _mark_deadlines(rows, timezone.now())
+    mark_deadlines(rows, timezone.now())
 
     base = request.GET.copy()
     base.pop("after", None)
@@ -152,7 +121,7 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "first_query": base.urlencode() if cursor is not None else None,
         "next_query": next_query,
         "bulk_form": bulk_form,
-        **queue_enforcement_context(request),
+        **queue_panels_context(request, queue),
     }
     return render(request, "cases/queue_detail.html", context)
 
@@ -205,138 +174,6 @@ def queue_bulk(request: HttpRequest, slug: str) -> HttpResponse:
 # --- One case --------------------------------------------------------------------------------
 
 
-def _identifier_rows(actor, account) -> list[dict]:
-    """The account's identifiers, masked; with fingerprint and sharers for those with view_pii."""
-    if account is None:
-        return []
-    identifiers = list(Identifier.objects.filter(account=account).order_by("kind", "id"))
-    sharers: dict[tuple[str, str], list[str]] = {}
-    show_fingerprint = can_view_pii(actor)
-    if show_fingerprint and identifiers:
-        match = Q()
-        for ident in identifiers:
-            match |= Q(kind=ident.kind, value_hash=ident.value_hash)
-        for kind, value_hash, external_id in (
-            Identifier.objects.filter(match)
-            .exclude(account=account)
-            .values_list("kind", "value_hash", "account__external_id")
-            .order_by("account__external_id")[:200]
-        ):
-            sharers.setdefault((kind, value_hash), []).append(external_id)
-    return [
-        {
-            "identifier": ident,
-            "fingerprint": ident.value_hash if show_fingerprint else None,
-            "sharing": sharers.get((ident.kind, ident.value_hash), []),
-        }
-        for ident in identifiers
-    ]
-
-
-def _event_detail(event) -> str:
-    """A short plain-text description of a timeline event's data (autoescaped by the template)."""
-    data = event.data or {}
-    if event.kind == EventKind.REPORT_ADDED and data.get("source"):
-        parts = [data["source"].replace("_", " "), data.get("reason") or ""]
-        if data.get("detector"):
-            score = data.get("score")
-            parts.append(f"detector {data['detector']}" + (f" ({score:.2f})" if score else ""))
-        return " · ".join(p for p in parts if p)
-    if "before" in data and "after" in data:
-        before = ", ".join(data["before"]) if isinstance(data["before"], list) else data["before"]
-        after = ", ".join(data["after"]) if isinstance(data["after"], list) else data["after"]
-        return f"{before or '—'} → {after or '—'}"
-    parts = []
-    # Decisions and enforcement actions (enforcement.services) say what and under which section.
-    if data.get("outcome"):
-        section = data.get("policy_section")
-        parts.append(data["outcome"].replace("_", " ") + (f" under {section}" if section else ""))
-    if data.get("recommended"):
-        followed = {True: "followed", False: "not followed"}.get(data.get("followed"), "")
-        parts.append(f"ladder recommended {data['recommended']} ({followed})".replace(" ()", ""))
-    if data.get("type"):
-        hours = data.get("hours")
-        parts.append(data["type"].replace("_", " ") + (f" {hours} h" if hours else ""))
-    if data.get("reason"):
-        parts.append(f"reason: {data['reason']}")
-    if data.get("queue"):
-        parts.append(f"queue {data['queue']}")
-    if data.get("kind") and data.get("case_id"):
-        parts.append(f"{data['kind'].replace('_', ' ')} #{data['case_id']}")
-    if data.get("sha256"):
-        parts.append(f"sha256 {data['sha256'][:12]}…")
-    if data.get("deadline"):
-        parts.append(data["deadline"].replace("_", " ") + " deadline")
-    if data.get("bulk"):
-        parts.append("bulk")
-    return "; ".join(parts)
-
-
-def _render_case(
-    request: HttpRequest,
-    case: Case,
-    *,
-    status: int = 200,
-    edit_form: CaseEditForm | None = None,
-    note_form: NoteForm | None = None,
-    evidence_form: EvidenceForm | None = None,
-    decision_form=None,
-) -> HttpResponse:
-    """The case page; every rendering is a view of the case and goes to the access log."""
-    actor = request.user
-    services.case_view_record(actor=actor, case=case, request=request)
-    now = timezone.now()
-    _mark_deadlines([case], now)
-    case.first_breached = (
-        case.is_open and case.first_action_at is None and (case.first_action_due < now)
-    )
-    case.resolve_breached = case.is_open and case.resolve_due < now
-    queues = selectors.queue_list(actor=actor)
-    visible = selectors.visible_cases(actor)
-    events = selectors.timeline_for(case)
-    for event in events:
-        event.label = timeline.label(event.kind)
-        event.detail = _event_detail(event)
-    prior = selectors.prior_cases(actor=actor, case=case)
-    holds_claim = case.status == Case.Status.IN_REVIEW and case.claimed_by_id == actor.pk
-    context = {
-        "case": case,
-        "subject": case.subject,
-        "account": case.subject.account,
-        "holds_claim": holds_claim,
-        "can_claim": can_claim_case(actor, case)
-        and case.status in (Case.Status.NEW, Case.Status.IN_REVIEW)
-        and not holds_claim,
-        "can_release": case.status == Case.Status.IN_REVIEW
-        and (holds_claim or can_bulk_edit(actor)),
-        "report_groups": selectors.report_groups(case),
-        "reports": selectors.report_list(case),
-        "evidence": list(case.evidence.select_related("added_by")),
-        "notes": list(Note.objects.filter(case=case).select_related("author")),
-        # Links to cases the viewer cannot see (a restricted one) are left out altogether.
-        "links_out": list(
-            CaseLink.objects.filter(from_case=case, to_case__in=visible).select_related("to_case")
-        ),
-        "links_in": list(
-            CaseLink.objects.filter(to_case=case, from_case__in=visible).select_related("from_case")
-        ),
-        "prior_cases": prior,
-        "linked_accounts": selectors.linked_accounts(actor=actor, case=case),
-        "identifiers": _identifier_rows(actor, case.subject.account),
-        "can_view_pii": can_view_pii(actor),
-        "can_reveal_pii": can_reveal_pii(actor),
-        "events": events,
-        "edit_form": edit_form or CaseEditForm.for_case(case, queues),
-        "note_form": note_form or NoteForm(),
-        "evidence_form": evidence_form or EvidenceForm(),
-        "release_form": ReleaseForm(),
-        "automated_source": Report.Source.AUTOMATED_FLAG,
-        **case_enforcement_context(request, case, decision_form=decision_form),
-        **case_escalation_context(request, case),
-    }
-    return render(request, "cases/case_detail.html", context, status=status)
-
-
 @console_view()
 @require_GET
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -348,7 +185,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
             case = selectors.case_get_for(actor=request.user, case_id=case.pk)
         except ConflictError:
             pass
-    return _render_case(request, case)
+    return render_case_page(request, case)
 
 
 def _back_to_case(case_id: int, anchor: str = "") -> HttpResponse:
@@ -399,7 +236,7 @@ def case_edit(request: HttpRequest, case_id: int) -> HttpResponse:
     case = selectors.case_get_for(actor=actor, case_id=case_id)
     form = CaseEditForm(request.POST, queues=selectors.queue_list(actor=actor), case=case)
     if not form.is_valid():
-        return _render_case(request, case, status=400, edit_form=form)
+        return render_case_page(request, case, status=400, edit_form=form)
     data = form.cleaned_data
     try:
         services.case_update(
@@ -422,7 +259,7 @@ def case_edit(request: HttpRequest, case_id: int) -> HttpResponse:
         return _back_to_case(case.pk, "edit")
     except ValidationError as error:
         _add_service_errors(form, error)
-        return _render_case(request, case, status=400, edit_form=form)
+        return render_case_page(request, case, status=400, edit_form=form)
     messages.success(request, "Case updated.")
     return _back_to_case(case.pk)
 
@@ -441,7 +278,7 @@ def case_note_add(request: HttpRequest, case_id: int) -> HttpResponse:
         else:
             messages.success(request, "Note added.")
             return _back_to_case(case.pk, "notes")
-    return _render_case(request, case, status=400, note_form=form)
+    return render_case_page(request, case, status=400, note_form=form)
 
 
 @console_view()
@@ -466,7 +303,7 @@ def case_evidence_add(request: HttpRequest, case_id: int) -> HttpResponse:
         else:
             messages.success(request, "Evidence added.")
             return _back_to_case(case.pk, "evidence")
-    return _render_case(request, case, status=400, evidence_form=form)
+    return render_case_page(request, case, status=400, evidence_form=form)
 
 
 @console_view()
@@ -543,5 +380,5 @@ def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     q = form.cleaned_data["q"].strip() if form.is_valid() else ""
     results = selectors.case_search(actor=request.user, q=q) if q else []
-    _mark_deadlines(results, timezone.now())
+    mark_deadlines(results, timezone.now())
     return render(request, "cases/search.html", {"q": q, "results": results, "form": form})

@@ -15,57 +15,30 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import selectors as case_selectors
 from cases.models import Case, Subject
+from cases.panels import render_case_page
 from cases.permissions import can_bulk_edit
 from cases.services import StaleEdit
-from enforcement import selectors, services, strikes
-from enforcement.catalogue import ACTIONS, CEILINGS
+from enforcement import selectors, services
 from enforcement.forms import BulkDecisionForm, DecisionForm, LookupForm, ReasonForm
-from enforcement.models import Decision, EnforcementAction, PolicySection
+from enforcement.models import Decision, EnforcementAction
+from enforcement.panels import decision_form_for, relevant_sections
 from enforcement.permissions import (
     can_approve_action,
-    can_decide_case,
-    can_reverse_action,
     check_decide_case,
     check_reverse_action,
     check_review_action,
-    deciding_role,
 )
+from enforcement.presentation import STATUS_LABELS, action_summary
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
 from tsops.models import AccessLog
-from tsops.permissions import has_capability
 from tsops.services import access_log_record
 
-DECIDABLE = (Case.Status.NEW, Case.Status.IN_REVIEW, Case.Status.ESCALATED)
-STATUS_LABELS = dict(EnforcementAction.Status.choices)
 MAX_APPROVALS_SHOWN = 200
-
-
-def duration_text(hours: int | None) -> str:
-    """ "72 hours" or "7 days" (whole days read as days)."""
-    if not hours:
-        return ""
-    days, rest = divmod(hours, 24)
-    if days and not rest:
-        return f"{days} day" + ("s" if days != 1 else "")
-    return f"{hours} hour" + ("s" if hours != 1 else "")
-
-
-def action_text(action_type: str | None, hours: int | None = None, feature: str = "") -> str:
-    """One action in words: "Suspend the account for 7 days", "Restrict a feature (messaging)…"."""
-    if not action_type:
-        return ""
-    text = ACTIONS[action_type].label
-    if feature:
-        text += f" ({feature.replace('_', ' ')})"
-    if hours:
-        text += f" for {duration_text(hours)}"
-    return text
 
 
 def _error_text(error: ValidationError) -> str:
@@ -78,146 +51,15 @@ def _error_text(error: ValidationError) -> str:
     )
 
 
-# --- The case page's enforcement panel ---------------------------------------------------
-
-
-def _ceiling_text(actor, case: Case) -> str:
-    """What the decider may do alone on this case; the rest waits for a senior."""
-    table = CEILINGS.get(deciding_role(actor, case) or "", {})
-    if len(table) == len(ACTIONS) and all(limit is None for limit in table.values()):
-        return "Every action you take applies at once."
-    alone = [
-        ACTIONS[code].label + (f" up to {duration_text(limit)}" if limit else "")
-        for code, limit in table.items()
-    ]
-    if not alone:
-        return "Every action you propose waits for a senior's approval."
-    return f"Applies at once: {', '.join(alone)}. Anything else waits for a senior's approval."
-
-
-def _recommendations(account: Subject | None, sections: list[PolicySection], now) -> list[dict]:
-    """The repeat-offender ladder's step for a violation under each of these sections."""
-    by_severity: dict[int, strikes.Recommendation] = {}
-    rows = []
-    for section in sections:
-        if section.severity not in by_severity:
-            by_severity[section.severity] = strikes.recommend(account, section.severity, now)
-        rec = by_severity[section.severity]
-        rows.append(
-            {
-                "section": section,
-                "recommendation": rec,
-                "text": action_text(rec.action, rec.duration_hours) or "No action on the ladder",
-            }
-        )
-    return rows
-
-
-def _relevant_sections(case: Case) -> list[PolicySection]:
-    """The sections relevant to the case's reason, the most specific first (a section made
-    for this reason alone before catch-alls such as the general terms), so that the one the
-    form preselects is the likeliest."""
-    sections = selectors.policy_sections_for_reason(case.reason)
-    return sorted(sections, key=lambda s: (len(s.reasons), s.code))
-
-
-def _decision_form(case: Case, relevant: list[PolicySection], data=None) -> DecisionForm:
-    sections = list(selectors.policy_sections_current().order_by("code"))
-    if data is not None:
-        return DecisionForm(data, sections=sections, relevant=relevant)
-    first = relevant[0] if relevant else None
-    draft = services.draft_statement(first, []) if first else ""
-    return DecisionForm(
-        initial={
-            "outcome": Decision.Outcome.VIOLATION,
-            "policy_section": first.code if first else "",
-            "statement_of_reasons": draft,
-            "statement_draft": draft,
-            "version": case.version,
-        },
-        sections=sections,
-        relevant=relevant,
-    )
-
-
-def case_enforcement_context(
-    request: HttpRequest, case: Case, *, decision_form: DecisionForm | None = None
-) -> dict:
-    """Everything the case page shows of enforcement, under the key ``enforcement``."""
-    actor = request.user
-    now = timezone.now()
-    account = case.subject.account
-    relevant = _relevant_sections(case)
-    is_senior = has_capability(actor, "approve_actions")
-
-    actions = selectors.actions_for_case(actor=actor, case=case)
-    for action in actions:
-        # The page's case is the actions' case: spare the predicates a query each.
-        action.case = case
-        action.current_status = action.effective_status(now)
-        action.status_label = STATUS_LABELS[action.current_status]
-        action.text = action_text(action.action_type, action.duration_hours, action.feature)
-        pending = action.status == EnforcementAction.Status.PENDING_APPROVAL
-        action.can_review = pending and can_approve_action(actor, action)
-        action.own_proposal = pending and is_senior and action.proposed_by_id == actor.pk
-        action.can_reverse = action.current_status in (
-            EnforcementAction.Status.ACTIVE,
-            EnforcementAction.Status.EXPIRED,
-        ) and can_reverse_action(actor, action)
-    decisions = selectors.decisions_for_case(case)
-
-    history = selectors.account_enforcement_history(account)
-    # Link only to the cases the viewer may open (a restricted one stays unnamed).
-    visible = set(
-        case_selectors.visible_cases(actor)
-        .filter(pk__in={a.case_id for a in history})
-        .values_list("pk", flat=True)
-        if history
-        else ()
-    )
-    for action in history:
-        action.current_status = action.effective_status(now)
-        action.status_label = STATUS_LABELS[action.current_status]
-        action.text = action_text(action.action_type, action.duration_hours, action.feature)
-        action.case_visible = action.case_id in visible
-
-    can_decide = case.status in DECIDABLE and can_decide_case(actor, case)
-    context = {
-        "guidance": relevant,
-        "actions": actions,
-        "decisions": decisions,
-        "history": history,
-        "account": account,
-        "active_strikes": strikes.active_strikes(account, now),
-        "can_decide": can_decide,
-        "decidable": case.status in DECIDABLE,
-    }
-    if can_decide:
-        form = decision_form or _decision_form(case, relevant)
-        chosen = list(relevant)
-        selected = form["policy_section"].value()
-        if selected and selected not in {s.code for s in relevant}:
-            chosen += list(selectors.policy_sections_current().filter(code=selected))
-        context.update(
-            {
-                "form": form,
-                "recommendations": _recommendations(account, chosen, now),
-                "strike_history": selectors.strike_history(account, now),
-                "ceiling": _ceiling_text(actor, case),
-            }
-        )
-    return {"enforcement": context}
-
-
 def _render_case(request, case: Case, form: DecisionForm, status: int) -> HttpResponse:
-    # The case page is the cases app's; it asks this module for its enforcement panel.
-    from cases.views import _render_case as render_case_page
-
-    return render_case_page(request, case, status=status, decision_form=form)
+    """The case page again, its decision panel showing this form (with its errors)."""
+    return render_case_page(
+        request, case, status=status, panel_options={"enforcement": {"decision_form": form}}
+    )
 
 
 def _texts(actions: list[EnforcementAction]) -> list[str]:
-    return [action_text(a.action_type, a.duration_hours, a.feature) for a in actions]
+    return [action_summary(a) for a in actions]
 
 
 def _decision_message(decision: Decision) -> str:
@@ -242,8 +84,8 @@ def case_decide(request: HttpRequest, case_id: int) -> HttpResponse:
     actor = request.user
     case = case_selectors.case_get_for(actor=actor, case_id=case_id)
     check_decide_case(actor, case)  # refused before the form is read
-    relevant = _relevant_sections(case)
-    form = _decision_form(case, relevant, data=request.POST)
+    relevant = relevant_sections(case)
+    form = decision_form_for(case, relevant, data=request.POST)
     if not form.is_valid():
         return _render_case(request, case, form, 400)
     data = form.cleaned_data
@@ -269,7 +111,7 @@ def case_decide(request: HttpRequest, case_id: int) -> HttpResponse:
         case = case_selectors.case_get_for(actor=actor, case_id=case.pk)
         fresh = request.POST.copy()
         fresh["version"] = str(case.version)
-        return _render_case(request, case, _decision_form(case, relevant, data=fresh), 409)
+        return _render_case(request, case, decision_form_for(case, relevant, data=fresh), 409)
     except ConflictError as error:
         messages.error(request, str(error))
         return redirect(reverse("cases:case-detail", args=[case.pk]) + "#enforcement")
@@ -337,7 +179,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     more = len(rows) > MAX_APPROVALS_SHOWN
     rows = rows[:MAX_APPROVALS_SHOWN]
     for action in rows:
-        action.text = action_text(action.action_type, action.duration_hours, action.feature)
+        action.text = action_summary(action)
         action.can_review = can_approve_action(actor, action)
         action.own_proposal = action.proposed_by_id == actor.pk
     return render(request, "enforcement/approval_list.html", {"actions": rows, "more": more})
@@ -354,7 +196,7 @@ def action_approve(request: HttpRequest, action_id: int) -> HttpResponse:
         messages.error(request, str(error))
         return _back(request, None, action)
     action.case.refresh_from_db(fields=["status"])
-    what = action_text(action.action_type, action.duration_hours, action.feature)
+    what = action_summary(action)
     text = f"Approved: {what} on {action.subject.kind} {action.subject.external_id}."
     if action.case.status == Case.Status.RESOLVED:
         text += f" Case #{action.case_id} is resolved."
@@ -383,7 +225,7 @@ def action_reject(request: HttpRequest, action_id: int) -> HttpResponse:
         messages.error(request, str(error))
         return _back(request, form, action)
     action.case.refresh_from_db(fields=["status"])
-    what = action_text(action.action_type, action.duration_hours, action.feature)
+    what = action_summary(action)
     text = f"Rejected: {what} on case #{action.case_id}."
     if action.case.status == Case.Status.NEW:
         text += " The case is back in its queue."
@@ -410,7 +252,7 @@ def action_reverse(request: HttpRequest, action_id: int) -> HttpResponse:
     except ConflictError as error:
         messages.error(request, str(error))
     else:
-        what = action_text(action.action_type, action.duration_hours, action.feature)
+        what = action_summary(action)
         messages.success(request, f"Reversed: {what}. The platform is told.")
     return _back(request, form, action)
 
@@ -483,14 +325,6 @@ def lookup(request: HttpRequest) -> HttpResponse:
 
 
 # --- Bulk decisions from a queue page -----------------------------------------------------
-
-
-def queue_enforcement_context(request: HttpRequest) -> dict:
-    """The queue page's "decide selected" fields, for those who may bulk edit."""
-    if not can_bulk_edit(request.user):
-        return {"bulk_decision_form": None}
-    sections = list(selectors.policy_sections_current().order_by("code"))
-    return {"bulk_decision_form": BulkDecisionForm(sections=sections)}
 
 
 @console_view()

@@ -19,18 +19,17 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import selectors as case_selectors
-from cases import timeline
-from cases.models import Case
 from cases.permissions import can_view_case
 from enforcement.selectors import policy_sections_current
 from escalations import selectors, services
 from escalations.forms import STATUS_TABS, EscalateForm, ResolveForm, ReturnForm
 from escalations.models import Escalation, Team
-from escalations.permissions import can_raise_escalation, can_work_escalation
+from escalations.permissions import can_work_escalation
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
 from tsops.models import AccessLog
 from tsops.permissions import teams_of
+from tsops.presentation import relative_text
 from tsops.services import access_log_record
 
 CLOSED = (Escalation.Status.RESOLVED, Escalation.Status.RETURNED)
@@ -38,13 +37,9 @@ CLOSED = (Escalation.Status.RESOLVED, Escalation.Status.RETURNED)
 
 def _mark_overdue(escalations, now) -> None:
     """Per row: whether the acknowledgement is overdue, and the deadline in words."""
-    # Imported here: cases.views imports this module for the case page's panel.
-    from cases.views import _short_duration
-
     for escalation in escalations:
         escalation.overdue = escalation.is_overdue(now)
-        left = _short_duration(escalation.ack_due - now)
-        escalation.ack_text = f"{left} ago" if escalation.ack_due < now else f"in {left}"
+        escalation.ack_text = relative_text(escalation.ack_due, now)
 
 
 # --- The team inbox --------------------------------------------------------------------------
@@ -97,10 +92,7 @@ def _packet_view(packet: dict) -> dict:
     view["frozen_at"] = when(packet.get("frozen_at"))
     view["reports"] = [{**r, "at": when(r.get("received_at"))} for r in packet.get("reports", [])]
     view["evidence"] = [{**e, "at": when(e.get("captured_at"))} for e in packet.get("evidence", [])]
-    view["timeline"] = [
-        {**e, "when": when(e.get("at")), "label": timeline.label(e.get("kind"))}
-        for e in packet.get("timeline", [])
-    ]
+    view["timeline"] = [{**e, "when": when(e.get("at"))} for e in packet.get("timeline", [])]
     view["prior_enforcement"] = [
         {**a, "when": when(a.get("at"))} for a in packet.get("prior_enforcement", [])
     ]
@@ -218,22 +210,6 @@ def escalation_return(request: HttpRequest, escalation_id: int) -> HttpResponse:
 
 
 # --- Escalating from the case page -----------------------------------------------------------
-
-
-def case_escalation_context(request: HttpRequest, case: Case) -> dict:
-    """What the case page shows of escalations, under the key ``escalation``: its escalations
-    and, for those who may raise one, the "Escalate" form."""
-    actor = request.user
-    escalations = list(
-        selectors.escalation_list(actor=actor).filter(case_id=case.pk).order_by("-raised_at")
-    )
-    can_raise = (
-        case.is_open and case.status != Case.Status.ESCALATED and can_raise_escalation(actor, case)
-    )
-    context: dict = {"escalations": escalations, "can_raise": can_raise}
-    if can_raise:
-        context["form"] = EscalateForm(teams=list(Team.objects.all()))
-    return {"escalation": context}
 
 
 @console_view("raise_escalations")

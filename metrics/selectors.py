@@ -21,6 +21,7 @@ from cases.models import Case, Queue
 from cases.selectors import queue_list, visible_cases
 from metrics.kpis import ANALYST_KPIS, kpi_report
 from tsops.permissions import has_capability
+from tsops.presentation import short_duration
 
 DUE_SOON = timedelta(hours=1)
 # The KPIs of an analyst's own page (the others describe the whole operation).
@@ -63,14 +64,7 @@ class LiveQueueRow:
         """The oldest open case's age for a table cell: "2 d 4 h", "3 h 20 m", "12 m", "—"."""
         if self.oldest is None:
             return "—"
-        minutes = max(int(self.oldest.total_seconds() // 60), 0)
-        days, rest = divmod(minutes, 24 * 60)
-        hours, minutes = divmod(rest, 60)
-        if days:
-            return f"{days} d {hours} h"
-        if hours:
-            return f"{hours} h {minutes} m"
-        return f"{minutes} m"
+        return short_duration(max(self.oldest, timedelta(0)))
 
 
 @dataclass

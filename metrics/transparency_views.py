@@ -18,7 +18,6 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from metrics.csv import csv_response
 from metrics.transparency import (
     CSV_HEADER,
     DEFINITIONS,
@@ -26,6 +25,7 @@ from metrics.transparency import (
     report_rows,
     transparency_report,
 )
+from tsops.csv import csv_response
 from tsops.decorators import console_view
 from tsops.models import AccessLog
 from tsops.services import access_log_record

@@ -19,8 +19,8 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from metrics import presentation, selectors
-from metrics.csv import csv_response
 from metrics.forms import RANGE_PRESETS, MetricsFilterForm, MetricsFilters, default_period
+from tsops.csv import csv_response
 from tsops.decorators import console_view
 from tsops.models import AccessLog
 from tsops.services import access_log_record

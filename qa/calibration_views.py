@@ -22,12 +22,12 @@ from cases.permissions import can_view_case
 from cases.services import case_view_record
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision
-from metrics.csv import csv_response
 from qa import calibration_selectors
 from qa.calibration_forms import AnswerForm, ClarificationForm, InviteForm, SessionCreateForm
 from qa.models import CalibrationCase, CalibrationParticipant, CalibrationSession
 from qa.permissions import can_manage_session
 from qa.services import calibration
+from tsops.csv import csv_response
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
 from tsops.models import AccessLog

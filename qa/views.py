@@ -18,11 +18,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cases import selectors as case_selectors
-from cases import timeline
 from cases.models import Report
-from cases.views import _event_detail
-from enforcement.views import action_text
-from metrics.csv import csv_response
+from enforcement.presentation import action_summary
 from qa import selectors, services
 from qa.forms import (
     AdjudicateForm,
@@ -44,6 +41,7 @@ from qa.permissions import (
     check_respond_to_review,
     check_reverse_from_review,
 )
+from tsops.csv import csv_response
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
 from tsops.permissions import has_capability, teams_of
@@ -214,7 +212,7 @@ def review_claim_next(request: HttpRequest) -> HttpResponse:
 def _describe_actions(actions) -> None:
     now = timezone.now()
     for action in actions:
-        action.text = action_text(action.action_type, action.duration_hours, action.feature)
+        action.text = action_summary(action)
         action.current_status = action.effective_status(now)
 
 
@@ -222,9 +220,6 @@ def _review_page(request, review: QAReview, *, status: int = 200, **forms) -> Ht
     actor = request.user
     is_analyst = review.analyst_id == actor.pk
     blind = selectors.blind_view(review)
-    for event in blind.events:
-        event.label = timeline.label(event.kind)
-        event.detail = _event_detail(event)
     _describe_actions(blind.prior_actions)
     original = selectors.original_decision(review)
     if original is not None:

@@ -16,13 +16,13 @@ from cases import services as case_services
 from cases.models import Queue, SLAPolicy
 from enforcement import services as enforcement
 from metrics import rollups
-from metrics.csv import csv_cell, csv_text
 from metrics.kpis import REGISTRY, kpi_report
 from metrics.selectors import OWN_KPIS
 from tests.conftest import make_member
 from tests.factories import make_case
 from tests.tsops.test_console import parse
 from tsops import roles
+from tsops.csv import csv_cell, csv_text
 from tsops.models import AccessLog
 
 pytestmark = pytest.mark.django_db

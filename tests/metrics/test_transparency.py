@@ -404,8 +404,8 @@ def test_the_csv_has_every_figure_and_neutralises_formulas(data, senior, session
 
 
 def test_csv_cells_starting_like_a_formula_are_neutralised():
-    from metrics.csv import csv_text
     from metrics.transparency import CSV_HEADER
+    from tsops.csv import csv_text
 
     text = csv_text(CSV_HEADER, [("=cmd", "+1", "-2", "@x"), ("ok", "a", "b", 5)])
     rows = list(csv.reader(io.StringIO(text)))

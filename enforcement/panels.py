@@ -1,0 +1,174 @@
+"""Enforcement's panels on the case page (guidance, decisions, actions, the decision form,
+the account's record) and on the queue page ("decide selected"), registered with
+``cases.panels`` from ``EnforcementConfig.ready()``."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils import timezone
+
+from cases import visibility
+from cases.models import Case, Queue, Subject
+from cases.panels import register_case_panel, register_queue_panel
+from cases.permissions import can_bulk_edit
+from enforcement import selectors, services, strikes
+from enforcement.catalogue import ACTIONS, CEILINGS
+from enforcement.forms import BulkDecisionForm, DecisionForm
+from enforcement.models import Decision, EnforcementAction, PolicySection
+from enforcement.permissions import (
+    can_approve_action,
+    can_decide_case,
+    can_reverse_action,
+    deciding_role,
+)
+from enforcement.presentation import action_text, describe_action
+from tsops.permissions import has_capability
+from tsops.presentation import hours_text
+
+DECIDABLE = (Case.Status.NEW, Case.Status.IN_REVIEW, Case.Status.ESCALATED)
+
+
+def _ceiling_text(actor, case: Case) -> str:
+    """What the decider may do alone on this case; the rest waits for a senior."""
+    table = CEILINGS.get(deciding_role(actor, case) or "", {})
+    if len(table) == len(ACTIONS) and all(limit is None for limit in table.values()):
+        return "Every action you take applies at once."
+    alone = [
+        ACTIONS[code].label + (f" up to {hours_text(limit)}" if limit else "")
+        for code, limit in table.items()
+    ]
+    if not alone:
+        return "Every action you propose waits for a senior's approval."
+    return f"Applies at once: {', '.join(alone)}. Anything else waits for a senior's approval."
+
+
+def _recommendations(account: Subject | None, sections: list[PolicySection], now) -> list[dict]:
+    """The repeat-offender ladder's step for a violation under each of these sections."""
+    by_severity: dict[int, strikes.Recommendation] = {}
+    rows = []
+    for section in sections:
+        if section.severity not in by_severity:
+            by_severity[section.severity] = strikes.recommend(account, section.severity, now)
+        rec = by_severity[section.severity]
+        rows.append(
+            {
+                "section": section,
+                "recommendation": rec,
+                "text": action_text(rec.action, rec.duration_hours) or "No action on the ladder",
+            }
+        )
+    return rows
+
+
+def relevant_sections(case: Case) -> list[PolicySection]:
+    """The sections relevant to the case's reason, the most specific first (a section made
+    for this reason alone before catch-alls such as the general terms), so that the one the
+    form preselects is the likeliest."""
+    sections = selectors.policy_sections_for_reason(case.reason)
+    return sorted(sections, key=lambda s: (len(s.reasons), s.code))
+
+
+def decision_form_for(case: Case, relevant: list[PolicySection], data=None) -> DecisionForm:
+    """The decision form bound to ``data``, or blank with the likeliest section and a draft."""
+    sections = list(selectors.policy_sections_current().order_by("code"))
+    if data is not None:
+        return DecisionForm(data, sections=sections, relevant=relevant)
+    first = relevant[0] if relevant else None
+    draft = services.draft_statement(first, []) if first else ""
+    return DecisionForm(
+        initial={
+            "outcome": Decision.Outcome.VIOLATION,
+            "policy_section": first.code if first else "",
+            "statement_of_reasons": draft,
+            "statement_draft": draft,
+            "version": case.version,
+        },
+        sections=sections,
+        relevant=relevant,
+    )
+
+
+def case_panel(
+    request: HttpRequest, case: Case, *, decision_form: DecisionForm | None = None
+) -> dict:
+    """Everything the case page shows of enforcement (its panel, under ``enforcement``)."""
+    actor = request.user
+    now = timezone.now()
+    account = case.subject.account
+    relevant = relevant_sections(case)
+    is_senior = has_capability(actor, "approve_actions")
+
+    actions = selectors.actions_for_case(actor=actor, case=case)
+    for action in actions:
+        # The page's case is the actions' case: spare the predicates a query each.
+        action.case = case
+        describe_action(action, now)
+        pending = action.status == EnforcementAction.Status.PENDING_APPROVAL
+        action.can_review = pending and can_approve_action(actor, action)
+        action.own_proposal = pending and is_senior and action.proposed_by_id == actor.pk
+        action.can_reverse = action.current_status in (
+            EnforcementAction.Status.ACTIVE,
+            EnforcementAction.Status.EXPIRED,
+        ) and can_reverse_action(actor, action)
+    decisions = selectors.decisions_for_case(case)
+
+    history = selectors.account_enforcement_history(account)
+    # Link only to the cases the viewer may open (a restricted one stays unnamed).
+    visible = set(
+        visibility.visible_cases(actor)
+        .filter(pk__in={a.case_id for a in history})
+        .values_list("pk", flat=True)
+        if history
+        else ()
+    )
+    for action in history:
+        describe_action(action, now)
+        action.case_visible = action.case_id in visible
+
+    can_decide = case.status in DECIDABLE and can_decide_case(actor, case)
+    context = {
+        "guidance": relevant,
+        "actions": actions,
+        "decisions": decisions,
+        "history": history,
+        "account": account,
+        "active_strikes": strikes.active_strikes(account, now),
+        "can_decide": can_decide,
+        "decidable": case.status in DECIDABLE,
+    }
+    if can_decide:
+        form = decision_form or decision_form_for(case, relevant)
+        chosen = list(relevant)
+        selected = form["policy_section"].value()
+        if selected and selected not in {s.code for s in relevant}:
+            chosen += list(selectors.policy_sections_current().filter(code=selected))
+        context.update(
+            {
+                "form": form,
+                "recommendations": _recommendations(account, chosen, now),
+                "strike_history": selectors.strike_history(account, now),
+                "ceiling": _ceiling_text(actor, case),
+            }
+        )
+    return context
+
+
+def queue_panel(request: HttpRequest, queue: Queue) -> BulkDecisionForm | None:
+    """The queue page's "decide selected" fields, for those who may bulk edit."""
+    if not can_bulk_edit(request.user):
+        return None
+    sections = list(selectors.policy_sections_current().order_by("code"))
+    return BulkDecisionForm(sections=sections)
+
+
+def register() -> None:
+    """Called from ``EnforcementConfig.ready()``."""
+    register_case_panel(
+        key="enforcement", template="enforcement/_case_panel.html", build=case_panel, order=10
+    )
+    register_queue_panel(
+        key="bulk_decision_form",
+        template="enforcement/_queue_panel.html",
+        build=queue_panel,
+        order=10,
+    )

@@ -1,0 +1,34 @@
+"""How enforcement reads on a page: an action in words and its status label."""
+
+from __future__ import annotations
+
+from enforcement.catalogue import ACTIONS
+from enforcement.models import EnforcementAction
+from tsops.presentation import hours_text
+
+STATUS_LABELS = dict(EnforcementAction.Status.choices)
+
+
+def action_text(action_type: str | None, hours: int | None = None, feature: str = "") -> str:
+    """One action in words: "Suspend the account for 7 days", "Restrict a feature (messaging)…"."""
+    if not action_type:
+        return ""
+    text = ACTIONS[action_type].label
+    if feature:
+        text += f" ({feature.replace('_', ' ')})"
+    if hours:
+        text += f" for {hours_text(hours)}"
+    return text
+
+
+def action_summary(action: EnforcementAction) -> str:
+    """``action_text`` of a stored action."""
+    return action_text(action.action_type, action.duration_hours, action.feature)
+
+
+def describe_action(action: EnforcementAction, now) -> EnforcementAction:
+    """Set the action's status now, its label and its text, for the templates."""
+    action.current_status = action.effective_status(now)
+    action.status_label = STATUS_LABELS[action.current_status]
+    action.text = action_summary(action)
+    return action

@@ -1,0 +1,286 @@
+"""The shape of the code base, checked from its source (AST, no imports of the modules read).
+
+- No module imports another app's views: pages are composed from panels (``cases.panels``).
+- The app-level import graph has no cycle, counting every import (also those inside
+  functions). Only the project's composition modules (URLs, settings, home, navigation, demo
+  data, management commands) may import any app; every other tsops module is below the apps.
+- Every timeline event kind has a label, and every kind written anywhere is an ``EventKind``.
+- No labels are registered as an import side effect (``LABELS.update``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from cases.timeline import EventKind
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("tsops", "cases", "enforcement", "escalations", "appeals", "qa", "metrics")
+# Modules that assemble the project from its apps: they may import any app.
+COMPOSITION = {"tsops.urls", "tsops.settings", "tsops.home", "tsops.navigation", "tsops.demo"}
+COMPOSITION_PACKAGES = ("tsops.management",)
+# Written rows come from these too (benchmark seeding), though they are no app.
+KIND_WRITERS = (*APPS, "bench")
+KIND_CODE = re.compile(r"^[A-Z]+(_[A-Z]+)+$")
+SQL_KIND = re.compile(r"'([A-Z]+(?:_[A-Z]+)+)'")
+
+
+@dataclass(frozen=True)
+class Import:
+    importer: str  # dotted module name
+    path: str  # file, relative to the repository
+    line: int
+    target: str  # dotted module (or module.attribute) imported
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _project_files(packages=APPS) -> list[Path]:
+    files = []
+    for package in packages:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts or "tests" in path.parts:
+                continue
+            files.append(path)
+    return files
+
+
+def _is_module(dotted: str) -> bool:
+    base = ROOT.joinpath(*dotted.split("."))
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+
+def _imports(path: Path) -> list[Import]:
+    """Every import in the file, at any depth; ``from a import b`` names ``a.b`` when b is a
+    module, else ``a``."""
+    module = _module_name(path)
+    is_package = path.name == "__init__.py"
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".")
+                anchor = anchor if is_package else anchor[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [
+                f"{base}.{alias.name}" if _is_module(f"{base}.{alias.name}") else base
+                for alias in node.names
+            ]
+        else:
+            continue
+        rel = str(path.relative_to(ROOT))
+        found.extend(Import(module, rel, node.lineno, t) for t in dict.fromkeys(targets))
+    return found
+
+
+def _app_of(dotted: str) -> str | None:
+    top = dotted.split(".")[0]
+    return top if top in APPS else None
+
+
+def _is_composition(module: str) -> bool:
+    return module in COMPOSITION or module.startswith(tuple(p + "." for p in COMPOSITION_PACKAGES))
+
+
+def _all_imports() -> list[Import]:
+    return [i for path in _project_files() for i in _imports(path)]
+
+
+def find_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Cycles of the graph as closed paths of nodes (``[a, b, a]``), one through each edge
+    that lies on a cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1 or node in edges.get(node, ()):
+                components.append(component)
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+
+    # For every edge inside a component, the shortest cycle through it: each edge that keeps
+    # the graph cyclic is named, not only the first one found.
+    cycles: list[list[str]] = []
+    for component in components:
+        for source in sorted(component):
+            for target in sorted(edges[source] & component):
+                back = _shortest_path(edges, target, source, component)
+                cycle = [source, *back]
+                if cycle not in cycles:
+                    cycles.append(cycle)
+    return cycles
+
+
+def _shortest_path(edges: dict[str, set[str]], start: str, end: str, within: set[str]):
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        if node == end:
+            return paths[node]
+        for nxt in sorted(edges.get(node, ())):
+            if nxt in within and nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                queue.append(nxt)
+    raise AssertionError(f"{end} not reachable from {start} inside its component")
+
+
+def test_find_cycles_finds_a_cycle_and_only_a_cycle():
+    assert find_cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [
+        ["a", "b", "c", "a"],
+        ["b", "c", "a", "b"],
+        ["c", "a", "b", "c"],
+    ]
+    assert find_cycles({"a": {"a"}}) == [["a", "a"]]
+
+
+def test_no_module_imports_another_apps_views():
+    offending = [
+        f"{i.path}:{i.line} {i.importer} imports {i.target}"
+        for i in _all_imports()
+        if not _is_composition(i.importer)
+        and _app_of(i.target) not in (None, _app_of(i.importer))
+        and i.target.split(".")[-1].endswith("views")
+    ]
+    assert not offending, "Compose pages from panels instead:\n" + "\n".join(offending)
+
+
+def test_the_app_import_graph_has_no_cycle():
+    edges: dict[str, set[str]] = defaultdict(set)
+    examples: dict[tuple[str, str], list[Import]] = defaultdict(list)
+    for i in _all_imports():
+        source, target = _app_of(i.importer), _app_of(i.target)
+        if _is_composition(i.importer) or target in (None, source):
+            continue
+        edges[source].add(target)
+        examples[(source, target)].append(i)
+    cycles = find_cycles(edges)
+    report = []
+    for cycle in cycles:
+        report.append(" -> ".join(cycle))
+        for source, target in zip(cycle, cycle[1:], strict=False):
+            seen = examples[(source, target)]
+            for i in seen[:3]:
+                report.append(f"    {source} -> {target}: {i.path}:{i.line} imports {i.target}")
+            if len(seen) > 3:
+                report.append(f"    {source} -> {target}: and {len(seen) - 3} more imports")
+    assert not cycles, "App import cycles:\n" + "\n".join(report)
+
+
+def test_tsops_modules_other_than_composition_import_no_app():
+    offending = [
+        f"{i.path}:{i.line} {i.importer} imports {i.target}"
+        for i in _all_imports()
+        if _app_of(i.importer) == "tsops"
+        and not _is_composition(i.importer)
+        and _app_of(i.target) not in (None, "tsops")
+    ]
+    assert not offending, "tsops is below every app:\n" + "\n".join(offending)
+
+
+def test_every_event_kind_has_a_label():
+    for kind in EventKind:
+        assert kind.label and kind.label != kind.value, kind
+
+
+def _string(node: ast.AST) -> str | None:
+    """The text of a string literal or of an f-string's literal parts."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_string(v) or "" for v in node.values)
+    return None
+
+
+def _kind_argument(call: ast.Call) -> ast.AST | None:
+    """The kind a call writes to the timeline: ``record(case, kind, ...)``,
+    ``CaseEvent(kind=...)``, ``CaseEvent.objects.create(kind=...)``."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    dotted = ast.unparse(func)
+    keyword = next((k.value for k in call.keywords if k.arg == "kind"), None)
+    if name == "record" and ("timeline" in dotted or dotted == "record"):
+        return call.args[1] if len(call.args) > 1 else keyword
+    if dotted in ("CaseEvent", "CaseEvent.objects.create"):
+        return keyword
+    return None
+
+
+def _kinds_written() -> list[tuple[str, str]]:
+    """(where, kind) for every kind written as a literal, an EventKind member or in SQL."""
+    written = []
+    for path in _project_files(KIND_WRITERS):
+        rel = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            where = f"{rel}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Call):
+                argument = _kind_argument(node)
+                text = _string(argument) if argument is not None else None
+                if text is not None and KIND_CODE.match(text):
+                    written.append((where, text))
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "EventKind"
+                and KIND_CODE.match(node.attr)
+            ):
+                written.append((where, node.attr))
+            else:
+                text = _string(node)
+                if text and re.search(r"INSERT\s+INTO\s+cases_caseevent", text, re.I):
+                    written.extend((where, kind) for kind in SQL_KIND.findall(text))
+    return written
+
+
+def test_every_kind_written_is_an_event_kind():
+    written = _kinds_written()
+    # The scan sees the writers it is meant to see (the services, and SQL seeding).
+    assert any(kind == "ESCALATION_RAISED" for _, kind in written)
+    assert any(where.startswith("bench/") for where, _ in written)
+    unknown = [f"{where} {kind}" for where, kind in written if kind not in EventKind.values]
+    assert not unknown, "Kinds written without an EventKind member:\n" + "\n".join(unknown)
+
+
+def test_no_labels_registered_as_an_import_side_effect():
+    offending = [
+        str(path.relative_to(ROOT))
+        for path in _project_files(KIND_WRITERS)
+        if "LABELS.update" in path.read_text()
+    ]
+    assert not offending, "Labels belong on EventKind:\n" + "\n".join(offending)
