@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import (
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases.models import Case, Note, Queue, Report, Severity, Subject
+from cases.validation import report_reason_codes
 from tsops.json_input import StrictJsonInput
 
 
@@ -20,6 +25,21 @@ class SeverityField(serializers.Field):
         if isinstance(data, str) and data.upper() in {"P0", "P1", "P2", "P3"}:
             return int(data[1])
         raise serializers.ValidationError("Must be one of P0, P1, P2, P3.")
+
+
+class ReportReasonField(serializers.CharField):
+    """A report reason: one of the taxonomy's codes (validated by ``cases.validation``)."""
+
+
+class ReportReasonScheme(OpenApiSerializerFieldExtension):
+    """The enum is read when the schema is generated (per request of ``/api/schema/``), from the
+    table intake validates against, so the served schema names the codes the server accepts."""
+
+    target_class = ReportReasonField
+    priority = 1
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": report_reason_codes()}
 
 
 class SubjectSerializer(serializers.ModelSerializer):
@@ -110,15 +130,54 @@ class CaseDetailSerializer(CaseListSerializer):
         return ReportSerializer(reports, many=True).data
 
 
+class ActiveQueueField(serializers.SlugRelatedField):
+    """An active queue, by slug."""
+
+
+class ActiveQueueScheme(OpenApiSerializerFieldExtension):
+    """The enum is read when the schema is generated, from the queryset the field validates
+    against, so the served schema names the queues the server accepts."""
+
+    target_class = ActiveQueueField
+
+    def map_serializer_field(self, auto_schema, direction):
+        slugs = self.target.get_queryset().order_by("slug").values_list("slug", flat=True)
+        return {"type": "string", "enum": list(slugs)}
+
+
 class CaseUpdateSerializer(StrictJsonInput, serializers.Serializer):
+    """A case edit: ``version`` and at least one of the editable fields."""
+
+    EDITABLE = ("tags", "severity", "queue")
+
     version = serializers.IntegerField(min_value=1)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, max_length=50
     )
     severity = SeverityField(required=False)
-    queue = serializers.SlugRelatedField(
+    queue = ActiveQueueField(
         slug_field="slug", queryset=Queue.objects.filter(active=True), required=False
     )
+
+    def validate(self, attrs):
+        if not any(name in attrs for name in self.EDITABLE):
+            raise serializers.ValidationError(
+                f"Give at least one of {', '.join(self.EDITABLE)} to change."
+            )
+        return attrs
+
+
+class CaseUpdateScheme(OpenApiSerializerExtension):
+    """PATCH takes ``version`` and at least one editable field, even though a PATCH body is
+    otherwise partial: the schema says what ``CaseUpdateSerializer.validate`` requires."""
+
+    target_class = CaseUpdateSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["required"] = ["version"]
+        schema["anyOf"] = [{"required": [name]} for name in CaseUpdateSerializer.EDITABLE]
+        return schema
 
 
 class NoteSerializer(StrictJsonInput, serializers.ModelSerializer):

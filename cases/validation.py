@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from cases.models import Identifier, Report, Subject
+from cases.models import Identifier, Report, ReportReason, Subject
 
 MAX_TEXT = 100_000
 MAX_ID = 200
@@ -23,6 +23,12 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 SOURCES = set(Report.Source.values)
 SUBJECT_KINDS = set(Subject.Kind.values)
 IDENTIFIER_KINDS = set(Identifier.Kind.values)
+
+
+def report_reason_codes() -> list[str]:
+    """The taxonomy's reason codes as stored now (seniors may edit them in the admin): the
+    ``reason`` values intake accepts, read from the same table as ``RoutingContext.reasons``."""
+    return sorted(ReportReason.objects.values_list("code", flat=True))
 
 
 @dataclass

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from cases.serializers import SeverityField
+from enforcement.catalogue import ACTIONS, FEATURES
 from enforcement.models import Decision, EnforcementAction, PolicySection
 from tsops.json_input import StrictJsonInput
 
@@ -90,3 +92,64 @@ class DecisionInputSerializer(StrictJsonInput, serializers.Serializer):
     statement_of_reasons = serializers.CharField(required=False, allow_blank=True, default="")
     actions = serializers.ListField(child=serializers.DictField(), required=False, default=list)
     version = serializers.IntegerField(min_value=1)
+
+
+def action_item_schema() -> dict:
+    """One requested action, as ``services.parse_actions`` takes it: a schema per action type
+    of the catalogue (a duration in whole hours where the type needs one and no duration where
+    it does not; a feature from ``FEATURES`` where the type restricts one)."""
+    variants = []
+    for spec in ACTIONS.values():
+        properties: dict = {"type": {"type": "string", "enum": [spec.code]}}
+        required = ["type"]
+        if spec.needs_duration:
+            hours: dict = {"type": "integer", "minimum": 1}
+            if spec.max_duration_hours:
+                hours["maximum"] = spec.max_duration_hours
+            properties["duration_hours"] = hours
+            required.append("duration_hours")
+        else:
+            properties["duration_hours"] = {"nullable": True, "enum": [None]}
+            properties["duration_days"] = {"nullable": True, "enum": [None]}
+        if spec.needs_feature:
+            properties["feature"] = {"type": "string", "enum": list(FEATURES)}
+            required.append("feature")
+        variants.append({"type": "object", "properties": properties, "required": required})
+    return {"oneOf": variants}
+
+
+class DecisionInputScheme(OpenApiSerializerExtension):
+    """What ``decision_make`` requires beyond each field: a violation names a current policy
+    section and at least one action; any other outcome takes no actions. The section codes
+    are read when the schema is generated, from the rows the service looks them up in."""
+
+    target_class = DecisionInputSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        from enforcement.selectors import policy_sections_current
+
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        codes = sorted(set(policy_sections_current().values_list("code", flat=True)))
+        # A pattern rather than an enum: drf-spectacular merges every ``outcome`` enum into one
+        # component, which would let both branches take every outcome.
+        violation = {"type": "string", "pattern": f"^{Decision.Outcome.VIOLATION}$"}
+        schema["properties"]["actions"] = {"type": "array", "items": action_item_schema()}
+        schema["oneOf"] = [
+            {
+                "properties": {
+                    "outcome": violation,
+                    "policy_section": {"type": "string", "enum": codes},
+                    "actions": {"minItems": 1},
+                },
+                "required": ["policy_section", "actions"],
+            },
+            {
+                "properties": {
+                    "outcome": {"not": violation},
+                    # A section given with another outcome is still looked up.
+                    "policy_section": {"type": "string", "enum": ["", *codes]},
+                    "actions": {"maxItems": 0},
+                }
+            },
+        ]
+        return schema

@@ -6,10 +6,12 @@ A review is serialized by hand, in two layers: what the reviewer may see before 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_field,
     inline_serializer,
 )
 from rest_framework import serializers
@@ -318,8 +320,17 @@ class PassRatesQuery(serializers.Serializer):
         return attrs
 
 
+# A group's key is what it is grouped by: a member's id, or a queue's or reason's code.
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True})
+class GroupKeyField(serializers.Field):
+    """A pass-rate group's key: an integer id or a text code."""
+
+    def to_representation(self, value):
+        return value
+
+
 class RateOut(serializers.Serializer):
-    key = serializers.CharField(allow_null=True)
+    key = GroupKeyField(allow_null=True)
     label = serializers.CharField()
     n = serializers.IntegerField()
     passed = serializers.IntegerField()
@@ -337,8 +348,8 @@ class PassRatesApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("group_by", str, enum=list(selectors.GROUPINGS)),
-            OpenApiParameter("from", str, description="YYYY-MM-DD"),
-            OpenApiParameter("to", str, description="YYYY-MM-DD"),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="First day (YYYY-MM-DD)"),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (YYYY-MM-DD)"),
             OpenApiParameter("include_targeted", bool),
         ],
         responses={

@@ -1,6 +1,18 @@
-"""OpenAPI description of the API-key authentication."""
+"""The OpenAPI document's shared pieces: the API-key authentication, the error shape and the
+constraints every text field shares.
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+The contract: an answer 400 means the request breaks the schema. Every rule a validator applies
+to a single value is in the schema too, derived from the validator where it can be (a text
+field that refuses NUL characters says so with ``pattern``; an enum of stored codes is read when
+the schema is generated, as the validator reads them). Rules about stored state are answered
+404 (a named object that does not exist or is hidden) or 409 (the object's state forbids it).
+"""
+
+from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -13,6 +25,45 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An API key from `manage.py create_api_key`, limited to its scopes.",
         }
+
+
+# Text without NUL characters (PostgreSQL text cannot hold them, so every text input refuses
+# them), and the same with at least one character that is not whitespace (what a required text
+# field takes once DRF has trimmed it).
+NO_NUL_PATTERN = "^[^\\x00]*$"
+NO_NUL_NONEMPTY_PATTERN = "^[^\\x00]+$"
+NOT_BLANK_PATTERN = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+
+
+def text_pattern(*, blank: bool) -> str:
+    """The ``pattern`` of a text value that refuses NUL and, unless ``blank``, whitespace only."""
+    return NO_NUL_PATTERN if blank else NOT_BLANK_PATTERN
+
+
+class TextFieldScheme(OpenApiSerializerFieldExtension):
+    """Every CharField of a request states what its validators refuse: NUL characters (DRF's
+    ``ProhibitNullCharactersValidator``) and, for a required text that is trimmed, a value of
+    whitespace only."""
+
+    target_class = "rest_framework.fields.CharField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        schema = auto_schema._map_serializer_field(field, direction, bypass_extensions=True)
+        if direction != "request" or schema.get("type") != "string":
+            return schema
+        if "pattern" in schema or "enum" in schema or "format" in schema:
+            return schema
+        if not any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators):
+            return schema
+        if field.allow_blank:
+            # drf-spectacular offers the blank string as the other branch of a ``oneOf``; this
+            # branch must not match it too.
+            schema["pattern"] = NO_NUL_NONEMPTY_PATTERN
+        else:
+            schema["pattern"] = text_pattern(blank=not getattr(field, "trim_whitespace", False))
+        return schema
 
 
 # Every API error has one shape (tsops.api.exception_handler); the schema says so for each
@@ -102,4 +153,20 @@ def document_blank_query_parameters(result, generator, request, public):
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "query" and not parameter.get("required"):
                     parameter.setdefault("allowEmptyValue", True)
+    return result
+
+
+def document_text_query_parameters(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every text query parameter refuses NUL characters
+    (tsops.query_guard answers them 400 for the whole API), so each says so with ``pattern``."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") != "query" or schema.get("type") != "string":
+                    continue
+                if not {"enum", "format", "pattern"} & set(schema):
+                    schema["pattern"] = NO_NUL_PATTERN
     return result
