@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Q
 
 from appeals.models import Appeal
+from appeals.selectors import visible_appeals
 from tsops.admin_mixins import InspectionAdmin
-from tsops.permissions import teams_of
 
 
 @admin.register(Appeal)
@@ -21,5 +20,4 @@ class AppealAdmin(InspectionAdmin):
     raw_id_fields = ("action", "case", "replacement_action")
 
     def get_queryset(self, request):
-        visible = Q(restricted=False) | Q(restricted=True, team__in=teams_of(request.user))
-        return super().get_queryset(request).filter(visible)
+        return super().get_queryset(request).filter(pk__in=visible_appeals(request.user))

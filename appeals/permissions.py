@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 
 from appeals.models import Appeal
-from cases.permissions import can_work_queue
-from tsops.permissions import has_capability, teams_of
+from cases.visibility import can_view_case, can_work_queue
+from tsops.permissions import has_capability
 
 
 def can_file_appeal(user) -> bool:
@@ -19,8 +19,10 @@ def check_file_appeal(user) -> None:
 
 
 def can_view_appeal(user, appeal: Appeal) -> bool:
-    if appeal.restricted:
-        return appeal.team in teams_of(user) and has_capability(user, "decide_appeals")
+    """An appeal follows its case: on a restricted case, those who may see the case and
+    decide appeals (its team); otherwise whoever works the appeal's queue."""
+    if appeal.case.restricted:
+        return has_capability(user, "decide_appeals") and can_view_case(user, appeal.case)
     return can_work_queue(user, appeal.queue)
 
 

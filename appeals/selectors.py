@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Aggregate, Count, DurationField, F, Q, QuerySet
 from django.http import Http404
 
 from appeals.models import Appeal
 from appeals.permissions import can_view_appeal
 from cases.models import Queue
 from cases.selectors import queue_list
+from cases.visibility import figure_cases_q, team_cases
 from tsops.errors import HiddenObject
-from tsops.permissions import has_capability, teams_of
+from tsops.permissions import has_capability
 
 
 def appeal_get_for(*, actor, appeal_id: int) -> Appeal:
@@ -54,14 +55,19 @@ def appeal_get_for_filer(*, actor, appeal_id: int) -> Appeal:
     return appeal
 
 
-def appeal_list(*, actor, status: str = "new") -> QuerySet[Appeal]:
-    """Appeals in the queues the actor works (restricted ones only for their team)."""
+def visible_appeals(actor) -> QuerySet[Appeal]:
+    """The queryset of :func:`appeals.permissions.can_view_appeal`: on a restricted case, its
+    team's (the case's visibility); otherwise those of the appeal queues the actor works."""
     queues = queue_list(actor=actor, kind=Queue.Kind.APPEALS)
-    visible = Q(restricted=False, queue__in=queues)
-    teams = teams_of(actor)
-    if teams and has_capability(actor, "decide_appeals"):
-        visible |= Q(restricted=True, team__in=teams)
-    appeals = Appeal.objects.filter(visible).select_related(
+    visible = Q(case__restricted=False, queue__in=queues)
+    if has_capability(actor, "decide_appeals"):
+        visible |= Q(case__restricted=True, case__in=team_cases(actor))
+    return Appeal.objects.filter(visible)
+
+
+def appeal_list(*, actor, status: str = "new") -> QuerySet[Appeal]:
+    """Appeals the actor may see, most urgent first."""
+    appeals = visible_appeals(actor).select_related(
         "action", "action__decision__decided_by", "case", "claimed_by"
     )
     if status == "open":
@@ -73,12 +79,23 @@ def appeal_list(*, actor, status: str = "new") -> QuerySet[Appeal]:
     return appeals.order_by("severity", "due_at", "id")
 
 
+class _Median(Aggregate):
+    """``percentile_cont(0.5)`` of a duration."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = DurationField()
+
+
 def overturn_figures(*, actor) -> dict:
     """Overturn rate by policy section, queue, original decider and automated vs human, and
-    the median hours to decide (seniors; restricted appeals excluded)."""
+    the median hours to decide (seniors; restricted cases' appeals only for the case's team,
+    as in every figure)."""
     if not has_capability(actor, "view_team_metrics"):
         raise PermissionDenied("Appeal figures are for seniors.")
-    decided = Appeal.objects.filter(restricted=False, decided_at__isnull=False)
+    decided = Appeal.objects.filter(
+        figure_cases_q(actor, prefix="case__"), decided_at__isnull=False
+    )
     overturned = Q(status__in=[Appeal.Status.OVERTURNED, Appeal.Status.MODIFIED])
 
     def by(field: str, label: str) -> list[dict]:
@@ -97,15 +114,8 @@ def overturn_figures(*, actor) -> dict:
             for row in rows
         ]
 
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM "
-            "decided_at - filed_at)) / 3600.0 FROM appeals_appeal "
-            "WHERE decided_at IS NOT NULL AND NOT restricted"
-        )
-        median_hours = cursor.fetchone()[0]
+    median = decided.aggregate(median=_Median(F("decided_at") - F("filed_at")))["median"]
+    median_hours = median.total_seconds() / 3600 if median is not None else None
     total = decided.count()
     overturned_total = decided.filter(overturned).count()
     return {

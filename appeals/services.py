@@ -15,8 +15,8 @@ from appeals.permissions import can_review_appeal, can_view_appeal, check_file_a
 from cases import timeline
 from cases.identifiers import hash_for_text
 from cases.models import Case, Queue
-from cases.permissions import can_work_queue
 from cases.timeline import EventKind
+from cases.visibility import can_work_queue
 from enforcement import events
 from enforcement import services as enforcement_services
 from enforcement.models import EnforcementAction, OutboxEvent, Strike

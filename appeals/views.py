@@ -26,6 +26,7 @@ from appeals.forms import STATUS_TABS, AppealDecisionForm, AppealFileForm, new_e
 from appeals.models import Appeal
 from appeals.permissions import can_review_appeal, is_conflicted
 from cases import selectors as case_selectors
+from cases import visibility
 from cases.models import Queue, Report
 from cases.services import case_view_record
 from enforcement.models import EnforcementAction
@@ -173,7 +174,7 @@ def _render_appeal(
         "section": decision.policy_section,
         "decision_actions": decision_actions,
         "case": case,
-        "case_visible": case_selectors.visible_cases(actor).filter(pk=case.pk).exists(),
+        "case_visible": visibility.visible_cases(actor).filter(pk=case.pk).exists(),
         "subject": case.subject,
         "account": account,
         "report_groups": case_selectors.report_groups(case),

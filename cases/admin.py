@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from cases.models import Case, Queue, ReportReason, RoutingRule, SLAPolicy
+from cases.visibility import visible_cases
 from tsops.admin_mixins import ConfigurationAdmin, HistoryAdmin, InspectionAdmin
 
 
@@ -68,6 +69,4 @@ class CaseAdmin(HistoryAdmin, InspectionAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        from cases.selectors import visible_cases
-
         return visible_cases(request.user).select_related("subject", "queue")

@@ -251,7 +251,7 @@ def claim_some(stdout) -> None:
     claimed = 0
     for user in claimants:
         for queue in Queue.objects.filter(team=""):
-            from cases.permissions import can_work_queue
+            from cases.visibility import can_work_queue
 
             if not can_work_queue(user, queue):
                 continue

@@ -17,11 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
-from guardian.models import GroupObjectPermission
 
 from cases import timeline
 from cases.identifiers import hash_for_text, identifier_hash, identifier_mask
@@ -30,6 +27,7 @@ from cases.permissions import check_submit_reports
 from cases.routing import Route, RoutingContext, deadlines_for
 from cases.timeline import EventKind
 from cases.validation import CleanReport, validate_report
+from cases.visibility import case_team_grants_add
 
 MAX_BATCH = 1000
 _RETRIES = 6
@@ -616,22 +614,4 @@ def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]
 
 def _grant_team_visibility(plans: list[_CasePlan]) -> None:
     """Give each restricted case's team the object permission to view it (django-guardian)."""
-    if not plans:
-        return
-    teams = {p.team for p in plans}
-    groups = {g.name: g.pk for g in Group.objects.filter(name__in=teams)}
-    permission = Permission.objects.get(content_type__app_label="cases", codename="view_case")
-    content_type = ContentType.objects.get_for_model(Case)
-    GroupObjectPermission.objects.bulk_create(
-        [
-            GroupObjectPermission(
-                group_id=groups[p.team],
-                permission=permission,
-                content_type=content_type,
-                object_pk=str(p.id),
-            )
-            for p in plans
-            if p.team in groups
-        ],
-        ignore_conflicts=True,
-    )
+    case_team_grants_add((p.id, p.team) for p in plans)

@@ -11,6 +11,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase
 
 from tsops.models import HistoryModel, TimeStampedModel
 
@@ -512,3 +513,20 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on case {self.case_id}"
+
+
+class CaseGroupObjectPermission(GroupObjectPermissionBase):
+    """A group's object permission on one case (django-guardian's direct foreign key, so that
+    "the cases a team may see" is a join on an indexed integer, not a scan over text ids).
+
+    ``view_case`` held by a specialist team's group is what lets the team see the case: every
+    case restricted to the team, and an unrestricted one while it is escalated to the team.
+    :mod:`cases.visibility` reads and writes these rows.
+    """
+
+    content_object = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="group_object_permissions"
+    )
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        verbose_name = "case group permission"

@@ -1,4 +1,4 @@
-"""Every read of cases: visibility is decided here, so no caller can forget it."""
+"""Every read of cases: each goes through :mod:`cases.visibility`, so no caller can forget it."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from cases import visibility
 from cases.identifiers import identifier_hash
 from cases.models import Case, CaseEvent, Identifier, Queue, Report, Subject
-from cases.permissions import can_view_case, can_work_queue
 from cases.timeline import EventKind
 from tsops.errors import HiddenObject
-from tsops.permissions import has_capability, teams_of
 
 
 def queue_list(*, actor, kind: str = Queue.Kind.CASES) -> list[Queue]:
@@ -26,7 +25,7 @@ def queue_list(*, actor, kind: str = Queue.Kind.CASES) -> list[Queue]:
     queues = (
         Queue.objects.filter(active=True, kind=kind).select_related("sla_policy").order_by("name")
     )
-    return [q for q in queues if can_work_queue(actor, q)]
+    return [q for q in queues if visibility.can_work_queue(actor, q)]
 
 
 def queue_get_for(*, actor, slug: str, kind: str | None = Queue.Kind.CASES) -> Queue:
@@ -34,27 +33,9 @@ def queue_get_for(*, actor, slug: str, kind: str | None = Queue.Kind.CASES) -> Q
     queue = Queue.objects.select_related("sla_policy").filter(slug=slug, active=True).first()
     if queue is None or (kind is not None and queue.kind != kind):
         raise Http404("No such queue.")
-    if not can_work_queue(actor, queue):
+    if not visibility.can_work_queue(actor, queue):
         raise HiddenObject("No such queue.", actor=actor, obj=queue)
     return queue
-
-
-def visible_cases(actor) -> QuerySet[Case]:
-    """All cases the actor may see: those in queues they work, their teams' restricted ones,
-    and unrestricted ones escalated (open or acknowledged) to one of their teams."""
-    from escalations.models import Escalation
-
-    queue_ids = [q.pk for q in queue_list(actor=actor) if not q.team]
-    visible = Q(restricted=False, queue_id__in=queue_ids)
-    teams = teams_of(actor)
-    if teams:
-        visible |= Q(restricted=True, team__in=teams)
-        if has_capability(actor, "work_team_cases"):
-            escalated = Escalation.objects.filter(
-                status__in=Escalation.ACTIVE_STATUSES, team__slug__in=teams
-            ).values("case_id")
-            visible |= Q(restricted=False, pk__in=escalated)
-    return Case.objects.filter(visible)
 
 
 @dataclass
@@ -78,7 +59,7 @@ def queue_summaries(*, actor) -> list[QueueSummary]:
     soon = now + timedelta(hours=1)
     breached = Q(resolve_due__lt=now) | Q(first_action_at__isnull=True, first_action_due__lt=now)
     rows = (
-        visible_cases(actor)
+        visibility.visible_cases(actor)
         .filter(queue__in=queues)
         .exclude(status=Case.Status.RESOLVED)
         .values("queue_id")
@@ -135,7 +116,7 @@ def case_list(
 ) -> QuerySet[Case]:
     """Cases in claim order: severity, then breach priority, then deadline, then report count."""
     filters = filters or CaseFilters()
-    cases = visible_cases(actor).select_related("subject", "queue", "claimed_by")
+    cases = visibility.visible_cases(actor).select_related("subject", "queue", "claimed_by")
     if queue is not None:
         cases = cases.filter(queue=queue)
     if filters.status == "open":
@@ -161,18 +142,14 @@ def case_get_for(*, actor, case_id: int) -> Case:
     """The case, or 404 when it does not exist or the actor may not see it; 403 while the
     actor is answering blind on it (QA review or calibration), whose answer the case's
     decisions would give away."""
-    from qa.permissions import blind_hold_annotations, blind_hold_message
-
     cases = Case.objects.select_related("subject", "subject__owner", "queue", "claimed_by")
-    if actor.is_authenticated:
-        cases = cases.annotate(**blind_hold_annotations(actor))
-    case = cases.filter(pk=case_id).first()
+    case = cases.annotate(**visibility.case_access_annotations(actor)).filter(pk=case_id).first()
     if case is None:
         raise Http404("No such case.")
-    if not can_view_case(actor, case):
+    if not visibility.can_view_case(actor, case):
         raise HiddenObject("No such case.", actor=actor, obj=case)
-    if blind := blind_hold_message(case):
-        raise PermissionDenied(blind)
+    if refusal := visibility.case_access_refusal(case):
+        raise PermissionDenied(refusal)
     return case
 
 
@@ -232,7 +209,7 @@ def prior_cases(*, actor, case: Case, limit: int = 20) -> list[Case]:
     if account is None:
         return []
     return list(
-        visible_cases(actor)
+        visibility.visible_cases(actor)
         .filter(Q(subject=account) | Q(subject__owner=account))
         .exclude(pk=case.pk)
         .select_related("subject", "queue")
@@ -268,7 +245,7 @@ def linked_accounts(*, actor, case: Case, limit: int = 20) -> list[LinkedAccount
     ids = list(shared)[:limit]
     counts: dict[int, int] = {}
     for subject_id, owner_id in (
-        visible_cases(actor)
+        visibility.visible_cases(actor)
         .filter(Q(subject_id__in=ids) | Q(subject__owner_id__in=ids))
         .values_list("subject_id", "subject__owner_id")[:1000]
     ):
@@ -294,7 +271,7 @@ def case_search(*, actor, q: str, limit: int = 50) -> list[Case]:
     q = (q or "").strip()
     if not q:
         return []
-    base = visible_cases(actor).select_related("subject", "queue")
+    base = visibility.visible_cases(actor).select_related("subject", "queue")
     match = Q(subject__external_id=q) | Q(subject__owner__external_id=q)
     if m := _CASE_ID.match(q):
         match |= Q(pk=int(m.group(1)))

@@ -17,12 +17,11 @@ from cases.permissions import (
     can_claim_case,
     can_edit_case,
     can_reveal_pii,
-    can_view_case,
-    can_work_queue,
     check_bulk_edit,
 )
 from cases.routing import deadlines_for
 from cases.timeline import EventKind
+from cases.visibility import can_view_case, can_work_queue
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import AccessLog
 from tsops.services import access_log_record

@@ -36,8 +36,8 @@ from django.utils import timezone
 
 from cases import timeline
 from cases.models import WARNING_FRACTION, CaseEvent, Queue, severity_code
-from cases.permissions import can_work_queue
 from cases.timeline import EventKind
+from cases.visibility import can_work_queue
 from tsops import roles
 from tsops.models import Notification
 from tsops.permissions import teams_of

@@ -21,6 +21,7 @@ from django.db.models.functions import Cast
 from django.utils.html import format_html
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from cases.visibility import visible_cases
 from enforcement.models import (
     Decision,
     DeliveryAttempt,
@@ -45,8 +46,6 @@ def _is_senior(request) -> bool:
 
 
 def _visible_case_ids(request):
-    from cases.selectors import visible_cases
-
     return visible_cases(request.user).values("pk")
 
 

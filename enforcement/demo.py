@@ -97,7 +97,7 @@ def seed_decisions(*, stdout, scale: float) -> None:
                 progress.advance()
                 continue
         else:
-            from cases.permissions import can_work_queue
+            from cases.visibility import can_work_queue
 
             options = [u for u in deciders if can_work_queue(u, case.queue)]
             decider = rng.choice(options) if options else senior

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 
 from cases.models import Case
-from cases.permissions import can_view_case
+from cases.visibility import can_view_case, has_team_access
 from enforcement.catalogue import within_ceiling
 from enforcement.models import EnforcementAction
 from tsops import roles
@@ -26,10 +26,9 @@ def deciding_role(user, case: Case) -> str | None:
 
 
 def _works_escalation(user, case: Case) -> bool:
-    """A member of the team an escalated case is with (they decide it when resolving)."""
-    from escalations.permissions import has_active_escalation_to_team_of
-
-    return case.status == Case.Status.ESCALATED and has_active_escalation_to_team_of(user, case)
+    """A member of the team an escalated case is with (they decide it when resolving): the
+    team holds the case's object permission while it is escalated to them."""
+    return case.status == Case.Status.ESCALATED and has_team_access(user, case)
 
 
 def can_decide_case(user, case: Case) -> bool:

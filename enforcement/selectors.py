@@ -10,7 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from cases.models import Case, Subject
-from cases.selectors import visible_cases
+from cases.visibility import can_view_case, visible_cases
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision, EnforcementAction, PolicySection, Strike
 from enforcement.permissions import can_lookup_enforcement
@@ -82,8 +82,6 @@ def action_get_for_case_worker(*, actor, action_id: int, lock: bool = False) -> 
     action = actions.filter(pk=action_id).first()
     if action is None:
         raise Http404("No such action.")
-    from cases.permissions import can_view_case
-
     if not can_view_case(actor, action.case):
         raise HiddenObject("No such action.", actor=actor, obj=action)
     return action
@@ -104,8 +102,6 @@ def action_get_for(*, actor, action_id: int) -> EnforcementAction:
     )
     if action is None:
         raise Http404("No such action.")
-    from cases.permissions import can_view_case
-
     if not (
         can_view_case(actor, action.case)
         or can_lookup_enforcement(actor)

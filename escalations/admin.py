@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from cases.visibility import visible_cases
 from escalations import alerts
 from escalations.models import Escalation, Team
 from tsops.admin_mixins import ConfigurationAdmin, HistoryAdmin, InspectionAdmin
@@ -86,6 +87,4 @@ class EscalationAdmin(InspectionAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        from cases.selectors import visible_cases
-
         return super().get_queryset(request).filter(case__in=visible_cases(request.user))

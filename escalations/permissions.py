@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 
 from cases.models import Case
-from cases.permissions import can_view_case
+from cases.visibility import can_view_case
 from escalations.models import Escalation, Team
 from tsops.permissions import has_capability, teams_of
 
@@ -29,13 +29,3 @@ def check_raise_escalation(user, case: Case) -> None:
 def can_work_escalation(user, escalation: Escalation) -> bool:
     """Acknowledge, resolve or return: members of the escalation's team only."""
     return is_team_member(user, escalation.team.slug)
-
-
-def has_active_escalation_to_team_of(user, case: Case) -> bool:
-    """Whether the case is escalated (open or acknowledged) to one of the user's teams."""
-    teams = teams_of(user) if user.is_authenticated else []
-    if not teams or not has_capability(user, "work_team_cases"):
-        return False
-    return Escalation.objects.filter(
-        case_id=case.pk, status__in=Escalation.ACTIVE_STATUSES, team__slug__in=teams
-    ).exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
-from cases.selectors import visible_cases
+from cases.visibility import visible_cases
 from escalations.models import Escalation
 from escalations.permissions import can_work_escalation
 from tsops.errors import HiddenObject

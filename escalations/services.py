@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
-from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from cases import selectors as case_selectors
 from cases import timeline
 from cases.models import Case, Evidence, Report
 from cases.services import InvalidTransition, case_lock
 from cases.timeline import EventKind
+from cases.visibility import case_team_grants_set
 from enforcement import events
 from enforcement.models import EnforcementAction
 from escalations.alerts import ALERT_ON_RAISE, alert_send
@@ -182,33 +180,30 @@ def packet_build(*, actor, case: Case) -> dict:
 # --- Visibility -------------------------------------------------------------------------------
 
 
-def _restrict_to_team(case: Case, team: Team) -> None:
-    """Only ``team`` may see the case from now on: its group gets the object permission and
-    every other group's or user's object permission on the case is removed."""
-    content_type = ContentType.objects.get_for_model(Case)
-    permission = Permission.objects.get(content_type__app_label="cases", codename="view_case")
-    group = Group.objects.filter(name=team.slug).first()
-    GroupObjectPermission.objects.filter(content_type=content_type, object_pk=str(case.pk)).exclude(
-        group=group
-    ).delete()
-    UserObjectPermission.objects.filter(content_type=content_type, object_pk=str(case.pk)).delete()
-    if group is not None:
-        GroupObjectPermission.objects.get_or_create(
-            group=group, permission=permission, content_type=content_type, object_pk=str(case.pk)
-        )
-    case.restricted = True
-    case.team = team.slug
+def _show_to_team(case: Case, team: Team, *, restrict: bool) -> None:
+    """The team the case is escalated to sees it (its group gets ``view_case``) and, when
+    ``restrict``, only that team: the case becomes restricted to it."""
+    case_team_grants_set(case, [team.slug])
+    if restrict:
+        case.restricted = True
+        case.team = team.slug
+
+
+def _hide_from_team(case: Case) -> None:
+    """The escalation ended: an unrestricted case is no longer the team's to see (a restricted
+    one stays with the team it is restricted to)."""
+    if not case.restricted:
+        case_team_grants_set(case, [])
 
 
 def _unrestrict(case: Case, *, previous_team: str) -> None:
     """Give the case back the visibility it had before (restricted to ``previous_team``, or
     open to its queue when that is blank)."""
-    content_type = ContentType.objects.get_for_model(Case)
-    GroupObjectPermission.objects.filter(content_type=content_type, object_pk=str(case.pk)).delete()
     if previous_team:
-        team = Team.objects.filter(slug=previous_team).first() or Team(slug=previous_team)
-        _restrict_to_team(case, team)
+        case_team_grants_set(case, [previous_team])
+        case.team = previous_team
     else:
+        case_team_grants_set(case, [])
         case.restricted = False
         case.team = ""
 
@@ -266,8 +261,7 @@ def escalation_raise(
         # Restricted stays absolute: a restricted case only ever moves from one team's
         # restriction to another's, never into the open.
         restrict = team.restricted or case.restricted
-        if restrict:
-            _restrict_to_team(case, team)
+        _show_to_team(case, team, restrict=restrict)
         case.status = Case.Status.ESCALATED
         case.claimed_by = None
         case.claimed_at = None
@@ -402,6 +396,7 @@ def escalation_resolve(
         escalation.referral = referral
         escalation.decision = made
         escalation.save()
+        _hide_from_team(escalation.case)
         timeline.record(
             escalation.case_id,
             EventKind.ESCALATION_RESOLVED,
@@ -439,6 +434,7 @@ def escalation_return(
         if unrestrict and case.restricted:
             _unrestrict(case, previous_team=escalation.previous_team)
             timeline.record(case, EventKind.CASE_UNRESTRICTED, actor, team=escalation.team.slug)
+        _hide_from_team(case)
         case.version += 1
         case._change_reason = f"returned by {escalation.team.slug}"
         case._history_user = actor
@@ -531,8 +527,7 @@ def escalation_raise_by_rule(
             previous_team=case.team,
         )
         restrict = team.restricted or case.restricted
-        if restrict:
-            _restrict_to_team(case, team)
+        _show_to_team(case, team, restrict=restrict)
         case.status = Case.Status.ESCALATED
         case.claimed_by = None
         case.claimed_at = None

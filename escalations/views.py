@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import selectors as case_selectors
-from cases.permissions import can_view_case
+from cases.visibility import can_view_case
 from enforcement.selectors import policy_sections_current
 from escalations import selectors, services
 from escalations.forms import STATUS_TABS, EscalateForm, ResolveForm, ReturnForm

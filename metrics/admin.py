@@ -3,7 +3,7 @@ rows only for the team's members, as everywhere)."""
 
 from django.contrib import admin
 
-from metrics.kpis import visible_teams
+from cases.visibility import figure_teams
 from metrics.models import BacklogDaily, CaseDaily, RollupDay, RollupState
 from tsops.admin_mixins import InspectionAdmin
 
@@ -22,7 +22,7 @@ class RollupDayAdmin(InspectionAdmin):
 
 class _VisibleRowsAdmin(InspectionAdmin):
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(team__in=visible_teams(request.user))
+        return super().get_queryset(request).filter(team__in=figure_teams(request.user))
 
 
 @admin.register(CaseDaily)

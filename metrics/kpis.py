@@ -8,11 +8,11 @@ the number of cases. Reports without a reason filter read the per-day summaries 
 dimensions still); a reason filter reads the full daily rows. Calibration agreement is the
 exception: it reads the (small) calibration tables of :mod:`qa` directly.
 
-Visibility rule (the only place it is written down): a rollup row carries the specialist
-``team`` of a restricted case, or "" for an unrestricted one, and a report counts only the
-rows whose team is "" or one of the actor's teams (:func:`visible_teams`). Restricted work
-therefore never reaches the figures of anyone outside the team, the team's own members
-included in their own reports.
+Visibility: a rollup row carries the specialist ``team`` of a restricted case, or "" for an
+unrestricted one, and a report counts only the rows whose team is one of
+:func:`cases.visibility.figure_teams` (the rule every figure uses, the transparency report's
+included). Restricted work therefore never reaches the figures of anyone outside the team,
+superusers included; the team's own members see it in their own reports.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from datetime import date, timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
+from cases.visibility import figure_teams
 from metrics import histogram
-from tsops.permissions import has_capability, teams_of
+from tsops.permissions import has_capability
 
 # Throughput weights: a P0 decision counts four times a P3 one.
 SEVERITY_WEIGHTS = {0: 4, 1: 3, 2: 2, 3: 1}
@@ -414,12 +415,6 @@ REGISTRY: dict[str, KPI] = {kpi.key: kpi for kpi in _KPIS}
 ANALYST_KPIS = frozenset(
     {"actions_by_type", "appeal_overturn_rate", "qa_pass_rate", "throughput_weighted"}
 )
-
-
-def visible_teams(actor) -> list[str]:
-    """Rollup ``team`` values whose rows count for ``actor``: unrestricted work ("") and the
-    restricted work of their own specialist teams. THE visibility rule of every figure."""
-    return ["", *teams_of(actor)]
 
 
 def can_read_kpis(actor, analyst_id: int | None = None) -> bool:
@@ -1031,7 +1026,7 @@ def kpi_report(
     f = _Filters(
         date_from=date_from,
         date_to=date_to,
-        teams=visible_teams(actor),
+        teams=figure_teams(actor),
         queue_id=queue_id,
         severity=severity,
         reason=reason or None,

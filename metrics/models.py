@@ -3,7 +3,7 @@
 Every rollup row is keyed by a time slice and the case dimensions ``queue_id``,
 ``severity``, ``reason`` and ``team``. ``team`` is the specialist team of a restricted
 case ("" for an unrestricted one): a row with a team counts only for that team's members
-(see :func:`metrics.kpis.visible_teams`, the one place that rule lives).
+(see :func:`cases.visibility.figure_teams`, the one place that rule lives).
 
 Two grains per fact table:
 

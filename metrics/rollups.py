@@ -51,6 +51,8 @@ SLICE_SQL = f"date_bin('{SLICE_MINUTES} minutes', {{at}}, TIMESTAMPTZ '2000-01-0
 INCREMENTAL = "incremental"
 
 DIMS = ("queue_id", "severity", "reason", "team")
+# The rows' team scope: the case's team when restricted, else "" (what
+# cases.visibility.figure_teams / figure_cases_q count for each reader).
 TEAM = "CASE WHEN c.restricted THEN c.team ELSE '' END"
 
 

@@ -1,6 +1,6 @@
 """Reads behind the metrics pages: live operations from the cases table, KPI reports.
 
-Live operations read cases through :func:`cases.selectors.visible_cases`, the one visibility
+Live operations read cases through :func:`cases.visibility.visible_cases`, the one visibility
 filter, so a restricted queue or case appears, is counted and is exported only for the
 team entitled to it. Trend figures come from :func:`metrics.kpis.kpi_report`, which reads
 the rollup tables.
@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from cases.models import Case, Queue
-from cases.selectors import queue_list, visible_cases
+from cases.selectors import queue_list
+from cases.visibility import visible_cases
 from metrics.kpis import ANALYST_KPIS, kpi_report
 from tsops.permissions import has_capability
 from tsops.presentation import short_duration

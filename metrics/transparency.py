@@ -19,8 +19,8 @@ action, so the report and the statements sent to the Transparency Database agree
 
 Everything is computed with set-based aggregates in the database (a handful of queries
 whatever the period), for the period ``[from 00:00, to 00:00)`` in the project's time zone.
-Restricted cases count only where the statements-of-reasons export would show them
-(:func:`enforcement.statements.export_teams`): for members of the case's team.
+Restricted cases count only for members of the case's team, by the rule every figure uses
+(:func:`cases.visibility.figure_teams`, as the KPIs do), superusers included.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from appeals.models import Appeal
 from cases.models import Report, ReportReason
+from cases.visibility import figure_cases_q, figure_teams
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision, EnforcementAction
 from enforcement.statements import (
@@ -53,8 +54,6 @@ from enforcement.statements import (
     DECISION_PROVISION,
     DECISION_VISIBILITY,
     FALLBACK_CATEGORY,
-    export_cases_q,
-    export_teams,
 )
 from tsops.permissions import has_capability
 
@@ -161,7 +160,7 @@ def transparency_report(*, actor, start: date, end: date) -> dict:
     if start > end:
         raise ValueError("start must not be after end")
     since, until = period_bounds(start, end)
-    teams = export_teams(actor)
+    scope = figure_cases_q(actor, prefix="case__")
     return {
         "period": {
             "from": start.isoformat(),
@@ -169,11 +168,11 @@ def transparency_report(*, actor, start: date, end: date) -> dict:
             "to_included": True,
             "time_zone": str(timezone.get_current_timezone()),
         },
-        "restricted_teams_included": "all" if teams is None else sorted(teams),
-        "notices": _notices(since, until, teams),
-        "actions": _actions(since, until, teams),
-        "complaints": _complaints(since, until, teams),
-        "repeat_offender_suspensions": _repeat_offenders(since, until, teams),
+        "restricted_teams_included": sorted(team for team in figure_teams(actor) if team),
+        "notices": _notices(since, until, scope),
+        "actions": _actions(since, until, scope),
+        "complaints": _complaints(since, until, scope),
+        "repeat_offender_suspensions": _repeat_offenders(since, until, scope),
         "definitions": DEFINITIONS,
     }
 
@@ -181,10 +180,8 @@ def transparency_report(*, actor, start: date, end: date) -> dict:
 # --- Notices ----------------------------------------------------------------------------------
 
 
-def _notices(since: datetime, until: datetime, teams) -> dict:
-    reports = Report.objects.filter(received_at__gte=since, received_at__lt=until).filter(
-        export_cases_q(teams)
-    )
+def _notices(since: datetime, until: datetime, scope: Q) -> dict:
+    reports = Report.objects.filter(received_at__gte=since, received_at__lt=until).filter(scope)
     categories = dict(ReportReason.objects.values_list("code", "dsa_category"))
     by_category = {
         c: {"notices": 0, "trusted_flagger": 0, "other_notifications": 0} for c in CATEGORIES
@@ -257,14 +254,14 @@ def _counted(before: str, ever: str) -> Q:
     return Q(any_before=True, **{before: True}) | Q(any_before=False, **{ever: True})
 
 
-def _actions(since: datetime, until: datetime, teams) -> dict:
+def _actions(since: datetime, until: datetime, scope: Q) -> dict:
     automated = [Report.Source.AUTOMATED_FLAG]
     law = Q(decision__policy_section__legal_ground__gt="")
     rows = (
         EnforcementAction.objects.filter(
             status__in=APPLIED_STATUSES, starts_at__gte=since, starts_at__lt=until
         )
-        .filter(export_cases_q(teams))
+        .filter(scope)
         .annotate(
             any_before=_reports_by_decision(),
             requested_before=_reports_by_decision(REQUESTED_SOURCES),
@@ -303,8 +300,8 @@ def _actions(since: datetime, until: datetime, teams) -> dict:
 # --- Complaints -------------------------------------------------------------------------------
 
 
-def _complaints(since: datetime, until: datetime, teams) -> dict:
-    appeals = Appeal.objects.filter(export_cases_q(teams))
+def _complaints(since: datetime, until: datetime, scope: Q) -> dict:
+    appeals = Appeal.objects.filter(scope)
     decided = Q(decided_at__gte=since, decided_at__lt=until, status__in=Appeal.OUTCOMES)
     figures = appeals.aggregate(
         received=Count("id", filter=Q(filed_at__gte=since, filed_at__lt=until)),
@@ -329,7 +326,7 @@ def _complaints(since: datetime, until: datetime, teams) -> dict:
 # --- Repeat offenders -------------------------------------------------------------------------
 
 
-def _repeat_offenders(since: datetime, until: datetime, teams) -> dict:
+def _repeat_offenders(since: datetime, until: datetime, scope: Q) -> dict:
     return (
         EnforcementAction.objects.filter(
             status__in=APPLIED_STATUSES,
@@ -338,7 +335,7 @@ def _repeat_offenders(since: datetime, until: datetime, teams) -> dict:
             action_type__in=REPEAT_OFFENDER_ACTIONS,
             decision__strikes_before__gt=0,
         )
-        .filter(export_cases_q(teams))
+        .filter(scope)
         .aggregate(
             suspensions=Count("id"),
             temporary=Count("id", filter=Q(action_type="suspend")),

@@ -7,9 +7,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Q
 
+from cases.visibility import team_cases
 from qa.models import QAReview, Rubric, RubricCriterion, Sample
 from tsops.admin_mixins import ConfigurationAdmin, HistoryAdmin, InspectionAdmin
-from tsops.permissions import teams_of
 
 
 class RubricCriterionInline(admin.TabularInline):
@@ -53,5 +53,6 @@ class QAReviewAdmin(InspectionAdmin):
     list_select_related = ("analyst", "reviewer")
 
     def get_queryset(self, request):
-        visible = Q(restricted=False) | Q(restricted=True, team__in=teams_of(request.user))
+        # A review of a restricted case follows the case: its team's, who may see the case.
+        visible = Q(case__restricted=False) | Q(case__in=team_cases(request.user))
         return super().get_queryset(request).filter(visible)

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cases import selectors as case_selectors
 from cases.models import Report
-from cases.permissions import can_view_case
 from cases.services import case_view_record
+from cases.visibility import can_view_case
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision
 from qa import calibration_selectors

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases.models import Case, Severity
-from cases.selectors import visible_cases
+from cases.visibility import visible_cases
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision
 from enforcement.selectors import policy_sections_current

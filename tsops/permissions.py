@@ -9,14 +9,19 @@ from tsops import roles
 User = AbstractBaseUser | AnonymousUser
 
 
-def _group_names(user: User) -> set[str]:
+def _groups(user: User) -> dict[str, int]:
+    """The user's groups, name to id, read once per user object."""
     if not user.is_authenticated:
-        return set()
+        return {}
     cached = getattr(user, "_tsops_groups", None)
     if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
+        cached = dict(user.groups.values_list("name", "id"))
         user._tsops_groups = cached
     return cached
+
+
+def _group_names(user: User) -> set[str]:
+    return set(_groups(user))
 
 
 def role_of(user: User) -> str | None:
@@ -31,6 +36,21 @@ def teams_of(user: User) -> list[str]:
     return [team for team in roles.team_labels() if team in names]
 
 
+def team_group_ids(user: User) -> list[int]:
+    """The ids of the groups of the user's specialist teams (whose object permissions on
+    cases are theirs)."""
+    groups = _groups(user)
+    return [groups[team] for team in teams_of(user)]
+
+
+# A superuser holds what any staff role gives, not a team's work (an admin is a member of a
+# specialist team only when made one) nor the platform's (only its service account pushes
+# reports and receives events).
+_SUPERUSER_CAPABILITIES = frozenset().union(
+    *(roles.GROUP_CAPABILITIES[role] for role in roles.ROLES if role != roles.PLATFORM)
+)
+
+
 def capabilities_of(user: User) -> frozenset[str]:
     """The capabilities the user's groups give, read from :mod:`tsops.roles` (the same table
     the migration writes to the database, so no permission queries are needed)."""
@@ -38,14 +58,13 @@ def capabilities_of(user: User) -> frozenset[str]:
         return frozenset()
     cached = getattr(user, "_tsops_capabilities", None)
     if cached is None:
+        cached = frozenset().union(
+            *(roles.GROUP_CAPABILITIES.get(name, set()) for name in _group_names(user))
+        )
+        if teams_of(user):
+            cached |= roles.TEAM_CAPABILITIES
         if user.is_superuser:
-            cached = frozenset(roles.CAPABILITIES)
-        else:
-            cached = frozenset().union(
-                *(roles.GROUP_CAPABILITIES.get(name, set()) for name in _group_names(user))
-            )
-            if teams_of(user):
-                cached |= roles.TEAM_CAPABILITIES
+            cached |= _SUPERUSER_CAPABILITIES
         user._tsops_capabilities = cached
     return cached
 

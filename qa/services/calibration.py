@@ -27,7 +27,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case, Severity
-from cases.selectors import queue_list, visible_cases
+from cases.selectors import queue_list
+from cases.visibility import visible_cases
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision
 from enforcement.selectors import policy_sections_current

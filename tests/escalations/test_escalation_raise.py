@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from guardian.models import GroupObjectPermission
 
-from cases.models import Case, CaseEvent
+from cases.models import Case, CaseEvent, CaseGroupObjectPermission
 from cases.services import evidence_add, note_add
 from enforcement.models import OutboxEvent
 from escalations import services
@@ -79,7 +78,7 @@ def test_escalating_to_a_restricted_team_restricts_the_case_to_that_team(
     case = Case.objects.get(pk=threat_case.pk)
     assert case.restricted and case.team == "threats"
     granted = set(
-        GroupObjectPermission.objects.filter(object_pk=str(case.pk)).values_list(
+        CaseGroupObjectPermission.objects.filter(content_object=case).values_list(
             "group__name", flat=True
         )
     )

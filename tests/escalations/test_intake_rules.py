@@ -7,11 +7,10 @@ from django.db import connection
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 
-from cases import selectors as case_selectors
 from cases.intake import report_submit, report_submit_batch
 from cases.models import Case, CaseEvent, Queue, RoutingRule
-from cases.permissions import can_view_case
 from cases.services import case_lock
+from cases.visibility import can_view_case, visible_cases
 from escalations.models import Escalation, Team
 from tests.factories import ReportPayloadFactory, SubjectPayloadFactory
 
@@ -66,7 +65,7 @@ def test_a_confident_flag_goes_straight_to_an_open_escalation_to_threats(
     # Only the team sees it: absent for the analyst who works threats-triage.
     assert can_view_case(threats_specialist, case)
     assert not can_view_case(analyst, case)
-    assert not case_selectors.visible_cases(analyst).filter(pk=case.pk).exists()
+    assert not visible_cases(analyst).filter(pk=case.pk).exists()
     with pytest.raises(Http404):
         case_lock(case.pk, analyst)
 
