@@ -20,6 +20,7 @@ from appeals import services
 from appeals.models import Appeal
 from cases.models import CaseEvent
 from cases.timeline import EventKind
+from enforcement.appeal_window import appeal_eligibility
 from enforcement.models import EnforcementAction
 from tsops.demo import step
 from tsops.models import Notification
@@ -232,8 +233,9 @@ def seed_appeals(*, stdout, scale: float) -> None:
             appeals__isnull=True,
         )
         .select_related("case", "decision")
+        .prefetch_related("appeals")
         .order_by("id")
-        if services.eligibility(action, now) is None
+        if appeal_eligibility(action, now=now).eligible
     ]
     chosen = [a for a in appealable if rng.random() < SHARE]
     if len(chosen) < MINIMUM:

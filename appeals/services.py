@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.http import Http404
@@ -19,7 +18,8 @@ from cases.timeline import EventKind
 from cases.visibility import can_work_queue
 from enforcement import events
 from enforcement import services as enforcement_services
-from enforcement.models import EnforcementAction, OutboxEvent, Strike
+from enforcement.appeal_window import appeal_eligibility
+from enforcement.models import EnforcementAction, OutboxEvent
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 from tsops.permissions import has_capability, teams_of
@@ -31,26 +31,8 @@ class AppealConflict(ConflictError):
     pass
 
 
-def appeal_window() -> timedelta:
-    return timedelta(days=getattr(settings, "APPEAL_WINDOW_DAYS", 182))
-
-
 def appeals_queue() -> Queue:
     return Queue.objects.select_related("sla_policy").get(slug="appeals")
-
-
-def eligibility(action: EnforcementAction | None, now=None) -> str | None:
-    """Why an appeal on ``action`` can't be filed now, or None when it can."""
-    now = now or timezone.now()
-    if action is None:
-        return "No such action."
-    status = action.effective_status(now)
-    if status not in (EnforcementAction.Status.ACTIVE, EnforcementAction.Status.EXPIRED):
-        return f"A {status.replace('_', ' ')} action cannot be appealed."
-    start = action.starts_at or action.created_at
-    if now > start + appeal_window():
-        return f"The appeal window of {appeal_window().days} days has passed."
-    return None
 
 
 def appeal_file(
@@ -77,11 +59,13 @@ def appeal_file(
     action = (
         EnforcementAction.objects.select_related("case", "decision").filter(pk=action_id).first()
     )
-    problem = eligibility(action, now)
-    if problem:
-        raise ValidationError({"action_id": problem})
-    if Appeal.objects.filter(action=action, status__in=Appeal.OPEN).exists():
-        raise AppealConflict("This action already has an open appeal.")
+    if action is None:
+        raise ValidationError({"action_id": "No such action."})
+    eligibility = appeal_eligibility(action, now=now)
+    if eligibility.reason == "open_appeal":
+        raise AppealConflict(eligibility.problem)
+    if not eligibility.eligible:
+        raise ValidationError({"action_id": eligibility.problem})
     queue = appeals_queue()
     severity = action.case.severity
     _, due = queue.sla_policy.deadlines(severity, now)
@@ -264,7 +248,7 @@ def appeal_decide(
 ) -> Appeal:
     """Decide an appeal. Overturned: the action is reversed, its strikes removed, the case
     counted as rework and the original decider told why. Modified: the action is replaced by
-    a lighter one. Upheld: the user is told it stands."""
+    a lighter one, and the violation's strikes still count. Upheld: the user is told it stands."""
     errors = {}
     if outcome not in Appeal.OUTCOMES:
         errors["outcome"] = f"One of {', '.join(Appeal.OUTCOMES)}."
@@ -308,19 +292,19 @@ def appeal_decide(
         if version is not None and version != appeal.version:
             raise AppealConflict("This appeal changed meanwhile; reload it.")
         action = appeal.action
+        if outcome == Appeal.Status.MODIFIED:
+            # The lighter action joins the decision before the original is reversed: the
+            # violation still stands, so its strikes keep counting (enforcement.strikes).
+            appeal.replacement_action = enforcement_services.action_apply_replacement(
+                actor=actor, original=action, request=replacement
+            )
         if outcome in (Appeal.Status.OVERTURNED, Appeal.Status.MODIFIED):
+            # Reversing the last action that stands voids the decision's strikes.
             enforcement_services.action_reverse(
                 actor=actor,
                 action_id=action.pk,
                 reason=f"Appeal {appeal.pk} {outcome}: {rationale}",
                 by_appeal=True,
-            )
-            Strike.objects.filter(decision=action.decision, voided_at__isnull=True).update(
-                voided_at=now
-            )
-        if outcome == Appeal.Status.MODIFIED:
-            appeal.replacement_action = enforcement_services.action_apply_replacement(
-                actor=actor, original=action, request=replacement
             )
         if outcome == Appeal.Status.OVERTURNED:
             case = Case.objects.select_for_update(of=("self",)).get(pk=appeal.case_id)

@@ -29,6 +29,7 @@ from cases import selectors as case_selectors
 from cases import visibility
 from cases.models import Queue, Report
 from cases.services import case_view_record
+from enforcement.appeal_window import appeal_eligibility
 from enforcement.models import EnforcementAction
 from enforcement.presentation import action_text, describe_action
 from enforcement.selectors import account_enforcement_history, enforcement_lookup
@@ -288,10 +289,9 @@ def _public_row(actor, action_id: int | None) -> dict | None:
 def _filing_problem(action_id: int | None) -> str | None:
     """Why an appeal can't be filed on this action now (as the service will say), or None."""
     action = EnforcementAction.objects.filter(pk=action_id).first() if action_id else None
-    problem = services.eligibility(action)
-    if problem is None and Appeal.objects.filter(action=action, status__in=Appeal.OPEN).exists():
-        problem = "This action already has an open appeal."
-    return problem
+    if action is None:
+        return "No such action."
+    return appeal_eligibility(action).problem or None
 
 
 def _action_id(value) -> int | None:

@@ -67,17 +67,17 @@ EVENT_ID_HEADER = "X-TSOps-Event-Id"
 
 def max_attempts() -> int:
     """Attempts before a delivery is given up as failed (setting ``WEBHOOK_MAX_ATTEMPTS``)."""
-    return max(1, int(getattr(settings, "WEBHOOK_MAX_ATTEMPTS", 12)))
+    return settings.WEBHOOK_MAX_ATTEMPTS
 
 
 def send_concurrency() -> int:
     """Requests in flight at once per dispatcher (setting ``WEBHOOK_SEND_CONCURRENCY``)."""
-    return max(1, int(getattr(settings, "WEBHOOK_SEND_CONCURRENCY", 8)))
+    return settings.WEBHOOK_SEND_CONCURRENCY
 
 
 def dispatch_budget_seconds() -> float:
     """How long one dispatch keeps claiming new batches (setting ``WEBHOOK_DISPATCH_SECONDS``)."""
-    return float(getattr(settings, "WEBHOOK_DISPATCH_SECONDS", 50))
+    return settings.WEBHOOK_DISPATCH_SECONDS
 
 
 # --- Signing -------------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -11,13 +9,13 @@ from django.utils import timezone
 
 from cases.models import Case, Subject
 from cases.visibility import can_view_case, visible_cases
+from enforcement import strikes
+from enforcement.appeal_window import OPEN_APPEAL_STATUSES, appeal_eligibility, latest_appeal
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision, EnforcementAction, PolicySection, Strike
 from enforcement.permissions import can_lookup_enforcement
 from tsops.errors import HiddenObject
 from tsops.permissions import has_capability
-
-APPEAL_WINDOW = timedelta(days=182)
 
 
 def policy_sections_current() -> QuerySet[PolicySection]:
@@ -58,7 +56,7 @@ def strike_history(account: Subject | None, now, *, limit: int = 20) -> list[Str
         .order_by("-created_at")[:limit]
     )
     for strike in rows:
-        strike.counting = strike.voided_at is None and strike.expires_at > now
+        strike.counting = strikes.is_counting(strike, now)
     return rows
 
 
@@ -140,36 +138,17 @@ LOOKUP_KEYS = (
 
 
 def _appeal_info(action: EnforcementAction, now) -> dict:
-    """Appeal status and eligibility (the appeals app fills the status once it exists)."""
-    end = action.ended_at or action.expires_at
-    status = action.effective_status(now)
-    deadline = (action.starts_at or action.created_at) + APPEAL_WINDOW
-    eligible = (
-        status in ("active", "expired")
-        and now <= deadline
-        and (end is None or end > now - APPEAL_WINDOW)
-    )
-    appeal = getattr(action, "latest_appeal", None)
-    decided = appeal is not None and appeal.status not in ("new", "in_review")
+    """The latest appeal's status and answer, and whether and until when one may be filed
+    (``appeals`` prefetched)."""
+    eligibility = appeal_eligibility(action, now=now)
+    appeal = latest_appeal(action)
+    decided = appeal is not None and appeal.status not in OPEN_APPEAL_STATUSES
     return {
         "status": appeal.status if appeal else None,
         "response_to_user": appeal.response_to_user if decided else None,
-        "eligible": bool(
-            eligible and (appeal is None or appeal.status not in ("new", "in_review"))
-        ),
-        "deadline": deadline.isoformat(),
+        "eligible": eligibility.eligible,
+        "deadline": eligibility.deadline.isoformat(),
     }
-
-
-def _attach_latest_appeals(actions: list[EnforcementAction]) -> None:
-    """Set ``latest_appeal`` on each action (one query for all of them)."""
-    from appeals.models import Appeal
-
-    latest: dict[int, Appeal] = {}
-    for appeal in Appeal.objects.filter(action__in=actions).order_by("filed_at", "id"):
-        latest[appeal.action_id] = appeal
-    for action in actions:
-        action.latest_appeal = latest.get(action.pk)
 
 
 def enforcement_lookup(*, actor, kind: str, external_id: str) -> dict:
@@ -189,11 +168,11 @@ def enforcement_lookup(*, actor, kind: str, external_id: str) -> dict:
         .exclude(status=EnforcementAction.Status.REJECTED)
         .exclude(case__restricted=True, status=EnforcementAction.Status.PENDING_APPROVAL)
         .select_related("subject", "decision", "decision__policy_section")
+        .prefetch_related("appeals")
         .order_by("-created_at")[:200]
     )
     now = timezone.now()
     actions = list(actions)
-    _attach_latest_appeals(actions)
     rows = []
     for action in actions:
         section = action.decision.policy_section

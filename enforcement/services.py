@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -14,6 +14,7 @@ from cases.models import Case, Subject
 from cases.services import StaleEdit, case_lock
 from cases.timeline import EventKind
 from enforcement import events, selectors, strikes
+from enforcement.appeal_window import appeal_window_text
 from enforcement.catalogue import ACTIONS, FEATURES
 from enforcement.models import Decision, EnforcementAction, OutboxEvent, PolicySection, Strike
 from enforcement.permissions import (
@@ -122,8 +123,12 @@ def current_section(code: str) -> PolicySection:
     return section
 
 
-def draft_statement(section: PolicySection | None, requests: list[ActionRequest]) -> str:
-    """The user-facing statement drafted from the section's public summary and the actions."""
+def draft_statement(
+    section: PolicySection | None, requests: list[ActionRequest], *, at: datetime | None = None
+) -> str:
+    """The user-facing statement drafted from the section's public summary and the actions,
+    with the appeal window counted from ``at`` (now by default; an action awaiting approval
+    takes effect later, so its real deadline is never earlier than the one stated)."""
     if section is None:
         return "We reviewed the report and found no violation of our policies."
     parts = [f"We reviewed your content under our policy {section.code} “{section.title}”."]
@@ -137,7 +142,7 @@ def draft_statement(section: PolicySection | None, requests: list[ActionRequest]
         if request.feature:
             text += f" ({request.feature.replace('_', ' ')})"
         parts.append(f"Action: {text}.")
-    parts.append("You can appeal this decision within 6 months.")
+    parts.append(appeal_window_text(at or timezone.now()))
     return " ".join(parts)
 
 
@@ -210,7 +215,9 @@ def decision_make(
                 )
                 for r in requests
             )
-        statement = (statement_of_reasons or "").strip() or draft_statement(section, requests)
+        statement = (statement_of_reasons or "").strip() or draft_statement(
+            section, requests, at=now
+        )
         decision = Decision.objects.create(
             case=case,
             decided_by=actor,
@@ -337,8 +344,6 @@ def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:
     else:
         case.status = Case.Status.NEW
         timeline.record(case, EventKind.CASE_RETURNED, actor, decision_id=decision.pk, at=now)
-        # The violation did not stand: its strikes no longer count.
-        Strike.objects.filter(decision=decision, voided_at__isnull=True).update(voided_at=now)
     case.version += 1
     case._history_user = actor
     case.save()
@@ -404,6 +409,7 @@ def action_reject(*, actor, action_id: int, reason: str) -> EnforcementAction:
             reason=reason,
         )
         _maybe_resolve(action.case, action.decision, actor, now)
+        strikes.strikes_void_unless_standing(action.decision, at=now)
     return action
 
 
@@ -435,12 +441,7 @@ def action_reverse(
             now=now,
             reason=reason,
         )
-        if not action.decision.actions.filter(
-            status__in=[EnforcementAction.Status.ACTIVE, EnforcementAction.Status.EXPIRED]
-        ).exists():
-            Strike.objects.filter(decision=action.decision, voided_at__isnull=True).update(
-                voided_at=now
-            )
+        strikes.strikes_void_unless_standing(action.decision, at=now)
     return action
 
 

@@ -31,6 +31,7 @@ from enforcement.catalogue import ACTIONS
 from enforcement.models import EnforcementAction
 from enforcement.permissions import can_export_statements
 from enforcement.selectors import action_get_for
+from enforcement.territories import EU_EEA_COUNTRIES
 from tsops.errors import ConflictError
 
 # --- The Transparency Database's vocabulary ------------------------------------------------
@@ -117,11 +118,6 @@ AUTOMATED_DECISIONS = (
 )
 ACCOUNT_TYPES = ("ACCOUNT_TYPE_BUSINESS", "ACCOUNT_TYPE_PRIVATE")
 
-EU_EEA_COUNTRIES = (
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
-    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
-)  # fmt: skip
-
 # Which end date goes with which restriction field, for temporary actions.
 END_DATE_FIELDS = {
     "decision_visibility": "end_date_visibility_restriction",
@@ -165,7 +161,7 @@ REDACTED = "[redacted]"
 def territorial_scope() -> list[str]:
     """Where the decisions apply: every EU/EEA country unless ``TSOPS_DSA_TERRITORIAL_SCOPE``
     narrows it."""
-    return list(getattr(settings, "TSOPS_DSA_TERRITORIAL_SCOPE", EU_EEA_COUNTRIES))
+    return list(settings.TSOPS_DSA_TERRITORIAL_SCOPE)
 
 
 # --- Building -------------------------------------------------------------------------------

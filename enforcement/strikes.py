@@ -1,14 +1,30 @@
-"""The repeat-offender ladder: strikes on an account and the action they recommend."""
+"""The repeat-offender ladder: strikes on an account, when they count, and the action they
+recommend.
+
+A violation's strikes count until they expire, unless the violation stops standing first: a
+decision stands while one of its actions is applied (active, or expired after running its
+course) or awaits approval. When the last of them is rejected or reversed — by a senior, by
+QA's correction or by an overturned appeal — :func:`strikes_void_unless_standing` voids the
+decision's strikes. A modified appeal applies its lighter action before reversing the
+original, so the violation, and its strikes, still stand.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from cases.models import Subject
-from enforcement.models import Strike, StrikePolicy
+from enforcement.models import Decision, EnforcementAction, Strike, StrikePolicy
+
+STANDING_STATUSES = (
+    EnforcementAction.Status.PENDING_APPROVAL,
+    EnforcementAction.Status.ACTIVE,
+    EnforcementAction.Status.EXPIRED,
+)
 
 
 @dataclass(frozen=True)
@@ -47,10 +63,29 @@ def active_strikes(account: Subject | None, now=None) -> int:
     if account is None:
         return 0
     now = now or timezone.now()
-    total = Strike.objects.filter(
-        account=account, expires_at__gt=now, voided_at__isnull=True
-    ).aggregate(total=Sum("points"))["total"]
+    total = Strike.objects.filter(counting_q(now), account=account).aggregate(total=Sum("points"))[
+        "total"
+    ]
     return total or 0
+
+
+def counting_q(now: datetime) -> Q:
+    """Strikes that count at ``now``: neither expired nor voided."""
+    return Q(expires_at__gt=now, voided_at__isnull=True)
+
+
+def is_counting(strike: Strike, now: datetime) -> bool:
+    """The same as :func:`counting_q`, for a strike already loaded."""
+    return strike.voided_at is None and strike.expires_at > now
+
+
+def strikes_void_unless_standing(decision: Decision, *, at: datetime) -> int:
+    """Void the decision's strikes when none of its actions stands any more; how many were
+    voided. Call it after every change that can take an action out of
+    :data:`STANDING_STATUSES` (a rejection, a reversal), inside that change's transaction."""
+    if decision.actions.filter(status__in=STANDING_STATUSES).exists():
+        return 0
+    return Strike.objects.filter(decision=decision, voided_at__isnull=True).update(voided_at=at)
 
 
 def points_for(severity: int, policy: StrikePolicy | None = None) -> int:

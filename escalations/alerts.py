@@ -39,8 +39,7 @@ def alert_payload(escalation: Escalation, kind: str) -> dict:
 
 
 def _absolute(path: str) -> str:
-    base = getattr(settings, "TSOPS_BASE_URL", "") or ""
-    return base.rstrip("/") + path
+    return settings.TSOPS_BASE_URL + path
 
 
 def team_alert_endpoint_name(slug: str) -> str:

@@ -517,8 +517,8 @@ assert len(BacklogDaily.AGE_BUCKETS) == 6
 
 def _timeouts() -> tuple[int, int]:
     return (
-        int(getattr(settings, "METRICS_ROLLUP_STATEMENT_TIMEOUT_MS", 300_000)),
-        int(getattr(settings, "METRICS_ROLLUP_LOCK_TIMEOUT_MS", 5_000)),
+        settings.METRICS_ROLLUP_STATEMENT_TIMEOUT_MS,
+        settings.METRICS_ROLLUP_LOCK_TIMEOUT_MS,
     )
 
 
@@ -526,7 +526,7 @@ def session_settings() -> list[str]:
     """What every rollup transaction sets locally: timeouts, and no parallel workers by
     default (a rollup takes one core, leaving the others to claiming and the pages)."""
     statement_ms, lock_ms = _timeouts()
-    workers = int(getattr(settings, "METRICS_ROLLUP_PARALLEL_WORKERS", 0))
+    workers = settings.METRICS_ROLLUP_PARALLEL_WORKERS
     return [
         f"SET LOCAL statement_timeout = {statement_ms:d}",
         f"SET LOCAL lock_timeout = {lock_ms:d}",

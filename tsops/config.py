@@ -57,11 +57,30 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
-def env_list(name: str, default: list[str]) -> list[str]:
+def env_list(name: str, default: list[str], *, choices: tuple[str, ...] | None = None) -> list[str]:
     value = _raw(name)
     if value in (None, ""):
         return default
-    return [item.strip() for item in value.split(",") if item.strip()]
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    unknown = [item for item in items if choices is not None and item not in choices]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name} may only list {', '.join(choices)}; got {', '.join(unknown)}"
+        )
+    return items
+
+
+def env_http_url(name: str, default: str = "") -> str:
+    """An http(s) URL without a trailing slash, or ``default`` when unset."""
+    value = _raw(name)
+    if value in (None, ""):
+        return default
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ImproperlyConfigured(
+            f"{name} must be an http or https URL such as https://tsops.example.com, got {value!r}"
+        )
+    return value.rstrip("/")
 
 
 def database_config(url: str, *, name: str = "DATABASE_URL") -> dict:

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from enforcement.territories import EU_EEA_COUNTRIES
 from tsops import embedded
 from tsops.config import (
     celery_broker_url,
     database_config,
     env_bool,
     env_choice,
+    env_http_url,
     env_int,
     env_list,
     env_str,
@@ -305,6 +307,32 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tsops@localhost")
 
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 120, minimum=10)
+
+# --- Rules and tuning of the domain apps ----------------------------------------------------
+
+# How long after an action takes effect its user may appeal it. The DSA (Art. 20) asks for at
+# least six months; enforcement.appeal_window derives every deadline and the text users read.
+APPEAL_WINDOW_DAYS = env_int("APPEAL_WINDOW_DAYS", 182, minimum=1)
+# The countries DSA statements of reasons say a decision applies in.
+TSOPS_DSA_TERRITORIAL_SCOPE = env_list(
+    "TSOPS_DSA_TERRITORIAL_SCOPE", list(EU_EEA_COUNTRIES), choices=EU_EEA_COUNTRIES
+)
+# The console's public address, for links in on-call alerts; unset, alerts carry paths only.
+TSOPS_BASE_URL = env_http_url("TSOPS_BASE_URL")
+
+# Platform webhooks (enforcement.outbox): attempts before a delivery fails, requests in flight
+# per dispatcher, and how long one dispatch keeps claiming batches (under its beat interval).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12, minimum=1)
+WEBHOOK_SEND_CONCURRENCY = env_int("WEBHOOK_SEND_CONCURRENCY", 8, minimum=1)
+WEBHOOK_DISPATCH_SECONDS = env_int("WEBHOOK_DISPATCH_SECONDS", 50, minimum=1)
+
+# Metrics rollups (metrics.rollups): each transaction's local timeouts, and the parallel
+# workers one rollup query may use (0 leaves the other cores to claiming and the pages).
+METRICS_ROLLUP_STATEMENT_TIMEOUT_MS = env_int(
+    "METRICS_ROLLUP_STATEMENT_TIMEOUT_MS", 300_000, minimum=1
+)
+METRICS_ROLLUP_LOCK_TIMEOUT_MS = env_int("METRICS_ROLLUP_LOCK_TIMEOUT_MS", 5_000, minimum=1)
+METRICS_ROLLUP_PARALLEL_WORKERS = env_int("METRICS_ROLLUP_PARALLEL_WORKERS", 0, minimum=0)
 
 # --- Internationalisation, static files, logging ------------------------------------------
 

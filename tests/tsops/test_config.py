@@ -48,6 +48,10 @@ BAD_VALUES = [
     ({**PRODUCTION, "ALLOWED_HOSTS": None}, "ALLOWED_HOSTS", "required in production"),
     ({**PRODUCTION, "IDENTIFIER_HASH_KEY": None}, "IDENTIFIER_HASH_KEY", "required"),
     ({**PRODUCTION, "DJANGO_DEBUG": "true"}, "DJANGO_DEBUG", "must be false"),
+    ({"APPEAL_WINDOW_DAYS": "six months"}, "APPEAL_WINDOW_DAYS", "must be an integer"),
+    ({"TSOPS_DSA_TERRITORIAL_SCOPE": "DE,US"}, "TSOPS_DSA_TERRITORIAL_SCOPE", "got US"),
+    ({"TSOPS_BASE_URL": "tsops.example.com"}, "TSOPS_BASE_URL", "http or https URL"),
+    ({"WEBHOOK_SEND_CONCURRENCY": "0"}, "WEBHOOK_SEND_CONCURRENCY", "at least 1"),
 ]
 
 
