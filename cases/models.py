@@ -345,10 +345,26 @@ class Case(HistoryModel):
     def is_open(self) -> bool:
         return self.status != self.Status.RESOLVED
 
+    def pending_deadlines(self) -> list[datetime]:
+        """The deadlines still to meet: the resolution while the case is open, and the first
+        action while none was taken. ``cases.sla.breached_q`` and ``due_within_q`` ask the
+        database the same, and a test holds them to these methods."""
+        if not self.is_open:
+            return []
+        if self.first_action_at is None:
+            return [self.resolve_due, self.first_action_due]
+        return [self.resolve_due]
+
     def is_breached(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
-        return self.is_open and (
-            self.resolve_due < now or (self.first_action_at is None and self.first_action_due < now)
+        return any(due < now for due in self.pending_deadlines())
+
+    def is_due_within(self, within: timedelta, now: datetime | None = None) -> bool:
+        """Not breached, but a pending deadline falls within ``within`` of now (the queue
+        list's and live operations' "due within 1 h")."""
+        now = now or timezone.now()
+        return not self.is_breached(now) and any(
+            due < now + within for due in self.pending_deadlines()
         )
 
     def warning_point(self, due: datetime) -> datetime:
@@ -359,12 +375,9 @@ class Case(HistoryModel):
         """Open, not breached, and past 80% of a pending deadline (first action while none was
         taken, resolution while unresolved): the same rule the SLA sweep warns by."""
         now = now or timezone.now()
-        if not self.is_open or self.is_breached(now):
-            return False
-        pending = [self.resolve_due]
-        if self.first_action_at is None:
-            pending.append(self.first_action_due)
-        return any(self.warning_point(due) <= now for due in pending)
+        return not self.is_breached(now) and any(
+            self.warning_point(due) <= now for due in self.pending_deadlines()
+        )
 
 
 class Report(TimeStampedModel):

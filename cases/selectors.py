@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet, Window
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +16,7 @@ from django.utils import timezone
 from cases import visibility
 from cases.identifiers import identifier_hash
 from cases.models import Case, CaseEvent, Identifier, Queue, Report, Subject
+from cases.sla import breached_q, due_within_q
 from cases.timeline import EventKind
 from tsops.errors import HiddenObject
 
@@ -56,8 +57,6 @@ def queue_summaries(*, actor) -> list[QueueSummary]:
     """Per visible queue: open, in review, breaching within an hour, breached, oldest age."""
     queues = queue_list(actor=actor)
     now = timezone.now()
-    soon = now + timedelta(hours=1)
-    breached = Q(resolve_due__lt=now) | Q(first_action_at__isnull=True, first_action_due__lt=now)
     rows = (
         visibility.visible_cases(actor)
         .filter(queue__in=queues)
@@ -67,8 +66,8 @@ def queue_summaries(*, actor) -> list[QueueSummary]:
             open=Count("id"),
             new=Count("id", filter=Q(status=Case.Status.NEW)),
             in_review=Count("id", filter=Q(status=Case.Status.IN_REVIEW)),
-            breached=Count("id", filter=breached),
-            due_soon=Count("id", filter=~breached & Q(resolve_due__lt=soon)),
+            breached=Count("id", filter=breached_q(now)),
+            due_soon=Count("id", filter=due_within_q(now)),
             oldest=Min("created_at"),
         )
     )
@@ -101,14 +100,6 @@ class CaseFilters:
     source: str = ""  # "automated" | "human" | ""
     tag: str = ""
     breached: bool = False
-
-
-def breached_q(now=None) -> Q:
-    """Open cases past a deadline: answerable by the database at any moment."""
-    now = now or timezone.now()
-    return ~Q(status=Case.Status.RESOLVED) & (
-        Q(resolve_due__lt=now) | Q(first_action_at__isnull=True, first_action_due__lt=now)
-    )
 
 
 def case_list(
@@ -203,18 +194,29 @@ def timeline_for(case: Case, *, limit: int = 100) -> list[CaseEvent]:
     return sorted(events + reports, key=order)[-limit:]
 
 
-def prior_cases(*, actor, case: Case, limit: int = 20) -> list[Case]:
+class PriorCases(list):
+    """The newest prior cases, at most the number asked for, and ``total``: how many there
+    are in all (the case page's "repeat offender · 42 prior" above a list of 20)."""
+
+    total: int = 0
+
+
+def prior_cases(*, actor, case: Case, limit: int = 20) -> PriorCases:
     """Other cases on the same account (as subject or as owner), visible to the actor."""
     account = case.subject.account
     if account is None:
-        return []
-    return list(
+        return PriorCases()
+    rows = PriorCases(
         visibility.visible_cases(actor)
         .filter(Q(subject=account) | Q(subject__owner=account))
         .exclude(pk=case.pk)
         .select_related("subject", "queue")
+        # Counted over every matching row before the LIMIT: the total costs no second query.
+        .annotate(prior_total=Window(Count("id")))
         .order_by("-created_at")[:limit]
     )
+    rows.total = rows[0].prior_total if rows else 0
+    return rows
 
 
 @dataclass

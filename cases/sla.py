@@ -27,15 +27,16 @@ clears the stamps, so new deadlines get their own warning and breach.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from cases import timeline
-from cases.models import WARNING_FRACTION, CaseEvent, Queue, severity_code
+from cases.models import WARNING_FRACTION, Case, CaseEvent, Queue, severity_code
 from cases.timeline import EventKind
 from cases.visibility import can_work_queue
 from tsops import roles
@@ -247,3 +248,29 @@ def _notify_seniors(rows, deadline: Deadline) -> int:
         )
     Notification.objects.bulk_create(notes)
     return len(notes)
+
+
+# --- Breached and due within: the one rule the pages count by -------------------------------
+
+# What the queue list and live operations call "due within 1 h".
+DUE_WITHIN = timedelta(hours=1)
+
+
+def _pending_deadline_before(moment: datetime) -> Q:
+    """A pending deadline of an open case falls before ``moment`` (see
+    :meth:`cases.models.Case.pending_deadlines`)."""
+    return ~Q(status=Case.Status.RESOLVED) & (
+        Q(resolve_due__lt=moment) | Q(first_action_at__isnull=True, first_action_due__lt=moment)
+    )
+
+
+def breached_q(now: datetime | None = None) -> Q:
+    """Open cases past a pending deadline, from the stamped deadlines (right whether or not
+    the sweep has run): :meth:`cases.models.Case.is_breached` in SQL."""
+    return _pending_deadline_before(now or timezone.now())
+
+
+def due_within_q(now: datetime, within: timedelta = DUE_WITHIN) -> Q:
+    """Open cases not yet breached with a pending deadline — the first action's included —
+    before ``now + within``: :meth:`cases.models.Case.is_due_within` in SQL."""
+    return ~_pending_deadline_before(now) & _pending_deadline_before(now + within)

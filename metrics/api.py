@@ -35,6 +35,10 @@ _KPI_VALUE = inline_serializer(
             child=serializers.FloatField(), min_length=2, max_length=2, allow_null=True
         ),
         "n": serializers.IntegerField(allow_null=True),
+        "as_of": serializers.DateField(
+            allow_null=True,
+            help_text="The day a snapshot figure (the backlog) was taken; null for the others.",
+        ),
         "series": serializers.ListField(child=_POINT),
         "breakdown": serializers.ListField(
             child=_BREAKDOWN_ROW, help_text="Rows may carry further columns."
@@ -106,6 +110,7 @@ def kpi_report_json(report: dict, filters) -> dict:
             "value": entry.get("value"),
             "interval": entry.get("interval"),
             "n": entry.get("n"),
+            "as_of": entry.get("as_of"),
             "series": entry.get("series") or [],
             "breakdown": entry.get("breakdown") or [],
         }

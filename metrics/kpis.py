@@ -56,8 +56,20 @@ FIRST = ((1, "2026-11-22", "First definition."),)
 _PERCENTILE_NOTE = (
     " Percentiles over a range are read from per-day histograms (six geometric buckets per "
     "doubling of minutes, values spread evenly inside a bucket, ranks interpolated like "
-    "percentile_cont), so a figure lies within one bucket — about 12% — of the exact "
-    "percentile of the raw durations."
+    "percentile_cont), so a figure lies within one bucket of the exact percentile of the raw "
+    f"durations: at most {histogram.BUCKET_GROWTH:.1%} of (the exact value + 1 minute) — about "
+    "7 seconds near zero, 25% of a one-minute figure, 12% above a few hours. Durations beyond "
+    "about 40.5 days read as 40.5 days."
+)
+# Version 2 of every KPI that carries the note above.
+_PERCENTILE_CHANGELOG = (
+    *FIRST,
+    (
+        2,
+        "2026-12-03",
+        "The stated accuracy is one bucket, at most 12.2% of (the value + 1 minute); it said "
+        "about 12% of the value, which fails near zero where a bucket is about 7 seconds wide.",
+    ),
 )
 _TEAM_NOTE = "Restricted cases count only for members of the case's specialist team."
 
@@ -76,8 +88,8 @@ _KPIS = (
         inclusions="Every queue and severity (filters narrow it); automated decisions count.",
         exclusions="Cases still waiting for a first action. " + _TEAM_NOTE,
         unit="minutes",
-        version=1,
-        changelog=FIRST,
+        version=2,
+        changelog=_PERCENTILE_CHANGELOG,
     ),
     KPI(
         key="time_to_first_action_p90",
@@ -92,8 +104,8 @@ _KPIS = (
         inclusions="Every queue and severity (filters narrow it).",
         exclusions="Cases still waiting for a first action. " + _TEAM_NOTE,
         unit="minutes",
-        version=1,
-        changelog=FIRST,
+        version=2,
+        changelog=_PERCENTILE_CHANGELOG,
     ),
     KPI(
         key="time_to_resolution_p50",
@@ -109,8 +121,8 @@ _KPIS = (
         exclusions="Open cases. A case resolved again after a reopen counts at its latest "
         "resolution. " + _TEAM_NOTE,
         unit="minutes",
-        version=1,
-        changelog=FIRST,
+        version=2,
+        changelog=_PERCENTILE_CHANGELOG,
     ),
     KPI(
         key="time_to_resolution_p90",
@@ -125,8 +137,8 @@ _KPIS = (
         inclusions="Cases resolved by a decision, an approval or a specialist team.",
         exclusions="Open cases. " + _TEAM_NOTE,
         unit="minutes",
-        version=1,
-        changelog=FIRST,
+        version=2,
+        changelog=_PERCENTILE_CHANGELOG,
     ),
     KPI(
         key="sla_first_action",
@@ -281,8 +293,8 @@ _KPIS = (
         inclusions="Every outcome.",
         exclusions="Appeals still open. " + _TEAM_NOTE,
         unit="minutes",
-        version=1,
-        changelog=FIRST,
+        version=2,
+        changelog=_PERCENTILE_CHANGELOG,
     ),
     KPI(
         key="qa_pass_rate",
@@ -387,8 +399,8 @@ _KPIS = (
         exclusions="Escalations not (yet) acknowledged, including those resolved or returned "
         "without an acknowledgement. " + _TEAM_NOTE,
         unit="minutes",
-        version=1,
-        changelog=FIRST,
+        version=2,
+        changelog=_PERCENTILE_CHANGELOG,
     ),
     KPI(
         key="throughput_weighted",

@@ -19,12 +19,12 @@ from django.utils.http import urlencode
 
 from cases.models import Case, Queue
 from cases.selectors import queue_list
+from cases.sla import breached_q, due_within_q
 from cases.visibility import visible_cases
 from metrics.kpis import ANALYST_KPIS, kpi_report
 from tsops.permissions import has_capability
 from tsops.presentation import short_duration
 
-DUE_SOON = timedelta(hours=1)
 # The KPIs of an analyst's own page (the others describe the whole operation).
 OWN_KPIS = ANALYST_KPIS
 
@@ -75,20 +75,6 @@ class LiveOperations:
     total: LiveQueueRow
 
 
-def _breached(now: datetime) -> Q:
-    # From the stamped deadlines, so the answer is right whether or not the SLA sweep has run:
-    # past the resolution deadline, or past the first-action deadline with no action yet.
-    return Q(resolve_due__lt=now) | Q(first_action_at__isnull=True, first_action_due__lt=now)
-
-
-def _due_soon(now: datetime) -> Q:
-    # Not yet breached, but the deadline that applies next falls within the hour.
-    soon = now + DUE_SOON
-    return ~_breached(now) & (
-        Q(resolve_due__lt=soon) | Q(first_action_at__isnull=True, first_action_due__lt=soon)
-    )
-
-
 def _queue_links(queue: Queue, filters: LiveFilters) -> dict[str, str]:
     """Drill-downs into the queue page, which applies the same visibility rules."""
     base = reverse("cases:queue-detail", args=[queue.slug])
@@ -129,8 +115,8 @@ def live_operations(*, actor, filters: LiveFilters | None = None) -> LiveOperati
         .annotate(
             open=Count("id"),
             in_review=Count("id", filter=Q(status=Case.Status.IN_REVIEW)),
-            due_soon=Count("id", filter=_due_soon(now)),
-            breached=Count("id", filter=_breached(now)),
+            due_soon=Count("id", filter=due_within_q(now)),
+            breached=Count("id", filter=breached_q(now)),
             oldest=Min("created_at"),
         )
     }

@@ -60,21 +60,15 @@ def allocate(strata: Mapping[Hashable, int], total: int) -> dict[Hashable, int]:
     total = min(total, population)
     if population == 0 or total == 0:
         return dict.fromkeys(strata, 0)
-    shares = {key: size * total / population for key, size in strata.items()}
-    allocation = {key: min(strata[key], math.floor(share)) for key, share in shares.items()}
+    # In integers, size·total = quota·population + remainder: equal remainders are exactly
+    # equal (as floats they can compare either way), so ties really go by stratum order.
+    allocation = {key: size * total // population for key, size in strata.items()}
+    remainders = {key: size * total % population for key, size in strata.items()}
+    # sorted() is stable: among equal remainders the earlier stratum comes first. Each of the
+    # ``left`` strata served has a positive remainder, so its quota is below its size.
     left = total - sum(allocation.values())
-    order = sorted(strata, key=lambda key: (-(shares[key] - math.floor(shares[key])), str(key)))
-    while left > 0:
-        progressed = False
-        for key in order:
-            if left == 0:
-                break
-            if allocation[key] < strata[key]:
-                allocation[key] += 1
-                left -= 1
-                progressed = True
-        if not progressed:
-            break
+    for key in sorted(strata, key=lambda key: -remainders[key])[:left]:
+        allocation[key] += 1
     return allocation
 
 

@@ -109,6 +109,7 @@ def test_the_answer_has_every_kpi_with_its_version_series_and_breakdown(
             "value",
             "interval",
             "n",
+            "as_of",
             "series",
             "breakdown",
         }
@@ -161,3 +162,16 @@ def test_the_schema_documents_the_endpoint(db):
         "reason",
     }
     assert "KpiReport" in schema["components"]["schemas"]
+
+
+def test_a_backlog_figure_keeps_the_day_its_snapshot_was_taken(dataset, senior, api_client_for):
+    # Rolled up to 2 March only: the backlog figure for a period ending on 3 March is 2 March's.
+    rollups.rebuild_range(date(2026, 3, 1), date(2026, 3, 2))
+    query = {"from": "2026-03-01", "to": "2026-03-03"}
+    body = api_client_for(senior, scopes=("metrics:read",)).get(URL, query).json()
+    report = kpi_report(actor=senior, date_from=date(2026, 3, 1), date_to=date(2026, 3, 3))
+    assert report["kpis"]["backlog_open"]["as_of"] == "2026-03-02"
+    assert body["kpis"]["backlog_open"]["as_of"] == "2026-03-02"
+    assert body["kpis"]["backlog_open"]["value"] == report["kpis"]["backlog_open"]["value"]
+    # Figures over the period have no snapshot day.
+    assert body["kpis"]["cases_created"]["as_of"] is None
