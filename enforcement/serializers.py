@@ -56,7 +56,10 @@ class ActionSerializer(serializers.ModelSerializer):
 
 
 class DecisionSerializer(serializers.ModelSerializer):
-    policy_section = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    # None for a decision without a violation.
+    policy_section = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     actions = ActionSerializer(many=True, read_only=True)
     case_status = serializers.CharField(source="case.status", read_only=True)
@@ -126,30 +129,35 @@ class DecisionInputScheme(OpenApiSerializerExtension):
     target_class = DecisionInputSerializer
 
     def map_serializer(self, auto_schema, direction):
-        from enforcement.selectors import policy_sections_current
-
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        codes = sorted(set(policy_sections_current().values_list("code", flat=True)))
-        # A pattern rather than an enum: drf-spectacular merges every ``outcome`` enum into one
-        # component, which would let both branches take every outcome.
-        violation = {"type": "string", "pattern": f"^{Decision.Outcome.VIOLATION}$"}
-        schema["properties"]["actions"] = {"type": "array", "items": action_item_schema()}
-        schema["oneOf"] = [
-            {
-                "properties": {
-                    "outcome": violation,
-                    "policy_section": {"type": "string", "enum": codes},
-                    "actions": {"minItems": 1},
-                },
-                "required": ["policy_section", "actions"],
+        return with_decision_rules(schema)
+
+
+def with_decision_rules(schema: dict) -> dict:
+    """``schema`` (a decision body) with what ``decision_make`` requires beyond each field."""
+    from enforcement.selectors import policy_sections_current
+
+    codes = sorted(set(policy_sections_current().values_list("code", flat=True)))
+    # A pattern rather than an enum: drf-spectacular merges every ``outcome`` enum into one
+    # component, which would let both branches take every outcome.
+    violation = {"type": "string", "pattern": f"^{Decision.Outcome.VIOLATION}$"}
+    schema["properties"]["actions"] = {"type": "array", "items": action_item_schema()}
+    schema["oneOf"] = [
+        {
+            "properties": {
+                "outcome": violation,
+                "policy_section": {"type": "string", "enum": codes},
+                "actions": {"minItems": 1},
             },
-            {
-                "properties": {
-                    "outcome": {"not": violation},
-                    # A section given with another outcome is still looked up.
-                    "policy_section": {"type": "string", "enum": ["", *codes]},
-                    "actions": {"maxItems": 0},
-                }
-            },
-        ]
-        return schema
+            "required": ["policy_section", "actions"],
+        },
+        {
+            "properties": {
+                "outcome": {"not": violation},
+                # A section given with another outcome is still looked up.
+                "policy_section": {"type": "string", "enum": ["", *codes]},
+                "actions": {"maxItems": 0},
+            }
+        },
+    ]
+    return schema
