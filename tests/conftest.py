@@ -12,9 +12,45 @@ from rest_framework.test import APIClient
 from tsops import embedded, roles
 from tsops.services import api_key_create, member_create_or_update
 
+# --- Parallel runs (pytest-xdist: `make test` runs the suite in TEST_WORKERS processes) -------
+#
+# Each worker has a test database of its own (pytest-django suffixes TSOPS_TEST_DATABASE with
+# the worker's id, _gw0, _gw1, ...) and a pair of Redis databases (tsops/settings.py). Tests
+# that must not be spread over workers are grouped here by where they live; each group runs
+# in one worker, the largest group first (``--dist loadgroup``, set in pyproject.toml).
+# pytest-xdist's ``xdist_group`` mark can't be relied on instead: it works by renaming node
+# ids, which has no effect on pytest 9.
+WORKER_GROUPS = {
+    # One private PostgreSQL + Redis stack per worker would double its start-up and let two
+    # stacks' load tests compete; in one worker it starts once.
+    "tests/reliability/": "reliability-stack",
+    # The embedded-server tests share module fixtures (servers in a temporary folder): kept
+    # together they start them once, in the order the module gives.
+    "tests/tsops/test_embedded.py::": "embedded-servers",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class GroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in WORKER_GROUPS.items():
+                if nodeid.startswith(prefix):
+                    return group
+            return super()._split_scope(nodeid)
+
+    return GroupScheduling(config, log)
+
 
 def pytest_configure(config):
-    embedded.ensure_services()
+    # In a parallel run (pytest-xdist) the controller starts the embedded servers once, before
+    # any worker exists, so that two workers never race to start them.
+    if not hasattr(config, "workerinput"):
+        embedded.ensure_services()
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -140,8 +141,16 @@ if REDIS_URL is None:
         raise ImproperlyConfigured("REDIS_URL is required in production (redis://...)")
     REDIS_URL = embedded.redis().url
 redis_url_check(REDIS_URL)
-# The test suite uses other logical databases so that a running demo worker never sees its tasks.
-_REDIS_BROKER_DB, _REDIS_CACHE_DB = (2, 3) if TESTING else (0, 1)
+# The test suite uses other logical databases so that a running demo worker never sees its tasks,
+# and each parallel test process (pytest-xdist's gw0, gw1, ...) a pair of its own, so that one
+# process's throttle counters and queued tasks never reach another's.
+if TESTING:
+    _test_process = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    if _test_process > 6:
+        raise ImproperlyConfigured("at most 7 test processes: each takes 2 of Redis's 16 databases")
+    _REDIS_BROKER_DB, _REDIS_CACHE_DB = 2 + 2 * _test_process, 3 + 2 * _test_process
+else:
+    _REDIS_BROKER_DB, _REDIS_CACHE_DB = 0, 1
 
 CACHES = {
     "default": {

@@ -9,6 +9,7 @@ Every page a test visits is saved as a screenshot under ``test-artifacts/browser
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -60,6 +61,21 @@ def _browser_required() -> bool:
     return os.environ.get("TSOPS_REQUIRE_BROWSER", "").lower() in {"1", "true", "yes"}
 
 
+def _empty_artifacts_once_per_run() -> None:
+    """Start the run with an empty screenshot folder. The workers of a parallel run share the
+    folder (and pytest-xdist's run id): the first to get here empties it, under a lock, and
+    the others keep what it has written since."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
+    with (ARTIFACTS.parent / ".browser.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = ARTIFACTS / ".run"
+        if not run or not marker.is_file() or marker.read_text() != run:
+            shutil.rmtree(ARTIFACTS, ignore_errors=True)
+            ARTIFACTS.mkdir()
+            marker.write_text(run)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     """One headless Chromium for the whole session."""
@@ -76,8 +92,7 @@ def browser() -> Iterator:
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _empty_artifacts_once_per_run()
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
