@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -13,13 +13,15 @@ from appeals.models import Appeal
 from appeals.permissions import can_review_appeal, can_view_appeal, check_file_appeal, is_conflicted
 from cases import timeline
 from cases.identifiers import hash_for_text
-from cases.models import Case, Queue
+from cases.lifecycle import ReopenTrigger, case_reopen
+from cases.models import Queue
 from cases.timeline import EventKind
 from cases.visibility import can_work_queue
 from enforcement import events
 from enforcement import services as enforcement_services
 from enforcement.appeal_window import appeal_eligibility
 from enforcement.models import EnforcementAction, OutboxEvent
+from tsops.claims import LeasedWork
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 from tsops.permissions import has_capability, teams_of
@@ -29,6 +31,16 @@ LEASE = timedelta(minutes=15)
 
 class AppealConflict(ConflictError):
     pass
+
+
+class NoSuchAction(ValidationError):
+    """The action to appeal does not exist: the form shows it beside the field, the API
+    answers 404 (stored state, which no request schema can state)."""
+
+
+class ActionNotAppealable(ValidationError):
+    """The action exists but its state does not allow an appeal now (window passed, reversed,
+    pending): the form shows why, the API answers 409."""
 
 
 def appeals_queue() -> Queue:
@@ -60,12 +72,12 @@ def appeal_file(
         EnforcementAction.objects.select_related("case", "decision").filter(pk=action_id).first()
     )
     if action is None:
-        raise ValidationError({"action_id": "No such action."})
+        raise NoSuchAction({"action_id": "No such action."})
     eligibility = appeal_eligibility(action, now=now)
     if eligibility.reason == "open_appeal":
         raise AppealConflict(eligibility.problem)
     if not eligibility.eligible:
-        raise ValidationError({"action_id": eligibility.problem})
+        raise ActionNotAppealable({"action_id": eligibility.problem})
     queue = appeals_queue()
     severity = action.case.severity
     _, due = queue.sla_policy.deadlines(severity, now)
@@ -112,28 +124,35 @@ def _lock(appeal_id: int, actor) -> Appeal:
     return appeal
 
 
-# Like the case claim: one UPDATE over a CTE with SKIP LOCKED. It never offers an appeal to
-# the person who decided, proposed or approved the action, and ban appeals only to seniors.
-CLAIM_SQL = """
-WITH next_appeal AS (
-    SELECT a.id FROM appeals_appeal a
-    JOIN enforcement_enforcementaction x ON x.id = a.action_id
-    JOIN enforcement_decision d ON d.id = x.decision_id
-    WHERE a.queue_id = %(queue)s AND a.status = 'new'
-      AND d.decided_by_id <> %(user)s AND x.proposed_by_id <> %(user)s
-      AND (x.approved_by_id IS NULL OR x.approved_by_id <> %(user)s)
-      AND (NOT a.needs_senior OR %(senior)s)
-      AND (NOT a.restricted OR a.team = ANY(%(teams)s))
-    ORDER BY a.severity, a.due_at, a.id
-    LIMIT 1
-    FOR UPDATE OF a SKIP LOCKED
+# Appeals are claimed like cases (tsops.claims): never by the person who decided, proposed or
+# approved the action, and ban appeals only by seniors.
+APPEAL_WORK = LeasedWork(model=Appeal, lease=LEASE)
+CLAIM_SQL = APPEAL_WORK.claim_sql(
+    joins="JOIN enforcement_enforcementaction x ON x.id = t.action_id "
+    "JOIN enforcement_decision d ON d.id = x.decision_id",
+    where="t.queue_id = %(queue)s "
+    "AND d.decided_by_id <> %(user)s AND x.proposed_by_id <> %(user)s "
+    "AND (x.approved_by_id IS NULL OR x.approved_by_id <> %(user)s) "
+    "AND (NOT t.needs_senior OR %(senior)s) "
+    "AND (NOT t.restricted OR t.team = ANY(%(teams)s))",
+    order_by="t.severity, t.due_at, t.id",
 )
-UPDATE appeals_appeal AS a
-SET status = 'in_review', claimed_by_id = %(user)s, claimed_at = %(now)s,
-    lease_expires_at = %(lease)s, version = a.version + 1, updated_at = %(now)s
-FROM next_appeal WHERE a.id = next_appeal.id
-RETURNING a.id
-"""
+
+
+def appeals_expire_leases(*, now, queue: Queue | None = None) -> int:
+    """Put appeals whose claim lease ran out back in their queue (one lease behaviour for
+    cases, appeals and QA reviews: version bumped, history row, timeline entry)."""
+    expired = APPEAL_WORK.expire_leases(
+        now=now,
+        scope="%(queue)s::bigint IS NULL OR t.queue_id = %(queue)s",
+        params={"queue": queue.pk if queue is not None else None},
+    )
+    cases = dict(Appeal.objects.filter(pk__in=[a for a, _ in expired]).values_list("pk", "case_id"))
+    for appeal_id, user_id in expired:
+        timeline.record(
+            cases[appeal_id], EventKind.APPEAL_LEASE_EXPIRED, appeal_id=appeal_id, user_id=user_id
+        )
+    return len(expired)
 
 
 def appeal_claim_next(*, actor, queue: Queue) -> Appeal | None:
@@ -142,28 +161,20 @@ def appeal_claim_next(*, actor, queue: Queue) -> Appeal | None:
         raise PermissionDenied("You may not work this queue.")
     now = timezone.now()
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE appeals_appeal SET status = 'new', claimed_by_id = NULL, "
-                "claimed_at = NULL, lease_expires_at = NULL WHERE queue_id = %s "
-                "AND status = 'in_review' AND lease_expires_at < %s",
-                [queue.pk, now],
-            )
-            cursor.execute(
-                CLAIM_SQL,
-                {
-                    "queue": queue.pk,
-                    "user": actor.pk,
-                    "senior": has_capability(actor, "approve_actions"),
-                    "teams": teams_of(actor) or [""],
-                    "now": now,
-                    "lease": now + LEASE,
-                },
-            )
-            row = cursor.fetchone()
-        if row is None:
+        appeals_expire_leases(now=now, queue=queue)
+        appeal_id = APPEAL_WORK.claim_next(
+            sql=CLAIM_SQL,
+            actor=actor,
+            now=now,
+            params={
+                "queue": queue.pk,
+                "senior": has_capability(actor, "approve_actions"),
+                "teams": teams_of(actor) or [""],
+            },
+        )
+        if appeal_id is None:
             return None
-        appeal = Appeal.objects.select_related("case").get(pk=row[0])
+        appeal = Appeal.objects.select_related("case").get(pk=appeal_id)
         timeline.record(appeal.case, EventKind.APPEAL_CLAIMED, actor, appeal_id=appeal.pk)
     return appeal
 
@@ -307,13 +318,15 @@ def appeal_decide(
                 by_appeal=True,
             )
         if outcome == Appeal.Status.OVERTURNED:
-            case = Case.objects.select_for_update(of=("self",)).get(pk=appeal.case_id)
-            case.reopen_count += 1
-            case.version += 1
-            case._history_user = actor
-            case._change_reason = f"appeal {appeal.pk} overturned"
-            case.save()
-            timeline.record(case, EventKind.CASE_REOPENED, actor, appeal_id=appeal.pk, rework=True)
+            # The decision did not stand: the case is worked again (cases.lifecycle).
+            case = case_reopen(
+                actor=actor,
+                case_id=appeal.case_id,
+                trigger=ReopenTrigger.APPEAL_OVERTURNED,
+                reason=f"Appeal {appeal.pk} overturned: {rationale}",
+                checked=True,
+                appeal_id=appeal.pk,
+            )
             Notification.objects.create(
                 user=action.decision.decided_by,
                 kind="appeal_overturned",

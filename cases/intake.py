@@ -14,22 +14,37 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from cases import timeline
 from cases.identifiers import hash_for_text, identifier_hash, identifier_mask
+from cases.lifecycle import INTAKE_RESTRICT
 from cases.models import Case, CaseLink, Report, Subject
 from cases.permissions import check_submit_reports
 from cases.routing import Route, RoutingContext, deadlines_for
 from cases.timeline import EventKind
 from cases.validation import CleanReport, validate_report
 from cases.visibility import case_team_grants_add
+from tsops.history import history_snapshot
 
 MAX_BATCH = 1000
+
+# Who escalates a case a routing rule sends to a specialist team. The escalations app
+# registers itself here when it loads (cases sits below it and never imports it).
+_rule_escalators: list[Callable[..., object | None]] = []
+
+
+def register_rule_escalator(escalate: Callable[..., object | None]) -> None:
+    """``escalate(case_id=, team=, severity=, rule=, submitted_by=)`` returns the escalation,
+    or None when the case is not escalated (already escalated, or resolved meanwhile)."""
+    if escalate not in _rule_escalators:
+        _rule_escalators.append(escalate)
+
+
 _RETRIES = 6
 
 
@@ -290,8 +305,8 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
     # visibility a joining report changed (a bare count increase is in cases_report already).
     created = [p.id for p in plan_list if p.created]
     changed = [p.id for p in plan_list if not p.created and p.events]
-    timeline.history_snapshot(created, history_type="+", actor=actor, reason="intake")
-    timeline.history_snapshot(changed, history_type="~", actor=actor, reason="report joined")
+    history_snapshot(Case, created, history_type="+", actor=actor, reason="intake")
+    history_snapshot(Case, changed, history_type="~", actor=actor, reason="report joined")
 
     # 7. Routing rules that escalate at intake. No query at all unless a rule matched.
     _escalate_by_rules(actor, rows, routes, context)
@@ -326,12 +341,14 @@ def _escalate_by_rules(actor, rows, routes: dict[int, Route], context: RoutingCo
             wanted[plan.id] = (route, plan)
     if not wanted:
         return
-    from escalations.services import escalation_raise_by_rule
-
+    if not _rule_escalators:
+        raise RuntimeError(
+            "No escalation handler is registered (is the escalations app installed?)"
+        )
     rules = {rule.id: rule for rule in context.rules}
     for case_id in sorted(wanted):
         route, plan = wanted[case_id]
-        escalation = escalation_raise_by_rule(
+        escalation = _rule_escalators[0](
             case_id=case_id,
             team=route.escalate_team,
             severity=route.severity,
@@ -339,7 +356,8 @@ def _escalate_by_rules(actor, rows, routes: dict[int, Route], context: RoutingCo
             submitted_by=actor,
         )
         if escalation is not None:
-            plan.status = Case.Status.ESCALATED
+            # What the submitter is told; the escalation moved the case (cases.lifecycle).
+            plan.status = escalation.case.status
 
 
 def _insert_events(events: list[tuple[int, str, dict]], now) -> None:
@@ -592,8 +610,9 @@ def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]
                 if plan.claimed_by_id is not None:
                     # The claimant may not be on the team: the case goes back to the team queue.
                     plan.claimed_by_id = None
-                    if plan.status == Case.Status.IN_REVIEW:
-                        plan.status = Case.Status.NEW
+                    source, target = INTAKE_RESTRICT.moves[0]
+                    if plan.status == source:
+                        plan.status = target
             if route.severity < plan.severity:
                 old = plan.severity
                 plan.severity = route.severity

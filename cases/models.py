@@ -236,17 +236,21 @@ class Case(HistoryModel):
 
     OPEN_STATUSES = (Status.NEW, Status.IN_REVIEW, Status.PENDING_APPROVAL, Status.ESCALATED)
 
-    # Allowed transitions: from-status -> statuses a service may move the case to.
+    # Allowed transitions: from-status -> statuses a service may move the case to. Every move
+    # goes through cases.lifecycle, which checks this table (SQL writers included).
     TRANSITIONS: dict[str, set[str]] = {
-        Status.NEW: {Status.IN_REVIEW, Status.ESCALATED, Status.RESOLVED},
+        # A senior may decide an unclaimed case; a severe action then waits for approval.
+        Status.NEW: {Status.IN_REVIEW, Status.ESCALATED, Status.PENDING_APPROVAL, Status.RESOLVED},
         Status.IN_REVIEW: {
             Status.NEW,
+            # The claim passes to another member: assigned, or taken over an expired lease.
+            Status.IN_REVIEW,
             Status.PENDING_APPROVAL,
             Status.ESCALATED,
             Status.RESOLVED,
         },
         Status.PENDING_APPROVAL: {Status.IN_REVIEW, Status.RESOLVED, Status.NEW},
-        Status.ESCALATED: {Status.NEW, Status.IN_REVIEW, Status.RESOLVED},
+        Status.ESCALATED: {Status.NEW, Status.IN_REVIEW, Status.PENDING_APPROVAL, Status.RESOLVED},
         Status.RESOLVED: {Status.NEW},  # reopened
     }
 
@@ -344,6 +348,23 @@ class Case(HistoryModel):
     @property
     def is_open(self) -> bool:
         return self.status != self.Status.RESOLVED
+
+    @property
+    def is_decidable(self) -> bool:
+        """A decision may move it on: to resolved, or to pending approval for severe actions."""
+        moves = self.TRANSITIONS[self.status]
+        return self.Status.RESOLVED in moves and self.Status.PENDING_APPROVAL in moves
+
+    def is_claimable_by(self, user_id: int | None, now: datetime | None = None) -> bool:
+        """Unclaimed, held by ``user_id`` already, or held on a lease that ran out."""
+        if self.status == self.Status.NEW:
+            return True
+        if self.status != self.Status.IN_REVIEW:
+            return False
+        now = now or timezone.now()
+        return self.claimed_by_id == user_id or (
+            self.lease_expires_at is not None and self.lease_expires_at <= now
+        )
 
     def pending_deadlines(self) -> list[datetime]:
         """The deadlines still to meet: the resolution while the case is open, and the first

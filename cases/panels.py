@@ -19,7 +19,13 @@ from django.utils import timezone
 from cases import selectors, services, visibility
 from cases.forms import CaseEditForm, EvidenceForm, NoteForm, ReleaseForm
 from cases.models import Case, CaseLink, Identifier, Note, Queue, Report
-from cases.permissions import can_bulk_edit, can_claim_case, can_reveal_pii, can_view_pii
+from cases.permissions import (
+    can_claim_case,
+    can_release_case,
+    can_reopen_case,
+    can_reveal_pii,
+    can_view_pii,
+)
 from cases.presentation import mark_deadlines
 
 
@@ -126,11 +132,9 @@ def render_case_page(
         "subject": case.subject,
         "account": case.subject.account,
         "holds_claim": holds_claim,
-        "can_claim": can_claim_case(actor, case)
-        and case.status in (Case.Status.NEW, Case.Status.IN_REVIEW)
-        and not holds_claim,
-        "can_release": case.status == Case.Status.IN_REVIEW
-        and (holds_claim or can_bulk_edit(actor)),
+        "can_claim": can_claim_case(actor, case),
+        "can_release": can_release_case(actor, case),
+        "can_reopen": can_reopen_case(actor, case),
         "report_groups": selectors.report_groups(case),
         "reports": selectors.report_list(case),
         "evidence": list(case.evidence.select_related("added_by")),

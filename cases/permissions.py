@@ -15,8 +15,22 @@ def can_edit_case(user, case: Case) -> bool:
     return visibility.can_view_case(user, case)
 
 
-def can_claim_case(user, case: Case) -> bool:
+def can_work_case(user, case: Case) -> bool:
+    """May hold the case's claim at all: sees it and works its queue (whatever its status)."""
     return visibility.can_view_case(user, case) and visibility.can_work_queue(user, case.queue)
+
+
+def can_claim_case(user, case: Case) -> bool:
+    """May claim it now: works it, and it is unclaimed or its claim's lease ran out."""
+    holds = case.claimed_by_id is not None and case.claimed_by_id == user.pk
+    return not holds and case.is_claimable_by(user.pk) and can_work_case(user, case)
+
+
+def can_release_case(user, case: Case) -> bool:
+    """Give the claim back: its holder, or an analyst and above for anyone's claim."""
+    if case.status != Case.Status.IN_REVIEW:
+        return False
+    return case.claimed_by_id == user.pk or can_bulk_edit(user)
 
 
 def can_view_pii(user) -> bool:
@@ -45,3 +59,23 @@ def can_bulk_edit(user) -> bool:
 def check_bulk_edit(user) -> None:
     if not can_bulk_edit(user):
         raise PermissionDenied("Bulk actions need an analyst role.")
+
+
+def can_reopen_case(user, case: Case) -> bool:
+    """May reopen it now: entitled, and it is resolved."""
+    return not case.is_open and _may_reopen(user, case)
+
+
+def _may_reopen(user, case: Case) -> bool:
+    """Analysts and above (a restricted case: its team) for a case they see."""
+    if not visibility.can_view_case(user, case):
+        return False
+    if case.restricted:
+        return has_capability(user, "work_team_cases")
+    return has_capability(user, "work_all_queues")
+
+
+def check_reopen_case(user, case: Case) -> None:
+    """The refusal (403) of someone not entitled; reopening an open case is a conflict (409)."""
+    if not _may_reopen(user, case):
+        raise PermissionDenied("Reopening a case needs an analyst role (or its team's).")

@@ -10,13 +10,14 @@ from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
-from cases import timeline
-from cases.models import Case, CaseLink, CaseSkip, Evidence, Identifier, Note, Queue
+from cases import lifecycle, timeline
+from cases.lifecycle import LEASE, InvalidTransition, case_lock, case_transition
+from cases.models import Case, CaseEvent, CaseLink, CaseSkip, Evidence, Identifier, Note, Queue
 from cases.permissions import (
-    can_bulk_edit,
-    can_claim_case,
     can_edit_case,
+    can_release_case,
     can_reveal_pii,
+    can_work_case,
     check_bulk_edit,
 )
 from cases.routing import deadlines_for
@@ -26,7 +27,6 @@ from tsops.errors import ConflictError, HiddenObject
 from tsops.models import AccessLog
 from tsops.services import access_log_record
 
-LEASE = timedelta(minutes=15)
 SKIP_MEMORY = timedelta(hours=1)
 MAX_BULK = 500
 
@@ -42,27 +42,6 @@ class StaleEdit(ConflictError):
         super().__init__(f"Case {case.pk} was changed by {self.changed_by} meanwhile.")
 
 
-class InvalidTransition(ConflictError):
-    def __init__(self, case: Case, target: str):
-        super().__init__(f"A {case.get_status_display().lower()} case cannot become {target}.")
-
-
-def case_lock(case_id: int, actor) -> Case:
-    """Lock a case row for update; a case the actor may not see does not exist for them."""
-    try:
-        case = Case.objects.select_for_update(of=("self",)).select_related("queue").get(pk=case_id)
-    except Case.DoesNotExist:
-        raise Http404("No such case.") from None
-    if not can_view_case(actor, case):
-        raise HiddenObject("No such case.", actor=actor, obj=case)
-    return case
-
-
-def _check_transition(case: Case, target: str) -> None:
-    if target not in Case.TRANSITIONS[case.status]:
-        raise InvalidTransition(case, target)
-
-
 def case_expire_leases(*, queue: Queue | None = None) -> int:
     """Return cases whose claim lease ran out to their queue; return how many."""
     with transaction.atomic():
@@ -71,52 +50,25 @@ def case_expire_leases(*, queue: Queue | None = None) -> int:
 
 def _expire_leases(queue: Queue | None, now) -> int:
     """The expiry itself, inside the caller's transaction."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH expired AS (SELECT id, claimed_by_id FROM cases_case WHERE "
-            "status = 'in_review' AND lease_expires_at < %(now)s "
-            "AND (%(queue)s::bigint IS NULL OR queue_id = %(queue)s) "
-            "FOR UPDATE SKIP LOCKED) UPDATE cases_case c SET status = 'new', "
-            "claimed_by_id = NULL, claimed_at = NULL, lease_expires_at = NULL, "
-            "version = c.version + 1, updated_at = %(now)s FROM expired WHERE c.id = expired.id "
-            "RETURNING c.id, expired.claimed_by_id",
-            {"queue": queue.pk if queue is not None else None, "now": now},
-        )
-        rows = cursor.fetchall()
-        if rows:
-            from cases.models import CaseEvent
-
-            CaseEvent.objects.bulk_create(
-                CaseEvent(case_id=case_id, kind=EventKind.CASE_LEASE_EXPIRED, data={"user_id": uid})
-                for case_id, uid in rows
-            )
-            timeline.history_snapshot(
-                [r[0] for r in rows], history_type="~", reason="claim lease expired"
-            )
-    return len(rows)
+    expired = lifecycle.CASE_WORK.expire_leases(
+        now=now,
+        scope="%(queue)s::bigint IS NULL OR t.queue_id = %(queue)s",
+        params={"queue": queue.pk if queue is not None else None},
+    )
+    CaseEvent.objects.bulk_create(
+        CaseEvent(case_id=case_id, kind=EventKind.CASE_LEASE_EXPIRED, data={"user_id": uid})
+        for case_id, uid in expired
+    )
+    return len(expired)
 
 
-# The claim statement: one UPDATE over a CTE that locks the top unclaimed case, so two
-# claimers can never get the same case (SKIP LOCKED passes over rows another is taking).
-CLAIM_SQL = """
-WITH next_case AS (
-    SELECT c.id FROM cases_case c
-    WHERE c.queue_id = %(queue)s AND c.status = 'new'
-      AND NOT EXISTS (
-          SELECT 1 FROM cases_caseskip s
-          WHERE s.case_id = c.id AND s.user_id = %(user)s AND s.created_at > %(skip_since)s
-      )
-    ORDER BY c.severity, c.priority DESC, c.resolve_due, c.report_count DESC, c.id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
+# The claim statement (tsops.claims): the top unclaimed case of the queue in claim order,
+# passing over cases the claimer skipped within the last hour.
+CLAIM_SQL = lifecycle.CASE_WORK.claim_sql(
+    where="t.queue_id = %(queue)s AND NOT EXISTS (SELECT 1 FROM cases_caseskip s "
+    "WHERE s.case_id = t.id AND s.user_id = %(user)s AND s.created_at > %(skip_since)s)",
+    order_by="t.severity, t.priority DESC, t.resolve_due, t.report_count DESC, t.id",
 )
-UPDATE cases_case AS c
-SET status = 'in_review', claimed_by_id = %(user)s, claimed_at = %(now)s,
-    first_claimed_at = COALESCE(c.first_claimed_at, %(now)s),
-    lease_expires_at = %(lease)s, version = c.version + 1, updated_at = %(now)s
-FROM next_case WHERE c.id = next_case.id
-RETURNING c.id
-"""
 
 
 def case_claim_next(*, actor, queue: Queue) -> Case | None:
@@ -128,50 +80,36 @@ def case_claim_next(*, actor, queue: Queue) -> Case | None:
         # Expired claims in this queue go back first, so "next" can hand them out again
         # even when no worker is running.
         _expire_leases(queue, now)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                CLAIM_SQL,
-                {
-                    "queue": queue.pk,
-                    "user": actor.pk,
-                    "now": now,
-                    "lease": now + LEASE,
-                    "skip_since": now - SKIP_MEMORY,
-                },
-            )
-            row = cursor.fetchone()
-        if row is None:
+        case_id = lifecycle.CASE_WORK.claim_next(
+            sql=CLAIM_SQL,
+            actor=actor,
+            now=now,
+            params={"queue": queue.pk, "skip_since": now - SKIP_MEMORY},
+        )
+        if case_id is None:
             return None
-        timeline.record(row[0], EventKind.CASE_CLAIMED, actor, queue=queue.slug)
-        timeline.history_snapshot([row[0]], history_type="~", actor=actor, reason="claimed")
-    return Case.objects.select_related("queue", "subject", "claimed_by").get(pk=row[0])
+        timeline.record(case_id, EventKind.CASE_CLAIMED, actor, queue=queue.slug)
+    return Case.objects.select_related("queue", "subject", "claimed_by").get(pk=case_id)
 
 
 def case_claim(*, actor, case_id: int) -> Case:
     """Claim one particular case (from its page); it must be unclaimed or already the actor's."""
     with transaction.atomic():
         case = case_lock(case_id, actor)
-        if not can_claim_case(actor, case):
+        if not can_work_case(actor, case):
             raise PermissionDenied("You may not work this case's queue.")
         if case.status == Case.Status.IN_REVIEW and case.claimed_by_id == actor.pk:
             return case_renew_lease(actor=actor, case_id=case.pk)
         if case.status == Case.Status.IN_REVIEW and case.lease_expires_at > timezone.now():
             raise InvalidTransition(case, "claimed: it is claimed by someone else")
-        if case.status not in (Case.Status.NEW, Case.Status.IN_REVIEW):
-            raise InvalidTransition(case, Case.Status.IN_REVIEW.label.lower())
-        now = timezone.now()
-        case.status = Case.Status.IN_REVIEW
-        case.claimed_by = actor
-        case.claimed_at = now
-        case.first_claimed_at = case.first_claimed_at or now
-        case.lease_expires_at = now + LEASE
-        case.version += 1
-        case._change_reason = "claimed"
-        # Name the actor in the history row even outside a browser request (REST, tasks):
-        # StaleEdit tells the next editor who changed the case.
-        case._history_user = actor
-        case.save()
-        timeline.record(case, EventKind.CASE_CLAIMED, actor, queue=case.queue.slug)
+        case_transition(
+            case,
+            Case.Status.IN_REVIEW,
+            actor=actor,
+            reason="claimed",
+            event=EventKind.CASE_CLAIMED,
+            data={"queue": case.queue.slug},
+        )
     return case
 
 
@@ -199,26 +137,18 @@ def case_release(*, actor, case_id: int, reason: str = "", skip: bool = False) -
         case = case_lock(case_id, actor)
         if case.status != Case.Status.IN_REVIEW:
             raise InvalidTransition(case, "released: it is not claimed")
-        if case.claimed_by_id != actor.pk and not can_bulk_edit(actor):
+        if not can_release_case(actor, case):
             raise PermissionDenied("Only the claimant (or an analyst) may release this case.")
-        _check_transition(case, Case.Status.NEW)
         previous = case.claimed_by_id
-        case.status = Case.Status.NEW
-        case.claimed_by = None
-        case.claimed_at = None
-        case.lease_expires_at = None
-        case.version += 1
-        case._change_reason = "skipped" if skip else "released"
-        case._history_user = actor
-        case.save()
         if skip:
             CaseSkip.objects.create(case=case, user=actor, reason=reason.strip())
-        timeline.record(
+        case_transition(
             case,
-            EventKind.CASE_SKIPPED if skip else EventKind.CASE_RELEASED,
-            actor,
-            reason=reason.strip(),
-            previous_claimant_id=previous,
+            Case.Status.NEW,
+            actor=actor,
+            reason="skipped" if skip else "released",
+            event=EventKind.CASE_SKIPPED if skip else EventKind.CASE_RELEASED,
+            data={"reason": reason.strip(), "previous_claimant_id": previous},
         )
     return case
 
@@ -466,24 +396,34 @@ def cases_bulk(
                     )
                     case.tags = [*case.tags, tag_clean]
             elif operation == "assign":
-                if assignee is None or not can_claim_case(assignee, case):
+                if assignee is None or not can_work_case(assignee, case):
                     raise ValidationError({"assignee": "That member may not work these cases."})
-                if case.status not in (Case.Status.NEW, Case.Status.IN_REVIEW):
+                if not lifecycle.allowed(case.status, Case.Status.IN_REVIEW):
                     raise ValidationError({"cases": f"Case {case.pk} cannot be assigned now."})
-                case.status = Case.Status.IN_REVIEW
-                case.claimed_by = assignee
-                case.claimed_at = now
-                case.first_claimed_at = case.first_claimed_at or now
-                case.lease_expires_at = now + LEASE
-                timeline.record(case, EventKind.CASE_ASSIGNED, actor, assignee_id=assignee.pk)
+                case_transition(
+                    case,
+                    Case.Status.IN_REVIEW,
+                    actor=actor,
+                    reason="bulk assign",
+                    event=EventKind.CASE_ASSIGNED,
+                    at=now,
+                    claimant=assignee,
+                    data={"assignee_id": assignee.pk},
+                )
+                continue
             elif operation == "release":
                 if case.status != Case.Status.IN_REVIEW:
                     continue
-                case.status = Case.Status.NEW
-                case.claimed_by = None
-                case.claimed_at = None
-                case.lease_expires_at = None
-                timeline.record(case, EventKind.CASE_RELEASED, actor, bulk=True)
+                case_transition(
+                    case,
+                    Case.Status.NEW,
+                    actor=actor,
+                    reason="bulk release",
+                    event=EventKind.CASE_RELEASED,
+                    at=now,
+                    data={"bulk": True},
+                )
+                continue
             case.version += 1
             case._change_reason = f"bulk {operation}"
             case._history_user = actor

@@ -35,11 +35,11 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from cases import timeline
 from cases.models import WARNING_FRACTION, Case, CaseEvent, Queue, severity_code
 from cases.timeline import EventKind
 from cases.visibility import can_work_queue
 from tsops import roles
+from tsops.history import history_snapshot
 from tsops.models import Notification
 from tsops.permissions import teams_of
 
@@ -202,8 +202,8 @@ def _mark_breaches(cursor, deadline: Deadline, now: datetime, batch: int, result
         )
         for row in rows
     )
-    timeline.history_snapshot(
-        [row[0] for row in rows], history_type="~", reason=f"SLA breached: {deadline.label}"
+    history_snapshot(
+        Case, [row[0] for row in rows], history_type="~", reason=f"SLA breached: {deadline.label}"
     )
     result.notifications += _notify_seniors(rows, deadline)
     result.breached[deadline.name] += len(rows)

@@ -1,11 +1,8 @@
-"""Timeline event kinds with their labels, and history rows for writes done in set-based SQL."""
+"""Timeline event kinds with their labels, and recording an event on a case's timeline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import cache
-
-from django.db import connection, models
+from django.db import models
 
 from cases.models import Case, CaseEvent
 
@@ -58,6 +55,7 @@ class EventKind(models.TextChoices):
     APPEAL_FILED = "APPEAL_FILED", "Appeal filed"
     APPEAL_CLAIMED = "APPEAL_CLAIMED", "Appeal claimed"
     APPEAL_RELEASED = "APPEAL_RELEASED", "Appeal released"
+    APPEAL_LEASE_EXPIRED = "APPEAL_LEASE_EXPIRED", "Appeal claim expired"
     APPEAL_DECIDED = "APPEAL_DECIDED", "Appeal decided"
     CASE_REOPENED = "CASE_REOPENED", "Reopened as rework"
     # Quality assurance.
@@ -66,10 +64,11 @@ class EventKind(models.TextChoices):
     QA_REVIEW_ADJUDICATED = "QA_REVIEW_ADJUDICATED", "QA dispute adjudicated"
 
 
-def record(case: Case | int, kind: EventKind, actor=None, *, at=None, **data) -> CaseEvent:
+def record(case: Case | int, kind: EventKind, actor=None, /, *, at=None, **data) -> CaseEvent:
     """Add one event to a case's timeline (``at`` only for backdated imports).
 
-    An unknown kind raises ValueError: a kind without a label would show as a raw code.
+    An unknown kind raises ValueError: a kind without a label would show as a raw code. The
+    first three are positional-only, so the event's data may hold keys named like them.
     """
     kind = EventKind(kind)
     case_id = case if isinstance(case, int) else case.pk
@@ -80,35 +79,3 @@ def record(case: Case | int, kind: EventKind, actor=None, *, at=None, **data) ->
         data=data,
         **({"at": at} if at is not None else {}),
     )
-
-
-@cache
-def _history_sql() -> str:
-    historical = Case.history.model
-    columns = [
-        f.column
-        for f in Case._meta.concrete_fields
-        if f.column not in ("search_document",) and historical._meta.get_field(f.attname)
-    ]
-    column_list = ", ".join(f'"{c}"' for c in columns)
-    # Column names come from the models, never from input.
-    insert = f"INSERT INTO {historical._meta.db_table} ({column_list}, "
-    select = f"SELECT {column_list}, now(), %s, %s, %s FROM {Case._meta.db_table} "  # noqa: S608
-    return (
-        insert
-        + "history_date, history_type, history_user_id, history_change_reason) "
-        + select
-        + "WHERE id = ANY(%s)"
-    )
-
-
-def history_snapshot(
-    case_ids: Iterable[int], *, history_type: str, actor=None, reason: str = ""
-) -> None:
-    """History rows for cases changed by set-based SQL (``+`` created, ``~`` changed)."""
-    ids = list(case_ids)
-    if not ids:
-        return
-    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-    with connection.cursor() as cursor:
-        cursor.execute(_history_sql(), [history_type, actor_id, reason or None, ids])

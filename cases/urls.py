@@ -15,6 +15,7 @@ urlpatterns = [
     path("cases/<int:case_id>/edit/", views.case_edit, name="case-edit"),
     path("cases/<int:case_id>/notes/", views.case_note_add, name="case-note-add"),
     path("cases/<int:case_id>/evidence/", views.case_evidence_add, name="case-evidence-add"),
+    path("cases/<int:case_id>/reopen/", views.case_reopen, name="case-reopen"),
     path(
         "cases/<int:case_id>/evidence/<int:evidence_id>/reveal/",
         views.case_evidence_reveal,

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from cases import selectors, services
+from cases import lifecycle, selectors, services
 from cases.forms import (
     BulkForm,
     CaseEditForm,
@@ -32,6 +32,7 @@ from cases.panels import queue_panels_context, render_case_page
 from cases.permissions import (
     can_bulk_edit,
     check_bulk_edit,
+    check_reopen_case,
 )
 from cases.presentation import mark_deadlines
 from tsops.decorators import console_view
@@ -304,6 +305,32 @@ def case_evidence_add(request: HttpRequest, case_id: int) -> HttpResponse:
             messages.success(request, "Evidence added.")
             return _back_to_case(case.pk, "evidence")
     return render_case_page(request, case, status=400, evidence_form=form)
+
+
+@console_view()
+@require_POST
+def case_reopen(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Reopen a resolved case with the evidence added since its resolution (rework)."""
+    actor = request.user
+    case = selectors.case_get_for(actor=actor, case_id=case_id)
+    check_reopen_case(actor, case)
+    try:
+        case = lifecycle.case_reopen_with_evidence(
+            actor=actor, case_id=case.pk, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+        return _back_to_case(case_id, "evidence")
+    except ConflictError as error:
+        messages.error(request, str(error))
+        return _back_to_case(case_id)
+    if case.pk == case_id:
+        messages.success(request, f"Case #{case.pk} is reopened and back in {case.queue.name}.")
+    else:
+        messages.success(
+            request, f"The subject has an open case, #{case.pk}: the reopened work joined it."
+        )
+    return _back_to_case(case.pk)
 
 
 @console_view()

@@ -9,7 +9,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from cases.lifecycle import case_lock, case_transition
 from cases.models import Case
+from cases.timeline import EventKind
 from enforcement import services
 from enforcement.models import EnforcementAction
 from enforcement.selectors import policy_sections_for_reason
@@ -104,14 +106,16 @@ def seed_decisions(*, stdout, scale: float) -> None:
         roll = rng.random()
         sections = policy_sections_for_reason(case.reason)
         with transaction.atomic():
-            Case.objects.filter(pk=case.pk).update(
-                status="in_review",
-                claimed_by=decider,
-                claimed_at=decided_at,
-                first_claimed_at=decided_at,
-                lease_expires_at=decided_at + timedelta(minutes=15),
+            # Claimed at the (backdated) moment of the decision, as the decider would have.
+            case = case_transition(
+                case_lock(case.pk, decider),
+                Case.Status.IN_REVIEW,
+                actor=decider,
+                reason="claimed",
+                event=EventKind.CASE_CLAIMED,
+                data={"queue": case.queue.slug},
+                at=decided_at,
             )
-            case.refresh_from_db()
             if roll < 0.22 or not sections:
                 services.decision_make(
                     actor=decider,

@@ -25,8 +25,6 @@ from enforcement.presentation import action_text, describe_action
 from tsops.permissions import has_capability
 from tsops.presentation import hours_text
 
-DECIDABLE = (Case.Status.NEW, Case.Status.IN_REVIEW, Case.Status.ESCALATED)
-
 
 def _ceiling_text(actor, case: Case) -> str:
     """What the decider may do alone on this case; the rest waits for a senior."""
@@ -125,7 +123,7 @@ def case_panel(
         describe_action(action, now)
         action.case_visible = action.case_id in visible
 
-    can_decide = case.status in DECIDABLE and can_decide_case(actor, case)
+    can_decide = can_decide_case(actor, case)
     context = {
         "guidance": relevant,
         "actions": actions,
@@ -134,7 +132,7 @@ def case_panel(
         "account": account,
         "active_strikes": strikes.active_strikes(account, now),
         "can_decide": can_decide,
-        "decidable": case.status in DECIDABLE,
+        "decidable": case.is_decidable,
     }
     if can_decide:
         form = decision_form or decision_form_for(case, relevant)

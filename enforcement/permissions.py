@@ -32,6 +32,12 @@ def _works_escalation(user, case: Case) -> bool:
 
 
 def can_decide_case(user, case: Case) -> bool:
+    """May decide it now: entitled (:func:`_may_decide`) and the lifecycle lets a decision
+    move the case on."""
+    return case.is_decidable and _may_decide(user, case)
+
+
+def _may_decide(user, case: Case) -> bool:
     """The analyst holding the claim, a senior who can see the case, or a member of the team
     an escalated case is with."""
     if not can_view_case(user, case):
@@ -73,7 +79,9 @@ def can_export_statements(user) -> bool:
 
 
 def check_decide_case(user, case: Case) -> None:
-    if not can_decide_case(user, case):
+    """The refusal (403) of someone not entitled; a case that cannot be decided in its status
+    is the service's conflict (409), not a refusal."""
+    if not _may_decide(user, case):
         raise PermissionDenied(
             "Only the analyst holding this case's claim, or a senior, may decide it."
         )

@@ -10,8 +10,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cases import timeline
+from cases.lifecycle import case_lock, case_transition
 from cases.models import Case, Subject
-from cases.services import StaleEdit, case_lock
+from cases.services import StaleEdit
 from cases.timeline import EventKind
 from enforcement import events, selectors, strikes
 from enforcement.appeal_window import appeal_window_text
@@ -193,7 +194,7 @@ def decision_make(
         check_decide_case(actor, case)
         if version is not None and case.version != version:
             raise StaleEdit(case)
-        if case.status not in (Case.Status.NEW, Case.Status.IN_REVIEW, Case.Status.ESCALATED):
+        if not case.is_decidable:
             raise ActionConflict(
                 f"A {case.get_status_display().lower()} case cannot be decided now."
             )
@@ -302,20 +303,16 @@ def decision_make(
                     at=now,
                 )
                 events.emit_action(OutboxEvent.ACTION_PROPOSED, action)
-        case.first_action_at = case.first_action_at or now
-        case.claimed_by = None
-        case.claimed_at = None
-        case.lease_expires_at = None
-        if pending:
-            case.status = Case.Status.PENDING_APPROVAL
-        else:
-            case.status = Case.Status.RESOLVED
-            case.resolved_at = now
-            timeline.record(case, EventKind.CASE_RESOLVED, actor, decision_id=decision.pk, at=now)
-        case.version += 1
-        case._history_user = actor
-        case._change_reason = f"decided: {outcome}"
-        case.save()
+        case_transition(
+            case,
+            Case.Status.PENDING_APPROVAL if pending else Case.Status.RESOLVED,
+            actor=actor,
+            reason=f"decided: {outcome}",
+            # A decision awaiting approval is on the timeline already (DECISION_MADE).
+            event=None if pending else EventKind.CASE_RESOLVED,
+            data={"decision_id": decision.pk},
+            at=now,
+        )
         events.emit_decision(decision)
         if not pending:
             events.emit_report_outcomes(decision)
@@ -332,21 +329,31 @@ def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:
     remaining = decision.actions.filter(status=EnforcementAction.Status.PENDING_APPROVAL)
     if remaining.exists():
         return
-    case = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
+    case = Case.objects.select_for_update(of=("self",)).select_related("queue").get(pk=case.pk)
     if case.status != Case.Status.PENDING_APPROVAL:
         return
     applied = decision.actions.exclude(status=EnforcementAction.Status.REJECTED).exists()
     if applied:
-        case.status = Case.Status.RESOLVED
-        case.resolved_at = now
-        timeline.record(case, EventKind.CASE_RESOLVED, actor, decision_id=decision.pk, at=now)
+        case_transition(
+            case,
+            Case.Status.RESOLVED,
+            actor=actor,
+            reason="approved",
+            event=EventKind.CASE_RESOLVED,
+            data={"decision_id": decision.pk},
+            at=now,
+        )
         events.emit_report_outcomes(decision)
     else:
-        case.status = Case.Status.NEW
-        timeline.record(case, EventKind.CASE_RETURNED, actor, decision_id=decision.pk, at=now)
-    case.version += 1
-    case._history_user = actor
-    case.save()
+        case_transition(
+            case,
+            Case.Status.NEW,
+            actor=actor,
+            reason="every proposed action rejected",
+            event=EventKind.CASE_RETURNED,
+            data={"decision_id": decision.pk},
+            at=now,
+        )
 
 
 def _lock_pending_for_review(action_id: int, actor) -> EnforcementAction:

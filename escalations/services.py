@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from cases import selectors as case_selectors
 from cases import timeline
+from cases.lifecycle import InvalidTransition, allowed, case_lock, case_transition, check_transition
 from cases.models import Case, Evidence, Report
-from cases.services import InvalidTransition, case_lock
 from cases.timeline import EventKind
 from cases.visibility import case_team_grants_set
 from enforcement import events
@@ -236,12 +236,9 @@ def escalation_raise(
     with transaction.atomic():
         case = case_lock(case_id, actor)
         check_raise_escalation(actor, case)
-        if not case.is_open:
-            raise InvalidTransition(case, Case.Status.ESCALATED.label.lower())
         if case.status == Case.Status.ESCALATED:
             raise EscalationConflict(f"Case {case.pk} is already escalated.")
-        if Case.Status.ESCALATED not in Case.TRANSITIONS[case.status]:
-            raise InvalidTransition(case, Case.Status.ESCALATED.label.lower())
+        check_transition(case, Case.Status.ESCALATED)
         case = Case.objects.select_related("subject", "subject__owner", "queue").get(pk=case.pk)
         packet = packet_build(actor=actor, case=case)
         escalation = Escalation.objects.create(
@@ -262,22 +259,18 @@ def escalation_raise(
         # restriction to another's, never into the open.
         restrict = team.restricted or case.restricted
         _show_to_team(case, team, restrict=restrict)
-        case.status = Case.Status.ESCALATED
-        case.claimed_by = None
-        case.claimed_at = None
-        case.lease_expires_at = None
-        case.first_action_at = case.first_action_at or now
-        case.version += 1
-        case._change_reason = f"escalated to {team.slug}"
-        case._history_user = actor
-        case.save()
-        timeline.record(
+        case_transition(
             case,
-            EventKind.ESCALATION_RAISED,
-            actor,
-            escalation_id=escalation.pk,
-            team=team.slug,
-            severity=escalation.severity_code,
+            Case.Status.ESCALATED,
+            actor=actor,
+            reason=f"escalated to {team.slug}",
+            event=EventKind.ESCALATION_RAISED,
+            data={
+                "escalation_id": escalation.pk,
+                "team": team.slug,
+                "severity": escalation.severity_code,
+            },
+            at=now,
         )
         if restrict:
             timeline.record(case, EventKind.CASE_RESTRICTED, actor, team=team.slug)
@@ -383,12 +376,15 @@ def escalation_resolve(
         else:
             case = case_lock(escalation.case_id, actor)
             if case.status == Case.Status.ESCALATED:
-                case.status = Case.Status.RESOLVED
-                case.resolved_at = now
-                case.version += 1
-                case._change_reason = f"escalation resolved by {escalation.team.slug}"
-                case._history_user = actor
-                case.save()
+                case_transition(
+                    case,
+                    Case.Status.RESOLVED,
+                    actor=actor,
+                    reason=f"escalation resolved by {escalation.team.slug}",
+                    event=EventKind.CASE_RESOLVED,
+                    data={"escalation_id": escalation.pk, "outcome": outcome},
+                    at=now,
+                )
         escalation.status = Escalation.Status.RESOLVED
         escalation.resolved_by = actor
         escalation.resolved_at = now
@@ -430,22 +426,22 @@ def escalation_return(
         escalation.resolved_by = actor
         escalation.resolved_at = now
         escalation.save()
-        case.status = Case.Status.NEW
         if unrestrict and case.restricted:
             _unrestrict(case, previous_team=escalation.previous_team)
             timeline.record(case, EventKind.CASE_UNRESTRICTED, actor, team=escalation.team.slug)
         _hide_from_team(case)
-        case.version += 1
-        case._change_reason = f"returned by {escalation.team.slug}"
-        case._history_user = actor
-        case.save()
-        timeline.record(
+        case_transition(
             case,
-            EventKind.ESCALATION_RETURNED,
-            actor,
-            escalation_id=escalation.pk,
-            note=note,
-            unrestricted=bool(unrestrict),
+            Case.Status.NEW,
+            actor=actor,
+            reason=f"returned by {escalation.team.slug}",
+            event=EventKind.ESCALATION_RETURNED,
+            data={
+                "escalation_id": escalation.pk,
+                "note": note,
+                "unrestricted": bool(unrestrict),
+            },
+            at=now,
         )
     return escalation
 
@@ -488,7 +484,7 @@ def escalation_raise_by_rule(
         if (
             case is None
             or case.status == Case.Status.ESCALATED
-            or Case.Status.ESCALATED not in Case.TRANSITIONS[case.status]
+            or not allowed(case.status, Case.Status.ESCALATED)
             or Escalation.objects.filter(
                 case_id=case.pk, status__in=Escalation.ACTIVE_STATUSES
             ).exists()
@@ -528,13 +524,15 @@ def escalation_raise_by_rule(
         )
         restrict = team.restricted or case.restricted
         _show_to_team(case, team, restrict=restrict)
-        case.status = Case.Status.ESCALATED
-        case.claimed_by = None
-        case.claimed_at = None
-        case.lease_expires_at = None
-        case.version += 1
-        case._change_reason = f"escalated to {team.slug} by routing rule {rule.pk}"
-        case.save()
+        # The rule acts for the platform that submitted the report (the history's user).
+        case_transition(
+            case,
+            Case.Status.ESCALATED,
+            actor=submitted_by,
+            reason=f"escalated to {team.slug} by routing rule {rule.pk}",
+            event=None,
+            at=now,
+        )
         timeline.record(
             case,
             EventKind.ESCALATION_RAISED,

@@ -343,15 +343,29 @@ _KPIS = (
         key="rework_rate",
         name="Rework (reopen) rate",
         group="quality",
-        definition="Reopen events during the period (an overturned appeal, a failed QA review, "
-        "new evidence) per case resolved during the period.",
-        numerator="reopen events in the period",
-        denominator="cases resolved in the period",
-        inclusions="Every reason for a reopen.",
+        definition="Reopens during the period per case resolved during the period. A resolved "
+        "case is reopened by an overturned appeal, by a failed QA review whose correction "
+        "changes the outcome (once the failure is final: acknowledged, or its dispute "
+        "rejected), or by new evidence; it goes back to its queue and is decided again "
+        "(cases.lifecycle).",
+        numerator="CASE_REOPENED events in the period (one per reopen, whatever its trigger)",
+        denominator="cases resolved in the period (a reopened case counts at its latest "
+        "resolution)",
+        inclusions="All three triggers. A reopen whose work joined the subject's newer open "
+        "case counts too: it is rework all the same.",
         exclusions=_TEAM_NOTE,
         unit="%",
-        version=1,
-        changelog=FIRST,
+        version=2,
+        changelog=(
+            *FIRST,
+            (
+                2,
+                "2026-12-03",
+                "Reopens are real: the case goes back to its queue and is resolved again. QA "
+                "corrections and new evidence now reopen too (before, only an overturned "
+                "appeal was recorded, and the case stayed resolved).",
+            ),
+        ),
     ),
     KPI(
         key="proactive_share",

@@ -6,6 +6,8 @@
   data, management commands) may import any app; every other tsops module is below the apps.
 - Every timeline event kind has a label, and every kind written anywhere is an ``EventKind``.
 - No labels are registered as an import side effect (``LABELS.update``).
+- ``Case.status`` is written only by the lifecycle module (``cases.lifecycle``) and by the
+  set-based SQL writers it declares (the claim helper and intake), never anywhere else.
 """
 
 from __future__ import annotations
@@ -284,3 +286,92 @@ def test_no_labels_registered_as_an_import_side_effect():
         if "LABELS.update" in path.read_text()
     ]
     assert not offending, "Labels belong on EventKind:\n" + "\n".join(offending)
+
+
+# Where Case.status may be written: the lifecycle module, and the SQL writers it declares
+# (tsops.claims runs the claim and lease-expiry statements for cases.lifecycle.CASE_WORK;
+# intake's batch UPDATE makes the INTAKE_RESTRICT move).
+STATUS_WRITERS = {"cases/lifecycle.py"}
+SQL_STATUS_WRITERS = {"tsops/claims.py", "cases/intake.py"}
+CASE_STATUS_SQL = re.compile(r"UPDATE\s+cases_case\b[^;]*\bSET\b[^;]*\bstatus\s*=", re.I | re.S)
+
+
+def _mentions_case_status(node: ast.AST) -> bool:
+    """``Case.Status…`` anywhere in the expression."""
+    return any(
+        isinstance(sub, ast.Attribute)
+        and sub.attr == "Status"
+        and isinstance(sub.value, ast.Name)
+        and sub.value.id == "Case"
+        for sub in ast.walk(node)
+    )
+
+
+def _assigned_statuses(node: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
+    if isinstance(node, ast.Assign):
+        return [(target, node.value) for target in node.targets]
+    if isinstance(node, ast.AugAssign | ast.AnnAssign) and node.value is not None:
+        return [(node.target, node.value)]
+    return []
+
+
+def _writes_status_by_assignment(node: ast.AST) -> bool:
+    for target, value in _assigned_statuses(node):
+        if isinstance(target, ast.Attribute) and target.attr == "status":
+            owner = target.value
+            if (isinstance(owner, ast.Name) and "case" in owner.id.lower()) or (
+                _mentions_case_status(value)
+            ):
+                return True
+    return False
+
+
+def _writes_status_by_query(node: ast.AST) -> bool:
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return False
+    if node.func.attr not in ("update", "create", "bulk_update", "update_or_create"):
+        return False
+    receiver = ast.unparse(node.func.value)
+    writes = any(k.arg == "status" for k in node.keywords) or any(
+        "'status'" in ast.unparse(a) for a in node.args
+    )
+    return writes and "case" in receiver.lower()
+
+
+def _writes_status_by_sql(node: ast.AST) -> bool:
+    text = _string(node) if isinstance(node, ast.Constant | ast.JoinedStr) else None
+    return bool(text and CASE_STATUS_SQL.search(text))
+
+
+def case_status_writes(source: str, name: str) -> list[str]:
+    """Every write of a case's status in ``source`` (reported as ``name:line``)."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=name)):
+        if _writes_status_by_assignment(node):
+            found.append(f"{name}:{node.lineno} assigns .status")
+        if _writes_status_by_query(node):
+            found.append(f"{name}:{node.lineno} {node.func.attr}(status=...)")
+        if _writes_status_by_sql(node) and name not in SQL_STATUS_WRITERS:
+            found.append(f"{name}:{node.lineno} SQL sets cases_case.status")
+    return found
+
+
+def test_case_status_is_written_only_by_the_lifecycle_module():
+    offending = []
+    for path in _project_files():
+        name = str(path.relative_to(ROOT))
+        if name not in STATUS_WRITERS:
+            offending += case_status_writes(path.read_text(), name)
+    assert not offending, "Case.status written outside cases.lifecycle:\n" + "\n".join(offending)
+
+
+def test_the_status_write_check_catches_each_form():
+    """The check itself: an assignment, an update() and an SQL statement are all caught."""
+    sample = (
+        "def f(case, Case):\n"
+        "    case.status = 'resolved'\n"
+        "    Case.objects.filter(pk=1).update(status=Case.Status.NEW)\n"
+        "    sql = 'UPDATE cases_case SET status = %s WHERE id = %s'\n"
+    )
+    assert len(case_status_writes(sample, "cases/sample.py")) == 3
+    assert len(case_status_writes(sample, "cases/intake.py")) == 2  # its SQL is declared

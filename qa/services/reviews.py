@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
 from cases import timeline
+from cases.lifecycle import ReopenTrigger, case_reopen
 from cases.timeline import EventKind
 from enforcement import catalogue
 from enforcement import services as enforcement_services
@@ -27,6 +28,7 @@ from qa.permissions import (
     check_reverse_from_review,
 )
 from qa.services._input import clean_text
+from tsops.claims import LeasedWork
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 from tsops.permissions import teams_of
@@ -41,27 +43,17 @@ class QAConflict(ConflictError):
 
 # --- Claiming -------------------------------------------------------------------------------
 
-CLAIM_SQL = """
-WITH next_review AS (
-    SELECT r.id FROM qa_qareview r
-    WHERE r.status = 'new' AND r.analyst_id <> %(user)s
-      AND (NOT r.restricted OR r.team = ANY(%(teams)s))
-    ORDER BY r.severity, r.decided_at, r.id
-    LIMIT 1
-    FOR UPDATE OF r SKIP LOCKED
+# Reviews are claimed like cases (tsops.claims): never one's own decision, restricted ones only
+# by their team.
+REVIEW_WORK = LeasedWork(model=QAReview, lease=LEASE)
+CLAIM_SQL = REVIEW_WORK.claim_sql(
+    where="t.analyst_id <> %(user)s AND (NOT t.restricted OR t.team = ANY(%(teams)s))",
+    order_by="t.severity, t.decided_at, t.id",
 )
-UPDATE qa_qareview AS r
-SET status = 'in_review', claimed_by_id = %(user)s, claimed_at = %(now)s,
-    lease_expires_at = %(lease)s, version = r.version + 1, updated_at = %(now)s
-FROM next_review WHERE r.id = next_review.id
-RETURNING r.id
-"""
 
 
 def _expire_leases(now: datetime) -> int:
-    return QAReview.objects.filter(
-        status=QAReview.Status.IN_REVIEW, lease_expires_at__lt=now
-    ).update(status=QAReview.Status.NEW, claimed_by=None, claimed_at=None, lease_expires_at=None)
+    return len(REVIEW_WORK.expire_leases(now=now))
 
 
 def review_claim_next(*, actor) -> QAReview | None:
@@ -72,20 +64,12 @@ def review_claim_next(*, actor) -> QAReview | None:
     now = timezone.now()
     with transaction.atomic():
         _expire_leases(now)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                CLAIM_SQL,
-                {
-                    "user": actor.pk,
-                    "teams": teams_of(actor) or [""],
-                    "now": now,
-                    "lease": now + LEASE,
-                },
-            )
-            row = cursor.fetchone()
-    if row is None:
+        review_id = REVIEW_WORK.claim_next(
+            sql=CLAIM_SQL, actor=actor, now=now, params={"teams": teams_of(actor) or [""]}
+        )
+    if review_id is None:
         return None
-    return QAReview.objects.get(pk=row[0])
+    return QAReview.objects.get(pk=review_id)
 
 
 def _lock(review_id: int, actor) -> QAReview:
@@ -307,6 +291,7 @@ def review_acknowledge(*, actor, review_id: int) -> QAReview:
         review.feedback = QAReview.Feedback.ACKNOWLEDGED
         review.feedback_at = timezone.now()
         _save(review, actor)
+        _reopen_if_corrected(review, actor)
     return review
 
 
@@ -330,6 +315,30 @@ def review_dispute(*, actor, review_id: int, reason: str) -> QAReview:
         timeline.record(review.case_id, EventKind.QA_REVIEW_DISPUTED, actor, review_id=review.pk)
         _notify_adjudicators(review)
     return review
+
+
+def _reopen_if_corrected(review: QAReview, actor) -> None:
+    """A failure that is final (acknowledged, or its dispute rejected) whose blind answer has
+    another outcome than the decision reopens the case as rework, unless the case has been
+    decided again since (the decision is no longer the one of record)."""
+    decision = review.decision
+    if review.passed is not False or review.blind_outcome in ("", decision.outcome):
+        return
+    newer = Decision.objects.filter(case_id=review.case_id, pk__gt=decision.pk).exists()
+    if newer or review.case.is_open:
+        return
+    case_reopen(
+        actor=actor,
+        case_id=review.case_id,
+        trigger=ReopenTrigger.QA_CORRECTION,
+        reason=(
+            f"QA review #{review.pk} failed the decision: the reviewer found "
+            f"{Decision.Outcome(review.blind_outcome).label.lower()}, the decision "
+            f"{Decision.Outcome(decision.outcome).label.lower()}."
+        ),
+        checked=True,
+        review_id=review.pk,
+    )
 
 
 def _notify_adjudicators(review: QAReview) -> None:
@@ -373,6 +382,7 @@ def review_adjudicate(*, actor, review_id: int, uphold: bool, notes: str) -> QAR
         if not uphold:
             review.passed = True
         _save(review, actor)
+        _reopen_if_corrected(review, actor)
         timeline.record(
             review.case_id,
             EventKind.QA_REVIEW_ADJUDICATED,

@@ -262,3 +262,25 @@ def test_the_reviewer_renews_the_claim_while_the_page_is_open(
         assert appeal.lease_expires_at > timezone.now() + timedelta(minutes=14)
     services.appeal_release(actor=analyst2, appeal_id=appeal.pk)
     assert client.post(f"/appeals/{appeal.pk}/lease/").status_code == 409
+
+
+def test_an_expired_appeal_claim_goes_back_like_a_case_claim(
+    platform_account, analyst, analyst2, senior, support_agent
+):
+    """One lease behaviour for cases, appeals and QA reviews: version bumped, a history row
+    naming the reason, and the case's timeline told."""
+    action = enforce(platform_account, analyst)
+    appeal, _ = services.appeal_file(
+        actor=support_agent, action_id=action.pk, statement="hacked", external_id="lease-1"
+    )
+    claimed = services.appeal_claim_next(actor=analyst2, queue=appeal.queue)
+    assert claimed.pk == appeal.pk and claimed.claimed_by == analyst2
+    version, rows = claimed.version, claimed.history.count()
+    with time_machine.travel(timezone.now() + services.LEASE + timedelta(minutes=1)):
+        again = services.appeal_claim_next(actor=senior, queue=appeal.queue)
+    assert again.pk == appeal.pk and again.claimed_by == senior
+    reasons = list(again.history.values_list("history_change_reason", flat=True)[:2])
+    assert reasons == ["claimed", "claim lease expired"]
+    assert again.history.count() == rows + 2 and again.version == version + 2
+    expired = again.case.events.get(kind="APPEAL_LEASE_EXPIRED")
+    assert expired.data == {"appeal_id": appeal.pk, "user_id": analyst2.pk}

@@ -8,8 +8,8 @@ from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 
 from cases.intake import report_submit, report_submit_batch
+from cases.lifecycle import case_lock
 from cases.models import Case, CaseEvent, Queue, RoutingRule
-from cases.services import case_lock
 from cases.visibility import can_view_case, visible_cases
 from escalations.models import Escalation, Team
 from tests.factories import ReportPayloadFactory, SubjectPayloadFactory

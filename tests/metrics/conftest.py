@@ -5,8 +5,10 @@ Day D is 2026-03-02 (UTC). What happens, and when:
 
 ===  ======================================================================================
 A    spam (P3, user report) opened D 09:00; analyst claims, decides violation + remove
-     content at 09:30 (first action = resolution = 30 min, both in SLA). Support files an
-     appeal at 12:00, analyst2 overturns it at 15:00 (appeal time 180 min; a reopen).
+     content at 09:30 (first action 30 min, in SLA). Support files an appeal at 12:00,
+     analyst2 overturns it at 15:00 (appeal time 180 min; a reopen: A goes back to its
+     queue, open at the end of D); analyst2 decides it again, no violation, at D+1 05:40
+     (resolution 1,240 min after opening, within the 72 h of P3).
 B    spam (P3) opened by a spamnet flag D 09:00; analyst: violation + remove content at
      11:00 (120 min). Proactive; spamnet flag confirmed.
 C    spam (P3) opened by a spamnet flag D 10:00, then a user report at 10:30; analyst2: no
@@ -218,6 +220,9 @@ def _build(
             scores={c["key"]: passed for c in criteria},
             error_types=[] if passed else ["wrong_policy"],
         )
+    travel(at(1, 5, 40))
+    # The overturned appeal reopened A (back in its queue); analyst2 decides it again.
+    _decide(analyst2, cases["A"], "no_violation")
     travel(at(1, 6))
     after_step()
     return DataSet(cases=cases, appeal=appeal, escalation=escalation, reviews=reviews)

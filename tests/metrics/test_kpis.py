@@ -4,7 +4,7 @@ every figure against values computed by hand on the fixed data set of conftest.p
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,9 +21,12 @@ from tsops import roles
 pytestmark = pytest.mark.django_db
 
 D_MINUS_1, D, D_PLUS_1 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
-# Minutes from opening to first action (= resolution) of the unrestricted cases, by hand:
+# Minutes from opening to first action of the unrestricted cases, by hand:
 # G1 60 (D−1), A 30, G2 30, B 120, C 240, E 600 (D).
 DURATIONS = [60, 30, 30, 120, 240, 600]
+# Minutes to resolution: the same, but A was reopened by its overturned appeal and resolved
+# again at D+1 05:40, 1,240 minutes after it opened (it counts at its latest resolution).
+RESOLUTION_DURATIONS = [60, 1240, 30, 120, 240, 600]
 
 
 def exact_percentile(values: list[float], fraction: float) -> float:
@@ -128,29 +131,48 @@ def test_histogram_percentiles_stay_within_one_bucket_of_percentile_cont():
 
 
 def test_time_to_first_action_and_resolution_percentiles(report):
-    for prefix in ("time_to_first_action", "time_to_resolution"):
-        p50, p90 = report[f"{prefix}_p50"], report[f"{prefix}_p90"]
-        assert p50["n"] == p90["n"] == 6
-        assert exact_percentile(DURATIONS, 0.5) == 90
-        assert exact_percentile(DURATIONS, 0.9) == 420
-        assert p50["value"] == estimate(DURATIONS, 0.5)
-        assert p50["value"] == pytest.approx(90, rel=0.125)
-        assert p90["value"] == estimate(DURATIONS, 0.9)
-        assert p90["value"] == pytest.approx(420, rel=0.125)
-        assert series(p50) == [estimate([60], 0.5), estimate([30, 30, 120, 240, 600], 0.5), None]
-        by = {row["label"]: row for row in p50["breakdown"]}
-        assert by["P1"]["value"] == estimate([600], 0.5) and by["P1"]["n"] == 1
-        assert by["P3"]["p90"] == estimate([60, 30, 30, 120, 240], 0.9)
-        assert by["Spam & platform abuse"]["n"] == 5
-        assert by["Scams, fraud & account takeover"]["n"] == 1
+    p50, p90 = report["time_to_first_action_p50"], report["time_to_first_action_p90"]
+    assert p50["n"] == p90["n"] == 6
+    assert exact_percentile(DURATIONS, 0.5) == 90
+    assert exact_percentile(DURATIONS, 0.9) == 420
+    assert p50["value"] == estimate(DURATIONS, 0.5)
+    assert p50["value"] == pytest.approx(90, rel=0.125)
+    assert p90["value"] == estimate(DURATIONS, 0.9)
+    assert p90["value"] == pytest.approx(420, rel=0.125)
+    assert series(p50) == [estimate([60], 0.5), estimate([30, 30, 120, 240, 600], 0.5), None]
+    by = {row["label"]: row for row in p50["breakdown"]}
+    assert by["P1"]["value"] == estimate([600], 0.5) and by["P1"]["n"] == 1
+    assert by["P3"]["p90"] == estimate([60, 30, 30, 120, 240], 0.9)
+    assert by["Spam & platform abuse"]["n"] == 5
+    assert by["Scams, fraud & account takeover"]["n"] == 1
+
+
+def test_time_to_resolution_counts_a_reopened_case_at_its_latest_resolution(report):
+    p50, p90 = report["time_to_resolution_p50"], report["time_to_resolution_p90"]
+    assert p50["n"] == p90["n"] == 6
+    assert exact_percentile(RESOLUTION_DURATIONS, 0.5) == 180
+    assert p50["value"] == estimate(RESOLUTION_DURATIONS, 0.5)
+    assert p50["value"] == pytest.approx(180, rel=0.125)
+    assert p90["value"] == estimate(RESOLUTION_DURATIONS, 0.9)
+    assert series(p50) == [
+        estimate([60], 0.5),
+        estimate([30, 120, 240, 600], 0.5),
+        estimate([1240], 0.5),
+    ]
+    by = {row["label"]: row for row in p50["breakdown"]}
+    assert by["P3"]["p90"] == estimate([60, 1240, 30, 120, 240], 0.9)
 
 
 def test_sla_compliance(report):
     # E (P1) got its first action after 600 minutes: past both its 60-min and 8-h deadlines.
-    for key in ("sla_first_action", "sla_resolution"):
+    # A's second resolution (D+1) is within the 72 h of P3.
+    for key, by_day in (
+        ("sla_first_action", [100.0, 80.0, None]),
+        ("sla_resolution", [100.0, 75.0, 100.0]),
+    ):
         assert report[key]["value"] == pytest.approx(100 * 5 / 6, abs=1e-3)
         assert report[key]["n"] == 6
-        assert series(report[key]) == [100.0, 80.0, None]
+        assert series(report[key]) == by_day
         by = {row["label"]: row for row in report[key]["breakdown"]}
         assert (by["P1"]["numerator"], by["P1"]["denominator"]) == (0, 1)
 
@@ -159,7 +181,8 @@ def test_cases_opened_and_resolved(report):
     assert report["cases_created"]["value"] == 6
     assert series(report["cases_created"]) == [1, 5, 0]
     assert report["cases_resolved"]["value"] == 6
-    assert series(report["cases_resolved"]) == [1, 5, 0]
+    # A, reopened on D, is resolved again on D+1.
+    assert series(report["cases_resolved"]) == [1, 4, 1]
 
 
 def test_actions_by_type_count_applied_and_reversed(report):
@@ -210,9 +233,10 @@ def test_rework_proactive_share_and_detector_precision(report):
 
 
 def test_throughput_is_severity_weighted_per_analyst_day(report):
-    # noor: G1 (P3, D−1), A, B, G2 (P3) and E (P1 = 3) on D: 7 over 2 days; mateo: C, 1 day.
+    # noor: G1 (P3, D−1), A, B, G2 (P3) and E (P1 = 3) on D: 7 over 2 days; mateo: C on D
+    # and A again on D+1 (reopened): 2 over 2 days.
     figure = report["throughput_weighted"]
-    assert figure["value"] == round(8 / 3, 2)
+    assert figure["value"] == round(9 / 4, 2)
     by = {row["label"]: row for row in figure["breakdown"]}
     assert by["noor_analyst"]["value"] == 3.5
     assert by["mateo_analyst"]["value"] == 1.0
@@ -272,7 +296,7 @@ def test_restricted_cases_count_only_for_their_team(dataset, senior):
     # F's 20 minutes show only for child safety.
     assert outsider["time_to_first_action_p50"]["n"] == 6
     assert child["time_to_first_action_p50"]["n"] == 7
-    assert child["time_to_resolution_p50"]["value"] == estimate([*DURATIONS, 20], 0.5)
+    assert child["time_to_resolution_p50"]["value"] == estimate([*RESOLUTION_DURATIONS, 20], 0.5)
     assert "P0" not in {r["label"] for r in outsider["time_to_first_action_p50"]["breakdown"]}
     # The specialist's decision on F weighs 4 (P0), for child safety only.
     assert "chen_childsafety" in {r["label"] for r in child["throughput_weighted"]["breakdown"]}
@@ -280,8 +304,9 @@ def test_restricted_cases_count_only_for_their_team(dataset, senior):
         r["label"] for r in outsider["throughput_weighted"]["breakdown"]
     }
     # H: open at the end of D and at the last snapshot, acknowledged after 45 minutes.
-    assert series(outsider["backlog_open"]) == [0, 0, 0]
-    assert series(threats["backlog_open"]) == [0, 1, 1]
+    # A, reopened by its appeal on D, is open at the end of D and resolved again on D+1.
+    assert series(outsider["backlog_open"]) == [0, 1, 0]
+    assert series(threats["backlog_open"]) == [0, 2, 1]
     assert threats["backlog_open"]["value"] == 1
     ages = {
         r["label"]: r["value"]
@@ -376,3 +401,24 @@ def test_summaries_and_daily_rows_give_the_same_report(dataset, senior, analyst,
         kpis.USE_SUMMARIES = True
     assert with_summaries == from_daily
     assert with_summaries["kpis"]["cases_created"]["value"] in (None, 5, 6)
+
+
+def test_rework_counts_every_reopen_trigger_against_latest_resolutions(
+    dataset, senior, analyst, time_machine
+):
+    """By hand: A's overturned appeal reopened it on D (resolved again D+1 05:40); at D+1 07:00
+    new evidence reopens B (resolved D 11:00), which stays open. Reopens: 1 on D, 1 on D+1.
+    Resolved (latest resolution, unrestricted): G1 on D−1; G2, C, E on D; A on D+1."""
+    from cases.lifecycle import case_reopen_with_evidence
+    from cases.services import evidence_add
+
+    b = dataset.cases["B"]
+    time_machine.move_to(datetime(2026, 3, 3, 7, 0, tzinfo=UTC), tick=False)
+    evidence_add(actor=analyst, case_id=b.pk, kind="excerpt", excerpt="The post was a reply.")
+    case_reopen_with_evidence(actor=analyst, case_id=b.pk, reason="It was a reply, not spam.")
+    rollups.rebuild_range(D_MINUS_1, D_PLUS_1)
+    figure = kpi_report(actor=senior, date_from=D_MINUS_1, date_to=D_PLUS_1)["kpis"]
+    assert figure["rework_rate"]["value"] == pytest.approx(100 * 2 / 5, abs=1e-3)
+    assert series(figure["rework_rate"]) == [0.0, round(100 / 3, 4), 100.0]
+    assert figure["cases_resolved"]["value"] == 5
+    assert REGISTRY["rework_rate"].version == 2

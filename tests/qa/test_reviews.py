@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from cases.models import Case
 from cases.services import note_add
+from cases.timeline import EventKind
 from enforcement.models import EnforcementAction
 from qa import services
 from qa.models import QAReview
@@ -376,3 +379,55 @@ def test_the_blind_hold_is_the_reviewers_alone(review, analyst2, senior, session
     services.review_claim(actor=analyst2, review_id=review.pk)
     case_url = reverse("cases:case-detail", args=[review.case_id])
     assert session_client_for(senior).get(case_url).status_code == 200
+
+
+# --- reopening: a final failure whose correction changes the outcome is rework -----------------
+
+
+def reopens(review_) -> int:
+    return Case.objects.get(pk=review_.case_id).events.filter(kind=EventKind.CASE_REOPENED).count()
+
+
+def test_an_acknowledged_failure_with_another_outcome_reopens_the_case(review, analyst, analyst2):
+    failed(review, analyst2)  # the reviewer found no violation where the analyst found one
+    assert reopens(review) == 0  # not final yet: the analyst may still dispute
+    services.review_acknowledge(actor=analyst, review_id=review.pk)
+    case = Case.objects.get(pk=review.case_id)
+    assert case.status == Case.Status.NEW and case.reopen_count == 1
+    event = case.events.get(kind=EventKind.CASE_REOPENED)
+    assert event.data["trigger"] == "qa_correction" and event.data["review_id"] == review.pk
+
+
+def test_a_rejected_dispute_reopens_and_an_accepted_one_does_not(review, analyst, analyst2):
+    failed(review, analyst2)
+    services.review_dispute(actor=analyst, review_id=review.pk, reason="It was spam.")
+    other = make_member("other-senior", "senior")
+    services.review_adjudicate(actor=other, review_id=review.pk, uphold=True, notes="Not spam.")
+    assert reopens(review) == 1
+
+
+def test_a_dispute_overturned_leaves_the_case_resolved(review, analyst, analyst2):
+    failed(review, analyst2)
+    services.review_dispute(actor=analyst, review_id=review.pk, reason="It was spam.")
+    other = make_member("other-senior", "senior")
+    services.review_adjudicate(actor=other, review_id=review.pk, uphold=False, notes="Spam.")
+    assert reopens(review) == 0
+    assert Case.objects.get(pk=review.case_id).status == Case.Status.RESOLVED
+
+
+def test_a_failure_that_keeps_the_outcome_or_a_pass_reopens_nothing(review, analyst, analyst2):
+    answer(analyst2, review)  # same outcome, violation
+    score(analyst2, review, {**ALL_PASS, "rationale_clear": False, "evidence_complete": False})
+    services.review_acknowledge(actor=analyst, review_id=review.pk)
+    assert reopens(review) == 0
+
+
+def test_an_expired_review_claim_goes_back_like_a_case_claim(review, analyst2, senior):
+    claimed = services.review_claim_next(actor=analyst2)
+    version, rows = claimed.version, claimed.history.count()
+    with time_machine.travel(timezone.now() + services.LEASE + timedelta(minutes=1)):
+        again = services.review_claim_next(actor=senior)
+    assert again.pk == review.pk and again.claimed_by == senior
+    reasons = list(again.history.values_list("history_change_reason", flat=True)[:2])
+    assert reasons == ["claimed", "claim lease expired"]
+    assert again.history.count() == rows + 2 and again.version == version + 2

@@ -296,6 +296,9 @@ TABLE: dict[str, Rule] = {
     "cases:case-edit": page(methods=POST, sees=CASES),
     "cases:case-note-add": page(methods=POST, sees=CASES),
     "cases:case-evidence-add": page(methods=POST, sees=CASES),
+    # Reopening (rework) is for analysts and above, and the case's team when restricted;
+    # the matrix's cases are open, so those may only learn that (a message, no change).
+    "cases:case-reopen": page(ANALYSTS | CS, order="object", methods=POST, sees=CASES, body=reason),
     "cases:case-evidence-reveal": page(
         methods=POST, sees=objects(std=WORKERS, restricted=CS, mixed=NOBODY)
     ),

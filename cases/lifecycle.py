@@ -1,0 +1,267 @@
+"""The case lifecycle: every change of ``Case.status`` goes through here.
+
+:func:`case_transition` is the one function that moves a case (already locked by the caller)
+from one status to another: it checks ``Case.TRANSITIONS``, sets or clears the claim, stamps
+the first action and the resolution, bumps the version, saves with the history row naming
+the actor and the reason, and records the timeline event — so no path can forget one of
+them. The writers that stay set-based SQL for speed (the claim statement, lease expiry,
+intake) take their status values from :data:`SQL_WRITERS`, which is checked against the same
+table when this module loads, and a test walks every move each of them makes.
+
+A resolved case is *reopened* (``resolved`` → ``new``) by an overturned appeal, by a failed
+QA review whose correction changes the outcome, or by new evidence. It goes back to its
+queue with its whole history and fresh deadlines, and is worked and decided again: the new
+decision supersedes the one that did not stand, so every figure labelled by human decisions
+(detector precision, rule backtests, reporter reputation) follows the corrected outcome.
+Each reopen is one ``CASE_REOPENED`` event — the rework KPI counts them. When the subject
+already has another open case (a newer report opened one), the work joins that case instead:
+the old case stays resolved, records the reopen (it is still rework) and is linked to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import TextChoices
+from django.http import Http404
+from django.utils import timezone
+
+from cases.models import Case, CaseLink, Evidence
+from cases.permissions import check_reopen_case
+from cases.routing import deadlines_for
+from cases.timeline import EventKind, record
+from cases.visibility import can_view_case
+from tsops.claims import LeasedWork
+from tsops.errors import ConflictError, HiddenObject
+
+Status = Case.Status
+
+# A claimed case is held this long unless the claimant keeps working on it.
+LEASE = timedelta(minutes=15)
+
+# Leaving the queue this way is the case's first action (its first-action deadline is met).
+FIRST_ACTION_TARGETS = frozenset({Status.PENDING_APPROVAL, Status.ESCALATED, Status.RESOLVED})
+
+CASE_WORK = LeasedWork(
+    model=Case,
+    lease=LEASE,
+    open_status=Status.NEW,
+    claimed_status=Status.IN_REVIEW,
+    claim_extra_set="first_claimed_at = COALESCE(t.first_claimed_at, %(now)s)",
+)
+
+
+class InvalidTransition(ConflictError):
+    def __init__(self, case: Case, target: str):
+        super().__init__(f"A {case.get_status_display().lower()} case cannot become {target}.")
+
+
+class ReopenTrigger(TextChoices):
+    """Why a resolved case is worked again (each counts as rework)."""
+
+    APPEAL_OVERTURNED = "appeal_overturned", "Appeal overturned"
+    QA_CORRECTION = "qa_correction", "QA review corrected the outcome"
+    NEW_EVIDENCE = "new_evidence", "New evidence"
+
+
+@dataclass(frozen=True)
+class SqlWriter:
+    """A set-based statement that changes ``Case.status``, and the moves it may make."""
+
+    name: str
+    moves: tuple[tuple[str, str], ...]
+
+
+# Every SQL statement that writes cases_case.status, with the moves it makes. They read their
+# status values from here, and the table check below runs when the module loads.
+CLAIM = SqlWriter("claim", ((CASE_WORK.open_status, CASE_WORK.claimed_status),))
+LEASE_EXPIRY = SqlWriter("lease expiry", ((CASE_WORK.claimed_status, CASE_WORK.open_status),))
+# A joining report that restricts a claimed case hands it back to the (team's) queue.
+INTAKE_RESTRICT = SqlWriter("intake restricts a claimed case", ((Status.IN_REVIEW, Status.NEW),))
+SQL_WRITERS = (CLAIM, LEASE_EXPIRY, INTAKE_RESTRICT)
+
+
+def allowed(source: str, target: str) -> bool:
+    """Whether the lifecycle table allows ``source`` → ``target``."""
+    return target in Case.TRANSITIONS[source]
+
+
+def _check_sql_writers() -> None:
+    for writer in SQL_WRITERS:
+        for source, target in writer.moves:
+            if not allowed(source, target):
+                raise AssertionError(f"{writer.name}: {source} -> {target} is not allowed")
+
+
+_check_sql_writers()
+
+
+def case_lock(case_id: int, actor) -> Case:
+    """Lock a case row for update; a case the actor may not see does not exist for them."""
+    try:
+        case = Case.objects.select_for_update(of=("self",)).select_related("queue").get(pk=case_id)
+    except Case.DoesNotExist:
+        raise Http404("No such case.") from None
+    if not can_view_case(actor, case):
+        raise HiddenObject("No such case.", actor=actor, obj=case)
+    return case
+
+
+def check_transition(case: Case, target: str, *, describe: str = "") -> None:
+    """Refuse (409) a move the table does not allow."""
+    if not allowed(case.status, target):
+        raise InvalidTransition(case, describe or Status(target).label.lower())
+
+
+def case_transition(
+    case: Case,
+    target: str,
+    *,
+    actor,
+    reason: str,
+    event: EventKind | None,
+    data: dict | None = None,
+    at: datetime | None = None,
+    claimant=None,
+) -> Case:
+    """Move a locked ``case`` to ``target`` and save it; the caller holds the row lock and has
+    checked the actor's permission. ``claimant`` is who holds an ``in_review`` case (the
+    actor unless assigned); ``event`` is the timeline entry recorded with ``data`` (None only
+    when the caller records a richer one for the same moment); ``reason`` goes to history."""
+    check_transition(case, target)
+    now = at or timezone.now()
+    if target == Status.IN_REVIEW:
+        case.claimed_by = claimant or actor
+        case.claimed_at = now
+        case.first_claimed_at = case.first_claimed_at or now
+        case.lease_expires_at = now + LEASE
+    else:
+        case.claimed_by = None
+        case.claimed_at = None
+        case.lease_expires_at = None
+    if target in FIRST_ACTION_TARGETS:
+        case.first_action_at = case.first_action_at or now
+    if target == Status.RESOLVED:
+        case.resolved_at = now
+    elif case.status == Status.RESOLVED:
+        _reopen_fields(case, now)
+    case.status = target
+    case.version += 1
+    case._change_reason = reason
+    # Name the actor in the history row even outside a browser request (REST, tasks):
+    # StaleEdit tells the next editor who changed the case.
+    case._history_user = actor if actor is not None and actor.is_authenticated else None
+    case.save()
+    if event is not None:
+        record(case, event, actor, at=now, **(data or {}))
+    return case
+
+
+def _reopen_fields(case: Case, now: datetime) -> None:
+    """A reopened case is open work again: fresh deadlines at its severity, counted rework."""
+    case.resolved_at = None
+    case.reopen_count += 1
+    case.first_action_due, case.resolve_due = deadlines_for(case.queue, case.severity, now)
+    case.first_action_warned_at = case.first_action_breached_at = None
+    case.resolve_warned_at = case.resolve_breached_at = None
+    case.priority = 0
+
+
+# --- Reopening --------------------------------------------------------------------------------
+
+
+def case_reopen(
+    *,
+    actor,
+    case_id: int,
+    trigger: str,
+    reason: str,
+    checked: bool = False,
+    **data,
+) -> Case:
+    """Reopen a resolved case as rework (see the module docstring for what that means).
+
+    ``checked`` is for services that have authorised their own part (an appeal reviewer
+    overturning, a QA failure becoming final); anyone else is checked by
+    :func:`cases.permissions.check_reopen_case`.
+    Returns the case that holds the work now (the open one it joined, if any).
+    """
+    trigger = ReopenTrigger(trigger)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the case is reopened."})
+    with transaction.atomic():
+        if checked:
+            case = Case.objects.select_for_update(of=("self",)).select_related("queue")
+            case = case.get(pk=case_id)
+        else:
+            case = case_lock(case_id, actor)
+        if not checked:
+            check_reopen_case(actor, case)
+        check_transition(case, Status.NEW, describe="reopened: it is still open")
+        open_case = Case.objects.filter(subject_id=case.subject_id).exclude(status=Status.RESOLVED)
+        joined = open_case.select_for_update(of=("self",)).first()
+        if joined is None:
+            return case_transition(
+                case,
+                Status.NEW,
+                actor=actor,
+                reason=f"reopened: {trigger.label.lower()}",
+                event=EventKind.CASE_REOPENED,
+                data={"trigger": trigger.value, "reason": reason, **data},
+            )
+        return _reopen_into(case, joined, actor=actor, trigger=trigger, reason=reason, **data)
+
+
+def _reopen_into(case: Case, joined: Case, *, actor, trigger: ReopenTrigger, reason: str, **data):
+    """The subject has another open case: the reopened work joins it (one open case per
+    subject). The old case stays resolved, records the reopen and links to the open one."""
+    case.reopen_count += 1
+    case.version += 1
+    case._change_reason = f"reopened into case {joined.pk}: {trigger.label.lower()}"
+    case._history_user = actor if actor is not None and actor.is_authenticated else None
+    case.save()
+    record(
+        case,
+        EventKind.CASE_REOPENED,
+        actor,
+        trigger=trigger.value,
+        reason=reason,
+        joined_case_id=joined.pk,
+        **data,
+    )
+    CaseLink.objects.get_or_create(
+        from_case=joined,
+        to_case=case,
+        kind=CaseLink.Kind.RELATED,
+        defaults={"created_by": actor if actor.is_authenticated else None},
+    )
+    record(joined, EventKind.CASE_LINKED, actor, kind=CaseLink.Kind.RELATED, case_id=case.pk)
+    return joined
+
+
+def case_reopen_with_evidence(*, actor, case_id: int, reason: str) -> Case:
+    """Reopen a resolved case because evidence was added to it after its resolution."""
+    case = Case.objects.filter(pk=case_id).only("resolved_at").first()
+    fresh = (
+        Evidence.objects.filter(case_id=case_id, created_at__gt=case.resolved_at)
+        .order_by("-created_at")
+        .values_list("pk", flat=True)
+        .first()
+        if case is not None and case.resolved_at is not None
+        else None
+    )
+    if case is not None and case.resolved_at is not None and fresh is None:
+        raise ValidationError(
+            {"reason": "Add the new evidence to the case first; it reopens with that evidence."}
+        )
+    return case_reopen(
+        actor=actor,
+        case_id=case_id,
+        trigger=ReopenTrigger.NEW_EVIDENCE,
+        reason=reason,
+        evidence_id=fresh,
+    )

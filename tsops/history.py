@@ -1,0 +1,59 @@
+"""History rows (django-simple-history) for rows changed by set-based SQL.
+
+The ORM writes a history row on every ``save()``; an ``UPDATE … RETURNING`` does not, so the
+writers that stay SQL for speed (claims, lease expiry, intake, the SLA sweep) copy the
+changed rows into their history table with one ``INSERT … SELECT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache
+
+from django.db import connection, models
+from django.utils import timezone
+
+# Columns history never copies (derived search data, not part of what changed).
+_SKIPPED_COLUMNS = frozenset({"search_document"})
+
+
+@cache
+def _history_sql(model: type[models.Model]) -> str:
+    historical = model.history.model
+    historical_columns = {f.column for f in historical._meta.concrete_fields}
+    columns = [
+        f.column
+        for f in model._meta.concrete_fields
+        if f.column not in _SKIPPED_COLUMNS and f.column in historical_columns
+    ]
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    # Table and column names come from the models, never from input.
+    return (
+        f"INSERT INTO {historical._meta.db_table} ({column_list}, "  # noqa: S608
+        "history_date, history_type, history_user_id, history_change_reason) "
+        f"SELECT {column_list}, %s, %s, %s, %s FROM {model._meta.db_table} "
+        "WHERE id = ANY(%s)"
+    )
+
+
+def history_snapshot(
+    model: type[models.Model],
+    ids: Iterable[int],
+    *,
+    history_type: str,
+    actor=None,
+    reason: str = "",
+    at: datetime | None = None,
+) -> None:
+    """One history row per id of ``model`` as the row is now (``+`` created, ``~`` changed),
+    dated ``at`` (default: the application's clock, as the ORM's history rows are)."""
+    ids = list(ids)
+    if not ids:
+        return
+    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _history_sql(model),
+            [at or timezone.now(), history_type, actor_id, reason or None, ids],
+        )
