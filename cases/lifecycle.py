@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from cases.models import Case, CaseLink, Evidence
 from cases.permissions import check_reopen_case
-from cases.routing import deadlines_for
+from cases.sla import deadlines_restamp
 from cases.timeline import EventKind, record
 from cases.visibility import can_view_case
 from tsops.claims import LeasedWork
@@ -164,10 +164,7 @@ def _reopen_fields(case: Case, now: datetime) -> None:
     """A reopened case is open work again: fresh deadlines at its severity, counted rework."""
     case.resolved_at = None
     case.reopen_count += 1
-    case.first_action_due, case.resolve_due = deadlines_for(case.queue, case.severity, now)
-    case.first_action_warned_at = case.first_action_breached_at = None
-    case.resolve_warned_at = case.resolve_breached_at = None
-    case.priority = 0
+    deadlines_restamp(case, now)
 
 
 # --- Reopening --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from cases.permissions import (
     can_work_case,
     check_bulk_edit,
 )
-from cases.routing import deadlines_for
+from cases.sla import deadlines_restamp
 from cases.timeline import EventKind
 from cases.visibility import can_view_case, can_work_queue
 from tsops.errors import ConflictError, HiddenObject
@@ -198,13 +198,7 @@ def case_update(
             changes.append("severity")
         if "severity" in changes:
             # Re-prioritised: the deadlines are stamped again for the new severity.
-            case.first_action_due, case.resolve_due = deadlines_for(
-                case.queue, case.severity, timezone.now()
-            )
-            # New deadlines get their own warning and breach (cases.sla), from normal priority.
-            case.first_action_warned_at = case.first_action_breached_at = None
-            case.resolve_warned_at = case.resolve_breached_at = None
-            case.priority = 0
+            deadlines_restamp(case, timezone.now())
         if changes:
             case.version += 1
             case._change_reason = "edited: " + ", ".join(changes)

@@ -36,6 +36,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import WARNING_FRACTION, Case, CaseEvent, Queue, severity_code
+from cases.routing import deadlines_for
 from cases.timeline import EventKind
 from cases.visibility import can_work_queue
 from tsops import roles
@@ -80,6 +81,16 @@ RESOLVE = Deadline(
     pending="TRUE",
 )
 DEADLINES = (FIRST_ACTION, RESOLVE)
+
+
+def deadlines_restamp(case: Case, now: datetime) -> None:
+    """Stamp a case's deadlines again from ``now`` at its severity (re-prioritised or reopened):
+    the new deadlines get their own warning and breach, from normal priority. The caller
+    saves the case."""
+    case.first_action_due, case.resolve_due = deadlines_for(case.queue, case.severity, now)
+    case.first_action_warned_at = case.first_action_breached_at = None
+    case.resolve_warned_at = case.resolve_breached_at = None
+    case.priority = 0
 
 
 def _warning_point(due: str) -> str:
