@@ -147,6 +147,161 @@ def draft_statement(
     return " ".join(parts)
 
 
+def _decision_input(
+    *,
+    outcome: str,
+    rationale: str,
+    policy_section: str,
+    statement_of_reasons: str,
+    actions,
+) -> tuple[str, list[ActionRequest], PolicySection | None]:
+    """The stripped rationale, the parsed actions and the current section, or every input
+    error at once."""
+    if outcome not in Decision.Outcome.values:
+        raise ValidationError({"outcome": f"One of {', '.join(Decision.Outcome.values)}."})
+    rationale = (rationale or "").strip()
+    errors = {}
+    if not rationale:
+        errors["rationale"] = "Say why: the rationale is required (internal, never shown)."
+    elif len(rationale) > MAX_RATIONALE:
+        errors["rationale"] = f"At most {MAX_RATIONALE} characters."
+    if len(statement_of_reasons or "") > MAX_STATEMENT:
+        errors["statement_of_reasons"] = f"At most {MAX_STATEMENT} characters."
+    requests = parse_actions(actions)
+    if outcome == Decision.Outcome.VIOLATION:
+        if not policy_section:
+            errors["policy_section"] = "A violation needs the policy section it breaks."
+        if not requests:
+            errors["actions"] = "A violation needs at least one action."
+    elif requests:
+        errors["actions"] = "Only a violation takes actions."
+    if errors:
+        raise ValidationError(errors)
+    section = current_section(policy_section) if policy_section else None
+    return rationale, requests, section
+
+
+def _lock_decidable_case(*, actor, case_id: int, version: int | None) -> Case:
+    """The case, locked, checked decidable by this actor at this version, and reloaded with
+    the subject, its owner and the queue."""
+    case = case_lock(case_id, actor)
+    check_decide_case(actor, case)
+    if version is not None and case.version != version:
+        raise StaleEdit(case)
+    if not case.is_decidable:
+        raise ActionConflict(f"A {case.get_status_display().lower()} case cannot be decided now.")
+    return Case.objects.select_related("subject", "subject__owner", "queue").get(pk=case.pk)
+
+
+def _recommendation_followed(
+    recommendation: strikes.Recommendation | None, requests: list[ActionRequest]
+) -> bool | None:
+    """Whether one requested action is the recommended one (None when nothing was
+    recommended)."""
+    if not (recommendation and recommendation.action):
+        return None
+    return any(
+        r.action_type == recommendation.action
+        and (
+            recommendation.duration_hours is None
+            or r.duration_hours == recommendation.duration_hours
+        )
+        for r in requests
+    )
+
+
+def _actions_create(
+    *,
+    actor,
+    decision: Decision,
+    case: Case,
+    requests: list[ActionRequest],
+    targets: list[Subject],
+    now: datetime,
+) -> list[EnforcementAction]:
+    """One action per request: active at once when within the actor's ceiling, else pending
+    a senior's approval."""
+    created = []
+    for request, target in zip(requests, targets, strict=True):
+        alone = can_take_alone(actor, case, request.action_type, request.duration_hours)
+        action = EnforcementAction(
+            decision=decision,
+            case=case,
+            subject=target,
+            action_type=request.action_type,
+            feature=request.feature,
+            duration_hours=request.duration_hours,
+            status=(
+                EnforcementAction.Status.ACTIVE
+                if alone
+                else EnforcementAction.Status.PENDING_APPROVAL
+            ),
+            proposed_by=actor,
+        )
+        if alone:
+            action.starts_at = now
+            action.decided_at = now
+            if ACTIONS[request.action_type].temporary:
+                action.expires_at = now + timedelta(hours=request.duration_hours)
+        action._history_user = actor
+        action.save()
+        created.append(action)
+    return created
+
+
+def _strike_record(
+    *, decision: Decision, account: Subject | None, section: PolicySection | None, now: datetime
+) -> None:
+    """A violation by a known account counts a strike, with the section's severity."""
+    if decision.outcome != Decision.Outcome.VIOLATION or account is None or section is None:
+        return
+    policy = strikes.strike_policy()
+    Strike.objects.create(
+        account=account,
+        decision=decision,
+        points=strikes.points_for(section.severity, policy),
+        expires_at=now + timedelta(days=policy.expiry_days),
+    )
+
+
+def _decision_events_record(
+    *,
+    actor,
+    case: Case,
+    decision: Decision,
+    section: PolicySection | None,
+    followed: bool | None,
+    actions: list[EnforcementAction],
+    now: datetime,
+) -> None:
+    """The decision and each action on the timeline; each action in the outbox."""
+    timeline.record(
+        case,
+        EventKind.DECISION_MADE,
+        actor,
+        decision_id=decision.pk,
+        outcome=decision.outcome,
+        policy_section=section.code if section else None,
+        recommended=decision.recommended_action,
+        followed=followed,
+        at=now,
+    )
+    for action in actions:
+        applied = action.status == EnforcementAction.Status.ACTIVE
+        timeline.record(
+            case,
+            EventKind.ACTION_APPLIED if applied else EventKind.ACTION_PROPOSED,
+            actor,
+            action_id=action.pk,
+            type=action.action_type,
+            hours=action.duration_hours,
+            at=now,
+        )
+        events.emit_action(
+            OutboxEvent.ACTION_APPLIED if applied else OutboxEvent.ACTION_PROPOSED, action
+        )
+
+
 def decision_make(
     *,
     actor,
@@ -164,41 +319,16 @@ def decision_make(
     a senior's approval, and so does the case. Writes timeline, strikes and outbox events in
     the same transaction. ``at`` backdates an imported decision (demo data, migrations from
     another tool); live decisions leave it unset."""
-    if outcome not in Decision.Outcome.values:
-        raise ValidationError({"outcome": f"One of {', '.join(Decision.Outcome.values)}."})
-    rationale = (rationale or "").strip()
-    errors = {}
-    if not rationale:
-        errors["rationale"] = "Say why: the rationale is required (internal, never shown)."
-    elif len(rationale) > MAX_RATIONALE:
-        errors["rationale"] = f"At most {MAX_RATIONALE} characters."
-    if len(statement_of_reasons or "") > MAX_STATEMENT:
-        errors["statement_of_reasons"] = f"At most {MAX_STATEMENT} characters."
-    requests = parse_actions(actions)
-    section = None
-    if outcome == Decision.Outcome.VIOLATION:
-        if not policy_section:
-            errors["policy_section"] = "A violation needs the policy section it breaks."
-        if not requests:
-            errors["actions"] = "A violation needs at least one action."
-    elif requests:
-        errors["actions"] = "Only a violation takes actions."
-    if errors:
-        raise ValidationError(errors)
-    if policy_section:
-        section = current_section(policy_section)
-
+    rationale, requests, section = _decision_input(
+        outcome=outcome,
+        rationale=rationale,
+        policy_section=policy_section,
+        statement_of_reasons=statement_of_reasons,
+        actions=actions,
+    )
     now = at or timezone.now()
     with transaction.atomic():
-        case = case_lock(case_id, actor)
-        check_decide_case(actor, case)
-        if version is not None and case.version != version:
-            raise StaleEdit(case)
-        if not case.is_decidable:
-            raise ActionConflict(
-                f"A {case.get_status_display().lower()} case cannot be decided now."
-            )
-        case = Case.objects.select_related("subject", "subject__owner", "queue").get(pk=case.pk)
+        case = _lock_decidable_case(actor=actor, case_id=case_id, version=version)
         targets = [_target(case, r) for r in requests]
         account = case.subject.account
         recommendation = (
@@ -206,16 +336,7 @@ def decision_make(
             if outcome == Decision.Outcome.VIOLATION and section is not None
             else None
         )
-        followed = None
-        if recommendation and recommendation.action:
-            followed = any(
-                r.action_type == recommendation.action
-                and (
-                    recommendation.duration_hours is None
-                    or r.duration_hours == recommendation.duration_hours
-                )
-                for r in requests
-            )
+        followed = _recommendation_followed(recommendation, requests)
         statement = (statement_of_reasons or "").strip() or draft_statement(
             section, requests, at=now
         )
@@ -232,77 +353,22 @@ def decision_make(
             automated=automated,
             created_at=now,
         )
-        pending = False
-        created_actions = []
-        for request, target in zip(requests, targets, strict=True):
-            alone = can_take_alone(actor, case, request.action_type, request.duration_hours)
-            spec = ACTIONS[request.action_type]
-            action = EnforcementAction(
-                decision=decision,
-                case=case,
-                subject=target,
-                action_type=request.action_type,
-                feature=request.feature,
-                duration_hours=request.duration_hours,
-                status=(
-                    EnforcementAction.Status.ACTIVE
-                    if alone
-                    else EnforcementAction.Status.PENDING_APPROVAL
-                ),
-                proposed_by=actor,
-            )
-            if alone:
-                action.starts_at = now
-                action.decided_at = now
-                if spec.temporary:
-                    action.expires_at = now + timedelta(hours=request.duration_hours)
-            else:
-                pending = True
-            action._history_user = actor
-            action.save()
-            created_actions.append(action)
-        if outcome == Decision.Outcome.VIOLATION and account is not None and section is not None:
-            policy = strikes.strike_policy()
-            Strike.objects.create(
-                account=account,
-                decision=decision,
-                points=strikes.points_for(section.severity, policy),
-                expires_at=now + timedelta(days=policy.expiry_days),
-            )
-        timeline.record(
-            case,
-            EventKind.DECISION_MADE,
-            actor,
-            decision_id=decision.pk,
-            outcome=outcome,
-            policy_section=section.code if section else None,
-            recommended=decision.recommended_action,
-            followed=followed,
-            at=now,
+        created_actions = _actions_create(
+            actor=actor, decision=decision, case=case, requests=requests, targets=targets, now=now
         )
-        for action in created_actions:
-            if action.status == EnforcementAction.Status.ACTIVE:
-                timeline.record(
-                    case,
-                    EventKind.ACTION_APPLIED,
-                    actor,
-                    action_id=action.pk,
-                    type=action.action_type,
-                    hours=action.duration_hours,
-                    at=now,
-                )
-                events.emit_action(OutboxEvent.ACTION_APPLIED, action)
-            else:
-                timeline.record(
-                    case,
-                    EventKind.ACTION_PROPOSED,
-                    actor,
-                    action_id=action.pk,
-                    type=action.action_type,
-                    hours=action.duration_hours,
-                    at=now,
-                )
-                events.emit_action(OutboxEvent.ACTION_PROPOSED, action)
+        pending = any(
+            a.status == EnforcementAction.Status.PENDING_APPROVAL for a in created_actions
+        )
+        _strike_record(decision=decision, account=account, section=section, now=now)
+        _decision_events_record(
+            actor=actor,
+            case=case,
+            decision=decision,
+            section=section,
+            followed=followed,
+            actions=created_actions,
+            now=now,
+        )
         case_transition(
             case,
             Case.Status.PENDING_APPROVAL if pending else Case.Status.RESOLVED,
@@ -333,27 +399,22 @@ def _maybe_resolve(case: Case, decision: Decision, actor, now) -> None:
     if case.status != Case.Status.PENDING_APPROVAL:
         return
     applied = decision.actions.exclude(status=EnforcementAction.Status.REJECTED).exists()
+    target, reason, kind = (
+        (Case.Status.RESOLVED, "approved", EventKind.CASE_RESOLVED)
+        if applied
+        else (Case.Status.NEW, "every proposed action rejected", EventKind.CASE_RETURNED)
+    )
+    case_transition(
+        case,
+        target,
+        actor=actor,
+        reason=reason,
+        event=kind,
+        data={"decision_id": decision.pk},
+        at=now,
+    )
     if applied:
-        case_transition(
-            case,
-            Case.Status.RESOLVED,
-            actor=actor,
-            reason="approved",
-            event=EventKind.CASE_RESOLVED,
-            data={"decision_id": decision.pk},
-            at=now,
-        )
         events.emit_report_outcomes(decision)
-    else:
-        case_transition(
-            case,
-            Case.Status.NEW,
-            actor=actor,
-            reason="every proposed action rejected",
-            event=EventKind.CASE_RETURNED,
-            data={"decision_id": decision.pk},
-            at=now,
-        )
 
 
 def _lock_pending_for_review(action_id: int, actor) -> EnforcementAction:
