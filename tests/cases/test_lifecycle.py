@@ -34,7 +34,10 @@ from tests.factories import ReportPayloadFactory, make_case
 pytestmark = pytest.mark.django_db
 
 Status = Case.Status
-ALL_MOVES = [(source, target) for source, targets in Case.TRANSITIONS.items() for target in targets]
+# Sorted: parallel test workers must collect the same parameters in the same order.
+ALL_MOVES = sorted(
+    (source, target) for source, targets in Case.TRANSITIONS.items() for target in targets
+)
 
 
 def history_rows(case: Case) -> int:
