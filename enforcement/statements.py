@@ -27,8 +27,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cases.models import Case, Report, ReportReason, Subject
-from enforcement.catalogue import ACTIONS
-from enforcement.models import EnforcementAction
+from enforcement.catalogue import ACTIONS, ActionSpec
+from enforcement.models import EnforcementAction, PolicySection
 from enforcement.permissions import can_export_statements
 from enforcement.selectors import action_get_for
 from enforcement.territories import EU_EEA_COUNTRIES
@@ -235,6 +235,73 @@ def _sources_before(reports: list[tuple[str, datetime]], decided_at: datetime) -
     return before or {source for source, _ in reports}
 
 
+def _restriction_fields(action: EnforcementAction, spec: ActionSpec) -> dict:
+    """The restriction the action is, in the database's field for its kind."""
+    fields: dict = {}
+    if spec.dsa_field == "decision_visibility":
+        fields["decision_visibility"] = [spec.dsa_value]
+    else:
+        fields[spec.dsa_field] = spec.dsa_value
+    if spec.dsa_value == "DECISION_VISIBILITY_OTHER":
+        fields["decision_visibility_other"] = OTHER_TEXTS.get(action.action_type, spec.label)
+    if spec.dsa_value == "DECISION_MONETARY_OTHER":
+        fields["decision_monetary_other"] = OTHER_TEXTS.get(action.action_type, spec.label)
+    return fields
+
+
+def _ground_fields(section: PolicySection | None) -> dict:
+    """Illegal content when the section names a legal ground, else incompatible with the
+    terms."""
+    if section is not None and section.legal_ground:
+        return {
+            "decision_ground": GROUND_ILLEGAL,
+            "illegal_content_legal_ground": section.legal_ground[:MAX_SHORT],
+            "illegal_content_explanation": section.public_summary[:MAX_EXPLANATION],
+        }
+    ground = f"{section.code} {section.title}" if section is not None else ""
+    return {
+        "decision_ground": GROUND_INCOMPATIBLE,
+        "incompatible_content_ground": ground[:MAX_SHORT],
+        "incompatible_content_explanation": (
+            section.public_summary[:MAX_EXPLANATION] if section is not None else ""
+        ),
+    }
+
+
+def _date_fields(
+    action: EnforcementAction, spec: ActionSpec, reports: list[tuple[str, datetime]]
+) -> dict[str, str]:
+    """When the content was made, when the action applied and, for a temporary one, when it
+    ends."""
+    decision, case = action.decision, action.case
+    applied_at = action.starts_at or decision.created_at
+    first_report = min((received for _, received in reports), default=None)
+    fields = {
+        "content_date": _day(case.subject.content_created_at or first_report or case.created_at),
+        "application_date": _day(applied_at),
+    }
+    if spec.temporary:
+        end = action.expires_at
+        if end is None and action.duration_hours:
+            end = applied_at + timedelta(hours=action.duration_hours)
+        if end is not None:
+            fields[END_DATE_FIELDS[spec.dsa_field]] = _day(end)
+    return fields
+
+
+def _facts(action: EnforcementAction) -> str:
+    """The statement's facts with the people it concerns redacted."""
+    decision, subject = action.decision, action.case.subject
+    section = decision.policy_section
+    facts = decision.statement_of_reasons or (section.public_summary if section else "")
+    people = [subject.external_id]
+    if subject.owner_id:
+        people.append(subject.owner.external_id)
+    if action.subject_id not in (subject.pk, subject.owner_id):
+        people.append(action.subject.external_id)
+    return _redact(facts, people)[:MAX_FACTS]
+
+
 def statement_for(
     action: EnforcementAction,
     *,
@@ -264,28 +331,8 @@ def statement_for(
     else:
         category = categories.get(case.reason)
 
-    statement: dict = {}
-    if spec.dsa_field == "decision_visibility":
-        statement["decision_visibility"] = [spec.dsa_value]
-    else:
-        statement[spec.dsa_field] = spec.dsa_value
-    if spec.dsa_value == "DECISION_VISIBILITY_OTHER":
-        statement["decision_visibility_other"] = OTHER_TEXTS.get(action.action_type, spec.label)
-    if spec.dsa_value == "DECISION_MONETARY_OTHER":
-        statement["decision_monetary_other"] = OTHER_TEXTS.get(action.action_type, spec.label)
-
-    if section is not None and section.legal_ground:
-        statement["decision_ground"] = GROUND_ILLEGAL
-        statement["illegal_content_legal_ground"] = section.legal_ground[:MAX_SHORT]
-        statement["illegal_content_explanation"] = section.public_summary[:MAX_EXPLANATION]
-    else:
-        statement["decision_ground"] = GROUND_INCOMPATIBLE
-        ground = f"{section.code} {section.title}" if section is not None else ""
-        statement["incompatible_content_ground"] = ground[:MAX_SHORT]
-        statement["incompatible_content_explanation"] = (
-            section.public_summary[:MAX_EXPLANATION] if section is not None else ""
-        )
-
+    statement = _restriction_fields(action, spec)
+    statement.update(_ground_fields(section))
     statement["category"] = category if category in CATEGORIES else FALLBACK_CATEGORY
     content_types, content_other = _content_type(subject)
     statement["content_type"] = content_types
@@ -298,24 +345,8 @@ def statement_for(
         "AUTOMATED_DECISION_FULLY" if decision.automated else "AUTOMATED_DECISION_NOT_AUTOMATED"
     )
 
-    applied_at = action.starts_at or decision.created_at
-    first_report = min((received for _, received in reports), default=None)
-    statement["content_date"] = _day(subject.content_created_at or first_report or case.created_at)
-    statement["application_date"] = _day(applied_at)
-    if spec.temporary:
-        end = action.expires_at
-        if end is None and action.duration_hours:
-            end = applied_at + timedelta(hours=action.duration_hours)
-        if end is not None:
-            statement[END_DATE_FIELDS[spec.dsa_field]] = _day(end)
-
-    facts = decision.statement_of_reasons or (section.public_summary if section else "")
-    people = [subject.external_id]
-    if subject.owner_id:
-        people.append(subject.owner.external_id)
-    if action.subject_id not in (subject.pk, subject.owner_id):
-        people.append(action.subject.external_id)
-    statement["decision_facts"] = _redact(facts, people)[:MAX_FACTS]
+    statement.update(_date_fields(action, spec, reports))
+    statement["decision_facts"] = _facts(action)
     statement["territorial_scope"] = territorial_scope()
     statement["puid"] = f"tsops-action-{action.pk}"
     return statement
@@ -450,8 +481,17 @@ def validate_statement(statement: dict) -> dict[str, list[str]]:
 
     for field in sorted(set(s) - KNOWN_FIELDS):
         errors.add(field, "Unknown field: not part of the Transparency Database format.")
+    _check_decision(s, errors)
+    _check_ground(s, errors)
+    _check_content(s, errors)
+    _check_source(s, errors)
+    _check_dates(s, errors)
+    _check_identity(s, errors)
+    return dict(errors)
 
-    # Decision: at least one of the four restriction fields.
+
+def _check_decision(s: dict, errors: _Errors) -> None:
+    """At least one of the four restriction fields, and each one's "other" text."""
     if not any(_present(s.get(field)) for field in DECISION_FIELDS):
         for field in DECISION_FIELDS:
             errors.add(field, f"At least one of {', '.join(DECISION_FIELDS)} is required.")
@@ -475,7 +515,9 @@ def validate_statement(statement: dict) -> dict[str, list[str]]:
     _choice(s, errors, "decision_provision", DECISION_PROVISION, required=False)
     _choice(s, errors, "decision_account", DECISION_ACCOUNT, required=False)
 
-    # Ground, with the fields each ground requires.
+
+def _check_ground(s: dict, errors: _Errors) -> None:
+    """The ground, with the fields each ground requires."""
     _choice(s, errors, "decision_ground", DECISION_GROUNDS, required=True)
     ground = s.get("decision_ground")
     illegal, incompatible = ground == GROUND_ILLEGAL, ground == GROUND_INCOMPATIBLE
@@ -492,7 +534,9 @@ def validate_statement(statement: dict) -> dict[str, list[str]]:
         elif len(url) > MAX_SHORT:
             errors.add("decision_ground_reference_url", f"At most {MAX_SHORT} characters.")
 
-    # Content and category.
+
+def _check_content(s: dict, errors: _Errors) -> None:
+    """The content's type and its category."""
     _choices(s, errors, "content_type", CONTENT_TYPES, required=True)
     content_type = s.get("content_type")
     _text(
@@ -514,13 +558,17 @@ def validate_statement(statement: dict) -> dict[str, list[str]]:
                     errors.add("category_specification", f"{item!r} is not a KEYWORD_* value.")
     _text(s, errors, "category_specification_other", MAX_SHORT, required=False)
 
-    # Source and automation.
+
+def _check_source(s: dict, errors: _Errors) -> None:
+    """Where the notice came from, and what was automated."""
     _choice(s, errors, "source_type", SOURCE_TYPES, required=True)
     _text(s, errors, "source_identity", MAX_SHORT, required=False)
     _choice(s, errors, "automated_detection", YES_NO, required=True)
     _choice(s, errors, "automated_decision", AUTOMATED_DECISIONS, required=True)
 
-    # Dates.
+
+def _check_dates(s: dict, errors: _Errors) -> None:
+    """The content's and the application's dates; an end date is not before application."""
     _date(s, errors, "content_date", required=True, minimum=MIN_CONTENT_DATE)
     applied = _date(s, errors, "application_date", required=True, minimum=MIN_APPLICATION_DATE)
     for field in END_DATE_FIELDS.values():
@@ -528,7 +576,10 @@ def validate_statement(statement: dict) -> dict[str, list[str]]:
         if end and applied and end < applied:
             errors.add(field, "Must be on or after the application_date.")
 
-    # Facts, identity and scope.
+
+def _check_identity(s: dict, errors: _Errors) -> None:
+    """The facts, the statement's identifier, the territorial scope and the optional
+    account type, language and content identifier."""
     _text(s, errors, "decision_facts", MAX_FACTS, required=True)
     _text(s, errors, "puid", MAX_SHORT, required=True)
     puid = s.get("puid")
@@ -550,7 +601,6 @@ def validate_statement(statement: dict) -> dict[str, list[str]]:
         or not EAN13_PATTERN.fullmatch(content_id["EAN-13"])
     ):
         errors.add("content_id", 'Must be {"EAN-13": "<13 digits>"}.')
-    return dict(errors)
 
 
 # --- Exporting ------------------------------------------------------------------------------
