@@ -210,6 +210,41 @@ def _recommendation_followed(
     )
 
 
+def _decision_create(
+    *,
+    actor,
+    case: Case,
+    outcome: str,
+    section: PolicySection | None,
+    requests: list[ActionRequest],
+    rationale: str,
+    statement_of_reasons: str,
+    automated: bool,
+    now: datetime,
+) -> Decision:
+    """The decision, with the strike ladder's recommendation for a violation and a drafted
+    statement when none was written."""
+    recommendation = (
+        strikes.recommend(case.subject.account, section.severity, now)
+        if outcome == Decision.Outcome.VIOLATION and section is not None
+        else None
+    )
+    statement = (statement_of_reasons or "").strip() or draft_statement(section, requests, at=now)
+    return Decision.objects.create(
+        case=case,
+        decided_by=actor,
+        outcome=outcome,
+        policy_section=section,
+        rationale=rationale,
+        statement_of_reasons=statement,
+        recommended_action=recommendation.label if recommendation else "",
+        followed_recommendation=_recommendation_followed(recommendation, requests),
+        strikes_before=recommendation.strikes if recommendation else 0,
+        automated=automated,
+        created_at=now,
+    )
+
+
 def _actions_create(
     *,
     actor,
@@ -270,7 +305,6 @@ def _decision_events_record(
     case: Case,
     decision: Decision,
     section: PolicySection | None,
-    followed: bool | None,
     actions: list[EnforcementAction],
     now: datetime,
 ) -> None:
@@ -283,7 +317,7 @@ def _decision_events_record(
         outcome=decision.outcome,
         policy_section=section.code if section else None,
         recommended=decision.recommended_action,
-        followed=followed,
+        followed=decision.followed_recommendation,
         at=now,
     )
     for action in actions:
@@ -330,28 +364,16 @@ def decision_make(
     with transaction.atomic():
         case = _lock_decidable_case(actor=actor, case_id=case_id, version=version)
         targets = [_target(case, r) for r in requests]
-        account = case.subject.account
-        recommendation = (
-            strikes.recommend(account, section.severity, now)
-            if outcome == Decision.Outcome.VIOLATION and section is not None
-            else None
-        )
-        followed = _recommendation_followed(recommendation, requests)
-        statement = (statement_of_reasons or "").strip() or draft_statement(
-            section, requests, at=now
-        )
-        decision = Decision.objects.create(
+        decision = _decision_create(
+            actor=actor,
             case=case,
-            decided_by=actor,
             outcome=outcome,
-            policy_section=section,
+            section=section,
+            requests=requests,
             rationale=rationale,
-            statement_of_reasons=statement,
-            recommended_action=recommendation.label if recommendation else "",
-            followed_recommendation=followed,
-            strikes_before=recommendation.strikes if recommendation else 0,
+            statement_of_reasons=statement_of_reasons,
             automated=automated,
-            created_at=now,
+            now=now,
         )
         created_actions = _actions_create(
             actor=actor, decision=decision, case=case, requests=requests, targets=targets, now=now
@@ -359,13 +381,12 @@ def decision_make(
         pending = any(
             a.status == EnforcementAction.Status.PENDING_APPROVAL for a in created_actions
         )
-        _strike_record(decision=decision, account=account, section=section, now=now)
+        _strike_record(decision=decision, account=case.subject.account, section=section, now=now)
         _decision_events_record(
             actor=actor,
             case=case,
             decision=decision,
             section=section,
-            followed=followed,
             actions=created_actions,
             now=now,
         )
