@@ -161,28 +161,8 @@ def _fetchall(sql: str, params: list) -> list[tuple]:
 
 
 def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
-    results: list[IntakeResult] = []
-
     # 1. Reports already received (idempotency): answer with what they produced.
-    existing = {
-        (source, external_id): (report_id, case_id, status)
-        for source, external_id, report_id, case_id, status in _fetchall(
-            "SELECT r.source, r.external_id, r.id, r.case_id, c.status FROM cases_report r "
-            "JOIN cases_case c ON c.id = r.case_id "
-            "JOIN unnest(%s::text[], %s::text[]) AS k(source, external_id) "
-            "ON r.source = k.source AND r.external_id = k.external_id",
-            [[c.source for _, c in unique], [c.external_id for _, c in unique]],
-        )
-    }
-    fresh: list[tuple[int, CleanReport]] = []
-    for index, clean in unique:
-        hit = existing.get((clean.source, clean.external_id))
-        if hit:
-            results.append(
-                IntakeResult(index, 200, report_id=hit[0], case_id=hit[1], case_status=hit[2])
-            )
-        else:
-            fresh.append((index, clean))
+    results, fresh = _already_received(unique)
     if not fresh:
         return results
 
@@ -193,6 +173,76 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
     _upsert_identifiers(fresh, subject_ids, now)
 
     # 4. Route every report, then plan each subject's case.
+    routes, by_subject = _route_reports(fresh, subject_ids, context)
+    plans = _plan_cases(actor, by_subject, routes, context, now)
+
+    # 5. Reports, idempotent even against a concurrent batch.
+    rows = [
+        (index, clean, plans[subject_id])
+        for subject_id, items in by_subject.items()
+        for index, clean in items
+    ]
+    inserted = _insert_reports(actor, rows, now)
+
+    # 6. Counters, severity, deadlines, queue and claim of every touched case. Reports are
+    # not copied into the timeline: the case page merges them from cases_report.
+    plan_list = list(plans.values())
+    _update_joined_cases(rows, plan_list, now)
+    _insert_events([(plan.id, kind, data) for plan in plan_list for kind, data in plan.events], now)
+    _link_recurrences(plan_list, now)
+    _grant_team_visibility([p for p in plan_list if p.restricted])
+    _record_history(actor, plan_list)
+
+    # 7. Routing rules that escalate at intake. No query at all unless a rule matched.
+    _escalate_by_rules(actor, rows, routes, context)
+
+    for index, clean, plan in rows:
+        results.append(
+            IntakeResult(
+                index,
+                201,
+                report_id=inserted[(clean.source, clean.external_id)],
+                case_id=plan.id,
+                case_status=plan.status,
+                created_case=plan.created and _first_report_of(plan, index),
+            )
+        )
+    return results
+
+
+def _already_received(
+    unique: list[tuple[int, CleanReport]],
+) -> tuple[list[IntakeResult], list[tuple[int, CleanReport]]]:
+    """The results of reports stored before (with the case they joined), and the fresh rest."""
+    existing = {
+        (source, external_id): (report_id, case_id, status)
+        for source, external_id, report_id, case_id, status in _fetchall(
+            "SELECT r.source, r.external_id, r.id, r.case_id, c.status FROM cases_report r "
+            "JOIN cases_case c ON c.id = r.case_id "
+            "JOIN unnest(%s::text[], %s::text[]) AS k(source, external_id) "
+            "ON r.source = k.source AND r.external_id = k.external_id",
+            [[c.source for _, c in unique], [c.external_id for _, c in unique]],
+        )
+    }
+    results: list[IntakeResult] = []
+    fresh: list[tuple[int, CleanReport]] = []
+    for index, clean in unique:
+        hit = existing.get((clean.source, clean.external_id))
+        if hit:
+            results.append(
+                IntakeResult(index, 200, report_id=hit[0], case_id=hit[1], case_status=hit[2])
+            )
+        else:
+            fresh.append((index, clean))
+    return results, fresh
+
+
+def _route_reports(
+    fresh: list[tuple[int, CleanReport]],
+    subject_ids: dict[tuple[str, str], int],
+    context: RoutingContext,
+) -> tuple[dict[int, Route], dict[int, list[tuple[int, CleanReport]]]]:
+    """Each report's route (by batch index), and the reports grouped by subject id."""
     routes: dict[int, Route] = {}
     by_subject: dict[int, list[tuple[int, CleanReport]]] = defaultdict(list)
     for index, clean in fresh:
@@ -206,14 +256,12 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
         by_subject[subject_ids[(clean.subject_kind, clean.subject_external_id)]].append(
             (index, clean)
         )
-    plans = _plan_cases(actor, by_subject, routes, context, now)
+    return routes, by_subject
 
-    # 5. Reports, idempotent even against a concurrent batch.
-    rows = []
-    for subject_id, items in by_subject.items():
-        plan = plans[subject_id]
-        for index, clean in items:
-            rows.append((index, clean, plan))
+
+def _insert_reports(actor, rows, now) -> dict[tuple[str, str], int]:
+    """Insert the batch's reports into their planned cases; report id by (source,
+    external_id). A key stored meanwhile by another transaction fails the batch (it retries)."""
     inserted = {
         (source, external_id): report_id
         for report_id, source, external_id in _fetchall(
@@ -245,50 +293,55 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
     if len(inserted) != len(rows):
         # Another transaction stored one of these keys after step 1: retry the batch.
         raise IntegrityError("report key taken concurrently")
+    return inserted
 
-    # 6. Counters, severity, deadlines, queue and claim of every touched case. Reports are
-    # not copied into the timeline: the case page merges them from cases_report.
+
+def _update_joined_cases(rows, plan_list: list[_CasePlan], now) -> None:
+    """Bring every case a report joined to its planned state, counters included."""
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for _index, clean, plan in rows:
         counts[plan.id][0 if clean.source == Report.Source.AUTOMATED_FLAG else 1] += 1
-    plan_list = list(plans.values())
     # New cases were inserted with their final counts; only joined cases are updated, which
     # spares every index a second tuple for the batch's new rows.
     joined = [p for p in plan_list if not p.created]
-    if joined:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE cases_case c SET report_count = c.report_count + v.a + v.h, "
-                "automated_count = c.automated_count + v.a, human_count = c.human_count + v.h, "
-                "severity = v.sev, queue_id = v.q, reason = v.reason, restricted = v.restr, "
-                "team = v.team, first_action_due = v.fad, resolve_due = v.rd, status = v.status, "
-                "claimed_by_id = v.claimed, lease_expires_at = CASE WHEN v.claimed IS NULL "
-                "THEN NULL ELSE c.lease_expires_at END, "
-                "claimed_at = CASE WHEN v.claimed IS NULL THEN NULL ELSE c.claimed_at END, "
-                "version = v.version, updated_at = %s "
-                "FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::bigint[], "
-                "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-                "%s::text[], %s::int[], %s::int[]) "
-                "AS v(id, a, h, sev, q, reason, restr, team, fad, rd, status, claimed, version) "
-                "WHERE c.id = v.id",
-                [
-                    now,
-                    [p.id for p in joined],
-                    [counts[p.id][0] for p in joined],
-                    [counts[p.id][1] for p in joined],
-                    [p.severity for p in joined],
-                    [p.queue_id for p in joined],
-                    [p.reason for p in joined],
-                    [p.restricted for p in joined],
-                    [p.team for p in joined],
-                    [p.first_action_due for p in joined],
-                    [p.resolve_due for p in joined],
-                    [p.status for p in joined],
-                    [p.claimed_by_id for p in joined],
-                    [p.version for p in joined],
-                ],
-            )
-    _insert_events([(plan.id, kind, data) for plan in plan_list for kind, data in plan.events], now)
+    if not joined:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE cases_case c SET report_count = c.report_count + v.a + v.h, "
+            "automated_count = c.automated_count + v.a, human_count = c.human_count + v.h, "
+            "severity = v.sev, queue_id = v.q, reason = v.reason, restricted = v.restr, "
+            "team = v.team, first_action_due = v.fad, resolve_due = v.rd, status = v.status, "
+            "claimed_by_id = v.claimed, lease_expires_at = CASE WHEN v.claimed IS NULL "
+            "THEN NULL ELSE c.lease_expires_at END, "
+            "claimed_at = CASE WHEN v.claimed IS NULL THEN NULL ELSE c.claimed_at END, "
+            "version = v.version, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::bigint[], "
+            "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+            "%s::text[], %s::int[], %s::int[]) "
+            "AS v(id, a, h, sev, q, reason, restr, team, fad, rd, status, claimed, version) "
+            "WHERE c.id = v.id",
+            [
+                now,
+                [p.id for p in joined],
+                [counts[p.id][0] for p in joined],
+                [counts[p.id][1] for p in joined],
+                [p.severity for p in joined],
+                [p.queue_id for p in joined],
+                [p.reason for p in joined],
+                [p.restricted for p in joined],
+                [p.team for p in joined],
+                [p.first_action_due for p in joined],
+                [p.resolve_due for p in joined],
+                [p.status for p in joined],
+                [p.claimed_by_id for p in joined],
+                [p.version for p in joined],
+            ],
+        )
+
+
+def _link_recurrences(plan_list: list[_CasePlan], now) -> None:
+    """A new case for a subject resolved before links to the case it recurs."""
     links = [
         CaseLink(
             from_case_id=p.id,
@@ -300,29 +353,16 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
         if p.recurrence_of
     ]
     CaseLink.objects.bulk_create(links, ignore_conflicts=True)
-    _grant_team_visibility([p for p in plan_list if p.restricted])
-    # History keeps what an analyst could act on: a new case, or one whose severity, queue or
-    # visibility a joining report changed (a bare count increase is in cases_report already).
+
+
+def _record_history(actor, plan_list: list[_CasePlan]) -> None:
+    """History keeps what an analyst could act on: a new case, or one whose severity, queue
+    or visibility a joining report changed (a bare count increase is in cases_report
+    already)."""
     created = [p.id for p in plan_list if p.created]
     changed = [p.id for p in plan_list if not p.created and p.events]
     history_snapshot(Case, created, history_type="+", actor=actor, reason="intake")
     history_snapshot(Case, changed, history_type="~", actor=actor, reason="report joined")
-
-    # 7. Routing rules that escalate at intake. No query at all unless a rule matched.
-    _escalate_by_rules(actor, rows, routes, context)
-
-    for index, clean, plan in rows:
-        results.append(
-            IntakeResult(
-                index,
-                201,
-                report_id=inserted[(clean.source, clean.external_id)],
-                case_id=plan.id,
-                case_status=plan.status,
-                created_case=plan.created and _first_report_of(plan, index),
-            )
-        )
-    return results
 
 
 def _escalate_by_rules(actor, rows, routes: dict[int, Route], context: RoutingContext) -> None:
@@ -480,15 +520,29 @@ def _upsert_identifiers(fresh, subject_ids, now) -> None:
 def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]:
     """Lock each subject's open case or create one; decide its new severity, queue, deadlines."""
     subject_ids = sorted(by_subject)
-    plans: dict[int, _CasePlan] = {}
+    plans = _lock_open_cases(subject_ids)
+    missing = [s for s in subject_ids if s not in plans]
+    if missing:
+        new_plans = _new_case_plans(missing, by_subject, routes, now)
+        for plan in _insert_cases(new_plans, by_subject, now):
+            plans[plan.subject_id] = plan
+    for subject_id in subject_ids:
+        plan = plans[subject_id]
+        if not plan.created:
+            _join_reports(plan, by_subject[subject_id], routes, context, now)
+    return plans
+
+
+def _lock_open_cases(subject_ids: list[int]) -> dict[int, _CasePlan]:
+    """The open case of each subject, locked in subject order, as a plan by subject id."""
     open_rows = _fetchall(
         "SELECT id, subject_id, severity, queue_id, reason, restricted, team, "
         "first_action_due, resolve_due, status, claimed_by_id, version FROM cases_case "
         "WHERE subject_id = ANY(%s) AND NOT (status = 'resolved') ORDER BY subject_id FOR UPDATE",
         [subject_ids],
     )
-    for row in open_rows:
-        plans[row[1]] = _CasePlan(
+    return {
+        row[1]: _CasePlan(
             id=row[0],
             subject_id=row[1],
             severity=row[2],
@@ -502,133 +556,140 @@ def _plan_cases(actor, by_subject, routes, context, now) -> dict[int, _CasePlan]
             claimed_by_id=row[10],
             version=row[11],
         )
-    missing = [s for s in subject_ids if s not in plans]
-    if missing:
-        previous = dict(
-            _fetchall(
-                "SELECT DISTINCT ON (subject_id) subject_id, id FROM cases_case "
-                "WHERE subject_id = ANY(%s) AND status = 'resolved' "
-                "ORDER BY subject_id, resolved_at DESC NULLS LAST, id DESC",
-                [missing],
+        for row in open_rows
+    }
+
+
+def _new_case_plans(missing: list[int], by_subject, routes, now) -> list[_CasePlan]:
+    """A new case for each subject without an open one, routed by its most severe report and
+    linked to the subject's last resolved case."""
+    previous = dict(
+        _fetchall(
+            "SELECT DISTINCT ON (subject_id) subject_id, id FROM cases_case "
+            "WHERE subject_id = ANY(%s) AND status = 'resolved' "
+            "ORDER BY subject_id, resolved_at DESC NULLS LAST, id DESC",
+            [missing],
+        )
+    )
+    new_plans = []
+    for subject_id in missing:
+        items = by_subject[subject_id]
+        index, clean = min(items, key=lambda item: routes[item[0]].severity)
+        route = routes[index]
+        first_due, resolve_due = deadlines_for(route.queue, route.severity, now)
+        plan = _CasePlan(
+            id=None,
+            subject_id=subject_id,
+            severity=route.severity,
+            queue_id=route.queue.id,
+            reason=route.reason,
+            restricted=route.restricted,
+            team=route.team,
+            first_action_due=first_due,
+            resolve_due=resolve_due,
+            created=True,
+            recurrence_of=previous.get(subject_id),
+        )
+        plan.reports = [i for i, _ in items]
+        plan.events.append(
+            (
+                EventKind.CASE_CREATED,
+                {
+                    "severity": f"P{route.severity}",
+                    "queue": route.queue.slug,
+                    "reason": route.reason,
+                    "rule_id": route.rule_id,
+                },
             )
         )
-        new_plans = []
-        for subject_id in missing:
-            items = by_subject[subject_id]
-            index, clean = min(items, key=lambda item: routes[item[0]].severity)
-            route = routes[index]
-            first_due, resolve_due = deadlines_for(route.queue, route.severity, now)
-            plan = _CasePlan(
-                id=None,
-                subject_id=subject_id,
-                severity=route.severity,
-                queue_id=route.queue.id,
-                reason=route.reason,
-                restricted=route.restricted,
-                team=route.team,
-                first_action_due=first_due,
-                resolve_due=resolve_due,
-                created=True,
-                recurrence_of=previous.get(subject_id),
+        if plan.recurrence_of:
+            plan.events.append(
+                (EventKind.CASE_LINKED, {"kind": "recurrence_of", "case_id": plan.recurrence_of})
             )
-            plan.reports = [i for i, _ in items]
+        new_plans.append(plan)
+    return new_plans
+
+
+def _insert_cases(new_plans: list[_CasePlan], by_subject, now) -> list[_CasePlan]:
+    """Insert the new cases with their final counts and search text; the plans, with ids."""
+    texts, automated, human = [], [], []
+    for plan in new_plans:
+        items = by_subject[plan.subject_id]
+        clean = items[0][1]
+        texts.append(f"{clean.subject_external_id} {clean.owner_id} {clean.text}")
+        flags = sum(1 for _, c in items if c.source == Report.Source.AUTOMATED_FLAG)
+        automated.append(flags)
+        human.append(len(items) - flags)
+    created = _fetchall(
+        "INSERT INTO cases_case (subject_id, status, severity, queue_id, reason, restricted, "
+        "team, tags, report_count, automated_count, human_count, first_action_due, "
+        "resolve_due, reopen_count, version, created_at, updated_at, search_document) "
+        "SELECT s, 'new', sev, q, r, restr, tm, '{}', a + h, a, h, fad, rd, 0, 1, %s, %s, "
+        "to_tsvector('english', txt) FROM unnest(%s::bigint[], %s::int[], %s::bigint[], "
+        "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+        "%s::text[], %s::int[], %s::int[]) AS t(s, sev, q, r, restr, tm, fad, rd, txt, a, h) "
+        "ON CONFLICT (subject_id) WHERE NOT (status = 'resolved') DO NOTHING "
+        "RETURNING id, subject_id",
+        [
+            now,
+            now,
+            [p.subject_id for p in new_plans],
+            [p.severity for p in new_plans],
+            [p.queue_id for p in new_plans],
+            [p.reason for p in new_plans],
+            [p.restricted for p in new_plans],
+            [p.team for p in new_plans],
+            [p.first_action_due for p in new_plans],
+            [p.resolve_due for p in new_plans],
+            texts,
+            automated,
+            human,
+        ],
+    )
+    if len(created) != len(new_plans):
+        # A concurrent batch opened a case for one of these subjects: retry from the top,
+        # when the lock above will find and join it.
+        raise IntegrityError("open case created concurrently")
+    by_subject_plan = {plan.subject_id: plan for plan in new_plans}
+    inserted = []
+    for case_id, subject_id in created:
+        plan = by_subject_plan[subject_id]
+        plan.id = case_id
+        inserted.append(plan)
+    return inserted
+
+
+def _join_reports(plan: _CasePlan, items, routes, context, now) -> None:
+    """Reports joining an open case may raise its severity (never lower it) and restrict it."""
+    plan.version += 1
+    plan.reports = []
+    for index, _ in items:
+        route = routes[index]
+        if route.restricted and not plan.restricted:
+            plan.restricted, plan.team = True, route.team
+            plan.queue_id, plan.reason = route.queue.id, route.reason
+            plan.events.append((EventKind.CASE_RESTRICTED, {"team": route.team}))
+            if plan.claimed_by_id is not None:
+                # The claimant may not be on the team: the case goes back to the team queue.
+                plan.claimed_by_id = None
+                source, target = INTAKE_RESTRICT.moves[0]
+                if plan.status == source:
+                    plan.status = target
+        if route.severity < plan.severity:
+            old = plan.severity
+            plan.severity = route.severity
+            if not plan.restricted or route.restricted:
+                plan.queue_id, plan.reason = route.queue.id, route.reason
+            queue = context.queues[plan.queue_id]
+            first_due, resolve_due = deadlines_for(queue, plan.severity, now)
+            plan.first_action_due = min(plan.first_action_due, first_due)
+            plan.resolve_due = min(plan.resolve_due, resolve_due)
             plan.events.append(
                 (
-                    EventKind.CASE_CREATED,
-                    {
-                        "severity": f"P{route.severity}",
-                        "queue": route.queue.slug,
-                        "reason": route.reason,
-                        "rule_id": route.rule_id,
-                    },
+                    EventKind.CASE_SEVERITY_RAISED,
+                    {"from": f"P{old}", "to": f"P{plan.severity}", "reason": route.reason},
                 )
             )
-            if plan.recurrence_of:
-                plan.events.append(
-                    (
-                        EventKind.CASE_LINKED,
-                        {"kind": "recurrence_of", "case_id": plan.recurrence_of},
-                    )
-                )
-            new_plans.append(plan)
-        texts, automated, human = [], [], []
-        for plan in new_plans:
-            items = by_subject[plan.subject_id]
-            clean = items[0][1]
-            texts.append(f"{clean.subject_external_id} {clean.owner_id} {clean.text}")
-            flags = sum(1 for _, c in items if c.source == Report.Source.AUTOMATED_FLAG)
-            automated.append(flags)
-            human.append(len(items) - flags)
-        created = _fetchall(
-            "INSERT INTO cases_case (subject_id, status, severity, queue_id, reason, restricted, "
-            "team, tags, report_count, automated_count, human_count, first_action_due, "
-            "resolve_due, reopen_count, version, created_at, updated_at, search_document) "
-            "SELECT s, 'new', sev, q, r, restr, tm, '{}', a + h, a, h, fad, rd, 0, 1, %s, %s, "
-            "to_tsvector('english', txt) FROM unnest(%s::bigint[], %s::int[], %s::bigint[], "
-            "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-            "%s::text[], %s::int[], %s::int[]) AS t(s, sev, q, r, restr, tm, fad, rd, txt, a, h) "
-            "ON CONFLICT (subject_id) WHERE NOT (status = 'resolved') DO NOTHING "
-            "RETURNING id, subject_id",
-            [
-                now,
-                now,
-                [p.subject_id for p in new_plans],
-                [p.severity for p in new_plans],
-                [p.queue_id for p in new_plans],
-                [p.reason for p in new_plans],
-                [p.restricted for p in new_plans],
-                [p.team for p in new_plans],
-                [p.first_action_due for p in new_plans],
-                [p.resolve_due for p in new_plans],
-                texts,
-                automated,
-                human,
-            ],
-        )
-        if len(created) != len(new_plans):
-            # A concurrent batch opened a case for one of these subjects: retry from the top,
-            # when the lock above will find and join it.
-            raise IntegrityError("open case created concurrently")
-        by_subject_plan = {plan.subject_id: plan for plan in new_plans}
-        for case_id, subject_id in created:
-            plan = by_subject_plan[subject_id]
-            plan.id = case_id
-            plans[subject_id] = plan
-    # Joining reports may raise severity (never lower it) and restrict the case.
-    for subject_id in subject_ids:
-        plan = plans[subject_id]
-        if plan.created:
-            continue
-        plan.version += 1
-        plan.reports = []
-        for index, _ in by_subject[subject_id]:
-            route = routes[index]
-            if route.restricted and not plan.restricted:
-                plan.restricted, plan.team = True, route.team
-                plan.queue_id, plan.reason = route.queue.id, route.reason
-                plan.events.append((EventKind.CASE_RESTRICTED, {"team": route.team}))
-                if plan.claimed_by_id is not None:
-                    # The claimant may not be on the team: the case goes back to the team queue.
-                    plan.claimed_by_id = None
-                    source, target = INTAKE_RESTRICT.moves[0]
-                    if plan.status == source:
-                        plan.status = target
-            if route.severity < plan.severity:
-                old = plan.severity
-                plan.severity = route.severity
-                if not plan.restricted or route.restricted:
-                    plan.queue_id, plan.reason = route.queue.id, route.reason
-                queue = context.queues[plan.queue_id]
-                first_due, resolve_due = deadlines_for(queue, plan.severity, now)
-                plan.first_action_due = min(plan.first_action_due, first_due)
-                plan.resolve_due = min(plan.resolve_due, resolve_due)
-                plan.events.append(
-                    (
-                        EventKind.CASE_SEVERITY_RAISED,
-                        {"from": f"P{old}", "to": f"P{plan.severity}", "reason": route.reason},
-                    )
-                )
-    return plans
 
 
 def _grant_team_visibility(plans: list[_CasePlan]) -> None:

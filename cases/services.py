@@ -356,58 +356,18 @@ def cases_bulk(
     if operation not in ("move", "tag", "assign", "release"):
         raise ValidationError({"operation": "One of move, tag, assign, release."})
     with transaction.atomic():
-        cases = list(
-            Case.objects.select_for_update(of=("self",))
-            .select_related("queue")
-            .filter(pk__in=case_ids)
-            .order_by("pk")
-        )
-        if len(cases) != len(set(case_ids)) or not all(can_view_case(actor, c) for c in cases):
-            raise ValidationError({"cases": "Some selected cases do not exist."})
+        cases = _bulk_lock(actor=actor, case_ids=case_ids)
         now = timezone.now()
         for case in cases:
             if not case.is_open:
                 raise ValidationError({"cases": f"Case {case.pk} is resolved."})
             if operation == "move":
-                if queue is None or queue.team != case.team or not can_work_queue(actor, queue):
-                    raise ValidationError({"queue": "Choose a queue you may move these cases to."})
-                if case.queue_id != queue.pk:
-                    timeline.record(
-                        case, EventKind.CASE_MOVED, actor, before=case.queue.slug, after=queue.slug
-                    )
-                    case.queue = queue
+                _bulk_move(actor=actor, case=case, queue=queue)
             elif operation == "tag":
-                tag_clean = tag.strip().lower()
-                if not tag_clean:
-                    raise ValidationError({"tag": "Give a tag."})
-                if tag_clean not in case.tags:
-                    timeline.record(
-                        case,
-                        EventKind.CASE_TAGGED,
-                        actor,
-                        before=case.tags,
-                        after=[*case.tags, tag_clean],
-                    )
-                    case.tags = [*case.tags, tag_clean]
+                _bulk_tag(actor=actor, case=case, tag=tag)
             elif operation == "assign":
-                if assignee is None or not can_work_case(assignee, case):
-                    raise ValidationError({"assignee": "That member may not work these cases."})
-                if not lifecycle.allowed(case.status, Case.Status.IN_REVIEW):
-                    raise ValidationError({"cases": f"Case {case.pk} cannot be assigned now."})
-                case_transition(
-                    case,
-                    Case.Status.IN_REVIEW,
-                    actor=actor,
-                    reason="bulk assign",
-                    event=EventKind.CASE_ASSIGNED,
-                    at=now,
-                    claimant=assignee,
-                    data={"assignee_id": assignee.pk},
-                )
-                continue
-            elif operation == "release":
-                if case.status != Case.Status.IN_REVIEW:
-                    continue
+                _bulk_assign(actor=actor, case=case, assignee=assignee, now=now)
+            elif case.status == Case.Status.IN_REVIEW:
                 case_transition(
                     case,
                     Case.Status.NEW,
@@ -417,9 +377,63 @@ def cases_bulk(
                     at=now,
                     data={"bulk": True},
                 )
-                continue
-            case.version += 1
-            case._change_reason = f"bulk {operation}"
-            case._history_user = actor
-            case.save()
     return len(cases)
+
+
+def _bulk_lock(*, actor, case_ids: list[int]) -> list[Case]:
+    """The cases, locked in id order; all of them or none (one the actor may not see is
+    answered as one that does not exist)."""
+    cases = list(
+        Case.objects.select_for_update(of=("self",))
+        .select_related("queue")
+        .filter(pk__in=case_ids)
+        .order_by("pk")
+    )
+    if len(cases) != len(set(case_ids)) or not all(can_view_case(actor, c) for c in cases):
+        raise ValidationError({"cases": "Some selected cases do not exist."})
+    return cases
+
+
+def _bulk_save(*, actor, case: Case, operation: str) -> None:
+    case.version += 1
+    case._change_reason = f"bulk {operation}"
+    case._history_user = actor
+    case.save()
+
+
+def _bulk_move(*, actor, case: Case, queue: Queue | None) -> None:
+    if queue is None or queue.team != case.team or not can_work_queue(actor, queue):
+        raise ValidationError({"queue": "Choose a queue you may move these cases to."})
+    if case.queue_id != queue.pk:
+        timeline.record(case, EventKind.CASE_MOVED, actor, before=case.queue.slug, after=queue.slug)
+        case.queue = queue
+    _bulk_save(actor=actor, case=case, operation="move")
+
+
+def _bulk_tag(*, actor, case: Case, tag: str) -> None:
+    tag_clean = tag.strip().lower()
+    if not tag_clean:
+        raise ValidationError({"tag": "Give a tag."})
+    if tag_clean not in case.tags:
+        timeline.record(
+            case, EventKind.CASE_TAGGED, actor, before=case.tags, after=[*case.tags, tag_clean]
+        )
+        case.tags = [*case.tags, tag_clean]
+    _bulk_save(actor=actor, case=case, operation="tag")
+
+
+def _bulk_assign(*, actor, case: Case, assignee, now) -> None:
+    if assignee is None or not can_work_case(assignee, case):
+        raise ValidationError({"assignee": "That member may not work these cases."})
+    if not lifecycle.allowed(case.status, Case.Status.IN_REVIEW):
+        raise ValidationError({"cases": f"Case {case.pk} cannot be assigned now."})
+    case_transition(
+        case,
+        Case.Status.IN_REVIEW,
+        actor=actor,
+        reason="bulk assign",
+        event=EventKind.CASE_ASSIGNED,
+        at=now,
+        claimant=assignee,
+        data={"assignee_id": assignee.pk},
+    )

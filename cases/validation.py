@@ -88,6 +88,103 @@ def _datetime(data: dict, name: str, errors: dict, now: datetime) -> datetime | 
     return parsed
 
 
+@dataclass
+class _CleanSubject:
+    kind: str = ""
+    external_id: str = ""
+    owner_id: str = ""
+    text: str = ""
+    url: str = ""
+    media: list[str] = field(default_factory=list)
+    created_at: datetime | None = None
+
+
+def _score(data: dict, errors: dict) -> float | None:
+    """A detector's score in [0, 1], or None."""
+    score = data.get("score")
+    if score is None:
+        return None
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        errors["score"] = ["Must be a number between 0 and 1."]
+        return None
+    if not 0 <= score <= 1:
+        errors["score"] = ["Must be between 0 and 1."]
+        return None
+    return float(score)
+
+
+def _subject(data: dict, errors: dict, now: datetime) -> _CleanSubject:
+    """The reported subject; its errors nest under ``subject``."""
+    subject = data.get("subject")
+    if not isinstance(subject, dict):
+        errors["subject"] = ["This field is required and must be an object."]
+        return _CleanSubject()
+    subject_errors: dict = {}
+    clean = _CleanSubject()
+    clean.kind = kind = _string(subject, "kind", subject_errors, required=True)
+    if kind and kind not in SUBJECT_KINDS:
+        subject_errors["kind"] = [
+            f"Unknown kind {kind!r}; valid: {', '.join(sorted(SUBJECT_KINDS))}."
+        ]
+    clean.external_id = _string(subject, "external_id", subject_errors, required=True)
+    clean.owner_id = _string(subject, "owner_id", subject_errors)
+    if kind == Subject.Kind.ACCOUNT and clean.owner_id and clean.owner_id != clean.external_id:
+        subject_errors["owner_id"] = ["An account subject has no separate owner."]
+    clean.text = _string(subject, "text", subject_errors, max_length=MAX_TEXT)
+    clean.url = _string(subject, "url", subject_errors, max_length=2000)
+    if clean.url and urlparse(clean.url).scheme not in ("http", "https"):
+        subject_errors["url"] = ["Must be an http(s) URL."]
+    raw_media = subject.get("media")
+    raw_media = [] if raw_media is None else raw_media
+    if not isinstance(raw_media, list) or not all(
+        isinstance(m, str) and "\x00" not in m for m in raw_media
+    ):
+        subject_errors["media"] = ["Must be a list of strings (media references)."]
+    else:
+        clean.media = raw_media[:50]
+    clean.created_at = _datetime(subject, "created_at", subject_errors, now)
+    if subject_errors:
+        errors["subject"] = subject_errors
+    return clean
+
+
+def _identifiers(data: dict, errors: dict, subject: _CleanSubject) -> list[tuple[str, str]]:
+    """(kind, value) of each identifier; they belong to an account, so a content subject
+    needs its owner."""
+    identifiers: list[tuple[str, str]] = []
+    raw_identifiers = data.get("identifiers")
+    raw_identifiers = [] if raw_identifiers is None else raw_identifiers
+    if not isinstance(raw_identifiers, list) or len(raw_identifiers) > MAX_IDENTIFIERS:
+        errors["identifiers"] = [f"Must be a list of at most {MAX_IDENTIFIERS} objects."]
+        return identifiers
+    item_errors = {}
+    for position, entry in enumerate(raw_identifiers):
+        entry_errors: dict = {}
+        if not isinstance(entry, dict):
+            item_errors[str(position)] = {"non_field_errors": ["Must be an object."]}
+            continue
+        ident_kind = _string(entry, "kind", entry_errors, required=True)
+        if ident_kind and ident_kind not in IDENTIFIER_KINDS:
+            entry_errors["kind"] = [
+                f"Unknown kind {ident_kind!r}; valid: {', '.join(sorted(IDENTIFIER_KINDS))}."
+            ]
+        value = _string(entry, "value", entry_errors, required=True, max_length=500)
+        if entry_errors:
+            item_errors[str(position)] = entry_errors
+        else:
+            identifiers.append((ident_kind, value))
+    if item_errors:
+        errors["identifiers"] = item_errors
+    elif (
+        identifiers
+        and subject.kind
+        and subject.kind != Subject.Kind.ACCOUNT
+        and not subject.owner_id
+    ):
+        errors["identifiers"] = ["Identifiers need an account: give subject.owner_id."]
+    return identifiers
+
+
 def validate_report(
     data, *, reasons: dict, now: datetime
 ) -> tuple[CleanReport | None, dict | None]:
@@ -105,80 +202,12 @@ def validate_report(
     description = _string(data, "description", errors, max_length=MAX_TEXT)
     reporter_id = _string(data, "reporter_id", errors)
     detector = _string(data, "detector", errors, max_length=100)
-    score = data.get("score")
-    if score is not None:
-        if isinstance(score, bool) or not isinstance(score, int | float):
-            errors["score"] = ["Must be a number between 0 and 1."]
-            score = None
-        elif not 0 <= score <= 1:
-            errors["score"] = ["Must be between 0 and 1."]
-            score = None
-        else:
-            score = float(score)
+    score = _score(data, errors)
     if source == Report.Source.AUTOMATED_FLAG and not detector:
         errors["detector"] = ["Automated flags must name their detector."]
     received_at = _datetime(data, "received_at", errors, now)
-
-    subject = data.get("subject")
-    subject_errors: dict = {}
-    kind = subject_id = owner_id = text = url = ""
-    media: list[str] = []
-    created_at = None
-    if not isinstance(subject, dict):
-        errors["subject"] = ["This field is required and must be an object."]
-    else:
-        kind = _string(subject, "kind", subject_errors, required=True)
-        if kind and kind not in SUBJECT_KINDS:
-            subject_errors["kind"] = [
-                f"Unknown kind {kind!r}; valid: {', '.join(sorted(SUBJECT_KINDS))}."
-            ]
-        subject_id = _string(subject, "external_id", subject_errors, required=True)
-        owner_id = _string(subject, "owner_id", subject_errors)
-        if kind == Subject.Kind.ACCOUNT and owner_id and owner_id != subject_id:
-            subject_errors["owner_id"] = ["An account subject has no separate owner."]
-        text = _string(subject, "text", subject_errors, max_length=MAX_TEXT)
-        url = _string(subject, "url", subject_errors, max_length=2000)
-        if url and urlparse(url).scheme not in ("http", "https"):
-            subject_errors["url"] = ["Must be an http(s) URL."]
-        raw_media = subject.get("media")
-        raw_media = [] if raw_media is None else raw_media
-        if not isinstance(raw_media, list) or not all(
-            isinstance(m, str) and "\x00" not in m for m in raw_media
-        ):
-            subject_errors["media"] = ["Must be a list of strings (media references)."]
-        else:
-            media = raw_media[:50]
-        created_at = _datetime(subject, "created_at", subject_errors, now)
-        if subject_errors:
-            errors["subject"] = subject_errors
-
-    identifiers: list[tuple[str, str]] = []
-    raw_identifiers = data.get("identifiers")
-    raw_identifiers = [] if raw_identifiers is None else raw_identifiers
-    if not isinstance(raw_identifiers, list) or len(raw_identifiers) > MAX_IDENTIFIERS:
-        errors["identifiers"] = [f"Must be a list of at most {MAX_IDENTIFIERS} objects."]
-    else:
-        item_errors = {}
-        for position, entry in enumerate(raw_identifiers):
-            entry_errors: dict = {}
-            if not isinstance(entry, dict):
-                item_errors[str(position)] = {"non_field_errors": ["Must be an object."]}
-                continue
-            ident_kind = _string(entry, "kind", entry_errors, required=True)
-            if ident_kind and ident_kind not in IDENTIFIER_KINDS:
-                entry_errors["kind"] = [
-                    f"Unknown kind {ident_kind!r}; valid: {', '.join(sorted(IDENTIFIER_KINDS))}."
-                ]
-            value = _string(entry, "value", entry_errors, required=True, max_length=500)
-            if entry_errors:
-                item_errors[str(position)] = entry_errors
-            else:
-                identifiers.append((ident_kind, value))
-        if item_errors:
-            errors["identifiers"] = item_errors
-        elif identifiers and kind and kind != Subject.Kind.ACCOUNT and not owner_id:
-            errors["identifiers"] = ["Identifiers need an account: give subject.owner_id."]
-
+    subject = _subject(data, errors, now)
+    identifiers = _identifiers(data, errors, subject)
     if errors:
         return None, errors
     return (
@@ -188,13 +217,13 @@ def validate_report(
             reason=reason,
             description=description,
             reporter_id=reporter_id,
-            subject_kind=kind,
-            subject_external_id=subject_id,
-            owner_id=owner_id if kind != Subject.Kind.ACCOUNT else "",
-            text=text,
-            url=url,
-            media=media,
-            content_created_at=created_at,
+            subject_kind=subject.kind,
+            subject_external_id=subject.external_id,
+            owner_id=subject.owner_id if subject.kind != Subject.Kind.ACCOUNT else "",
+            text=subject.text,
+            url=subject.url,
+            media=subject.media,
+            content_created_at=subject.created_at,
             identifiers=identifiers,
             detector=detector,
             score=score,
