@@ -75,35 +75,8 @@ def packet_build(*, actor, case: Case) -> dict:
     for evidence that may be opened. Linked accounts and prior cases are those the raiser
     could see, so the packet never carries more than its author was allowed to read.
     """
-    subject = case.subject
-    account = subject.account
-    reports = [
-        {
-            "id": r.pk,
-            "source": r.source,
-            "external_id": r.external_id,
-            "reason": r.reason,
-            "description": r.description,
-            "detector": r.detector,
-            "score": r.score,
-            "received_at": r.received_at.isoformat(),
-        }
-        for r in Report.objects.filter(case=case).order_by("received_at", "id")
-    ]
-    evidence = []
-    for item in Evidence.objects.filter(case=case).order_by("captured_at", "id"):
-        entry = {
-            "id": item.pk,
-            "kind": item.kind,
-            "sha256": item.sha256,
-            "captured_at": item.captured_at.isoformat(),
-            "sensitive": item.sensitive,
-            "do_not_open": item.do_not_open,
-        }
-        if not item.do_not_open:
-            entry["url"] = item.url
-            entry["excerpt"] = item.excerpt
-        evidence.append(entry)
+    reports = _packet_reports(case)
+    evidence = _packet_evidence(case)
     timeline_entries = [
         {
             "kind": e.kind,
@@ -113,27 +86,7 @@ def packet_build(*, actor, case: Case) -> dict:
         }
         for e in case_selectors.timeline_for(case, limit=200)
     ]
-    prior = []
-    if account is not None:
-        actions = (
-            EnforcementAction.objects.filter(subject__in=[account, *account.owned.all()[:200]])
-            .exclude(case=case)
-            .select_related("decision__policy_section")
-            .order_by("-created_at")[:50]
-        )
-        prior = [
-            {
-                "action_id": a.pk,
-                "case_id": a.case_id,
-                "type": a.action_type,
-                "status": a.status,
-                "policy_section": (
-                    a.decision.policy_section.code if a.decision.policy_section else None
-                ),
-                "at": a.created_at.isoformat(),
-            }
-            for a in actions
-        ]
+    prior = _packet_prior_enforcement(case)
     linked = [
         {
             "kind": la.account.kind,
@@ -153,17 +106,7 @@ def packet_build(*, actor, case: Case) -> dict:
             "tags": list(case.tags),
             "created_at": case.created_at.isoformat(),
         },
-        "subject": {
-            "kind": subject.kind,
-            "external_id": subject.external_id,
-            "owner": subject.owner.external_id if subject.owner_id else None,
-            "text": subject.snapshot_text,
-            "url": subject.snapshot_url,
-            "media": subject.snapshot_media,
-            "content_created_at": (
-                subject.content_created_at.isoformat() if subject.content_created_at else None
-            ),
-        },
+        "subject": _packet_subject(case.subject),
         "reports": reports,
         "evidence": evidence,
         "timeline": timeline_entries,
@@ -174,6 +117,83 @@ def packet_build(*, actor, case: Case) -> dict:
         ],
         "linked_accounts": linked,
         "frozen_at": timezone.now().isoformat(),
+    }
+
+
+def _packet_reports(case: Case) -> list[dict]:
+    return [
+        {
+            "id": r.pk,
+            "source": r.source,
+            "external_id": r.external_id,
+            "reason": r.reason,
+            "description": r.description,
+            "detector": r.detector,
+            "score": r.score,
+            "received_at": r.received_at.isoformat(),
+        }
+        for r in Report.objects.filter(case=case).order_by("received_at", "id")
+    ]
+
+
+def _packet_evidence(case: Case) -> list[dict]:
+    """Each piece by kind, hash and capture time; its URL and excerpt only if it may be
+    opened."""
+    evidence = []
+    for item in Evidence.objects.filter(case=case).order_by("captured_at", "id"):
+        entry = {
+            "id": item.pk,
+            "kind": item.kind,
+            "sha256": item.sha256,
+            "captured_at": item.captured_at.isoformat(),
+            "sensitive": item.sensitive,
+            "do_not_open": item.do_not_open,
+        }
+        if not item.do_not_open:
+            entry["url"] = item.url
+            entry["excerpt"] = item.excerpt
+        evidence.append(entry)
+    return evidence
+
+
+def _packet_prior_enforcement(case: Case) -> list[dict]:
+    """The latest 50 actions on the account behind the subject and on what it owns, other
+    than this case's."""
+    account = case.subject.account
+    if account is None:
+        return []
+    actions = (
+        EnforcementAction.objects.filter(subject__in=[account, *account.owned.all()[:200]])
+        .exclude(case=case)
+        .select_related("decision__policy_section")
+        .order_by("-created_at")[:50]
+    )
+    return [
+        {
+            "action_id": a.pk,
+            "case_id": a.case_id,
+            "type": a.action_type,
+            "status": a.status,
+            "policy_section": (
+                a.decision.policy_section.code if a.decision.policy_section else None
+            ),
+            "at": a.created_at.isoformat(),
+        }
+        for a in actions
+    ]
+
+
+def _packet_subject(subject) -> dict:
+    return {
+        "kind": subject.kind,
+        "external_id": subject.external_id,
+        "owner": subject.owner.external_id if subject.owner_id else None,
+        "text": subject.snapshot_text,
+        "url": subject.snapshot_url,
+        "media": subject.snapshot_media,
+        "content_created_at": (
+            subject.content_created_at.isoformat() if subject.content_created_at else None
+        ),
     }
 
 
@@ -240,8 +260,7 @@ def escalation_raise(
             raise EscalationConflict(f"Case {case.pk} is already escalated.")
         check_transition(case, Case.Status.ESCALATED)
         case = Case.objects.select_related("subject", "subject__owner", "queue").get(pk=case.pk)
-        packet = packet_build(actor=actor, case=case)
-        escalation = Escalation.objects.create(
+        return _escalation_open(
             case=case,
             team=team,
             severity=severity,
@@ -249,50 +268,87 @@ def escalation_raise(
             criteria=criteria,
             next_steps=next_steps,
             raised_by=actor,
-            raised_at=now,
-            ack_due=team.ack_due(severity, now),
-            packet=packet,
-            case_was_restricted=case.restricted,
-            previous_team=case.team,
-        )
-        # Restricted stays absolute: a restricted case only ever moves from one team's
-        # restriction to another's, never into the open.
-        restrict = team.restricted or case.restricted
-        _show_to_team(case, team, restrict=restrict)
-        case_transition(
-            case,
-            Case.Status.ESCALATED,
-            actor=actor,
+            on_behalf_of=actor,
             reason=f"escalated to {team.slug}",
-            event=EventKind.ESCALATION_RAISED,
-            data={
-                "escalation_id": escalation.pk,
-                "team": team.slug,
-                "severity": escalation.severity_code,
-            },
-            at=now,
+            now=now,
         )
-        if restrict:
-            timeline.record(case, EventKind.CASE_RESTRICTED, actor, team=team.slug)
+
+
+def _escalation_open(
+    *,
+    case: Case,
+    team: Team,
+    severity: int,
+    summary: str,
+    criteria: str,
+    next_steps: str,
+    raised_by,
+    on_behalf_of,
+    reason: str,
+    now,
+    rule=None,
+) -> Escalation:
+    """The steps of raising shared by hand and by rule, on a locked case that may be
+    escalated: freeze the packet, create the escalation, show the case to the team, move it
+    to escalated, record, emit and page for P0/P1.
+
+    ``raised_by`` is the person raising (None for a rule); ``on_behalf_of`` is whose
+    visibility bounds the packet and who the history names (the raiser, or the account
+    whose report matched the rule)."""
+    escalation = Escalation.objects.create(
+        case=case,
+        team=team,
+        severity=severity,
+        summary=summary,
+        criteria=criteria,
+        next_steps=next_steps,
+        raised_by=raised_by,
+        raised_at=now,
+        ack_due=team.ack_due(severity, now),
+        packet=packet_build(actor=on_behalf_of, case=case),
+        case_was_restricted=case.restricted,
+        previous_team=case.team,
+    )
+    # Restricted stays absolute: a restricted case only ever moves from one team's
+    # restriction to another's, never into the open.
+    restrict = team.restricted or case.restricted
+    _show_to_team(case, team, restrict=restrict)
+    # The raising is recorded below with the rule's id when a rule raised it.
+    case_transition(
+        case, Case.Status.ESCALATED, actor=on_behalf_of, reason=reason, event=None, at=now
+    )
+    timeline.record(
+        case,
+        EventKind.ESCALATION_RAISED,
+        raised_by,
+        at=now,
+        escalation_id=escalation.pk,
+        team=team.slug,
+        severity=escalation.severity_code,
+        **({"rule_id": rule.pk} if rule is not None else {}),
+    )
+    if restrict:
+        timeline.record(case, EventKind.CASE_RESTRICTED, raised_by, team=team.slug)
+        if raised_by is not None:
             # The raiser can no longer open the case: what they keep is this one line.
             Notification.objects.create(
-                user=actor,
+                user=raised_by,
                 kind="escalation_raised",
                 title=(
                     f"Case #{case.pk} escalated to {team.slug} at {timezone.localtime(now):%H:%M}"
                 ),
             )
-        events.emit(
-            EVENT_RAISED,
-            {
-                "escalation_id": escalation.pk,
-                "case_id": case.pk,
-                "team": team.slug,
-                "severity": escalation.severity_code,
-            },
-        )
-        if severity in ALERT_ON_RAISE:
-            alert_send(escalation, EscalationAlert.Kind.NEW, now)
+    events.emit(
+        EVENT_RAISED,
+        {
+            "escalation_id": escalation.pk,
+            "case_id": case.pk,
+            "team": team.slug,
+            "severity": escalation.severity_code,
+        },
+    )
+    if severity in ALERT_ON_RAISE:
+        alert_send(escalation, EscalationAlert.Kind.NEW, now)
     return escalation
 
 
@@ -475,84 +531,61 @@ def escalation_raise_by_rule(
         return None
     now = timezone.now()
     with transaction.atomic():
-        case = (
-            Case.objects.select_for_update(of=("self",))
-            .select_related("subject", "subject__owner", "queue")
-            .filter(pk=case_id)
-            .first()
-        )
-        if (
-            case is None
-            or case.status == Case.Status.ESCALATED
-            or not allowed(case.status, Case.Status.ESCALATED)
-            or Escalation.objects.filter(
-                case_id=case.pk, status__in=Escalation.ACTIVE_STATUSES
-            ).exists()
-        ):
+        case = _lock_escalatable(case_id)
+        if case is None:
             return None
-        summary = f'Escalated at intake by routing rule #{rule.pk} "{rule.name}".'
-        conditions = [
-            f"{label} = {value}"
-            for label, value in (
-                ("source", rule.match_source),
-                ("reason", rule.match_reason),
-                ("subject kind", rule.match_subject_kind),
-                ("detector", rule.match_detector),
-            )
-            if value
-        ]
-        if rule.min_score is not None:
-            conditions.append(f"detector score >= {rule.min_score}")
-        criteria = (
-            f"A report matched routing rule #{rule.pk} ({'; '.join(conditions) or 'any report'})"
-            f", which escalates to {team.slug}."
-        )
-        packet = packet_build(actor=submitted_by, case=case)
-        escalation = Escalation.objects.create(
+        # The rule acts for the platform that submitted the report (the history's user).
+        return _escalation_open(
             case=case,
             team=team,
             severity=severity,
-            summary=summary,
-            criteria=criteria,
+            summary=f'Escalated at intake by routing rule #{rule.pk} "{rule.name}".',
+            criteria=_rule_criteria(rule, team),
             next_steps="",
             raised_by=None,
-            raised_at=now,
-            ack_due=team.ack_due(severity, now),
-            packet=packet,
-            case_was_restricted=case.restricted,
-            previous_team=case.team,
-        )
-        restrict = team.restricted or case.restricted
-        _show_to_team(case, team, restrict=restrict)
-        # The rule acts for the platform that submitted the report (the history's user).
-        case_transition(
-            case,
-            Case.Status.ESCALATED,
-            actor=submitted_by,
+            on_behalf_of=submitted_by,
             reason=f"escalated to {team.slug} by routing rule {rule.pk}",
-            event=None,
-            at=now,
+            now=now,
+            rule=rule,
         )
-        timeline.record(
-            case,
-            EventKind.ESCALATION_RAISED,
-            None,
-            escalation_id=escalation.pk,
-            team=team.slug,
-            severity=escalation.severity_code,
-            rule_id=rule.pk,
+
+
+def _lock_escalatable(case_id: int) -> Case | None:
+    """The case, locked, when it may be escalated now: it exists, its status allows it and
+    it has no active escalation."""
+    case = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("subject", "subject__owner", "queue")
+        .filter(pk=case_id)
+        .first()
+    )
+    if (
+        case is None
+        or case.status == Case.Status.ESCALATED
+        or not allowed(case.status, Case.Status.ESCALATED)
+        or Escalation.objects.filter(
+            case_id=case.pk, status__in=Escalation.ACTIVE_STATUSES
+        ).exists()
+    ):
+        return None
+    return case
+
+
+def _rule_criteria(rule, team: Team) -> str:
+    """What the rule matched, in words."""
+    conditions = [
+        f"{label} = {value}"
+        for label, value in (
+            ("source", rule.match_source),
+            ("reason", rule.match_reason),
+            ("subject kind", rule.match_subject_kind),
+            ("detector", rule.match_detector),
         )
-        if restrict:
-            timeline.record(case, EventKind.CASE_RESTRICTED, None, team=team.slug)
-        events.emit(
-            EVENT_RAISED,
-            {
-                "escalation_id": escalation.pk,
-                "case_id": case.pk,
-                "team": team.slug,
-                "severity": escalation.severity_code,
-            },
-        )
-        if severity in ALERT_ON_RAISE:
-            alert_send(escalation, EscalationAlert.Kind.NEW, now)
-    return escalation
+        if value
+    ]
+    if rule.min_score is not None:
+        conditions.append(f"detector score >= {rule.min_score}")
+    return (
+        f"A report matched routing rule #{rule.pk} ({'; '.join(conditions) or 'any report'})"
+        f", which escalates to {team.slug}."
+    )
