@@ -21,6 +21,7 @@ from enforcement import events
 from enforcement import services as enforcement_services
 from enforcement.appeal_window import appeal_eligibility
 from enforcement.models import EnforcementAction, OutboxEvent
+from enforcement.services import ActionRequest
 from tsops.claims import LeasedWork
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
@@ -247,19 +248,11 @@ def _appeal_event(appeal: Appeal) -> None:
     )
 
 
-def appeal_decide(
-    *,
-    actor,
-    appeal_id: int,
-    outcome: str,
-    rationale: str,
-    response_to_user: str,
-    replacement_action: dict | None = None,
-    version: int | None = None,
-) -> Appeal:
-    """Decide an appeal. Overturned: the action is reversed, its strikes removed, the case
-    counted as rework and the original decider told why. Modified: the action is replaced by
-    a lighter one, and the violation's strikes still count. Upheld: the user is told it stands."""
+def _decide_input(
+    *, outcome: str, rationale: str, response_to_user: str, replacement_action: dict | None
+) -> tuple[str, str, ActionRequest | None]:
+    """The stripped rationale and response, and the parsed replacement for a modified
+    outcome; or every input error at once."""
     errors = {}
     if outcome not in Appeal.OUTCOMES:
         errors["outcome"] = f"One of {', '.join(Appeal.OUTCOMES)}."
@@ -286,54 +279,93 @@ def appeal_decide(
         errors["replacement_action"] = "Only a modified outcome takes a replacement action."
     if errors:
         raise ValidationError(errors)
+    return rationale, response_to_user, replacement
+
+
+def _lock_decidable(*, actor, appeal_id: int, version: int | None) -> Appeal:
+    """The appeal, locked, checked open and decidable by this reviewer at this version."""
+    appeal = _lock(appeal_id, actor)
+    if is_conflicted(actor, appeal):
+        raise PermissionDenied("You decided or approved this action: someone else reviews it.")
+    if not can_review_appeal(actor, appeal):
+        raise PermissionDenied("This appeal needs a senior reviewer.")
+    if not appeal.is_open:
+        raise AppealConflict("This appeal is already decided.")
+    if appeal.status == Appeal.Status.IN_REVIEW and appeal.claimed_by_id not in (None, actor.pk):
+        raise AppealConflict("Another reviewer holds this appeal.")
+    if version is not None and version != appeal.version:
+        raise AppealConflict("This appeal changed meanwhile; reload it.")
+    return appeal
+
+
+def _outcome_apply(
+    *, actor, appeal: Appeal, outcome: str, rationale: str, replacement: ActionRequest | None
+) -> None:
+    """What the outcome does to the action and the case: a modified one is replaced and
+    reversed; an overturned one is reversed, the case reopened and its decider told."""
+    action = appeal.action
+    if outcome == Appeal.Status.MODIFIED:
+        # The lighter action joins the decision before the original is reversed: the
+        # violation still stands, so its strikes keep counting (enforcement.strikes).
+        appeal.replacement_action = enforcement_services.action_apply_replacement(
+            actor=actor, original=action, request=replacement
+        )
+    if outcome in (Appeal.Status.OVERTURNED, Appeal.Status.MODIFIED):
+        # Reversing the last action that stands voids the decision's strikes.
+        enforcement_services.action_reverse(
+            actor=actor,
+            action_id=action.pk,
+            reason=f"Appeal {appeal.pk} {outcome}: {rationale}",
+            by_appeal=True,
+        )
+    if outcome == Appeal.Status.OVERTURNED:
+        # The decision did not stand: the case is worked again (cases.lifecycle).
+        case = case_reopen(
+            actor=actor,
+            case_id=appeal.case_id,
+            trigger=ReopenTrigger.APPEAL_OVERTURNED,
+            reason=f"Appeal {appeal.pk} overturned: {rationale}",
+            checked=True,
+            appeal_id=appeal.pk,
+        )
+        Notification.objects.create(
+            user=action.decision.decided_by,
+            kind="appeal_overturned",
+            title=f"Appeal overturned your decision on case #{case.pk}",
+            body=rationale,
+            link=f"/cases/{case.pk}/",
+        )
+
+
+def appeal_decide(
+    *,
+    actor,
+    appeal_id: int,
+    outcome: str,
+    rationale: str,
+    response_to_user: str,
+    replacement_action: dict | None = None,
+    version: int | None = None,
+) -> Appeal:
+    """Decide an appeal. Overturned: the action is reversed, its strikes removed, the case
+    counted as rework and the original decider told why. Modified: the action is replaced by
+    a lighter one, and the violation's strikes still count. Upheld: the user is told it stands."""
+    rationale, response_to_user, replacement = _decide_input(
+        outcome=outcome,
+        rationale=rationale,
+        response_to_user=response_to_user,
+        replacement_action=replacement_action,
+    )
     now = timezone.now()
     with transaction.atomic():
-        appeal = _lock(appeal_id, actor)
-        if is_conflicted(actor, appeal):
-            raise PermissionDenied("You decided or approved this action: someone else reviews it.")
-        if not can_review_appeal(actor, appeal):
-            raise PermissionDenied("This appeal needs a senior reviewer.")
-        if not appeal.is_open:
-            raise AppealConflict("This appeal is already decided.")
-        if appeal.status == Appeal.Status.IN_REVIEW and appeal.claimed_by_id not in (
-            None,
-            actor.pk,
-        ):
-            raise AppealConflict("Another reviewer holds this appeal.")
-        if version is not None and version != appeal.version:
-            raise AppealConflict("This appeal changed meanwhile; reload it.")
-        action = appeal.action
-        if outcome == Appeal.Status.MODIFIED:
-            # The lighter action joins the decision before the original is reversed: the
-            # violation still stands, so its strikes keep counting (enforcement.strikes).
-            appeal.replacement_action = enforcement_services.action_apply_replacement(
-                actor=actor, original=action, request=replacement
-            )
-        if outcome in (Appeal.Status.OVERTURNED, Appeal.Status.MODIFIED):
-            # Reversing the last action that stands voids the decision's strikes.
-            enforcement_services.action_reverse(
-                actor=actor,
-                action_id=action.pk,
-                reason=f"Appeal {appeal.pk} {outcome}: {rationale}",
-                by_appeal=True,
-            )
-        if outcome == Appeal.Status.OVERTURNED:
-            # The decision did not stand: the case is worked again (cases.lifecycle).
-            case = case_reopen(
-                actor=actor,
-                case_id=appeal.case_id,
-                trigger=ReopenTrigger.APPEAL_OVERTURNED,
-                reason=f"Appeal {appeal.pk} overturned: {rationale}",
-                checked=True,
-                appeal_id=appeal.pk,
-            )
-            Notification.objects.create(
-                user=action.decision.decided_by,
-                kind="appeal_overturned",
-                title=f"Appeal overturned your decision on case #{case.pk}",
-                body=rationale,
-                link=f"/cases/{case.pk}/",
-            )
+        appeal = _lock_decidable(actor=actor, appeal_id=appeal_id, version=version)
+        _outcome_apply(
+            actor=actor,
+            appeal=appeal,
+            outcome=outcome,
+            rationale=rationale,
+            replacement=replacement,
+        )
         appeal.status = outcome
         appeal.decided_by = actor
         appeal.decided_at = now
