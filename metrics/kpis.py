@@ -1022,6 +1022,35 @@ class _Report:
         )
 
 
+def _case_figures(report: _Report) -> dict[str, dict]:
+    """The team-wide figures, read from the case, backlog and detector rollups (an
+    analyst's own report has none of them)."""
+    report.load_cases()
+    report.load_backlog()
+    report.load_detectors()
+    cases = report.cases
+    return {
+        "time_to_first_action_p50": report.percentile(cases, "first_action_hist", 0.5),
+        "time_to_first_action_p90": report.percentile(cases, "first_action_hist", 0.9),
+        "time_to_resolution_p50": report.percentile(cases, "resolution_hist", 0.5),
+        "time_to_resolution_p90": report.percentile(cases, "resolution_hist", 0.9),
+        "sla_first_action": report.rate(cases, "first_actions_in_sla", "first_actions"),
+        "sla_resolution": report.rate(cases, "resolved_in_sla", "resolved"),
+        "backlog_open": report.backlog("open"),
+        "backlog_breached": report.backlog("breached"),
+        "cases_created": report.count(cases, "created", "cases"),
+        "cases_resolved": report.count(cases, "resolved", "cases"),
+        "recurrence_rate": report.rate(cases, "actioned_recurring", "actioned"),
+        "appeal_overturn_rate": report.appeal_overturn(),
+        "appeal_time_p50": report.percentile(cases, "appeal_hist", 0.5),
+        "calibration_agreement": report.calibration(),
+        "rework_rate": report.rate(cases, "reopened", "resolved"),
+        "proactive_share": report.rate(cases, "violations_proactive", "violations"),
+        "detector_precision": report.detector_precision(),
+        "escalation_ack_time_p50": report.escalation_ack(),
+    }
+
+
 def kpi_report(
     *,
     actor,
@@ -1061,36 +1090,10 @@ def kpi_report(
     report = _Report(f)
     report.load_actions()
     report.load_analysts()
-    figures: dict[str, dict] = {}
     if analyst_id is None:
-        report.load_cases()
-        report.load_backlog()
-        report.load_detectors()
-        cases = report.cases
-        figures.update(
-            {
-                "time_to_first_action_p50": report.percentile(cases, "first_action_hist", 0.5),
-                "time_to_first_action_p90": report.percentile(cases, "first_action_hist", 0.9),
-                "time_to_resolution_p50": report.percentile(cases, "resolution_hist", 0.5),
-                "time_to_resolution_p90": report.percentile(cases, "resolution_hist", 0.9),
-                "sla_first_action": report.rate(cases, "first_actions_in_sla", "first_actions"),
-                "sla_resolution": report.rate(cases, "resolved_in_sla", "resolved"),
-                "backlog_open": report.backlog("open"),
-                "backlog_breached": report.backlog("breached"),
-                "cases_created": report.count(cases, "created", "cases"),
-                "cases_resolved": report.count(cases, "resolved", "cases"),
-                "recurrence_rate": report.rate(cases, "actioned_recurring", "actioned"),
-                "appeal_overturn_rate": report.appeal_overturn(),
-                "appeal_time_p50": report.percentile(cases, "appeal_hist", 0.5),
-                "calibration_agreement": report.calibration(),
-                "rework_rate": report.rate(cases, "reopened", "resolved"),
-                "proactive_share": report.rate(cases, "violations_proactive", "violations"),
-                "detector_precision": report.detector_precision(),
-                "escalation_ack_time_p50": report.escalation_ack(),
-            }
-        )
+        figures = _case_figures(report)
     else:
-        figures["appeal_overturn_rate"] = report.analyst_overturn()
+        figures = {"appeal_overturn_rate": report.analyst_overturn()}
     figures["actions_by_type"] = report.actions_by_type()
     figures["qa_pass_rate"] = report.qa_pass_rate()
     figures["throughput_weighted"] = report.throughput()

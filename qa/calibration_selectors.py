@@ -244,6 +244,44 @@ def calibration_results(*, actor, session_id: int) -> dict:
         by_user[answer.participant_id][answer.item_id] = _answer_values(answer)
     gold = {item.pk: _answer_values(item, gold=True) for item in items}
 
+    participants = _participant_results(participant_rows, by_user, gold)
+    fleiss = {
+        field: _rounded(
+            stats.fleiss_kappa(
+                [[a_values[field] for a_values in _values(by_item[i.pk])] for i in items]
+            )
+        )
+        for field in FIELDS
+    }
+    cohen = _cohen_kappas(participants, by_user, items)
+    cases = _case_results(items, by_item, gold, session.low_agreement_threshold / 100)
+    trend = _trend_shown(actor, session, participants)
+    return {
+        "session": {
+            "id": session.pk,
+            "name": session.name,
+            "description": session.description,
+            "status": session.status,
+            "created_by": session.created_by.get_username(),
+            "opened_at": session.opened_at,
+            "closed_at": session.closed_at,
+            "low_agreement_threshold": session.low_agreement_threshold,
+            "cases": len(items),
+            "participants": len(participants),
+        },
+        "fields": list(FIELDS),
+        "participants": participants,
+        "fleiss_kappa": fleiss,
+        "cohen_kappa": cohen,
+        "cases": cases,
+        "ambiguity_candidates": [case["item_id"] for case in cases if case["low_agreement"]],
+        "trend": trend,
+    }
+
+
+def _participant_results(participant_rows, by_user, gold) -> list[dict]:
+    """Each participant's agreement with gold per field and overall, over what they
+    answered."""
     participants = []
     for row in participant_rows:
         mine = by_user.get(row["user"].pk, {})
@@ -264,16 +302,11 @@ def calibration_results(*, actor, session_id: int) -> dict:
                 "agreement": agreement,
             }
         )
+    return participants
 
-    fleiss = {
-        field: _rounded(
-            stats.fleiss_kappa(
-                [[a_values[field] for a_values in _values(by_item[i.pk])] for i in items]
-            )
-        )
-        for field in FIELDS
-    }
 
+def _cohen_kappas(participants: list[dict], by_user, items) -> list[dict]:
+    """Cohen's kappa per pair of participants, per field, over the cases both answered."""
     cohen = []
     for first, second in combinations(participants, 2):
         a, b = by_user.get(first["user_id"], {}), by_user.get(second["user_id"], {})
@@ -293,9 +326,13 @@ def calibration_results(*, actor, session_id: int) -> dict:
                 },
             }
         )
+    return cohen
 
+
+def _case_results(items, by_item, gold, threshold: float) -> list[dict]:
+    """Per case: gold, the answers, agreement among participants and with gold, and whether
+    the agreement is below ``threshold`` (a fraction)."""
     cases = []
-    threshold = session.low_agreement_threshold / 100
     for item in items:
         values = _values(by_item[item.pk])
         agreement = {field: stats.percent_agreement([v[field] for v in values]) for field in FIELDS}
@@ -323,37 +360,21 @@ def calibration_results(*, actor, session_id: int) -> dict:
                 "clarification": item.clarification,
             }
         )
+    return cases
 
+
+def _trend_shown(actor, session: CalibrationSession, participants: list[dict]) -> list[dict]:
+    """Agreement with gold across closed sessions: a manager sees every participant's, a
+    participant only their own."""
     shown = [p["user_id"] for p in participants]
     if not can_manage_session(actor, session):
         shown = [actor.pk]
     trend_rows = calibration_trend(user_ids=shown)
-    trend = [
+    return [
         {"username": p["username"], "sessions": trend_rows.get(p["user_id"], [])}
         for p in participants
         if p["user_id"] in shown
     ]
-    return {
-        "session": {
-            "id": session.pk,
-            "name": session.name,
-            "description": session.description,
-            "status": session.status,
-            "created_by": session.created_by.get_username(),
-            "opened_at": session.opened_at,
-            "closed_at": session.closed_at,
-            "low_agreement_threshold": session.low_agreement_threshold,
-            "cases": len(items),
-            "participants": len(participants),
-        },
-        "fields": list(FIELDS),
-        "participants": participants,
-        "fleiss_kappa": fleiss,
-        "cohen_kappa": cohen,
-        "cases": cases,
-        "ambiguity_candidates": [case["item_id"] for case in cases if case["low_agreement"]],
-        "trend": trend,
-    }
 
 
 def _values(answers: list[CalibrationAnswer]) -> list[dict]:
