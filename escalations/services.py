@@ -328,16 +328,7 @@ def _escalation_open(
         **({"rule_id": rule.pk} if rule is not None else {}),
     )
     if restrict:
-        timeline.record(case, EventKind.CASE_RESTRICTED, raised_by, team=team.slug)
-        if raised_by is not None:
-            # The raiser can no longer open the case: what they keep is this one line.
-            Notification.objects.create(
-                user=raised_by,
-                kind="escalation_raised",
-                title=(
-                    f"Case #{case.pk} escalated to {team.slug} at {timezone.localtime(now):%H:%M}"
-                ),
-            )
+        _restriction_record(case, team, raised_by=raised_by, now=now)
     events.emit(
         EVENT_RAISED,
         {
@@ -350,6 +341,18 @@ def _escalation_open(
     if severity in ALERT_ON_RAISE:
         alert_send(escalation, EscalationAlert.Kind.NEW, now)
     return escalation
+
+
+def _restriction_record(case: Case, team: Team, *, raised_by, now) -> None:
+    """The case became the team's alone: say so on its timeline, and tell the raiser."""
+    timeline.record(case, EventKind.CASE_RESTRICTED, raised_by, team=team.slug)
+    if raised_by is not None:
+        # The raiser can no longer open the case: what they keep is this one line.
+        Notification.objects.create(
+            user=raised_by,
+            kind="escalation_raised",
+            title=f"Case #{case.pk} escalated to {team.slug} at {timezone.localtime(now):%H:%M}",
+        )
 
 
 # --- Working ----------------------------------------------------------------------------------
