@@ -375,3 +375,66 @@ def test_the_status_write_check_catches_each_form():
     )
     assert len(case_status_writes(sample, "cases/sample.py")) == 3
     assert len(case_status_writes(sample, "cases/intake.py")) == 2  # its SQL is declared
+
+
+# Functions read like the steps they do (STYLE.md): past ~60 lines the steps get names, and
+# none passes this. Demo data (long literal tables) and migrations are exempt.
+MAX_FUNCTION_LINES = 80
+
+
+def _is_demo_data(path: Path) -> bool:
+    return path.name == "demo.py" or path.name.startswith("demo_")
+
+
+def function_lengths(source: str, name: str) -> list[tuple[str, int]]:
+    """(``name:line qualified.name``, length) of every function and method in ``source``,
+    nested ones too; the length counts lines from ``def`` to the last line of the body,
+    docstring included (decorators not)."""
+    found = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                qualified = f"{prefix}{child.name}"
+                length = child.end_lineno - child.lineno + 1
+                found.append((f"{name}:{child.lineno} {qualified}", length))
+                visit(child, f"{qualified}.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(source, filename=name), "")
+    return found
+
+
+def test_the_function_length_count_is_right():
+    """The check itself: a method counts from its ``def`` to its last line, docstring and
+    blank lines inside included, decorators and what follows not."""
+    sample = (
+        "class A:\n"
+        "    @property\n"
+        "    def f(self):\n"
+        '        """Doc."""\n'
+        "\n"
+        "        def g():\n"
+        "            return 1\n"
+        "        return g()\n"
+        "\n"
+        "\n"
+        "x = 1\n"
+    )
+    assert function_lengths(sample, "m.py") == [("m.py:3 A.f", 6), ("m.py:6 A.f.g", 2)]
+
+
+def test_no_function_is_longer_than_the_limit():
+    offending = [
+        f"{where} is {length} lines"
+        for path in _project_files()
+        if not _is_demo_data(path)
+        for where, length in function_lengths(path.read_text(), str(path.relative_to(ROOT)))
+        if length > MAX_FUNCTION_LINES
+    ]
+    assert not offending, (
+        f"Functions over {MAX_FUNCTION_LINES} lines (name their steps):\n" + "\n".join(offending)
+    )
