@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +18,7 @@ from appeals.serializers import (
 )
 from cases.api import QueueClaimHandler, register_queue_claim
 from cases.models import Queue
+from tsops.api import Conflict
 
 
 class AppealCreateApi(APIView):
@@ -26,13 +28,26 @@ class AppealCreateApi(APIView):
 
     @extend_schema(
         request=AppealInputSerializer,
-        responses={201: AppealStatusSerializer, 200: AppealStatusSerializer},
+        responses={
+            201: AppealStatusSerializer,
+            200: AppealStatusSerializer,
+            404: OpenApiResponse(description="No such action."),
+            409: OpenApiResponse(
+                description="The action cannot be appealed now: it has an open appeal, its "
+                "appeal window has passed, or it is not in force."
+            ),
+        },
     )
     def post(self, request):
         check_file_appeal(request.user)  # before the body is read
         serializer = AppealInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        appeal, created = services.appeal_file(actor=request.user, **serializer.validated_data)
+        try:
+            appeal, created = services.appeal_file(actor=request.user, **serializer.validated_data)
+        except services.NoSuchAction as error:
+            raise NotFound(error.message_dict["action_id"][0]) from error
+        except services.ActionNotAppealable as error:
+            raise Conflict(error.message_dict["action_id"][0]) from error
         return Response(
             AppealStatusSerializer(appeal).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

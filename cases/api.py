@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -14,7 +16,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -31,16 +33,50 @@ from cases.serializers import (
     CaseUpdateSerializer,
     NoteSerializer,
     QueueSerializer,
+    ReportReasonField,
     SeverityField,
 )
-from cases.validation import IDENTIFIER_KINDS, MAX_IDENTIFIERS, MAX_TEXT, SUBJECT_KINDS
+from cases.validation import IDENTIFIER_KINDS, MAX_ID, MAX_IDENTIFIERS, MAX_TEXT, SUBJECT_KINDS
 from tsops.api import PayloadTooLarge
 from tsops.json_input import StrictJsonInput
+from tsops.schema import NO_NUL_PATTERN, NOT_BLANK_PATTERN
 
 
-@extend_schema_field({"oneOf": [{"type": "string", "maxLength": 200}, {"type": "number"}]})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": NO_NUL_PATTERN},
+            {"type": "number"},
+        ]
+    }
+)
 class ExternalIdField(serializers.CharField):
     """An id on the platform: a string, or a number (taken as its decimal string)."""
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "maxLength": MAX_ID, "pattern": NO_NUL_PATTERN},
+            {"type": "number"},
+        ]
+    }
+)
+class OptionalExternalIdField(ExternalIdField):
+    """An optional id on the platform: blank is the same as none."""
+
+
+# What intake checks of a URL: no NUL, and an http or https scheme (as ``urlparse`` reads it,
+# which ignores leading controls and spaces and any case).
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 2000,
+        "pattern": "^([\\x01-\\x20]*[hH][tT][tT][pP][sS]?:[^\\x00]*)?$",
+    }
+)
+class HttpUrlField(serializers.URLField):
+    """An http(s) URL, as intake validates it (``cases.validation``)."""
 
 
 def _optional(field_class, **kwargs):
@@ -63,18 +99,18 @@ ReportInput = inline_serializer(
             ["user_report", "trusted_flagger", "automated_flag", "support", "internal"]
         ),
         "external_id": ExternalIdField(),
-        "reason": serializers.CharField(),
+        "reason": ReportReasonField(),
         # Optional fields may also be sent blank or null: the same as leaving them out.
         "description": _optional(serializers.CharField, max_length=MAX_TEXT),
-        "reporter_id": _optional(ExternalIdField),
+        "reporter_id": _optional(OptionalExternalIdField),
         "subject": inline_serializer(
             "SubjectInput",
             {
                 "kind": serializers.ChoiceField(sorted(SUBJECT_KINDS)),
                 "external_id": ExternalIdField(),
-                "owner_id": _optional(ExternalIdField),
+                "owner_id": _optional(OptionalExternalIdField),
                 "text": _optional(serializers.CharField, max_length=MAX_TEXT),
-                "url": _optional(serializers.URLField, max_length=2000),
+                "url": _optional(HttpUrlField, max_length=2000),
                 "media": serializers.ListField(
                     child=serializers.CharField(allow_blank=True),
                     required=False,
@@ -136,11 +172,13 @@ class ReportBulkApi(APIView):
             {
                 # Any JSON values: each is validated on its own (as ReportInput) and a bad one
                 # is answered in its own result, without stopping the rest.
+                # No maxItems: a batch over the limit is answered 413 (split it and send the
+                # parts), not 400 as a schema constraint would promise.
                 "reports": serializers.ListField(
                     child=serializers.JSONField(),
-                    max_length=MAX_BATCH,
                     help_text="Reports as for POST /api/v1/reports (ReportInput); each is "
-                    "validated on its own and answered in ``results`` at the same index.",
+                    "validated on its own and answered in ``results`` at the same index. "
+                    f"At most {MAX_BATCH} per request: a longer list is answered 413.",
                 )
             },
         ),
@@ -165,7 +203,9 @@ class ReportBulkApi(APIView):
                     )
                 },
             ),
-            413: OpenApiResponse(description=f"More than {MAX_BATCH} reports."),
+            413: OpenApiResponse(
+                description=f"More than {MAX_BATCH} reports: send them in several requests."
+            ),
         },
     )
     def post(self, request):
@@ -252,8 +292,10 @@ class CaseCursor(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
-    # DRF quietly falls back to the default page size for a bad ``page_size`` and answers a
-    # bad cursor 404: both are invalid input, answered 400 like any other.
+    # DRF quietly falls back to the default page size for a bad ``page_size``: invalid input,
+    # answered 400 like any other. A cursor is the server's own token: one that is not base64
+    # breaks the schema's ``pattern`` (400); a well-formed one that names no page is 404, as
+    # DRF answers it, since no schema can tell a client which tokens name a page.
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param, "")
         if raw == "":
@@ -264,17 +306,21 @@ class CaseCursor(CursorPagination):
             )
         return int(raw)
 
+    CURSOR_PATTERN = "^[A-Za-z0-9+/=]*$"
+
     def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
+        raw = request.query_params.get(self.cursor_query_param, "")
+        if not re.fullmatch(self.CURSOR_PATTERN, raw):
             raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+        return super().decode_cursor(request)
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+            if parameter["name"] == self.cursor_query_param:
+                parameter["schema"]["pattern"] = self.CURSOR_PATTERN
         return parameters
 
 
@@ -299,7 +345,9 @@ class CaseListApi(ListAPIView):
         ],
         responses={
             200: CaseListSerializer(many=True),
-            404: OpenApiResponse(description="The queue filter names no queue you may work."),
+            404: OpenApiResponse(
+                description="The queue filter names no queue you may work, or the cursor no page."
+            ),
         },
     )
     def get(self, request, *args, **kwargs):
@@ -369,6 +417,28 @@ class ReleaseInput(StrictJsonInput, serializers.Serializer):
     skip = serializers.BooleanField(required=False, default=False)
 
 
+class ReleaseScheme(OpenApiSerializerExtension):
+    """A skip needs a reason (``services.case_release`` refuses one without): either no skip,
+    or ``skip: true`` with a ``reason`` that is not blank."""
+
+    target_class = ReleaseInput
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        # Without ``skip`` or with ``skip: false`` the first branch holds.
+        schema["anyOf"] = [
+            {"properties": {"skip": {"enum": [False]}}},
+            {
+                "properties": {
+                    "skip": {"enum": [True]},
+                    "reason": {"type": "string", "pattern": NOT_BLANK_PATTERN},
+                },
+                "required": ["skip", "reason"],
+            },
+        ]
+        return schema
+
+
 class CaseReleaseApi(APIView):
     """Give a claimed case back to its queue (``skip`` with a reason keeps it from you an hour)."""
 
@@ -410,7 +480,14 @@ class SearchApi(APIView):
 
     @extend_schema(
         operation_id="v1_search_list",
-        parameters=[OpenApiParameter("q", str, required=True)],
+        parameters=[
+            OpenApiParameter(
+                "q",
+                {"type": "string", "minLength": 1, "pattern": NOT_BLANK_PATTERN},
+                required=True,
+                description="Something to search for (not blank).",
+            )
+        ],
         responses=inline_serializer("SearchResults", {"results": CaseListSerializer(many=True)}),
     )
     def get(self, request):

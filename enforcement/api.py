@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -27,7 +28,9 @@ from enforcement.serializers import (
     DecisionInputSerializer,
     DecisionSerializer,
     PolicySectionSerializer,
+    with_decision_rules,
 )
+from tsops.api import NoSuchPeriod, period_description
 from tsops.json_input import StrictJsonInput
 
 
@@ -157,12 +160,23 @@ class SubjectEnforcementApi(APIView):
 
 
 class BulkDecisionInput(StrictJsonInput, serializers.Serializer):
-    case_ids = serializers.ListField(child=serializers.IntegerField())
-    outcome = serializers.CharField()
+    case_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1)
+    outcome = serializers.ChoiceField(choices=Decision.Outcome.choices)
     policy_section = serializers.CharField(required=False, allow_blank=True, default="")
     rationale = serializers.CharField()
     statement_of_reasons = serializers.CharField(required=False, allow_blank=True, default="")
     actions = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+
+
+class BulkDecisionScheme(OpenApiSerializerExtension):
+    """Each case is decided as ``decision_make`` decides one: the same rules between outcome,
+    policy section and actions as a single decision's body."""
+
+    target_class = BulkDecisionInput
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return with_decision_rules(schema)
 
 
 class DecisionBulkApi(APIView):
@@ -265,10 +279,11 @@ class StatementExportApi(APIView):
             OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day"),
             OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day"),
         ],
+        description=period_description(),
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.STR,
             # DRF answers an unknown ``format`` as 404.
-            404: OpenApiResponse(description="Unknown ``format``."),
+            404: OpenApiResponse(description="Unknown ``format``, or no such period."),
         },
     )
     def get(self, request):
@@ -289,10 +304,10 @@ class StatementExportApi(APIView):
                 days[name] = date.fromisoformat(raw)
             except ValueError:
                 errors[name] = ["A date in the format YYYY-MM-DD is required."]
-        if not errors and days["from"] > days["to"]:
-            errors["to"] = ["Must be on or after from."]
         if errors:
             raise serializers.ValidationError(errors)
+        if days["from"] > days["to"]:
+            raise NoSuchPeriod("Must be on or after from.")
         rows = statements_export(actor=request.user, start=days["from"], end=days["to"])
         access_log_record(
             actor=request.user,

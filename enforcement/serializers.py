@@ -89,7 +89,7 @@ class ActionInputSerializer(serializers.Serializer):
 
 
 class DecisionInputSerializer(StrictJsonInput, serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=Decision.Outcome.values)
+    outcome = serializers.ChoiceField(choices=Decision.Outcome.choices)
     policy_section = serializers.CharField(required=False, allow_blank=True, default="")
     rationale = serializers.CharField()
     statement_of_reasons = serializers.CharField(required=False, allow_blank=True, default="")

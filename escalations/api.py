@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from escalations import selectors, services
-from escalations.models import Escalation
+from escalations.models import Escalation, Team
 from escalations.permissions import check_raise_escalation
 from tsops.json_input import StrictJsonInput
 
@@ -49,8 +50,22 @@ class EscalationSerializer(serializers.ModelSerializer):
         ]
 
 
+class TeamSlugField(serializers.SlugField):
+    """A specialist team, by slug (``services.escalation_raise`` looks it up)."""
+
+
+class TeamSlugScheme(OpenApiSerializerFieldExtension):
+    """The enum is read when the schema is generated, from the table the service looks teams
+    up in, so the served schema names the teams the server accepts."""
+
+    target_class = TeamSlugField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": sorted(Team.objects.values_list("slug", flat=True))}
+
+
 class EscalationRaiseInput(StrictJsonInput, serializers.Serializer):
-    team = serializers.SlugField()
+    team = TeamSlugField()
     severity = serializers.ChoiceField(["P0", "P1", "P2", "P3"])
     summary = serializers.CharField()
     criteria = serializers.CharField()

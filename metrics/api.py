@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +16,7 @@ from rest_framework.views import APIView
 from metrics import selectors
 from metrics.forms import MAX_DAYS, MetricsFilterForm
 from metrics.kpis import REGISTRY
+from tsops.api import NoSuchPeriod, period_description
 
 _POINT = inline_serializer(
     "KpiSeriesPoint",
@@ -72,6 +78,7 @@ class KpiListApi(APIView):
     required_scopes = {"GET": "metrics:read"}
 
     @extend_schema(
+        description=period_description(max_days=MAX_DAYS, until_today=True),
         parameters=[
             OpenApiParameter(
                 "from",
@@ -83,13 +90,18 @@ class KpiListApi(APIView):
             OpenApiParameter("severity", OpenApiTypes.INT, enum=[0, 1, 2, 3]),
             OpenApiParameter("reason", OpenApiTypes.STR, description="Report reason code"),
         ],
-        responses=_KPI_REPORT,
+        responses={
+            200: _KPI_REPORT,
+            404: OpenApiResponse(description="No such period (see the description)."),
+        },
     )
     def get(self, request):
         if not selectors.can_view_team_metrics(request.user):
             raise exceptions.PermissionDenied("Your role does not show team metrics.")
         form = MetricsFilterForm(request.query_params, actor=request.user)
         if not form.is_valid():
+            if period := form.period_error():
+                raise NoSuchPeriod(period)
             raise exceptions.ValidationError(form.api_errors())
         filters = form.filters()
         report = selectors.team_report(actor=request.user, filters=filters)

@@ -19,6 +19,7 @@ from cases.selectors import queue_list
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 RANGE_PRESETS = (7, 30, 90)
+PERIOD_RULE = "period"
 SEVERITY_CHOICES = [("", "Any severity")] + [(str(v), f"P{v}") for v in Severity.values]
 
 
@@ -54,6 +55,10 @@ class MetricsFilters:
             "severity": self.severity,
             "reason": self.reason or None,
         }
+
+
+def _period_error(message: str) -> forms.ValidationError:
+    return forms.ValidationError(message, code=PERIOD_RULE)
 
 
 def default_period(today: date | None = None) -> tuple[date, date]:
@@ -116,12 +121,18 @@ class MetricsFilterForm(forms.Form):
         default_from, default_to = default_period()
         date_to = cleaned.get("date_to") or default_to
         date_from = cleaned.get("date_from") or (date_to - timedelta(days=DEFAULT_DAYS - 1))
+        # Code "period": rules between the two days, which the API answers 404 (no such
+        # period, see tsops.api.NoSuchPeriod) since its schema cannot state them.
         if date_to > default_to:
-            self.add_error("date_to", "The period cannot end after today.")
+            self.add_error("date_to", _period_error("The period cannot end after today."))
         elif date_from > date_to:
-            self.add_error("date_from", "The period must start on or before its last day.")
+            self.add_error(
+                "date_from", _period_error("The period must start on or before its last day.")
+            )
         elif (date_to - date_from).days + 1 > MAX_DAYS:
-            self.add_error("date_from", f"Choose a period of at most {MAX_DAYS} days.")
+            self.add_error(
+                "date_from", _period_error(f"Choose a period of at most {MAX_DAYS} days.")
+            )
         cleaned["date_from"], cleaned["date_to"] = date_from, date_to
         return cleaned
 
@@ -138,6 +149,18 @@ class MetricsFilterForm(forms.Form):
 
     def add_prefix(self, field_name: str) -> str:
         return super().add_prefix(self.PARAMETERS.get(field_name, field_name))
+
+    def period_error(self) -> str | None:
+        """The period rule the days break, when that is the only error (else None)."""
+        messages = [
+            error.message
+            for errors in self.errors.as_data().values()
+            for error in errors
+            if error.code == PERIOD_RULE
+        ]
+        if not messages or len(messages) != sum(len(e) for e in self.errors.values()):
+            return None
+        return messages[0]
 
     def api_errors(self) -> dict[str, list[str]]:
         """Errors keyed by query parameter name (``from``, ``to``, ``queue``…)."""

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +25,7 @@ from metrics.transparency import (
     report_rows,
     transparency_report,
 )
+from tsops.api import NoSuchPeriod, period_description
 from tsops.csv import csv_response
 from tsops.decorators import console_view
 from tsops.models import AccessLog
@@ -51,7 +52,8 @@ class TransparencyPeriodForm(forms.Form):
         cleaned = super().clean()
         start, end = cleaned.get("from"), cleaned.get("to")
         if start and end and start > end:
-            self.add_error("to", "Must be on or after from.")
+            # Code "period": the API answers it 404 (tsops.api.NoSuchPeriod).
+            self.add_error("to", forms.ValidationError("Must be on or after from.", code="period"))
         return cleaned
 
 
@@ -162,12 +164,18 @@ class TransparencyReportApi(APIView):
                 "to", OpenApiTypes.DATE, required=True, description="Last day (included)"
             ),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        description=period_description(),
+        responses={
+            200: OpenApiTypes.OBJECT,
+            404: OpenApiResponse(description="No such period (see the description)."),
+        },
     )
     def get(self, request):
         if not can_view_transparency_report(request.user):
             raise PermissionDenied("The transparency report needs the export permission.")
         form = TransparencyPeriodForm(request.query_params)
+        if not form.is_valid() and form.has_error("to", "period") and len(form.errors) == 1:
+            raise NoSuchPeriod(form.errors["to"][0])
         if not form.is_valid():
             raise serializers.ValidationError(
                 {field: list(errors) for field, errors in form.errors.items()}

@@ -6,9 +6,11 @@ A review is serialized by hand, in two layers: what the reviewer may see before 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
@@ -22,6 +24,7 @@ from enforcement.models import Decision
 from qa import selectors, services
 from qa.models import ErrorType, QAReview
 from qa.permissions import can_review_qa, can_work_review
+from tsops.api import NoSuchPeriod, period_description
 from tsops.json_input import StrictJsonInput
 from tsops.services import access_log_record
 
@@ -187,10 +190,30 @@ class ReviewPostInput(StrictJsonInput, serializers.Serializer):
     score = ReviewScoreInput(required=False)
     version = serializers.IntegerField(required=False)
 
+    STEPS = ("answer", "score")
+
     def validate(self, attrs):
         if ("answer" in attrs) == ("score" in attrs):
             raise serializers.ValidationError("Send exactly one of answer or score.")
         return attrs
+
+
+class ReviewPostScheme(OpenApiSerializerExtension):
+    """The body is one step: exactly one of ``answer`` or ``score`` (what
+    ``ReviewPostInput.validate`` requires), stated as a ``oneOf``."""
+
+    target_class = ReviewPostInput
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        steps = ReviewPostInput.STEPS
+        schema["oneOf"] = [
+            {"required": [step], "not": {"required": [other]}}
+            for step in steps
+            for other in steps
+            if other != step
+        ]
+        return schema
 
 
 class ReviewListApi(APIView):
@@ -316,7 +339,7 @@ class PassRatesQuery(serializers.Serializer):
 
     def validate(self, attrs):
         if attrs["from"] and attrs["to"] and attrs["from"] > attrs["to"]:
-            raise serializers.ValidationError({"to": "The end is before the start."})
+            raise NoSuchPeriod("The end is before the start.")
         return attrs
 
 
@@ -352,7 +375,9 @@ class PassRatesApi(APIView):
             OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (YYYY-MM-DD)"),
             OpenApiParameter("include_targeted", bool),
         ],
+        description=period_description(),
         responses={
+            404: OpenApiResponse(description="No such period (see the description)."),
             200: inline_serializer(
                 "QAPassRates",
                 {
@@ -362,7 +387,7 @@ class PassRatesApi(APIView):
                     "groups": RateOut(many=True),
                     "errors": serializers.ListField(child=serializers.DictField()),
                 },
-            )
+            ),
         },
     )
     def get(self, request):

@@ -25,6 +25,32 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class NoSuchPeriod(exceptions.NotFound):
+    """A period no report covers: one that ends before it starts, is longer than its report
+    allows or ends after today. JSON Schema cannot relate two query parameters, so a request
+    the schema accepts can still name such a period; it is answered 404 (the period names no
+    report), never 400 (which promises a schema violation), and never answered with a swapped
+    or clipped period, which a transparency figure must not silently be."""
+
+    default_detail = "No such period."
+    default_code = "no_such_period"
+
+
+PERIOD_RULES = (
+    "A period is `from` to `to`, both days included: `to` on or after `from`{limit}. "
+    "A period that breaks this (which the schema cannot state: it relates two parameters) "
+    "names no report and is answered 404."
+)
+
+
+def period_description(*, max_days: int | None = None, until_today: bool = False) -> str:
+    """The operation description's sentence about its period rules (see ``NoSuchPeriod``)."""
+    limit = f", at most {max_days} days" if max_days else ""
+    if until_today:
+        limit += ", ending today at the latest"
+    return PERIOD_RULES.format(limit=limit)
+
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request is too large."

@@ -266,6 +266,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tsops.schema.document_error_responses",
         "tsops.schema.document_blank_query_parameters",
+        "tsops.schema.document_text_query_parameters",
     ],
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "cases.models.Case.Status",

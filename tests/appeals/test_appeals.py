@@ -92,12 +92,12 @@ def test_eligibility_is_checked_and_explained(platform_account, analyst, support
         {"action_id": 999999, "statement": "x", "external_id": "c"},
         format="json",
     )
-    assert unknown.status_code == 400 and "action_id" in unknown.json()["error"]["fields"]
+    assert unknown.status_code == 404 and "No such action" in unknown.json()["error"]["message"]
     old = enforce(platform_account, analyst, actions=[{"type": "remove_content"}])
     with time_machine.travel(timezone.now() + timedelta(days=200)):
         late = file(support_client, old, key="d")
-    assert late.status_code == 400
-    assert "window" in late.json()["error"]["fields"]["action_id"][0]
+    assert late.status_code == 409
+    assert "window" in late.json()["error"]["message"]
     missing = support_client.post("/api/v1/appeals", {"action_id": old.pk}, format="json")
     assert missing.status_code == 400
     assert {"statement", "external_id"} <= set(missing.json()["error"]["fields"])
