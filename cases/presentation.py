@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cases.lifecycle import ReopenTrigger
 from cases.timeline import EventKind
 from tsops.presentation import relative_text
 
@@ -28,6 +29,10 @@ def event_detail(event) -> str:
         after = ", ".join(data["after"]) if isinstance(data["after"], list) else data["after"]
         return f"{before or '—'} → {after or '—'}"
     parts = []
+    if data.get("trigger") in ReopenTrigger.values:
+        parts.append(ReopenTrigger(data["trigger"]).label)
+    if data.get("joined_case_id"):
+        parts.append(f"the work joined open case #{data['joined_case_id']}")
     # Decisions and enforcement actions (enforcement.services) say what and under which section.
     if data.get("outcome"):
         section = data.get("policy_section")

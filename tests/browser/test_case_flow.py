@@ -294,3 +294,48 @@ def test_the_open_case_page_renews_the_claim_every_five_minutes(page, live_serve
     assert lost.value.status == 409
     page.locator("#lease-lost").wait_for(state="visible")
     screenshot(page, "lease-lost")
+
+
+def test_an_analyst_reopens_a_resolved_case_with_new_evidence(page, live_server):
+    """Rework from the case page: the evidence goes in first, then the case is reopened and
+    is back in its queue with its history."""
+    from enforcement import services as enforcement
+
+    platform = make_member("platform_svc", roles.PLATFORM)
+    analyst = make_member("noor_analyst", roles.ANALYST)
+    case = submit(
+        platform,
+        external_id="r-reopen",
+        reason="spam",
+        subject={"external_id": "post-review", "owner_id": "acct-reviewer", "text": "great shop"},
+    )
+    claimed = services.case_claim(actor=analyst, case_id=case.pk)
+    enforcement.decision_make(
+        actor=analyst,
+        case_id=case.pk,
+        version=claimed.version,
+        outcome="violation",
+        policy_section="SPAM-1.1",
+        rationale="Looked like a paid review.",
+        actions=[{"type": "remove_content"}],
+    )
+    login(page, live_server, "noor_analyst")
+    visit(page, reverse("cases:case-detail", args=[case.pk]), "resolved-case")
+    assert page.get_by_test_id("case-status").inner_text() == "Resolved"
+    page.get_by_text("Add evidence", exact=True).first.click()
+    page.get_by_label("Kind").select_option("excerpt")
+    page.get_by_label("Excerpt").fill("Order receipt #5521: the reviewer bought the product.")
+    page.get_by_role("button", name="Add evidence").click()
+    page.wait_for_load_state("load")
+    page.get_by_text("Reopen with new evidence").click()
+    page.get_by_label("Why it needs a new decision").fill("A real customer: the receipt shows it.")
+    screenshot(page, "reopen-form")
+    page.get_by_role("button", name="Reopen the case").click()
+    page.wait_for_load_state("load")
+    screenshot(page, "reopened")
+    assert page.get_by_test_id("case-status").inner_text() == "New"
+    assert "is reopened and back in" in page.content()
+    timeline = page.get_by_test_id("timeline").inner_text()
+    assert "Reopened as rework" in timeline and "New evidence" in timeline
+    case.refresh_from_db()
+    assert case.status == Case.Status.NEW and case.reopen_count == 1
