@@ -130,12 +130,14 @@ def _lock(appeal_id: int, actor) -> Appeal:
 APPEAL_WORK = LeasedWork(model=Appeal, lease=LEASE)
 CLAIM_SQL = APPEAL_WORK.claim_sql(
     joins="JOIN enforcement_enforcementaction x ON x.id = t.action_id "
-    "JOIN enforcement_decision d ON d.id = x.decision_id",
+    "JOIN enforcement_decision d ON d.id = x.decision_id "
+    "JOIN cases_case c ON c.id = t.case_id",
     where="t.queue_id = %(queue)s "
     "AND d.decided_by_id <> %(user)s AND x.proposed_by_id <> %(user)s "
     "AND (x.approved_by_id IS NULL OR x.approved_by_id <> %(user)s) "
     "AND (NOT t.needs_senior OR %(senior)s) "
-    "AND (NOT t.restricted OR t.team = ANY(%(teams)s))",
+    # Restricted as its case is now (a case restricted after the appeal was filed included).
+    "AND (NOT c.restricted OR c.team = ANY(%(teams)s))",
     order_by="t.severity, t.due_at, t.id",
 )
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from appeals import services
 from appeals.models import Appeal
-from cases.models import Queue
+from cases.models import Case, Queue
 from cases.services import case_claim_next
 from enforcement import services as enforcement
 from enforcement.models import OutboxEvent, Strike
@@ -284,3 +284,15 @@ def test_an_expired_appeal_claim_goes_back_like_a_case_claim(
     assert again.history.count() == rows + 2 and again.version == version + 2
     expired = again.case.events.get(kind="APPEAL_LEASE_EXPIRED")
     assert expired.data == {"appeal_id": appeal.pk, "user_id": analyst2.pk}
+
+
+def test_an_appeal_whose_case_became_restricted_is_claimed_only_by_its_team(
+    platform_account, analyst, analyst2, support_agent
+):
+    action = enforce(platform_account, analyst)
+    appeal, _ = services.appeal_file(
+        actor=support_agent, action_id=action.pk, statement="hacked", external_id="restr-1"
+    )
+    # The case is restricted after the appeal was filed (the appeal row keeps its old copy).
+    Case.objects.filter(pk=appeal.case_id).update(restricted=True, team="child-safety")
+    assert services.appeal_claim_next(actor=analyst2, queue=appeal.queue) is None
