@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from appeals.models import Appeal
+from enforcement.serializers import action_item_schema
 from tsops.json_input import StrictJsonInput
 
 
@@ -93,3 +95,25 @@ class AppealDecisionInputSerializer(StrictJsonInput, serializers.Serializer):
     response_to_user = serializers.CharField()
     replacement_action = serializers.DictField(required=False, allow_null=True)
     version = serializers.IntegerField(required=False, min_value=1)
+
+
+class AppealDecisionInputScheme(OpenApiSerializerExtension):
+    """What ``appeal_decide`` requires beyond each field: a modified outcome names its
+    replacement, one action as a decision takes it; the other outcomes take none."""
+
+    target_class = AppealDecisionInputSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        # A pattern rather than an enum: drf-spectacular would merge an enum of one value into
+        # the ``outcome`` enum component.
+        modified = {"type": "string", "pattern": f"^{Appeal.Status.MODIFIED}$"}
+        no_action = {"type": "object", "maxProperties": 0, "nullable": True}
+        schema["oneOf"] = [
+            {
+                "properties": {"outcome": modified, "replacement_action": action_item_schema()},
+                "required": ["replacement_action"],
+            },
+            {"properties": {"outcome": {"not": modified}, "replacement_action": no_action}},
+        ]
+        return schema

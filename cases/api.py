@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from cases import selectors, services
 from cases.intake import MAX_BATCH, report_submit, report_submit_batch
-from cases.models import Queue
+from cases.models import Queue, Report, Subject
 from cases.permissions import check_submit_reports
 from cases.serializers import (
     CaseDetailSerializer,
@@ -92,50 +92,97 @@ IntakeAnswer = inline_serializer(
         "created_case": serializers.BooleanField(),
     },
 )
-ReportInput = inline_serializer(
-    "ReportInput",
-    {
-        "source": serializers.ChoiceField(
-            ["user_report", "trusted_flagger", "automated_flag", "support", "internal"]
-        ),
-        "external_id": ExternalIdField(),
-        "reason": ReportReasonField(),
-        # Optional fields may also be sent blank or null: the same as leaving them out.
-        "description": _optional(serializers.CharField, max_length=MAX_TEXT),
-        "reporter_id": _optional(OptionalExternalIdField),
-        "subject": inline_serializer(
-            "SubjectInput",
+
+
+# The report body as the schema states it; intake validates it with ``cases.validation``.
+# Optional fields may also be sent blank or null: the same as leaving them out.
+class SubjectInput(serializers.Serializer):
+    kind = serializers.ChoiceField(sorted(SUBJECT_KINDS))
+    external_id = ExternalIdField()
+    owner_id = _optional(OptionalExternalIdField)
+    text = _optional(serializers.CharField, max_length=MAX_TEXT)
+    url = _optional(HttpUrlField, max_length=2000)
+    media = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), required=False, allow_null=True
+    )
+    created_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class IdentifierInput(serializers.Serializer):
+    kind = serializers.ChoiceField(sorted(IDENTIFIER_KINDS))
+    value = serializers.CharField(max_length=500)
+
+
+class ReportInput(serializers.Serializer):
+    source = serializers.ChoiceField(
+        ["user_report", "trusted_flagger", "automated_flag", "support", "internal"]
+    )
+    external_id = ExternalIdField()
+    reason = ReportReasonField()
+    description = _optional(serializers.CharField, max_length=MAX_TEXT)
+    reporter_id = _optional(OptionalExternalIdField)
+    subject = SubjectInput()
+    identifiers = serializers.ListField(
+        child=IdentifierInput(), required=False, allow_null=True, max_length=MAX_IDENTIFIERS
+    )
+    detector = _optional(serializers.CharField, max_length=100)
+    score = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    received_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+# Literal values as patterns, not enums: drf-spectacular would merge an enum of one value into
+# the field's enum component.
+def _is(value: str) -> dict:
+    return {"type": "string", "pattern": f"^{value}$"}
+
+
+_NOT_BLANK_ID = {"oneOf": [{"type": "string", "minLength": 1}, {"type": "number"}]}
+_BLANK = {"type": "string", "maxLength": 0, "nullable": True}
+
+
+class SubjectInputScheme(OpenApiSerializerExtension):
+    """An account subject has no separate owner (``cases.validation``): its ``owner_id`` is
+    left out, blank or null (intake also takes the account's own id)."""
+
+    target_class = SubjectInput
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        account = _is(Subject.Kind.ACCOUNT)
+        schema["oneOf"] = [
+            {"properties": {"kind": account, "owner_id": _BLANK}},
+            {"properties": {"kind": {"not": account}}},
+        ]
+        return schema
+
+
+class ReportInputScheme(OpenApiSerializerExtension):
+    """What intake requires beyond each field (``cases.validation.validate_report``): an
+    automated flag names its detector, and identifiers belong to an account, so with a content
+    subject they need the subject's ``owner_id``."""
+
+    target_class = ReportInput
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        automated = _is(Report.Source.AUTOMATED_FLAG)
+        schema["oneOf"] = [
             {
-                "kind": serializers.ChoiceField(sorted(SUBJECT_KINDS)),
-                "external_id": ExternalIdField(),
-                "owner_id": _optional(OptionalExternalIdField),
-                "text": _optional(serializers.CharField, max_length=MAX_TEXT),
-                "url": _optional(HttpUrlField, max_length=2000),
-                "media": serializers.ListField(
-                    child=serializers.CharField(allow_blank=True),
-                    required=False,
-                    allow_null=True,
-                ),
-                "created_at": serializers.DateTimeField(required=False, allow_null=True),
+                "properties": {"source": automated, "detector": {"type": "string", "minLength": 1}},
+                "required": ["detector"],
             },
-        ),
-        "identifiers": serializers.ListField(
-            child=inline_serializer(
-                "IdentifierInput",
-                {
-                    "kind": serializers.ChoiceField(sorted(IDENTIFIER_KINDS)),
-                    "value": serializers.CharField(max_length=500),
-                },
-            ),
-            required=False,
-            allow_null=True,
-            max_length=MAX_IDENTIFIERS,
-        ),
-        "detector": _optional(serializers.CharField, max_length=100),
-        "score": serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1),
-        "received_at": serializers.DateTimeField(required=False, allow_null=True),
-    },
-)
+            {"properties": {"source": {"not": automated}}},
+        ]
+        schema["anyOf"] = [
+            {"properties": {"identifiers": {"type": "array", "maxItems": 0, "nullable": True}}},
+            {"properties": {"subject": {"properties": {"kind": _is(Subject.Kind.ACCOUNT)}}}},
+            {
+                "properties": {
+                    "subject": {"properties": {"owner_id": _NOT_BLANK_ID}, "required": ["owner_id"]}
+                }
+            },
+        ]
+        return schema
 
 
 class ReportCreateApi(APIView):

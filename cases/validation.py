@@ -7,7 +7,7 @@ than a DRF serializer per item; the OpenAPI description lives in ``api.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
 from django.utils import timezone
@@ -81,7 +81,13 @@ def _datetime(data: dict, name: str, errors: dict, now: datetime) -> datetime | 
         errors[name] = ["Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z."]
         return None
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.utc)
+        parsed = timezone.make_aware(parsed, UTC)
+    try:
+        # In UTC: PostgreSQL refuses an offset beyond 15:59 that ISO 8601 allows.
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        errors[name] = ["Must be a date-time in years 1 to 9999 (in UTC)."]
+        return None
     if parsed > now + FUTURE_TOLERANCE:
         errors[name] = ["Must not be in the future."]
         return None

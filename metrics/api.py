@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -13,10 +14,11 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cases.serializers import ReportReasonField
 from metrics import selectors
-from metrics.forms import MAX_DAYS, MetricsFilterForm
+from metrics.forms import MAX_DAYS, MetricsFilterForm, queue_slugs
 from metrics.kpis import REGISTRY
-from tsops.api import NoSuchPeriod, period_description
+from tsops.api import period_description
 
 _POINT = inline_serializer(
     "KpiSeriesPoint",
@@ -69,6 +71,31 @@ _KPI_REPORT = inline_serializer(
 )
 
 
+class QueueSlugField(serializers.CharField):
+    """A case queue, by slug."""
+
+
+class QueueSlugScheme(OpenApiSerializerFieldExtension):
+    """The enum is read when the schema is generated, from the queues the filter form chooses
+    among (``metrics.forms.queue_slugs``); one the caller may not work is answered 404."""
+
+    target_class = QueueSlugField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": queue_slugs()}
+
+
+# The query parameters whose values are stored rows: their enums are read when the schema is
+# served, as the form reads its choices.
+KpiFilterQuery = inline_serializer(
+    "KpiFilterQuery",
+    {
+        "queue": QueueSlugField(required=False, help_text="Queue slug"),
+        "reason": ReportReasonField(required=False, help_text="Report reason code"),
+    },
+)
+
+
 class KpiListApi(APIView):
     """Every KPI over a period (inclusive days), read from the rollups, for leads.
 
@@ -86,13 +113,14 @@ class KpiListApi(APIView):
                 description=f"First day (default: 29 days before `to`; at most {MAX_DAYS} days)",
             ),
             OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (default: today)"),
-            OpenApiParameter("queue", OpenApiTypes.STR, description="Queue slug"),
             OpenApiParameter("severity", OpenApiTypes.INT, enum=[0, 1, 2, 3]),
-            OpenApiParameter("reason", OpenApiTypes.STR, description="Report reason code"),
+            KpiFilterQuery,
         ],
         responses={
             200: _KPI_REPORT,
-            404: OpenApiResponse(description="No such period (see the description)."),
+            404: OpenApiResponse(
+                description="No such period (see the description), or a queue you may not work."
+            ),
         },
     )
     def get(self, request):
@@ -100,8 +128,8 @@ class KpiListApi(APIView):
             raise exceptions.PermissionDenied("Your role does not show team metrics.")
         form = MetricsFilterForm(request.query_params, actor=request.user)
         if not form.is_valid():
-            if period := form.period_error():
-                raise NoSuchPeriod(period)
+            if missing := form.not_found():
+                raise exceptions.NotFound(missing)
             raise exceptions.ValidationError(form.api_errors())
         filters = form.filters()
         report = selectors.team_report(actor=request.user, filters=filters)

@@ -1,8 +1,9 @@
 """The metrics filters — period, queue, severity, reason — for the pages and the REST API.
 
 One form validates them everywhere: the dashboard shows its errors beside the fields, the
-API answers 400 with the same messages per field. A queue the actor may not work is
-answered exactly like a queue that does not exist.
+API answers 400 with the same messages per field, or 404 when the only errors name something
+that is not there (a queue the actor may not work, a period no report covers). A queue the
+actor may not work is answered exactly like a queue that does not exist.
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ class MetricsFilters:
 
 def _period_error(message: str) -> forms.ValidationError:
     return forms.ValidationError(message, code=PERIOD_RULE)
+
+
+def queue_slugs() -> list[str]:
+    """Every case queue's slug, the ``queue`` values the API schema names; ``queue_list`` keeps
+    those the actor may work, and the API answers another 404."""
+    queues = Queue.objects.filter(active=True, kind=Queue.Kind.CASES)
+    return sorted(queues.values_list("slug", flat=True))
 
 
 def default_period(today: date | None = None) -> tuple[date, date]:
@@ -150,17 +158,17 @@ class MetricsFilterForm(forms.Form):
     def add_prefix(self, field_name: str) -> str:
         return super().add_prefix(self.PARAMETERS.get(field_name, field_name))
 
-    def period_error(self) -> str | None:
-        """The period rule the days break, when that is the only error (else None)."""
-        messages = [
-            error.message
-            for errors in self.errors.as_data().values()
-            for error in errors
-            if error.code == PERIOD_RULE
-        ]
-        if not messages or len(messages) != sum(len(e) for e in self.errors.values()):
+    def not_found(self) -> str | None:
+        """The first error's message when every error names something that is not there: a
+        queue the actor may not work or a period no report covers (which the API answers
+        404); None when any error breaks the schema (400)."""
+        errors = [(name, error) for name, found in self.errors.as_data().items() for error in found]
+        if not errors or not all(
+            error.code == PERIOD_RULE or (name == "queue" and error.code == "invalid_choice")
+            for name, error in errors
+        ):
             return None
-        return messages[0]
+        return next(iter(errors[0][1]))
 
     def api_errors(self) -> dict[str, list[str]]:
         """Errors keyed by query parameter name (``from``, ``to``, ``queue``…)."""

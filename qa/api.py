@@ -11,7 +11,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
-    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
     inline_serializer,
@@ -20,6 +19,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision
 from qa import selectors, services
 from qa.models import ErrorType, QAReview
@@ -171,7 +171,8 @@ REVIEW_SUMMARY_FIELDS = (
 class ReviewAnswerInput(StrictJsonInput, serializers.Serializer):
     outcome = serializers.ChoiceField(Decision.Outcome.choices)
     policy_section = serializers.CharField(required=False, allow_blank=True, default="")
-    action = serializers.CharField(required=False, allow_blank=True, default="")
+    # The action the reviewer would have taken, from the catalogue (blank: none).
+    action = serializers.ChoiceField(list(ACTIONS), required=False, allow_blank=True, default="")
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
@@ -277,30 +278,8 @@ class ReviewDetailApi(APIView):
         access_log_record(actor=request.user, action="viewed", obj=review, request=request)
         return Response(review_payload(review, request.user))
 
-    @extend_schema(
-        # Exactly one of answer or score (with the optional version).
-        request=PolymorphicProxySerializer(
-            component_name="QAReviewPost",
-            serializers=[
-                inline_serializer(
-                    "QAReviewAnswerPost",
-                    {
-                        "answer": ReviewAnswerInput(),
-                        "version": serializers.IntegerField(required=False),
-                    },
-                ),
-                inline_serializer(
-                    "QAReviewScorePost",
-                    {
-                        "score": ReviewScoreInput(),
-                        "version": serializers.IntegerField(required=False),
-                    },
-                ),
-            ],
-            resource_type_field_name=None,
-        ),
-        responses={200: ReviewOut},
-    )
+    # Exactly one of answer or score, with the optional version (ReviewPostScheme).
+    @extend_schema(request=ReviewPostInput, responses={200: ReviewOut})
     def post(self, request, review_id: int):
         selectors.review_get_for(actor=request.user, review_id=review_id)
         data = ReviewPostInput(data=request.data)

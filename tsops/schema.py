@@ -47,6 +47,9 @@ class TextFieldScheme(OpenApiSerializerFieldExtension):
 
     target_class = "rest_framework.fields.CharField"
     match_subclasses = True
+    # Below the default: an extension of a particular CharField subclass (an enum of stored
+    # codes, such as the specialist teams or the queues) is the one that maps it.
+    priority = -1
 
     def map_serializer_field(self, auto_schema, direction):
         field = self.target

@@ -14,6 +14,7 @@ from cases.intake import report_submit, report_submit_batch
 from cases.models import Case, CaseEvent, CaseLink, Identifier, Queue, Report, RoutingRule
 from cases.selectors import timeline_for
 from cases.timeline import EventKind
+from cases.validation import validate_report
 from tests.factories import ReportPayloadFactory, SubjectPayloadFactory
 
 pytestmark = pytest.mark.django_db
@@ -264,3 +265,25 @@ def test_50_threads_reporting_one_subject_give_one_open_case_and_50_reports(plat
     case = Case.objects.get()
     assert case.report_count == 50
     assert Report.objects.filter(case=case).count() == 50
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    ["2026-01-01T10:00:00", "0377-04-18T09:52:28.9-23:33", "0001-01-01T00:00:00+23:00"],
+)
+def test_any_iso_date_time_is_taken_in_utc_or_refused_never_a_500(received_at):
+    """Naive times are UTC; an offset beyond PostgreSQL's ±15:59 is converted; one that leaves
+    the calendar in UTC is invalid input."""
+    now = timezone.now()
+    data = {
+        "source": "user_report",
+        "external_id": "r-1",
+        "reason": "spam",
+        "subject": {"kind": "account", "external_id": "a-1"},
+        "received_at": received_at,
+    }
+    clean, errors = validate_report(data, reasons={"spam": None}, now=now)
+    if received_at.startswith("0001"):
+        assert clean is None and "received_at" in errors
+    else:
+        assert errors is None and clean.received_at.utcoffset() == timedelta(0)

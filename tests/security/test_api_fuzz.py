@@ -647,7 +647,15 @@ def test_request_schemas_say_what_the_services_require(db):
     assert _component("DecisionInputRequest")["properties"]["rationale"]["minLength"] == 1
     appeal = _component("AppealDecisionInputRequest")["properties"]
     assert appeal["rationale"]["minLength"] == appeal["response_to_user"]["minLength"] == 1
-    assert len(_component("QAReviewPostRequest")["oneOf"]) == 2
+    review = _component("ReviewPostInputRequest")["oneOf"]
+    assert [step["required"] for step in review] == [["answer"], ["score"]]
+    assert [step["not"]["required"] for step in review] == [["score"], ["answer"]]
+    appeal_rules = _component("AppealDecisionInputRequest")["oneOf"]
+    assert appeal_rules[0]["required"] == ["replacement_action"]
+    report_rules = _component("ReportInputRequest")
+    assert report_rules["oneOf"][0]["required"] == ["detector"]
+    assert len(report_rules["anyOf"]) == 3
+    assert "owner_id" in _component("SubjectInputRequest")["oneOf"][0]["properties"]
     report = _component("ReportInputRequest")["properties"]
     assert report["description"]["nullable"] is True and "minLength" not in report["description"]
     assert {"type": "number"} in report["external_id"]["oneOf"]

@@ -1,6 +1,10 @@
 """The OpenAPI schema is valid and every endpoint is described without warnings."""
 
+import json
+
 from django.core.management import call_command
+
+from escalations.models import Team
 
 
 def test_the_openapi_schema_validates_without_warnings(tmp_path, db):
@@ -17,3 +21,15 @@ def test_swagger_ui_is_served_from_local_assets(client):
     html = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "<style" not in html and "cdn" not in html.lower()
+
+
+def test_a_text_field_with_a_scheme_of_its_own_keeps_its_enum(tmp_path, db):
+    """The shared text-field scheme yields to a field's own (the teams an escalation names)."""
+    Team.objects.create(slug="zz-schema-team", name="Schema team")
+    target = tmp_path / "schema.json"
+    call_command("spectacular", "--format", "openapi-json", "--file", str(target))
+    schemas = json.loads(target.read_text())["components"]["schemas"]
+    team = schemas["EscalationRaiseInputRequest"]["properties"]["team"]
+    enum_name = team["allOf"][0]["$ref"].rsplit("/", 1)[1]
+    assert schemas[enum_name]["enum"] == sorted(Team.objects.values_list("slug", flat=True))
+    assert "zz-schema-team" in schemas[enum_name]["enum"]
