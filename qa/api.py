@@ -6,7 +6,7 @@ A review is serialized by hand, in two layers: what the reviewer may see before 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from enforcement.catalogue import ACTIONS
-from enforcement.models import Decision
+from enforcement.models import Decision, PolicySection
 from qa import selectors, services
 from qa.models import ErrorType, QAReview
 from qa.permissions import can_review_qa, can_work_review
@@ -168,9 +168,24 @@ REVIEW_SUMMARY_FIELDS = (
 )
 
 
+class PolicySectionCodeField(serializers.CharField):
+    """A policy section by code, any version (``review_answer`` looks it up), or blank."""
+
+
+class PolicySectionCodeScheme(OpenApiSerializerFieldExtension):
+    """The enum is read when the schema is generated, from the table the service looks codes
+    up in, so the served schema names the codes the server accepts."""
+
+    target_class = PolicySectionCodeField
+
+    def map_serializer_field(self, auto_schema, direction):
+        codes = sorted(set(PolicySection.objects.values_list("code", flat=True)))
+        return {"type": "string", "enum": ["", *codes]}
+
+
 class ReviewAnswerInput(StrictJsonInput, serializers.Serializer):
     outcome = serializers.ChoiceField(Decision.Outcome.choices)
-    policy_section = serializers.CharField(required=False, allow_blank=True, default="")
+    policy_section = PolicySectionCodeField(required=False, allow_blank=True, default="")
     # The action the reviewer would have taken, from the catalogue (blank: none).
     action = serializers.ChoiceField(list(ACTIONS), required=False, allow_blank=True, default="")
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)

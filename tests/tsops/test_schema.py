@@ -33,3 +33,18 @@ def test_a_text_field_with_a_scheme_of_its_own_keeps_its_enum(tmp_path, db):
     enum_name = team["allOf"][0]["$ref"].rsplit("/", 1)[1]
     assert schemas[enum_name]["enum"] == sorted(Team.objects.values_list("slug", flat=True))
     assert "zz-schema-team" in schemas[enum_name]["enum"]
+
+
+def test_a_qa_answer_names_the_policy_sections_the_server_accepts(tmp_path, db):
+    """The blind answer's section is any stored section code, or blank (review_answer)."""
+    from enforcement.models import PolicySection
+
+    target = tmp_path / "schema.json"
+    call_command("spectacular", "--format", "openapi-json", "--file", str(target))
+    schemas = json.loads(target.read_text())["components"]["schemas"]
+    section = schemas["ReviewAnswerInputRequest"]["properties"]["policy_section"]
+    # The enum post-processing splits the blank choice into an enum of its own.
+    refs = [part["$ref"] for part in section.get("oneOf", section.get("allOf", []))]
+    accepted = {value for ref in refs for value in schemas[ref.rsplit("/", 1)[1]]["enum"]}
+    codes = set(PolicySection.objects.values_list("code", flat=True))
+    assert codes and accepted == {"", *codes}
