@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 
 from tests.tsops.conftest import ROOT
+from tsops.celery import app as celery_app
 from tsops.models import WorkerHeartbeat
 from tsops.tasks import worker_heartbeat
 
@@ -65,7 +66,10 @@ def test_a_real_worker_runs_the_heartbeat_task_through_redis(worker, client):
     assert settings.CELERY_BROKER_URL.startswith(("redis://", "redis+socket://", "rediss://"))
     assert not WorkerHeartbeat.objects.exists()
 
-    worker_heartbeat.apply_async(queue=queue)
+    # Over a connection of its own, as the application's kick publishes (tsops.broker): other
+    # tests in this process point the app at unreachable brokers and close its shared pools.
+    with celery_app.connection_for_write() as connection:
+        worker_heartbeat.apply_async(queue=queue, connection=connection)
 
     deadline = time.monotonic() + 30
     while not WorkerHeartbeat.objects.filter(worker=hostname).exists():
