@@ -198,6 +198,10 @@ def case_reopen(
             case = case_lock(case_id, actor)
         if not checked:
             check_reopen_case(actor, case)
+        elif case.is_open:
+            # Already reworked (another appeal on the same decision reopened it): the open
+            # case is where this correction lands too; one reopen, one piece of rework.
+            return case
         check_transition(case, Status.NEW, describe="reopened: it is still open")
         open_case = Case.objects.filter(subject_id=case.subject_id).exclude(status=Status.RESOLVED)
         joined = open_case.select_for_update(of=("self",)).first()

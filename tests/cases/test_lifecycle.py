@@ -324,3 +324,36 @@ def test_the_case_page_offers_reopening_to_analysts_only(
     response = client.post(reverse("cases:case-reopen", args=[case.pk]), {"reason": "receipt"})
     assert response.status_code == 302
     assert Case.objects.get(pk=case.pk).status == Status.NEW
+
+
+def test_a_second_overturned_appeal_on_a_reopened_case_lands_in_the_open_case(
+    platform_account, analyst, analyst2, support_agent
+):
+    case = spam_case(platform_account, external_id="post-two-actions")
+    claimed = case_claim(actor=analyst, case_id=case.pk)
+    enforcement.decision_make(
+        actor=analyst,
+        case_id=case.pk,
+        version=claimed.version,
+        outcome="violation",
+        policy_section="SPAM-1.1",
+        rationale="Spam and a spammer.",
+        actions=[{"type": "remove_content"}, {"type": "warn"}],
+    )
+    for number, action in enumerate(Case.objects.get(pk=case.pk).actions.order_by("pk")):
+        appeal, _ = appeals.appeal_file(
+            actor=support_agent,
+            action_id=action.pk,
+            statement="Not spam",
+            external_id=f"two-{number}",
+        )
+        appeals.appeal_decide(
+            actor=analyst2,
+            appeal_id=appeal.pk,
+            outcome="overturned",
+            rationale="A product review.",
+            response_to_user="Restored.",
+        )
+    case.refresh_from_db()
+    assert case.status == Status.NEW and case.reopen_count == 1
+    assert case.events.filter(kind=EventKind.CASE_REOPENED).count() == 1
