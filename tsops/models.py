@@ -142,3 +142,35 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}: {self.title}"
+
+
+class UserPreference(models.Model):
+    """One member's workspace settings: what happens after a decision and how media is shown.
+
+    Read with :func:`tsops.selectors.preferences_for`, which answers the defaults for a member
+    who never saved any (no row is written on read).
+    """
+
+    class BlurStrength(models.IntegerChoices):
+        LIGHT = 8, "Light"
+        STRONG = 24, "Strong"
+        FULL = 48, "Full (shapes only)"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    decide_and_next = models.BooleanField(
+        default=True, help_text="After a decision, open the next case of the same queue."
+    )
+    media_blur = models.PositiveSmallIntegerField(
+        choices=BlurStrength.choices,
+        default=BlurStrength.STRONG,
+        help_text="How strongly sensitive images are blurred before a reveal.",
+    )
+    media_grayscale = models.BooleanField(
+        default=True, help_text="Show sensitive images in grayscale, even once revealed."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"

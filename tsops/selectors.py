@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from tsops.models import AccessLog, WorkerHeartbeat
+from tsops.models import AccessLog, UserPreference, WorkerHeartbeat
 from tsops.permissions import can_view_access_log
 
 
@@ -66,3 +66,14 @@ def health_status() -> tuple[bool, dict]:
     parts["worker"] = worker
     healthy = parts["database"]["status"] == "ok" and parts["redis"]["status"] == "ok"
     return healthy, parts
+
+
+def preferences_for(user) -> UserPreference:
+    """The member's saved workspace preferences, or the defaults (unsaved) if none."""
+    if not getattr(user, "is_authenticated", False):
+        return UserPreference()
+    cached = getattr(user, "_tsops_preferences", None)
+    if cached is None:
+        cached = UserPreference.objects.filter(user=user).first() or UserPreference(user=user)
+        user._tsops_preferences = cached
+    return cached

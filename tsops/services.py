@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from tsops import roles
 from tsops.errors import HiddenObject
-from tsops.models import AccessLog, ApiKey, WorkerHeartbeat
+from tsops.models import AccessLog, ApiKey, UserPreference, WorkerHeartbeat
 
 security_log = logging.getLogger("tsops.security")
 
@@ -203,3 +203,18 @@ def heartbeat_record(*, worker: str) -> WorkerHeartbeat:
         worker=worker[:200], defaults={"last_seen": timezone.now()}
     )
     return heartbeat
+
+
+def preferences_update(*, actor, **values) -> UserPreference:
+    """Save the member's own workspace preferences (only the fields given)."""
+    fields = {f.name for f in UserPreference._meta.fields} - {"id", "user", "updated_at"}
+    unknown = set(values) - fields
+    if unknown:
+        raise ValueError(f"Unknown preference: {', '.join(sorted(unknown))}")
+    preference, _ = UserPreference.objects.get_or_create(user=actor)
+    for name, value in values.items():
+        setattr(preference, name, value)
+    preference.full_clean(exclude=["user"])
+    preference.save()
+    actor._tsops_preferences = preference
+    return preference
