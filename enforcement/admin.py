@@ -29,6 +29,7 @@ from enforcement.models import (
     OutboxEvent,
     Policy,
     PolicySection,
+    ResponseTemplate,
     StrikePolicy,
     WebhookDelivery,
     WebhookEndpoint,
@@ -329,6 +330,21 @@ class PolicySectionAdmin(HistoryAdmin, ConfigurationAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ResponseTemplate)
+class ResponseTemplateAdmin(InspectionAdmin):
+    """Every version of every response template, read-only: seniors keep them on the
+    templates page (``enforcement.responses``), where editing makes a new version."""
+
+    list_display = ("section_code", "kind", "title", "version", "is_current", "retired_at")
+    list_filter = ("kind", ("superseded_at", admin.EmptyFieldListFilter))
+    search_fields = ("section_code", "title", "body")
+    readonly_fields = ("key",)
+
+    @admin.display(boolean=True, description="Current")
+    def is_current(self, obj: ResponseTemplate) -> bool:
+        return obj.is_current
 
 
 @admin.register(StrikePolicy)

@@ -59,6 +59,106 @@ ACCOUNT_ACTIONS = {
 }
 
 
+# Response templates: one user message per section, and rationale snippets for the busiest.
+DEMO_MESSAGE = (
+    "We reviewed your content under our policy “{section_title}” and found that it breaks "
+    "it. As a result we {action}. {closing}You can appeal this decision until "
+    "{appeal_deadline} from the notice in your account."
+)
+DEMO_CLOSINGS = {
+    "CHILD-5.1": "This decision is final for the account and we have reported it as the law "
+    "requires. ",
+    "VIOL-4.1": "Threats of violence put people at risk, whatever the intent. ",
+    "SPAM-1.1": "Repeated spam leads to longer restrictions (this one lasts: {duration}). ",
+}
+DEMO_SNIPPETS = {
+    "SPAM-1.1": [
+        (
+            "Link farm",
+            "Post exists to drive traffic to an off-platform shop; same link posted "
+            "across many threads within minutes.",
+        ),
+        (
+            "Repeat offender",
+            "Account has prior spam removals in the last 90 days; escalating "
+            "per the strike ladder.",
+        ),
+    ],
+    "FRAUD-2.1": [
+        (
+            "Advance-fee scam",
+            "Asks for an upfront payment or gift cards in exchange for a "
+            "prize, job or loan; classic advance-fee pattern.",
+        ),
+        (
+            "Off-platform payment",
+            "Pushes the buyer to pay outside the platform's protected "
+            "checkout; matches the fraud desk's current wave.",
+        ),
+    ],
+    "HARASS-3.1": [
+        (
+            "Targeted, repeated",
+            "Content targets a named person and is part of a series from "
+            "the same account within the last week.",
+        ),
+    ],
+    "VIOL-4.1": [
+        (
+            "Credible and specific",
+            "Names a target, a place or a time; treated as credible per "
+            "section guidance regardless of a joking tone.",
+        ),
+    ],
+    "CHILD-5.1": [
+        (
+            "Hash match",
+            "Media matched a known hash list entry; not opened, handled per the "
+            "child-safety procedure.",
+        ),
+    ],
+}
+
+
+@step("response templates")
+def seed_response_templates(*, stdout, scale: float) -> None:
+    """A user message for every current section and rationale snippets for the busiest, kept
+    by the demo senior; one message revised once, so its history shows two versions."""
+    from enforcement import responses
+    from enforcement.models import ResponseTemplate
+    from enforcement.selectors import policy_sections_current
+
+    if ResponseTemplate.objects.exists():
+        return
+    senior = get_user_model().objects.get(username="senior")
+    for section in policy_sections_current().order_by("code"):
+        closing = DEMO_CLOSINGS.get(section.code, "")
+        responses.response_template_create(
+            actor=senior,
+            section_code=section.code,
+            kind=ResponseTemplate.Kind.MESSAGE,
+            title="Standard notice",
+            body=DEMO_MESSAGE.replace("{closing}", closing),
+        )
+        for title, body in DEMO_SNIPPETS.get(section.code, []):
+            responses.response_template_create(
+                actor=senior,
+                section_code=section.code,
+                kind=ResponseTemplate.Kind.RATIONALE,
+                title=title,
+                body=body,
+            )
+    first = ResponseTemplate.objects.filter(section_code="HARASS-3.1", kind="message").first()
+    if first is not None:
+        responses.response_template_revise(
+            actor=senior,
+            template_id=first.pk,
+            title=first.title,
+            body=first.body.replace("found that it breaks it", "found that it targets a person"),
+        )
+    stdout.write(f"  response templates: {ResponseTemplate.objects.count()} versions")
+
+
 DECISION_MINUTES = {0: 6, 1: 25, 2: 170, 3: 560}
 
 

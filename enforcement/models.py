@@ -97,6 +97,14 @@ class Decision(models.Model):
     followed_recommendation = models.BooleanField(null=True)
     strikes_before = models.PositiveIntegerField(default=0)
     automated = models.BooleanField(default=False, help_text="Decided without a human")
+    response_template = models.ForeignKey(
+        "ResponseTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The user-message template version the statement was drafted from",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -104,6 +112,63 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"Decision {self.pk} on case {self.case_id}: {self.outcome}"
+
+
+class ResponseTemplate(TimeStampedModel):
+    """One version of a senior's response template for a policy section: a rationale snippet
+    (internal text an analyst inserts into a rationale) or a user message (the statement of
+    reasons, with variables such as ``{action}``).
+
+    Versioned like :class:`PolicySection`: ``key`` names the template across its versions;
+    revising creates a new version and marks the previous one superseded, and a version's
+    text never changes afterwards (decisions keep the version they were drafted from).
+    ``retired_at`` on the current version takes the template out of use.
+    """
+
+    class Kind(models.TextChoices):
+        RATIONALE = "rationale", "Rationale snippet"
+        MESSAGE = "message", "User message"
+
+    key = models.UUIDField(default=uuid.uuid4, editable=False)
+    section_code = models.CharField(max_length=20, help_text="The policy section, e.g. SPAM-1.2")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    version = models.PositiveIntegerField(default=1)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["section_code", "kind", "title", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "version"], name="response_template_version"),
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=Q(superseded_at__isnull=True),
+                name="response_template_one_current",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["section_code", "kind"],
+                name="response_template_in_use",
+                condition=Q(superseded_at__isnull=True, retired_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.section_code} {self.get_kind_display()} “{self.title}” v{self.version}"
+
+    @property
+    def is_current(self) -> bool:
+        return self.superseded_at is None
+
+    @property
+    def is_active(self) -> bool:
+        return self.superseded_at is None and self.retired_at is None
 
 
 class EnforcementAction(HistoryModel):

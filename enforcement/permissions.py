@@ -70,6 +70,20 @@ def can_lookup_enforcement(user) -> bool:
     return has_capability(user, "lookup_enforcement")
 
 
+def can_manage_response_templates(user) -> bool:
+    """Create, revise and retire response templates: seniors, like policy sections."""
+    return has_capability(user, "configure_operations")
+
+
+def can_view_response_templates(user) -> bool:
+    """Read the response templates: whoever decides cases (roles and specialist teams)."""
+    return (
+        has_capability(user, "propose_action")
+        or has_capability(user, "work_team_cases")
+        or can_manage_response_templates(user)
+    )
+
+
 def can_export_statements(user) -> bool:
     return has_capability(user, "export_data") or has_capability(user, "receive_events")
 

@@ -12,7 +12,13 @@ from cases.visibility import can_view_case, visible_cases
 from enforcement import strikes
 from enforcement.appeal_window import OPEN_APPEAL_STATUSES, appeal_eligibility, latest_appeal
 from enforcement.catalogue import ACTIONS
-from enforcement.models import Decision, EnforcementAction, PolicySection, Strike
+from enforcement.models import (
+    Decision,
+    EnforcementAction,
+    PolicySection,
+    ResponseTemplate,
+    Strike,
+)
 from enforcement.permissions import can_lookup_enforcement
 from tsops.errors import HiddenObject
 from tsops.permissions import has_capability
@@ -25,6 +31,44 @@ def policy_sections_current() -> QuerySet[PolicySection]:
 def policy_sections_for_reason(reason: str) -> list[PolicySection]:
     """The current sections relevant to a report reason (for the case page's guidance)."""
     return list(policy_sections_current().filter(reasons__contains=[reason]).order_by("code"))
+
+
+def response_templates_for(*, section: PolicySection | str) -> dict[str, list[ResponseTemplate]]:
+    """The section's templates in use (current version, not retired), by kind:
+    ``{"rationale": [...], "message": [...]}``, each by title. ``section`` is a section
+    version or its code: templates belong to the code, across the section's versions."""
+    code = section.code if isinstance(section, PolicySection) else section
+    found: dict[str, list[ResponseTemplate]] = {"rationale": [], "message": []}
+    for template in ResponseTemplate.objects.filter(
+        section_code=code, superseded_at__isnull=True, retired_at__isnull=True
+    ).order_by("title", "pk"):
+        found[template.kind].append(template)
+    return found
+
+
+def response_template_catalogue() -> list[dict]:
+    """Every current section with its templates' current versions (retired ones included,
+    marked) and how many earlier versions each has, for the templates page."""
+    sections = list(policy_sections_current().order_by("code"))
+    current = list(
+        ResponseTemplate.objects.filter(superseded_at__isnull=True)
+        .select_related("created_by")
+        .order_by("kind", "title", "pk")
+    )
+    by_code: dict[str, list[ResponseTemplate]] = {}
+    for template in current:
+        by_code.setdefault(template.section_code, []).append(template)
+    return [{"section": s, "templates": by_code.get(s.code, [])} for s in sections]
+
+
+def response_template_versions(*, template_id: int) -> list[ResponseTemplate]:
+    """Every version of the template ``template_id`` belongs to, newest first (404 if none)."""
+    key = ResponseTemplate.objects.filter(pk=template_id).values_list("key", flat=True).first()
+    if key is None:
+        raise Http404("No such template.")
+    return list(
+        ResponseTemplate.objects.filter(key=key).select_related("created_by").order_by("-version")
+    )
 
 
 def approvals_pending(*, actor) -> QuerySet[EnforcementAction]:

@@ -14,10 +14,17 @@ from cases.lifecycle import case_lock, case_transition
 from cases.models import Case, Subject
 from cases.services import StaleEdit
 from cases.timeline import EventKind
-from enforcement import events, selectors, strikes
+from enforcement import events, responses, selectors, strikes
 from enforcement.appeal_window import appeal_window_text
 from enforcement.catalogue import ACTIONS, FEATURES
-from enforcement.models import Decision, EnforcementAction, OutboxEvent, PolicySection, Strike
+from enforcement.models import (
+    Decision,
+    EnforcementAction,
+    OutboxEvent,
+    PolicySection,
+    ResponseTemplate,
+    Strike,
+)
 from enforcement.permissions import (
     can_take_alone,
     check_bulk_decide,
@@ -124,14 +131,34 @@ def current_section(code: str) -> PolicySection:
     return section
 
 
-def draft_statement(
+def statement_draft(
     section: PolicySection | None, requests: list[ActionRequest], *, at: datetime | None = None
+) -> tuple[str, ResponseTemplate | None]:
+    """The drafted statement and the user-message template version it was rendered from:
+    the section's active template when it has one (:mod:`enforcement.responses`), else
+    :func:`draft_statement`'s generic text (and None)."""
+    if section is not None:
+        drafted = responses.message_draft(section, requests, at=at)
+        if drafted is not None:
+            return drafted.text, drafted.template
+    return draft_statement(section, requests, at=at, generic=True), None
+
+
+def draft_statement(
+    section: PolicySection | None,
+    requests: list[ActionRequest],
+    *,
+    at: datetime | None = None,
+    generic: bool = False,
 ) -> str:
-    """The user-facing statement drafted from the section's public summary and the actions,
-    with the appeal window counted from ``at`` (now by default; an action awaiting approval
-    takes effect later, so its real deadline is never earlier than the one stated)."""
+    """The user-facing statement drafted from the section's user-message template, or (none
+    active, or ``generic``) from its public summary and the actions, with the appeal window
+    counted from ``at`` (now by default; an action awaiting approval takes effect later, so
+    its real deadline is never earlier than the one stated)."""
     if section is None:
         return "We reviewed the report and found no violation of our policies."
+    if not generic:
+        return statement_draft(section, requests, at=at)[0]
     parts = [f"We reviewed your content under our policy {section.code} “{section.title}”."]
     parts.append(section.public_summary)
     for request in requests:
@@ -229,7 +256,9 @@ def _decision_create(
         if outcome == Decision.Outcome.VIOLATION and section is not None
         else None
     )
-    statement = (statement_of_reasons or "").strip() or draft_statement(section, requests, at=now)
+    statement, template = (statement_of_reasons or "").strip(), None
+    if not statement:
+        statement, template = statement_draft(section, requests, at=now)
     return Decision.objects.create(
         case=case,
         decided_by=actor,
@@ -241,6 +270,7 @@ def _decision_create(
         followed_recommendation=_recommendation_followed(recommendation, requests),
         strikes_before=recommendation.strikes if recommendation else 0,
         automated=automated,
+        response_template=template,
         created_at=now,
     )
 

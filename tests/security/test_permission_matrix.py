@@ -162,10 +162,31 @@ VARIANTS: dict[frozenset[str], dict] = {
         "std": _ids(session_id="session"),  # the analyst takes part, the associate does not
         "missing": lambda w: {"session_id": MISSING},
     },
+    frozenset({"template_id"}): {
+        "std": lambda w: {"template_id": _response_template(w).pk},
+        "missing": lambda w: {"template_id": MISSING},
+    },
     frozenset({"session_id", "item_id"}): {
         "std": _ids(session_id="session", item_id="session_item"),
     },
 }
+
+
+def _response_template(w):
+    """A user-message template (made on first use; every request is rolled back)."""
+    from enforcement.models import ResponseTemplate
+
+    template, _ = ResponseTemplate.objects.get_or_create(
+        title="Matrix notice",
+        defaults={
+            "section_code": "SPAM-1.1",
+            "kind": "message",
+            "body": "We {action}.",
+            "created_by": w.users[SENIOR],
+        },
+    )
+    return template
+
 
 # Variants whose object exists but belongs to the restricted world or to someone else: a 404
 # on them is a denial of access to an existing object, which must be logged. ("mixed" pairs a
@@ -272,6 +293,10 @@ SKIPPED = {
 TABLE: dict[str, Rule] = {
     # --- Shell ---------------------------------------------------------------------------------
     "home": page(CONSOLE),
+    "favicon": public(),
+    # Every member edits only their own preferences and marks only their own notifications.
+    "preferences": page(CONSOLE, methods=GET_POST),
+    "notifications-read-all": page(CONSOLE, methods=POST),
     "healthz": public(),
     "access-log": page(SENIORS),
     "login": public(GET_POST),
@@ -345,6 +370,16 @@ TABLE: dict[str, Rule] = {
         body=reason,
     ),
     "enforcement:queue-decide": page(ANALYSTS, order="object", methods=POST, sees=CASES),
+    # Response templates: read by whoever decides cases, kept by seniors; the snippets of a
+    # section come through a case the actor sees (nothing of the case is in them).
+    "enforcement:response-template-list": page(WORKERS | TEAMS),
+    "enforcement:response-template-create": page(SENIORS, methods=GET_POST),
+    "enforcement:response-template-preview": page(SENIORS, methods=POST),
+    "enforcement:response-template-edit": page(
+        SENIORS, methods=GET_POST, sees=objects(std=SENIORS)
+    ),
+    "enforcement:response-template-retire": page(SENIORS, methods=POST, sees=objects(std=SENIORS)),
+    "enforcement:case-snippets": page(sees=CASES, query="policy_section=SPAM-1.1"),
     # --- Appeals -------------------------------------------------------------------------------
     "appeals:appeal-list": page(ANALYSTS | TEAMS),
     # Claim-next serves the appeals queue, which is for roles: team members open their
