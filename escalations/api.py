@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from escalations import selectors, services
-from escalations.models import Escalation, Team
+from escalations.models import Escalation, ReferralKind, Team
 from escalations.permissions import check_raise_escalation
 from tsops.json_input import StrictJsonInput
 
@@ -44,6 +44,10 @@ class EscalationSerializer(serializers.ModelSerializer):
             "resolved_by",
             "resolved_at",
             "outcome",
+            "referral_kind",
+            "referral_agency",
+            "referral_reference",
+            "referral_date",
             "referral",
             "decision_id",
             "returned_note",
@@ -74,7 +78,23 @@ class EscalationRaiseInput(StrictJsonInput, serializers.Serializer):
 
 class EscalationResolveInput(StrictJsonInput, serializers.Serializer):
     outcome = serializers.CharField()
-    referral = serializers.CharField(required=False, allow_blank=True, default="")
+    referral_kind = serializers.ChoiceField(
+        choices=ReferralKind.choices, required=False, allow_blank=True, default=""
+    )
+    referral_agency = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200
+    )
+    referral_reference = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200
+    )
+    referral_date = serializers.DateField(required=False, allow_null=True, default=None)
+    referral = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Deprecated free-text note; use referral_kind, referral_agency, "
+        "referral_reference and referral_date.",
+    )
     decision = serializers.DictField(required=False, allow_null=True, default=None)
 
 

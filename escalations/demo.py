@@ -169,7 +169,10 @@ def _work(escalation: Escalation, state: str, member, now) -> None:
             actor=member,
             escalation_id=escalation.pk,
             outcome="Credible threat confirmed; the account is banned pending a senior's review.",
-            referral="Referred to local police, reference DEMO-4471.",
+            referral_kind="law_enforcement",
+            referral_agency="Local police, cybercrime unit",
+            referral_reference="DEMO-4471",
+            referral_date=timezone.localdate(),
             decision={
                 "outcome": "violation",
                 "policy_section": "VIOL-4.1",
@@ -182,7 +185,9 @@ def _work(escalation: Escalation, state: str, member, now) -> None:
             actor=member,
             escalation_id=escalation.pk,
             outcome="Ring mapped: 7 accounts; the payment provider was told.",
-            referral="Handed to the payment provider's fraud desk.",
+            referral_kind="other",
+            referral_agency="The payment provider's fraud desk",
+            referral_date=timezone.localdate(),
         )
     elif state == "returned":
         services.escalation_return(

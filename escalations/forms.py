@@ -11,7 +11,7 @@ from django import forms
 from cases.models import Severity
 from enforcement.forms import ACTION_CHOICES, FEATURE_CHOICES, UNIT_CHOICES, section_choices
 from enforcement.models import Decision, PolicySection
-from escalations.models import Team
+from escalations.models import ReferralKind, Team
 
 SEVERITY_CHOICES = [(f"P{value}", label) for value, label in Severity.choices]
 TEXT = {"maxlength": 10_000}
@@ -26,8 +26,15 @@ STATUS_TABS = [
 class EscalateForm(forms.Form):
     """Hand a case to a specialist team: team, urgency, summary, criteria, next steps."""
 
+    # No team is chosen for the raiser: a careless submit to a restricted team would hide the
+    # case from them.
     team = forms.ChoiceField(label="Team")
-    severity = forms.ChoiceField(label="Severity", choices=SEVERITY_CHOICES, initial="P1")
+    severity = forms.ChoiceField(
+        label="Severity",
+        choices=SEVERITY_CHOICES,
+        initial="P1",
+        help_text="The case takes this severity, and its deadlines are stamped again.",
+    )
     summary = forms.CharField(
         label="Summary", widget=forms.Textarea(attrs={"rows": 3, **TEXT}), max_length=10_000
     )
@@ -47,7 +54,7 @@ class EscalateForm(forms.Form):
         # The case page has other forms with a severity field: keep the ids apart.
         kwargs.setdefault("auto_id", "escalate-%s")
         super().__init__(*args, **kwargs)
-        self.fields["team"].choices = [
+        self.fields["team"].choices = [("", "Choose a team…")] + [
             (t.slug, f"{t.name} (restricted)" if t.restricted else t.name) for t in teams
         ]
 
@@ -71,11 +78,21 @@ class ResolveForm(forms.Form):
     outcome = forms.CharField(
         label="Outcome", widget=forms.Textarea(attrs={"rows": 3, **TEXT}), max_length=10_000
     )
-    referral = forms.CharField(
-        label="Referral",
+    referral_kind = forms.ChoiceField(
+        label="Referred to",
         required=False,
-        max_length=10_000,
-        widget=forms.TextInput(attrs={"placeholder": "e.g. reported to NCMEC, report id …"}),
+        choices=[("", "No referral"), *ReferralKind.choices],
+    )
+    referral_agency = forms.CharField(
+        label="Agency",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Metropolitan Police"}),
+        help_text="For NCMEC, left empty it is NCMEC.",
+    )
+    referral_reference = forms.CharField(label="Reference number", required=False, max_length=200)
+    referral_date = forms.DateField(
+        label="Referral date", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     decision_outcome = forms.ChoiceField(
         label="Decision",
@@ -91,7 +108,12 @@ class ResolveForm(forms.Form):
         widget=forms.NumberInput(attrs={"class": "duration", "placeholder": "length"}),
     )
     action_unit = forms.ChoiceField(
-        label="Unit", choices=UNIT_CHOICES, required=False, initial="days"
+        label="Unit",
+        choices=UNIT_CHOICES,
+        required=False,
+        initial="days",
+        # Shown beside the duration under its one label: the select names itself.
+        widget=forms.Select(attrs={"aria-label": "Duration unit"}),
     )
     action_feature = forms.ChoiceField(label="Feature", choices=FEATURE_CHOICES, required=False)
     statement_of_reasons = forms.CharField(
@@ -104,6 +126,14 @@ class ResolveForm(forms.Form):
     def __init__(self, *args, sections: list[PolicySection], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["policy_section"].choices = section_choices(sections, [])
+
+    def referral(self) -> dict:
+        """The referral's fields, as ``escalation_resolve`` takes them."""
+        data = self.cleaned_data
+        return {
+            name: data.get(name) or ("" if name != "referral_date" else None)
+            for name in ("referral_kind", "referral_agency", "referral_reference", "referral_date")
+        }
 
     def decision(self) -> dict | None:
         """``escalation_resolve``'s ``decision`` argument, or None without a decision."""

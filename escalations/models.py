@@ -48,6 +48,14 @@ class Team(HistoryModel):
         return start + timedelta(minutes=getattr(self, f"ack_minutes_p{severity}"))
 
 
+class ReferralKind(models.TextChoices):
+    """Where a specialist team referred a case outside the company."""
+
+    LAW_ENFORCEMENT = "law_enforcement", "Law enforcement"
+    NCMEC = "ncmec", "NCMEC"
+    OTHER = "other", "Other"
+
+
 class Escalation(TimeStampedModel):
     """A case handed to a specialist team, with the packet the team was given.
 
@@ -95,8 +103,19 @@ class Escalation(TimeStampedModel):
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     outcome = models.TextField(blank=True)
+    referral_kind = models.CharField(
+        max_length=20, choices=ReferralKind.choices, blank=True, help_text="Blank: no referral"
+    )
+    referral_agency = models.CharField(
+        max_length=200, blank=True, help_text="Who the case was referred to"
+    )
+    referral_reference = models.CharField(
+        max_length=200, blank=True, help_text="The agency's reference number, when given one"
+    )
+    referral_date = models.DateField(null=True, blank=True)
     referral = models.TextField(
-        blank=True, help_text='e.g. "reported to NCMEC, report id …" or "handed to legal"'
+        blank=True,
+        help_text="Legacy free-text referral, kept read-only from before referrals were structured",
     )
     decision = models.ForeignKey(
         "enforcement.Decision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -116,6 +135,15 @@ class Escalation(TimeStampedModel):
                 condition=Q(status__in=["open", "acknowledged"]),
                 name="escalation_one_active_per_case",
             ),
+            # A referral names its agency and date; no kind, no referral details.
+            models.CheckConstraint(
+                condition=(
+                    Q(referral_kind="", referral_agency="", referral_reference="")
+                    & Q(referral_date__isnull=True)
+                )
+                | (~Q(referral_kind="") & ~Q(referral_agency="") & Q(referral_date__isnull=False)),
+                name="escalation_referral_complete",
+            ),
         ]
         indexes = [
             models.Index(fields=["team", "status", "-raised_at"], name="escalation_team_status"),
@@ -132,6 +160,10 @@ class Escalation(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def has_referral(self) -> bool:
+        return bool(self.referral_kind)
 
     def is_overdue(self, now: datetime | None = None) -> bool:
         return self.status == self.Status.OPEN and self.ack_due < (now or timezone.now())

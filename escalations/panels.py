@@ -13,9 +13,9 @@ from escalations.models import Team
 from escalations.permissions import can_raise_escalation
 
 
-def case_panel(request: HttpRequest, case: Case) -> dict:
+def case_panel(request: HttpRequest, case: Case, form: EscalateForm | None = None) -> dict:
     """What the case page shows of escalations: its escalations and, for those who may raise
-    one, the "Escalate" form."""
+    one, the "Escalate" form (``form``: a submitted one, with its errors)."""
     actor = request.user
     escalations = list(
         selectors.escalation_list(actor=actor).filter(case_id=case.pk).order_by("-raised_at")
@@ -25,7 +25,10 @@ def case_panel(request: HttpRequest, case: Case) -> dict:
     )
     context: dict = {"escalations": escalations, "can_raise": can_raise}
     if can_raise:
-        context["form"] = EscalateForm(teams=list(Team.objects.all()))
+        # The severity starts as the case's own: escalating changes it only when chosen.
+        context["form"] = form or EscalateForm(
+            teams=list(Team.objects.all()), initial={"severity": case.severity_code}
+        )
     return context
 
 

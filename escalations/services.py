@@ -4,6 +4,7 @@ alerts live in :mod:`escalations.alerts`."""
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,15 +15,15 @@ from cases import selectors as case_selectors
 from cases import timeline
 from cases.lifecycle import InvalidTransition, allowed, case_lock, case_transition, check_transition
 from cases.models import Case, Evidence, Report
+from cases.services import case_update
 from cases.timeline import EventKind
 from cases.visibility import case_team_grants_set
 from enforcement import events
 from enforcement.models import EnforcementAction
 from escalations.alerts import ALERT_ON_RAISE, alert_send
-from escalations.models import Escalation, EscalationAlert, Team
+from escalations.models import Escalation, EscalationAlert, ReferralKind, Team
 from escalations.permissions import can_work_escalation, check_raise_escalation
 from tsops.errors import ConflictError, HiddenObject
-from tsops.models import Notification
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,7 @@ def escalation_raise(
         if case.status == Case.Status.ESCALATED:
             raise EscalationConflict(f"Case {case.pk} is already escalated.")
         check_transition(case, Case.Status.ESCALATED)
+        _severity_carry(actor=actor, case=case, severity=severity)
         case = Case.objects.select_related("subject", "subject__owner", "queue").get(pk=case.pk)
         return _escalation_open(
             case=case,
@@ -272,6 +274,14 @@ def escalation_raise(
             reason=f"escalated to {team.slug}",
             now=now,
         )
+
+
+def _severity_carry(*, actor, case: Case, severity: int) -> None:
+    """The case takes the escalation's severity (P0 escalation, P0 case): through the case
+    edit service, which records the change and stamps the deadlines again. The caller holds
+    the case's lock, so its version is current."""
+    if severity != case.severity:
+        case_update(actor=actor, case_id=case.pk, version=case.version, severity=severity)
 
 
 def _escalation_open(
@@ -346,13 +356,8 @@ def _escalation_open(
 def _restriction_record(case: Case, team: Team, *, raised_by, now) -> None:
     """The case became the team's alone: say so on its timeline, and tell the raiser."""
     timeline.record(case, EventKind.CASE_RESTRICTED, raised_by, team=team.slug)
-    if raised_by is not None:
-        # The raiser can no longer open the case: what they keep is this one line.
-        Notification.objects.create(
-            user=raised_by,
-            kind="escalation_raised",
-            title=f"Case #{case.pk} escalated to {team.slug} at {timezone.localtime(now):%H:%M}",
-        )
+    # The raiser can no longer open the case, but is not notified of their own action
+    # (nobody is); the escalation stays in their history of work.
 
 
 # --- Working ----------------------------------------------------------------------------------
@@ -398,23 +403,73 @@ def escalation_acknowledge(*, actor, escalation_id: int) -> Escalation:
     return escalation
 
 
+MAX_REFERRAL_FIELD = 200
+
+
+def _clean_referral(
+    errors: dict, *, kind: str, agency: str, reference: str, referral_date: date | None
+) -> dict:
+    """The referral's fields, checked: none without a kind; with one, the agency (NCMEC's own
+    name by default) and the date it was made, not in the future."""
+    kind = (kind or "").strip()
+    agency = (agency or "").strip()
+    reference = (reference or "").strip()
+    if kind and kind not in ReferralKind.values:
+        errors["referral_kind"] = f"One of {', '.join(ReferralKind.labels)}, or none."
+        return {}
+    if not kind:
+        if agency or reference or referral_date:
+            errors["referral_kind"] = "Choose where the case was referred, or clear the details."
+        return {}
+    if kind == ReferralKind.NCMEC and not agency:
+        agency = "NCMEC"
+    if not agency:
+        errors["referral_agency"] = "Name the agency the case was referred to."
+    for name, value in (("referral_agency", agency), ("referral_reference", reference)):
+        if len(value) > MAX_REFERRAL_FIELD:
+            errors[name] = f"At most {MAX_REFERRAL_FIELD} characters."
+    if referral_date is None:
+        errors["referral_date"] = "Give the date of the referral."
+    elif referral_date > timezone.localdate():
+        errors["referral_date"] = "A referral date cannot be in the future."
+    return {
+        "referral_kind": kind,
+        "referral_agency": agency,
+        "referral_reference": reference,
+        "referral_date": referral_date,
+    }
+
+
 def escalation_resolve(
     *,
     actor,
     escalation_id: int,
     outcome: str,
+    referral_kind: str = "",
+    referral_agency: str = "",
+    referral_reference: str = "",
+    referral_date: date | None = None,
     referral: str = "",
     decision: dict | None = None,
 ) -> Escalation:
-    """Close the escalation with its outcome, and optionally a referral record and a decision
-    (``decision`` holds :func:`enforcement.services.decision_make`'s arguments; the team
-    member decides, which ``can_decide_case`` allows on an escalated case of their team).
-    Without a decision, the case is resolved with the escalation."""
+    """Close the escalation with its outcome, and optionally a referral (kind: law
+    enforcement, NCMEC or other; agency, reference number, date) and a decision (``decision``
+    holds :func:`enforcement.services.decision_make`'s arguments; the team member decides,
+    which ``can_decide_case`` allows on an escalated case of their team). Without a decision,
+    the case is resolved with the escalation. ``referral`` is the free-text note the API took
+    before referrals were structured, still kept for its clients."""
     from enforcement.services import decision_make
 
     errors: dict = {}
     outcome = _clean_text(errors, "outcome", outcome, required=True)
     referral = _clean_text(errors, "referral", referral, required=False)
+    structured = _clean_referral(
+        errors,
+        kind=referral_kind,
+        agency=referral_agency,
+        reference=referral_reference,
+        referral_date=referral_date,
+    )
     if errors:
         raise ValidationError(errors)
     now = timezone.now()
@@ -449,6 +504,8 @@ def escalation_resolve(
         escalation.resolved_at = now
         escalation.outcome = outcome
         escalation.referral = referral
+        for name, value in structured.items():
+            setattr(escalation, name, value)
         escalation.decision = made
         escalation.save()
         _hide_from_team(escalation.case)
@@ -458,7 +515,7 @@ def escalation_resolve(
             actor,
             escalation_id=escalation.pk,
             decision_id=made.pk if made else None,
-            referral=bool(referral),
+            referral=bool(structured or referral),
         )
     return escalation
 

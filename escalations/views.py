@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import selectors as case_selectors
+from cases.panels import render_case_page
 from cases.visibility import can_view_case
 from enforcement.selectors import policy_sections_current
 from escalations import selectors, services
@@ -162,8 +163,8 @@ def escalation_resolve(request: HttpRequest, escalation_id: int) -> HttpResponse
                 actor=actor,
                 escalation_id=escalation.pk,
                 outcome=form.cleaned_data["outcome"],
-                referral=form.cleaned_data["referral"],
                 decision=form.decision(),
+                **form.referral(),
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
@@ -222,14 +223,14 @@ def case_escalate(request: HttpRequest, case_id: int) -> HttpResponse:
     case_url = reverse("cases:case-detail", args=[case.pk])
     form = EscalateForm(request.POST, teams=list(Team.objects.all()))
     if not form.is_valid():
-        messages.error(request, "Not escalated. " + _errors_line(form.errors.items(), form))
-        return redirect(f"{case_url}#escalate")
+        return _escalate_refused(request, case, form)
     try:
         escalation = services.escalation_raise(actor=actor, case_id=case.pk, **form.cleaned_data)
     except ValidationError as exc:
         items = exc.message_dict.items() if hasattr(exc, "error_dict") else [("", exc.messages)]
-        messages.error(request, "Not escalated. " + _errors_line(items, form))
-        return redirect(f"{case_url}#escalate")
+        for name, errors in items:
+            form.add_error(name if name in form.fields else None, errors)
+        return _escalate_refused(request, case, form)
     except ConflictError as exc:
         messages.error(request, str(exc))
         return redirect(case_url)
@@ -240,6 +241,12 @@ def case_escalate(request: HttpRequest, case_id: int) -> HttpResponse:
     except Http404:
         return redirect("home")
     return redirect(case_url)
+
+
+def _escalate_refused(request: HttpRequest, case, form: EscalateForm) -> HttpResponse:
+    """The case page again (400), the escalation form open with what was wrong."""
+    messages.error(request, "Not escalated. " + _errors_line(form.errors.items(), form))
+    return render_case_page(request, case, status=400, panel_options={"escalation": {"form": form}})
 
 
 def _errors_line(items, form) -> str:

@@ -198,7 +198,10 @@ def test_resolving_with_a_ban_decides_the_case_and_the_ban_waits_for_a_senior(
         f"/escalations/{escalation.pk}/resolve/",
         {
             "outcome": "Credible threat; account banned.",
-            "referral": "Referred to police, ref 42.",
+            "referral_kind": "law_enforcement",
+            "referral_agency": "City police",
+            "referral_reference": "42",
+            "referral_date": "2026-01-05",
             "decision_outcome": "violation",
             "policy_section": "VIOL-4.1",
             "action_type": "ban",
@@ -208,7 +211,11 @@ def test_resolving_with_a_ban_decides_the_case_and_the_ban_waits_for_a_senior(
     assert response.status_code == 302
     escalation.refresh_from_db()
     assert escalation.status == "resolved"
-    assert escalation.referral == "Referred to police, ref 42."
+    assert (escalation.referral_kind, escalation.referral_agency) == (
+        "law_enforcement",
+        "City police",
+    )
+    assert escalation.referral_reference == "42" and str(escalation.referral_date) == "2026-01-05"
     assert escalation.decision.policy_section.code == "VIOL-4.1"
     (action,) = EnforcementAction.objects.filter(decision=escalation.decision)
     assert action.action_type == "ban"
@@ -243,11 +250,11 @@ def test_resolving_without_a_decision_resolves_the_case(threats_specialist, rais
     client.force_login(threats_specialist)
     response = client.post(
         f"/escalations/{escalation.pk}/resolve/",
-        {"outcome": "Not credible after review.", "referral": "Handed to legal"},
+        {"outcome": "Not credible after review."},
     )
     assert response.status_code == 302
     escalation.refresh_from_db()
-    assert escalation.status == "resolved" and escalation.referral == "Handed to legal"
+    assert escalation.status == "resolved" and escalation.referral_kind == ""
     assert escalation.case.status == Case.Status.RESOLVED
 
 
