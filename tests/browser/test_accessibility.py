@@ -1,0 +1,733 @@
+"""Accessibility: axe-core over every page each role can reach, in headless Chromium.
+
+The world is a small, realistic operation made through the services: open cases of every
+severity in several queues, decided cases, an action waiting for a senior's approval, an
+appeal, an escalation that restricts its case to the child-safety team, a QA sample with a
+scored, disputed review, an open calibration session and the metrics rolled up.
+
+Each role signs in once (one browser context) and opens the pages of its navigation (read
+from the page, so a new navigation entry is checked without touching this file) and the
+pages below: detail pages, forms, a form sent back with its errors, lookups and searches with
+and without a result, the 403 and 404 pages. Every page is checked with axe-core (see
+tests/browser/axe.py); the test fails on any serious or critical violation, naming the page,
+the rule and the first elements that break it.
+
+``test_every_console_page_is_checked`` holds the URL conf to this list: a new page route must
+be added to a role's pages here (or to NOT_PAGES, saying why it is no page of its own).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from appeals import services as appeal_services
+from cases import services as case_services
+from cases.intake import report_submit
+from cases.models import Case
+from enforcement import responses
+from enforcement import services as enforcement
+from enforcement.models import EnforcementAction, ResponseTemplate
+from escalations import services as escalation_services
+from metrics import rollups
+from qa import services as qa_services
+from qa.models import QAReview, Rubric, SamplingPlan
+from qa.services import calibration
+from tests.browser.axe import Violation, install_axe, report, violations
+from tests.browser.conftest import ARTIFACTS, PASSWORD, VIEWPORT, _safe, _shots
+from tests.conftest import make_member
+from tsops import roles
+
+pytestmark = pytest.mark.browser
+
+# --- The world -------------------------------------------------------------------------------
+
+REPORTS = [
+    # (reason, subject text): one open case per reason, so every severity shows in the queues.
+    ("violent_threat", "I know where you live and I'm coming tonight"),
+    ("self_harm", "I can't do this anymore, tonight is the night"),
+    ("harassment", "Nobody wants you here, log off forever"),
+    ("hate", "Those people should be driven out of the city"),
+    ("doxxing", "Here is his home address and his kids' school"),
+    ("scam_fraud", "Send the deposit by gift card and I will ship the phone"),
+    ("impersonation", "Official support account — DM us your password"),
+    ("spam", "Earn $500/day from home, click the link now"),
+    ("spam", "Follow for follow, free crypto giveaway"),
+    ("misinformation", "Polling stations are closed tomorrow, vote by text"),
+]
+ALL_PASS = {
+    "correct_outcome": True,
+    "correct_policy_section": True,
+    "proportionate_action": True,
+    "evidence_complete": True,
+    "rationale_clear": True,
+}
+
+
+def _intake(platform, n: int, reason: str, text: str, owner: str = "") -> Case:
+    result = report_submit(
+        actor=platform,
+        data={
+            "source": "user_report",
+            "external_id": f"a11y-{n}",
+            "reason": reason,
+            "description": f"Reported for {reason.replace('_', ' ')}",
+            "reporter_id": f"reporter-{n}",
+            "subject": {
+                "kind": "content",
+                "external_id": f"post-a11y-{n}",
+                "owner_id": owner or f"acct-a11y-{n}",
+                "text": text,
+                "url": f"https://platform.example/p/{n}",
+            },
+            "identifiers": [{"kind": "email", "value": f"owner{n}@mail.example"}],
+        },
+    )
+    assert result.errors is None, result.errors
+    return Case.objects.get(pk=result.case_id)
+
+
+def _decide(actor, case: Case, action: dict, section: str = "SPAM-1.1"):
+    case = case_services.case_claim(actor=actor, case_id=case.pk)
+    return enforcement.decision_make(
+        actor=actor,
+        case_id=case.pk,
+        version=case.version,
+        outcome="violation",
+        policy_section=section,
+        rationale="The same link posted forty times within an hour.",
+        statement_of_reasons="Your post broke the spam rules: repeated promotional links.",
+        actions=[action],
+    )
+
+
+@pytest.fixture
+def world(live_server) -> dict:
+    platform = make_member("platform_svc", roles.PLATFORM)
+    associate = make_member("ada_associate", roles.ASSOCIATE)
+    decider = make_member("noor_analyst", roles.ANALYST)
+    reviewer = make_member("mateo_analyst", roles.ANALYST)
+    senior = make_member("grace_senior", roles.SENIOR)
+    judge = make_member("priya_senior", roles.SENIOR)
+    support = make_member("sam_support", roles.SUPPORT)
+    make_member("chen_childsafety", None, ("child-safety",))
+
+    open_cases = [_intake(platform, n, reason, text) for n, (reason, text) in enumerate(REPORTS)]
+    # Decided cases: spam removed, an account suspended (then appealed), a warning.
+    decided = [
+        _intake(platform, 100 + n, "spam", f"Cheap designer bags, wholesale, lot {n}")
+        for n in range(4)
+    ]
+    suspension = _decide(decider, decided[0], {"type": "suspend", "duration_hours": 72})
+    _decide(decider, decided[1], {"type": "remove_content"})
+    _decide(reviewer, decided[2], {"type": "warn"})
+    _decide(associate, decided[3], {"type": "remove_content"})
+    # An associate proposes a 30-day suspension: it waits for a senior's approval.
+    pending = _intake(platform, 200, "spam", "Investment opportunity: 40% monthly returns")
+    _decide(associate, pending, {"type": "suspend", "duration_hours": 24 * 30})
+    # A case in review, claimed by the analyst who visits (their decision form).
+    claimed = case_services.case_claim(actor=reviewer, case_id=open_cases[7].pk)
+
+    # Support files the user's appeal against the suspension; it waits in the appeals queue.
+    action = EnforcementAction.objects.get(decision=suspension)
+    appeal, _ = appeal_services.appeal_file(
+        actor=support,
+        action_id=action.pk,
+        statement="I run a small bakery; that link is my own shop and I post it once a day.",
+        appellant_id="user-bakery",
+        external_id="support-a11y-1",
+    )
+
+    # An escalation to child safety: the case is restricted to the team from then on.
+    restricted = case_services.case_claim(actor=decider, case_id=open_cases[1].pk)
+    escalation = escalation_services.escalation_raise(
+        actor=decider,
+        case_id=restricted.pk,
+        team="child-safety",
+        severity="P1",
+        summary="Imminent risk stated in the post; the account is a minor's.",
+        criteria="Self-harm with a stated time: the team's criteria, section 2.",
+        next_steps="Contact the platform's emergency line.",
+    )
+    # And one to fraud & security, a team whose cases stay open to the leads.
+    fraud = case_services.case_claim(actor=decider, case_id=open_cases[5].pk)
+    open_escalation = escalation_services.escalation_raise(
+        actor=decider,
+        case_id=fraud.pk,
+        team="fraud-security",
+        severity="P2",
+        summary="A ring of accounts selling phones for gift cards.",
+        criteria="Organised fraud across accounts.",
+    )
+
+    # QA: today's decisions sampled; one failed by the reviewer and disputed by its decider.
+    plan = qa_services.plan_save(
+        actor=senior,
+        data={
+            "name": "Daily spam sample",
+            "rubric": Rubric.objects.get(name="Default"),
+            "period": SamplingPlan.Period.DAY,
+            "size_mode": SamplingPlan.SizeMode.FIXED,
+            "fixed_size": 5,
+        },
+    )
+    now = timezone.now()
+    sample, _ = qa_services.sample_draw(
+        actor=senior,
+        plan_id=plan.pk,
+        start=now - timedelta(hours=1),
+        end=now + timedelta(minutes=5),
+    )
+    reviews = QAReview.objects.filter(sample=sample).exclude(decision__decided_by=reviewer)
+    failed = reviews.filter(decision__decided_by=decider).first()
+    qa_services.review_claim(actor=reviewer, review_id=failed.pk)
+    qa_services.review_answer(actor=reviewer, review_id=failed.pk, outcome="no_violation")
+    qa_services.review_score(
+        actor=reviewer,
+        review_id=failed.pk,
+        scores=dict(ALL_PASS, correct_outcome=False),
+        error_types=["false_positive"],
+        notes="The posting log shows one post a day.",
+    )
+    qa_services.review_dispute(
+        actor=decider, review_id=failed.pk, reason="The crawler log shows forty posts."
+    )
+    open_review = reviews.exclude(pk=failed.pk).first()
+    if open_review is not None:
+        qa_services.review_claim(actor=reviewer, review_id=open_review.pk)
+
+    # Calibration: an open session on two decided cases, the analyst and associate invited.
+    session = calibration.calibration_session_create(
+        actor=senior,
+        name="Spam calibration, week 49",
+        case_ids=[decided[1].pk, decided[2].pk],
+        participant_ids=[reviewer.pk, associate.pk],
+        description="Where does promotion end and spam begin?",
+    )
+    for item in session.items.all():
+        calibration.calibration_session_set_gold(
+            actor=senior,
+            session_id=session.pk,
+            item_id=item.pk,
+            outcome="violation",
+            policy_section="SPAM-1.1",
+            action="remove_content",
+            severity="P3",
+        )
+    calibration.calibration_session_open(actor=senior, session_id=session.pk)
+
+    # A user-message template for the spam section, kept by the leads.
+    template = responses.response_template_create(
+        actor=senior,
+        section_code="SPAM-1.1",
+        kind=ResponseTemplate.Kind.MESSAGE,
+        title="Repeated promotional links",
+        body="We removed your post under {section_title}: {action}.",
+    )
+
+    rollups.rebuild_range(timezone.localdate() - timedelta(days=7), timezone.localdate())
+    del judge
+    return {
+        "open": open_cases[8],
+        "claimed": claimed,
+        "decided": decided[0],
+        "pending": pending,
+        "restricted": restricted,
+        "escalation": escalation,
+        "open_escalation": open_escalation,
+        "appeal": appeal,
+        "action": action,
+        "queue": claimed.queue.slug,
+        "urgent_queue": open_cases[0].queue.slug,
+        "review": open_review or failed,
+        "failed_review": failed,
+        "plan": plan,
+        "template": template,
+        "sample": sample,
+        "session": session,
+        "item": session.items.order_by("pk").first(),
+    }
+
+
+# --- The pages -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page to check: its route name (for the URL-conf check), how to reach it in the world,
+    the status it answers with, and optionally a form to send there first."""
+
+    label: str
+    route: str
+    path: Callable[[dict], str]
+    status: int = 200
+    # A form sent from the page's own origin with its CSRF token: (action path, fields).
+    form: Callable[[dict], tuple[str, dict]] | None = None
+
+
+def page(label, route, path, status=200, form=None) -> Page:
+    return Page(label, route, path if callable(path) else (lambda w, p=path: p), status, form)
+
+
+def q(**params) -> str:
+    return "?" + urlencode(params)
+
+
+CASE = "cases:case-detail"
+NOT_FOUND = page("404 page", "(none)", "/no-such-page/", 404)
+
+ASSOCIATE_PAGES = [
+    page("queue", "cases:queue-detail", lambda w: f"/queues/{w['queue']}/"),
+    page("open case", CASE, lambda w: f"/cases/{w['open'].pk}/"),
+    page("decided case", CASE, lambda w: f"/cases/{w['decided'].pk}/"),
+    page("search with results", "cases:search", "/search/" + q(q="bags")),
+    page("search with no result", "cases:search", "/search/" + q(q="zzzz-nothing")),
+    page("my QA feedback", "qa:my-feedback", "/qa/feedback/"),
+    page(
+        "calibration session",
+        "qa:calibration-detail",
+        lambda w: f"/qa/calibration/{w['session'].pk}/",
+    ),
+    page(
+        "calibration case",
+        "qa:calibration-case",
+        lambda w: f"/qa/calibration/{w['session'].pk}/cases/{w['item'].pk}/",
+    ),
+    page(
+        "note with an empty body",
+        "cases:case-note-add",
+        lambda w: f"/cases/{w['open'].pk}/",
+        status=400,
+        form=lambda w: (f"/cases/{w['open'].pk}/notes/", {"body": ""}),
+    ),
+    page("403 page", "metrics:dashboard", "/metrics/", 403),
+    NOT_FOUND,
+]
+
+ANALYST_PAGES = [
+    page("queue list", "cases:queue-list", "/queues/"),
+    page("queue", "cases:queue-detail", lambda w: f"/queues/{w['queue']}/"),
+    page("claimed case with its decision form", CASE, lambda w: f"/cases/{w['claimed'].pk}/"),
+    page(
+        "decision with errors",
+        "enforcement:case-decide",
+        lambda w: f"/cases/{w['claimed'].pk}/",
+        status=400,
+        form=lambda w: (
+            f"/cases/{w['claimed'].pk}/decide/",
+            {"version": w["claimed"].version, "outcome": "violation", "rationale": ""},
+        ),
+    ),
+    page(
+        "case edit with errors",
+        "cases:case-edit",
+        lambda w: f"/cases/{w['claimed'].pk}/",
+        status=400,
+        form=lambda w: (f"/cases/{w['claimed'].pk}/edit/", {"version": "x", "severity": "P9"}),
+    ),
+    page(
+        "evidence with errors",
+        "cases:case-evidence-add",
+        lambda w: f"/cases/{w['claimed'].pk}/",
+        status=400,
+        form=lambda w: (
+            f"/cases/{w['claimed'].pk}/evidence/",
+            {"kind": "url", "url": "javascript:alert(1)"},
+        ),
+    ),
+    page(
+        "escalation with errors",
+        "escalations:case-escalate",
+        lambda w: f"/cases/{w['claimed'].pk}/",
+        status=400,
+        form=lambda w: (f"/cases/{w['claimed'].pk}/escalate/", {"team": "", "summary": ""}),
+    ),
+    page("appeals queue", "appeals:appeal-list", "/appeals/"),
+    page("appeal", "appeals:appeal-detail", lambda w: f"/appeals/{w['appeal'].pk}/"),
+    page("QA reviews", "qa:review-list", "/qa/reviews/"),
+    page("QA review", "qa:review-detail", lambda w: f"/qa/reviews/{w['review'].pk}/"),
+    page(
+        "QA answer with errors",
+        "qa:review-answer",
+        lambda w: f"/qa/reviews/{w['review'].pk}/",
+        status=400,
+        form=lambda w: (f"/qa/reviews/{w['review'].pk}/answer/", {"outcome": "nonsense"}),
+    ),
+    page("calibration sessions", "qa:calibration-list", "/qa/calibration/"),
+    page(
+        "calibration case",
+        "qa:calibration-case",
+        lambda w: f"/qa/calibration/{w['session'].pk}/cases/{w['item'].pk}/",
+    ),
+    page(
+        "calibration answer with errors",
+        "qa:calibration-case",
+        lambda w: f"/qa/calibration/{w['session'].pk}/cases/{w['item'].pk}/",
+        status=400,
+        form=lambda w: (
+            f"/qa/calibration/{w['session'].pk}/cases/{w['item'].pk}/",
+            {"outcome": "violation", "policy_section": "NOPE-9"},
+        ),
+    ),
+    page("search with results", "cases:search", "/search/" + q(q="crypto")),
+    page("my figures", "metrics:my-figures", "/metrics/me/"),
+    page("403 page", "enforcement:approval-list", "/approvals/", 403),
+    NOT_FOUND,
+]
+
+SENIOR_PAGES = [
+    page("urgent queue", "cases:queue-detail", lambda w: f"/queues/{w['urgent_queue']}/"),
+    page("approvals", "enforcement:approval-list", "/approvals/"),
+    page("pending case", CASE, lambda w: f"/cases/{w['pending'].pk}/"),
+    page("metrics dashboard", "metrics:dashboard", "/metrics/"),
+    page("live operations", "metrics:live", "/metrics/live/"),
+    page("transparency report", "metrics:transparency", "/metrics/transparency/"),
+    page("access log", "access-log", "/access-log/"),
+    page(
+        "lookup with a result",
+        "enforcement:lookup",
+        lambda w: (
+            "/lookup/" + q(kind="account", external_id=w["decided"].subject.owner.external_id)
+        ),
+    ),
+    page("appeals overview", "appeals:overview", "/appeals/overview/"),
+    page("QA home", "qa:home", "/qa/"),
+    page("new QA plan", "qa:plan-create", "/qa/plans/new/"),
+    page(
+        "QA plan with errors",
+        "qa:plan-create",
+        "/qa/plans/new/",
+        status=400,
+        form=lambda w: ("/qa/plans/new/", {"name": "", "fixed_size": "-3"}),
+    ),
+    page("QA plan", "qa:plan-detail", lambda w: f"/qa/plans/{w['plan'].pk}/"),
+    page("QA sample", "qa:sample-detail", lambda w: f"/qa/samples/{w['sample'].pk}/"),
+    page("QA disputes", "qa:dispute-list", "/qa/disputes/"),
+    page(
+        "disputed QA review", "qa:review-detail", lambda w: f"/qa/reviews/{w['failed_review'].pk}/"
+    ),
+    page("QA pass rates", "qa:figures", "/qa/figures/" + q(group_by="analyst")),
+    page("calibration sessions", "qa:calibration-list", "/qa/calibration/"),
+    page("new calibration session", "qa:calibration-create", "/qa/calibration/new/"),
+    page(
+        "calibration session with errors",
+        "qa:calibration-create",
+        "/qa/calibration/new/",
+        status=400,
+        form=lambda w: ("/qa/calibration/new/", {"name": ""}),
+    ),
+    page(
+        "calibration session",
+        "qa:calibration-detail",
+        lambda w: f"/qa/calibration/{w['session'].pk}/",
+    ),
+    page(
+        "calibration results",
+        "qa:calibration-results",
+        lambda w: f"/qa/calibration/{w['session'].pk}/results/",
+    ),
+    page(
+        "escalation to an open team",
+        "escalations:escalation-detail",
+        lambda w: f"/escalations/{w['open_escalation'].pk}/",
+    ),
+    page(
+        "an escalation restricted to another team (404)",
+        "escalations:escalation-detail",
+        lambda w: f"/escalations/{w['escalation'].pk}/",
+        404,
+    ),
+    page("response templates", "enforcement:response-template-list", "/templates/"),
+    page("new response template", "enforcement:response-template-create", "/templates/new/"),
+    page(
+        "response template with errors",
+        "enforcement:response-template-create",
+        "/templates/new/",
+        status=400,
+        form=lambda w: (
+            "/templates/new/",
+            {"section_code": "SPAM-1.1", "kind": "message", "title": "", "body": "{nope}"},
+        ),
+    ),
+    page(
+        "response template",
+        "enforcement:response-template-edit",
+        lambda w: f"/templates/{w['template'].pk}/edit/",
+    ),
+    page("admin index", "admin:index", "/admin/"),
+    NOT_FOUND,
+]
+
+SUPPORT_PAGES = [
+    page("lookup", "enforcement:lookup", "/lookup/"),
+    page(
+        "lookup with a result",
+        "enforcement:lookup",
+        lambda w: "/lookup/" + q(q=w["decided"].subject.owner.external_id),
+    ),
+    page("lookup with no result", "enforcement:lookup", "/lookup/" + q(q="acct-nobody"), 404),
+    page(
+        "appeal form",
+        "appeals:appeal-file",
+        lambda w: "/appeals/file/" + q(action=w["action"].pk),
+    ),
+    page(
+        "appeal form with errors",
+        "appeals:appeal-file",
+        lambda w: "/appeals/file/" + q(action=w["action"].pk),
+        status=400,
+        form=lambda w: (
+            "/appeals/file/",
+            {"action_id": w["action"].pk, "statement": "", "external_id": "support-a11y-2"},
+        ),
+    ),
+    page("appeal status", "appeals:appeal-status", lambda w: f"/appeals/{w['appeal'].pk}/status/"),
+    page("403 page", "metrics:dashboard", "/metrics/", 403),
+    NOT_FOUND,
+]
+
+SPECIALIST_PAGES = [
+    page("team inbox", "escalations:team-inbox-list", "/escalations/"),
+    page(
+        "escalation",
+        "escalations:escalation-detail",
+        lambda w: f"/escalations/{w['escalation'].pk}/",
+    ),
+    page(
+        "escalation resolved with errors",
+        "escalations:escalation-resolve",
+        lambda w: f"/escalations/{w['escalation'].pk}/",
+        status=400,
+        form=lambda w: (f"/escalations/{w['escalation'].pk}/resolve/", {"outcome": ""}),
+    ),
+    page("restricted case", CASE, lambda w: f"/cases/{w['restricted'].pk}/"),
+    page("a case outside the team (404)", CASE, lambda w: f"/cases/{w['open'].pk}/", 404),
+    NOT_FOUND,
+]
+
+ROLE_PAGES = {
+    "associate": ("ada_associate", ASSOCIATE_PAGES),
+    "analyst": ("mateo_analyst", ANALYST_PAGES),
+    "senior": ("grace_senior", SENIOR_PAGES),
+    "support": ("sam_support", SUPPORT_PAGES),
+    "child-safety team": ("chen_childsafety", SPECIALIST_PAGES),
+}
+
+# Routes that are no page of their own: POST-only steps that answer with a redirect (their
+# error states, where they have one, are the pages above), downloads and htmx fragments.
+NOT_PAGES = {
+    "healthz": "health check (JSON)",
+    "logout": "POST, redirects to the login page",
+    "cases:queue-claim-next": "POST, redirects to the claimed case",
+    "cases:queue-bulk": "POST, redirects to the queue",
+    "cases:case-claim": "POST, redirects to the case",
+    "cases:case-release": "POST, redirects to the case",
+    "cases:case-reopen": "POST, redirects to the case",
+    "cases:case-evidence-reveal": "htmx fragment, checked within the case page",
+    "cases:case-identifier-reveal": "htmx fragment, checked within the case page",
+    "cases:case-lease-renew": "POST, no page",
+    "enforcement:case-draft-statement": "htmx fragment of the decision form",
+    "enforcement:action-approve": "POST, redirects to the approvals",
+    "enforcement:action-reject": "POST, redirects to the approvals",
+    "enforcement:action-reverse": "POST, redirects to the case",
+    "enforcement:queue-decide": "POST, redirects to the queue",
+    "appeals:appeal-claim-next": "POST, redirects to the claimed appeal",
+    "appeals:appeal-claim": "POST, redirects to the appeal",
+    "appeals:appeal-release": "POST, redirects to the appeals",
+    "appeals:appeal-lease-renew": "POST, no page",
+    "appeals:appeal-decide": "POST; its errors re-render the appeal page",
+    "appeals:notification-read": "POST, redirects home",
+    "escalations:escalation-acknowledge": "POST, redirects to the escalation",
+    "escalations:escalation-return": "POST; its errors re-render the escalation page",
+    "qa:plan-draw": "POST, redirects to the sample",
+    "qa:review-claim-next": "POST, redirects to the claimed review",
+    "qa:review-claim": "POST, redirects to the review",
+    "qa:review-release": "POST, redirects to the reviews",
+    "qa:review-score": "POST; its errors re-render the review page (see the answer errors)",
+    "qa:review-respond": "POST; its errors re-render the review page",
+    "qa:review-adjudicate": "POST; its errors re-render the review page",
+    "qa:review-reverse": "POST, redirects to the review",
+    "qa:calibration-invite": "POST; its errors re-render the session page",
+    "qa:calibration-open": "POST, redirects to the session",
+    "qa:calibration-submit": "POST, redirects to the session",
+    "qa:calibration-close": "POST, redirects to the results",
+    "qa:calibration-clarification": "POST, redirects to the results",
+    "qa:calibration-export": "CSV download",
+    "metrics:transparency-csv": "CSV download",
+    "enforcement:response-template-retire": "POST, redirects to the templates",
+    "enforcement:response-template-preview": "htmx fragment of the template form",
+    "enforcement:case-snippets": "htmx fragment of the decision form",
+}
+# Pages checked signed out: the sign-in page, its error state and the signed-out page.
+SIGNED_OUT_ROUTES = {"login"}
+
+
+# --- The browser -----------------------------------------------------------------------------
+
+# Sends a form from the page, with the page's CSRF token, as the browser would post it.
+POST_FORM = """([action, fields]) => {
+  const form = document.createElement('form');
+  form.method = 'post';
+  form.action = action;
+  const token = document.querySelector('input[name=csrfmiddlewaretoken]')
+    || document.querySelector('[data-csrf-token]');
+  const fieldsWithToken = Object.assign(
+    {csrfmiddlewaretoken: token ? (token.value || token.dataset.csrfToken) : ''}, fields);
+  for (const [name, value] of Object.entries(fieldsWithToken)) {
+    const input = document.createElement('input');
+    input.type = 'hidden'; input.name = name; input.value = String(value);
+    form.appendChild(input);
+  }
+  document.body.appendChild(form);
+  form.submit();
+}"""
+
+
+class Visitor:
+    """One browser context for a role: signed in once, then checks page after page."""
+
+    def __init__(self, browser, live_server, role: str):
+        self.context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
+        install_axe(self.context)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        _shots[id(self.page)] = [ARTIFACTS / "accessibility" / _safe(role), 0]
+        self.found: list[Violation] = []
+        self.problems: list[str] = []
+        self.checked: list[str] = []
+
+    def sign_in(self, username: str) -> None:
+        self.page.goto("/accounts/login/")
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(PASSWORD)
+        with self.page.expect_navigation():
+            self.page.get_by_role("button", name="Sign in").click()
+        assert "/accounts/login/" not in self.page.url, f"{username!r} could not sign in"
+
+    def check(self, path: str, label: str, status: int = 200, form=None) -> None:
+        started = time.monotonic()
+        response = self.page.goto(path)
+        if form is not None:
+            with self.page.expect_navigation() as navigation:
+                self.page.evaluate(POST_FORM, list(form))
+            response = navigation.value
+        self.page.wait_for_load_state("load")
+        loaded = time.monotonic()
+        got = response.status if response is not None else None
+        if got != status:
+            self.problems.append(f"{label} ({path}): answered {got}, expected {status}")
+        found = violations(self.page, f"{label} ({path})")
+        checked = time.monotonic()
+        self.found.extend(found)
+        # Every page is kept as a screenshot (the whole page where axe-core found something).
+        _screenshot(self.page, label, full_page=bool(found))
+        self.checked.append(
+            f"{label} {path} [{got}] load {loaded - started:.2f}s axe {checked - loaded:.2f}s"
+            f" shot {time.monotonic() - checked:.2f}s"
+        )
+
+    def nav_links(self) -> list[tuple[str, str]]:
+        self.page.goto("/")
+        links = self.page.eval_on_selector_all(
+            "nav a[href]", "links => links.map(a => [a.textContent.trim(), a.getAttribute('href')])"
+        )
+        return [(text, href) for text, href in links if href.startswith("/")]
+
+    def close(self) -> None:
+        _shots.pop(id(self.page), None)
+        self.context.close()
+
+
+def _screenshot(page, label: str, *, full_page: bool) -> None:
+    """tests.browser.conftest.screenshot, of the window only unless asked for the whole page
+    (a whole long page costs as much as checking it)."""
+    state = _shots[id(page)]
+    state[1] += 1
+    state[0].mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(state[0] / f"{state[1]:02d}-{_safe(label)}.png"), full_page=full_page)
+
+
+def _assert_clean(visitor: Visitor) -> None:
+    print(f"{len(visitor.checked)} pages checked:\n  " + "\n  ".join(visitor.checked))
+    message = report(visitor.found) if visitor.found else ""
+    if visitor.problems:
+        message += "\nPages that did not answer as expected:\n  " + "\n  ".join(visitor.problems)
+    assert not visitor.found and not visitor.problems, message
+
+
+@pytest.mark.parametrize("role", list(ROLE_PAGES))
+def test_every_page_a_role_reaches_has_no_serious_accessibility_violation(
+    browser, live_server, world, role
+):
+    username, pages = ROLE_PAGES[role]
+    visitor = Visitor(browser, live_server, role)
+    try:
+        visitor.sign_in(username)
+        seen = set()
+        for text, href in visitor.nav_links():
+            if href not in seen:
+                seen.add(href)
+                visitor.check(href, f"nav {text}")
+        for entry in pages:
+            form = entry.form(world) if entry.form else None
+            visitor.check(entry.path(world), entry.label, entry.status, form)
+    finally:
+        visitor.close()
+    _assert_clean(visitor)
+
+
+def test_the_signed_out_pages_have_no_serious_accessibility_violation(browser, live_server):
+    make_member("ada_associate", roles.ASSOCIATE)
+    visitor = Visitor(browser, live_server, "signed-out")
+    try:
+        visitor.check("/accounts/login/", "sign-in page")
+        refused = {"username": "ada_associate", "password": "not-the-password"}
+        visitor.check("/accounts/login/", "sign-in refused", form=("/accounts/login/", refused))
+        visitor.check("/no-such-page/", "404 page signed out", 404)
+        visitor.sign_in("ada_associate")
+        visitor.check("/", "home, then signed out", form=("/accounts/logout/", {}))
+    finally:
+        visitor.close()
+    _assert_clean(visitor)
+
+
+# --- Every page route is checked -------------------------------------------------------------
+
+
+def _route_names(resolver=None, namespace: str = "") -> set[str]:
+    names = set()
+    for pattern in (resolver or get_resolver()).url_patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace in ("api", "admin") or str(pattern.pattern).startswith("api/"):
+                continue
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            names |= _route_names(pattern, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            if str(pattern.pattern).startswith("api/"):
+                continue
+            names.add(namespace + pattern.name)
+    return names
+
+
+def test_every_console_page_is_checked():
+    checked = {p.route for _, pages in ROLE_PAGES.values() for p in pages}
+    checked |= {"home", *SIGNED_OUT_ROUTES}
+    # The navigation's pages are read from the page itself: count them as checked.
+    from tsops.navigation import NAV_ITEMS
+
+    checked |= {item.url_name for item in NAV_ITEMS}
+    missing = sorted(_route_names() - checked - set(NOT_PAGES) - {"schema", "swagger-ui"})
+    assert missing == [], (
+        "Console routes no role's page list in tests/browser/test_accessibility.py opens: "
+        f"{missing}. Add each page (or its error state) to a role's pages, or to NOT_PAGES "
+        "saying why it is no page of its own."
+    )
+    for name in NOT_PAGES:
+        assert name in _route_names(), f"NOT_PAGES names {name!r}, which is no route"
