@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 from django.utils import timezone
 
-from cases.models import Case, Subject
+from cases.models import Case, Report, Subject
 from cases.visibility import can_view_case, visible_cases
 from enforcement import strikes
 from enforcement.appeal_window import OPEN_APPEAL_STATUSES, appeal_eligibility, latest_appeal
@@ -80,9 +83,110 @@ def approvals_pending(*, actor) -> QuerySet[EnforcementAction]:
             status=EnforcementAction.Status.PENDING_APPROVAL,
             case__in=visible_cases(actor),
         )
-        .select_related("case", "subject", "proposed_by", "decision", "decision__policy_section")
-        .order_by("created_at")
+        .select_related(
+            "case",
+            "case__subject",
+            "case__subject__owner",
+            "subject",
+            "subject__owner",
+            "proposed_by",
+            "decision",
+            "decision__policy_section",
+        )
+        # The most severe first (P0 is 0), then the longest waiting.
+        .order_by("case__severity", "created_at", "pk")
     )
+
+
+# Actions that restrict an account while active (a warning restricts nothing).
+RESTRICTION_TYPES = tuple(
+    code for code, spec in ACTIONS.items() if spec.target == "account" and code != "warn"
+)
+
+
+@dataclass
+class Standing:
+    """An account's enforcement standing: active restrictions, strikes in force (how many and
+    their points), and, as asked, its other cases the reader sees and its open appeals."""
+
+    restrictions: int = 0
+    strikes: int = 0
+    strike_points: int = 0
+    cases: int = 0
+    open_appeals: int = 0
+
+
+def _active_q(now, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}status": EnforcementAction.Status.ACTIVE}) & (
+        Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": now})
+    )
+
+
+def account_standings(
+    *, actor, account_ids: list[int], now, cases: bool = False, open_appeals: bool = False
+) -> dict[int, Standing]:
+    """The standing of each account, one query per figure whatever the number of accounts.
+    ``cases`` counts the cases on the account and on its content that the actor may see;
+    ``open_appeals`` the appeals still being worked on actions against either."""
+    ids = sorted(set(account_ids))
+    standings = {pk: Standing() for pk in ids}
+    if not ids:
+        return standings
+    restrictions = (
+        EnforcementAction.objects.filter(_active_q(now), subject_id__in=ids)
+        .filter(action_type__in=RESTRICTION_TYPES)
+        .values("subject_id")
+        .annotate(n=Count("id"))
+    )
+    for row in restrictions:
+        standings[row["subject_id"]].restrictions = row["n"]
+    in_force = (
+        Strike.objects.filter(strikes.counting_q(now), account_id__in=ids)
+        .values("account_id")
+        .annotate(n=Count("id"), points=Sum("points"))
+    )
+    for row in in_force:
+        standing = standings[row["account_id"]]
+        standing.strikes, standing.strike_points = row["n"], row["points"] or 0
+    owned = Q(subject_id__in=ids) | Q(subject__owner_id__in=ids)
+    if cases:
+        rows = (
+            visible_cases(actor)
+            .filter(owned)
+            .annotate(account_id=Coalesce("subject__owner_id", "subject_id"))
+            .values("account_id")
+            .annotate(n=Count("id"))
+        )
+        for row in rows:
+            standings[row["account_id"]].cases = row["n"]
+    if open_appeals:
+        rows = (
+            EnforcementAction.objects.filter(owned, appeals__status__in=OPEN_APPEAL_STATUSES)
+            .annotate(account_id=Coalesce("subject__owner_id", "subject_id"))
+            .values("account_id")
+            .annotate(n=Count("appeals", distinct=True))
+        )
+        for row in rows:
+            standings[row["account_id"]].open_appeals = row["n"]
+    return standings
+
+
+def report_excerpts(*, case_ids: list[int], per_case: int = 3) -> dict[int, list]:
+    """The latest ``per_case`` reports of each case, in one query (a window per case)."""
+    latest = Window(
+        RowNumber(), partition_by=[F("case_id")], order_by=[F("received_at").desc(), F("id")]
+    )
+    rows = (
+        Report.objects.filter(case_id__in=case_ids)
+        .annotate(position=latest)
+        .filter(position__lte=per_case)
+        .only("case_id", "reason", "description", "source", "received_at")
+        .order_by("case_id", "position")
+    )
+    excerpts: dict[int, list] = {pk: [] for pk in case_ids}
+    for report in rows:
+        excerpts[report.case_id].append(report)
+    return excerpts
 
 
 def decisions_for_case(case: Case) -> list[Decision]:

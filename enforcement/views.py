@@ -15,17 +15,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import selectors as case_selectors
-from cases.models import Case, Subject
-from cases.panels import render_case_page
+from cases.models import Case, ReportReason, Subject
+from cases.panels import claim_next_url, render_case_page
 from cases.permissions import can_bulk_edit
 from cases.services import StaleEdit
 from enforcement import selectors, services
 from enforcement.forms import BulkDecisionForm, DecisionForm, LookupForm, ReasonForm
 from enforcement.models import Decision, EnforcementAction
-from enforcement.panels import decision_form_for, relevant_sections
+from enforcement.panels import case_panel, decision_form_for, relevant_sections
 from enforcement.permissions import (
     can_approve_action,
     check_decide_case,
@@ -36,6 +37,7 @@ from enforcement.presentation import STATUS_LABELS, action_summary
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
 from tsops.models import AccessLog
+from tsops.selectors import preferences_for
 from tsops.services import access_log_record
 
 MAX_APPROVALS_SHOWN = 200
@@ -51,11 +53,34 @@ def _error_text(error: ValidationError) -> str:
     )
 
 
-def _render_case(request, case: Case, form: DecisionForm, status: int) -> HttpResponse:
-    """The case page again, its decision panel showing this form (with its errors)."""
+def _render_case(
+    request, case: Case, form: DecisionForm, status: int, *, error: str = ""
+) -> HttpResponse:
+    """The decision again with this form's errors: the decision column alone for htmx (the
+    rest of the page stays as the analyst left it), else the whole case page."""
+    if request.headers.get("HX-Request"):
+        panel = case_panel(request, case, decision_form=form)
+        panel["error_message"] = error
+        context = {"case": case, "enforcement": panel, "can_claim": False}
+        return render(request, "enforcement/_decide_panel.html", context, status=status)
+    if error:
+        messages.error(request, error)
     return render_case_page(
         request, case, status=status, panel_options={"enforcement": {"decision_form": form}}
     )
+
+
+def _after_decision(request: HttpRequest, case: Case) -> HttpResponse:
+    """Decide & next: the next case of the same queue opens (claimed), unless the member
+    turned that off; an empty queue says so on the queue's page."""
+    target = reverse("cases:case-detail", args=[case.pk])
+    if preferences_for(request.user).decide_and_next:
+        target = claim_next_url(request, case.queue)
+    if request.headers.get("HX-Request"):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 def _texts(actions: list[EnforcementAction]) -> list[str]:
@@ -101,25 +126,31 @@ def case_decide(request: HttpRequest, case_id: int) -> HttpResponse:
             version=data["version"],
         )
     except StaleEdit as error:
-        messages.error(
-            request,
-            f"This case was changed by {error.changed_by} meanwhile — check what changed "
-            "before you decide. Your decision was not saved; what you wrote is kept below.",
-        )
         # The refreshed form carries the current version: submitting it again decides the
         # case as it is now, which the person has just been shown.
         case = case_selectors.case_get_for(actor=actor, case_id=case.pk)
         fresh = request.POST.copy()
         fresh["version"] = str(case.version)
-        return _render_case(request, case, decision_form_for(case, relevant, data=fresh), 409)
+        stale = (
+            f"This case was changed by {error.changed_by} meanwhile — check what changed "
+            "before you decide. Your decision was not saved; what you wrote is kept."
+        )
+        form = decision_form_for(case, relevant, data=fresh)
+        form.is_valid()
+        return _render_case(request, case, form, 409, error=stale)
     except ConflictError as error:
         messages.error(request, str(error))
-        return redirect(reverse("cases:case-detail", args=[case.pk]) + "#enforcement")
+        target = reverse("cases:case-detail", args=[case.pk])
+        if request.headers.get("HX-Request"):
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = target
+            return response
+        return redirect(target)
     except ValidationError as error:
         form.add_service_errors(error)
         return _render_case(request, case, form, 400)
     messages.success(request, _decision_message(decision))
-    return redirect("cases:case-detail", case_id=case.pk)
+    return _after_decision(request, decision.case)
 
 
 @console_view()
@@ -169,20 +200,58 @@ def _back(request: HttpRequest, form: ReasonForm | None, action: EnforcementActi
     return redirect(reverse("cases:case-detail", args=[action.case_id]) + "#case-actions")
 
 
-@console_view("approve_actions")
-@require_GET
-def approval_list(request: HttpRequest) -> HttpResponse:
-    """Actions waiting for a senior's approval, oldest first."""
+def needs_confirmation(action: EnforcementAction) -> bool:
+    """Approving it ends the account for good (a ban, which has no expiry): the senior
+    confirms it in so many words."""
+    spec = action.spec
+    return spec.dsa_value == "DECISION_ACCOUNT_TERMINATED" and not spec.temporary
+
+
+def _approval_cards(actor, rows: list[EnforcementAction]) -> None:
+    """Per card: the action in words, what was reported, and the account's standing (one
+    query per figure for the whole page)."""
+    now = timezone.now()
+    accounts = {a.pk: a.subject.account for a in rows}
+    standings = selectors.account_standings(
+        actor=actor,
+        account_ids=[acct.pk for acct in accounts.values() if acct is not None],
+        now=now,
+        cases=True,
+    )
+    excerpts = selectors.report_excerpts(case_ids=sorted({a.case_id for a in rows}))
+    reasons = dict(ReportReason.objects.values_list("code", "label"))
+    for action in rows:
+        action.text = action_summary(action)
+        action.can_review = can_approve_action(actor, action)
+        action.own_proposal = action.proposed_by_id == actor.pk
+        action.permanent = needs_confirmation(action)
+        action.reason_label = reasons.get(action.case.reason, "Other")
+        action.reports = excerpts.get(action.case_id, [])
+        for report in action.reports:
+            report.reason_label = reasons.get(report.reason, "Other")
+        action.account = accounts[action.pk]
+        action.standing = standings.get(action.account.pk) if action.account else None
+        if action.standing is not None:
+            # The case under review is one of the account's own: the others are prior.
+            action.prior_cases = max(action.standing.cases - 1, 0)
+
+
+def _approvals_page(request: HttpRequest, *, status: int = 200, refused: int | None = None):
     actor = request.user
     pending = selectors.approvals_pending(actor=actor).select_related("case__queue")
     rows = list(pending[: MAX_APPROVALS_SHOWN + 1])
     more = len(rows) > MAX_APPROVALS_SHOWN
     rows = rows[:MAX_APPROVALS_SHOWN]
-    for action in rows:
-        action.text = action_summary(action)
-        action.can_review = can_approve_action(actor, action)
-        action.own_proposal = action.proposed_by_id == actor.pk
-    return render(request, "enforcement/approval_list.html", {"actions": rows, "more": more})
+    _approval_cards(actor, rows)
+    context = {"actions": rows, "more": more, "refused": refused}
+    return render(request, "enforcement/approval_list.html", context, status=status)
+
+
+@console_view("approve_actions")
+@require_GET
+def approval_list(request: HttpRequest) -> HttpResponse:
+    """Actions waiting for a senior's approval, the most severe first, then the oldest."""
+    return _approvals_page(request)
 
 
 @console_view()
@@ -190,6 +259,24 @@ def approval_list(request: HttpRequest) -> HttpResponse:
 def action_approve(request: HttpRequest, action_id: int) -> HttpResponse:
     actor = request.user
     action = selectors.action_get_for(actor=actor, action_id=action_id)
+    if needs_confirmation(action) and request.POST.get("confirm_permanent") != "yes":
+        # Refused as the service would refuse: 404 for one who does not see the case (support
+        # reads actions, not cases), then 403 for one who may not review it.
+        action = selectors.action_get_for_case_worker(actor=actor, action_id=action.pk)
+        check_review_action(actor, action)
+        messages.error(
+            request,
+            "A permanent ban needs your confirmation: tick “I confirm this permanent ban” "
+            "and approve again. Nothing was approved.",
+        )
+        if request.POST.get("next") == "approvals":
+            return _approvals_page(request, status=400, refused=action.pk)
+        return render(
+            request,
+            "enforcement/approve_confirm.html",
+            {"action": action, "text": action_summary(action)},
+            status=400,
+        )
     try:
         action = services.action_approve(actor=actor, action_id=action.pk)
     except ConflictError as error:
