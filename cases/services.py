@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -62,6 +63,30 @@ def _expire_leases(queue: Queue | None, now) -> int:
     return len(expired)
 
 
+class ClaimRefused(ConflictError, PermissionDenied):
+    """A claim guard's refusal: the claimer's state forbids the claim for now (the API
+    answers 409; the case page shows the message). A caller that does not catch it shows
+    the 403 page with the message. The message says why and what the claimer can do."""
+
+
+# Rules of apps above cases that may refuse a claim (workspace: the exposure budgets of
+# graphic queues). Each is ``guard(actor, queue)`` and raises ClaimRefused to refuse; the
+# owning app registers it from its AppConfig.ready(), so cases never imports it.
+ClaimGuard = Callable[[object, Queue], None]
+_claim_guards: list[ClaimGuard] = []
+
+
+def register_claim_guard(guard: ClaimGuard) -> None:
+    """Have ``guard(actor, queue)`` checked before every claim of a case (once per guard)."""
+    if guard not in _claim_guards:
+        _claim_guards.append(guard)
+
+
+def _claim_guards_check(actor, queue: Queue) -> None:
+    for guard in _claim_guards:
+        guard(actor, queue)
+
+
 # The claim statement (tsops.claims): the top unclaimed case of the queue in claim order,
 # passing over cases the claimer skipped within the last hour.
 CLAIM_SQL = lifecycle.CASE_WORK.claim_sql(
@@ -75,6 +100,7 @@ def case_claim_next(*, actor, queue: Queue) -> Case | None:
     """Claim the top case of ``queue`` for ``actor``; None when the queue has nothing for them."""
     if not can_work_queue(actor, queue):
         raise PermissionDenied("You may not work this queue.")
+    _claim_guards_check(actor, queue)
     now = timezone.now()
     with transaction.atomic():
         # Expired claims in this queue go back first, so "next" can hand them out again
@@ -102,6 +128,7 @@ def case_claim(*, actor, case_id: int) -> Case:
             return case_renew_lease(actor=actor, case_id=case.pk)
         if case.status == Case.Status.IN_REVIEW and case.lease_expires_at > timezone.now():
             raise InvalidTransition(case, "claimed: it is claimed by someone else")
+        _claim_guards_check(actor, case.queue)
         case_transition(
             case,
             Case.Status.IN_REVIEW,

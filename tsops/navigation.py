@@ -43,6 +43,13 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "my-figures",
         predicate="metrics.selectors.can_view_own_figures",
     ),
+    NavItem(
+        "Exposure",
+        "workspace:exposure",
+        "",
+        "exposure",
+        predicate="workspace.permissions.can_view_exposure",
+    ),
     NavItem("Transparency", "metrics:transparency", "export_data", "transparency"),
     NavItem("Enforcement lookup", "enforcement:lookup", "lookup_enforcement", "lookup"),
     NavItem("Access log", "access-log", "view_access_log", "access-log"),

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "qa",
     "escalations",
     "metrics",
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -347,6 +348,11 @@ METRICS_ROLLUP_STATEMENT_TIMEOUT_MS = env_int(
 )
 METRICS_ROLLUP_LOCK_TIMEOUT_MS = env_int("METRICS_ROLLUP_LOCK_TIMEOUT_MS", 5_000, minimum=1)
 METRICS_ROLLUP_PARALLEL_WORKERS = env_int("METRICS_ROLLUP_PARALLEL_WORKERS", 0, minimum=0)
+
+# The analyst workspace (workspace.presence): how often a case page and a queue page ask who
+# else is on a case. Each case-page poll also adds the time since the previous one (at most
+# this) to the viewer's exposure to a graphic queue; presence lasts two intervals.
+WORKSPACE_POLL_SECONDS = env_int("WORKSPACE_POLL_SECONDS", 15, minimum=1)
 
 # --- Internationalisation, static files, logging ------------------------------------------
 

@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("escalations.urls")),
     path("", include("qa.urls")),
     path("", include("metrics.urls")),
+    path("", include("workspace.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -494,6 +494,13 @@ TABLE: dict[str, Rule] = {
     "metrics:my-figures": page(WORKERS | TEAMS),
     "metrics:transparency": page(SENIORS),
     "metrics:transparency-csv": page(SENIORS),
+    # --- Workspace (exposure, presence) --------------------------------------------------------
+    # Reviewers see their own exposure, leads everyone's on the same page; seniors extend a
+    # budget (the empty body is answered 400). Presence follows the case's and queue's sight.
+    "workspace:exposure": page(WORKERS | TEAMS),
+    "workspace:override-grant": page(SENIORS, methods=POST),
+    "workspace:case-presence": page(methods=POST, sees=CASES),
+    "workspace:queue-presence": page(sees=CASES),
     # --- REST API ------------------------------------------------------------------------------
     "api:me": api({"GET": None}, ROLES),
     "api:access-log": api({"GET": "metrics:read"}, SENIORS),
