@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
@@ -299,52 +300,105 @@ def _appeal_info(action: EnforcementAction, now) -> dict:
     }
 
 
-def enforcement_lookup(*, actor, kind: str, external_id: str) -> dict:
-    """What support may tell a user about the enforcement on a subject (and, for an account,
-    on its content): public facts only — never rationale, notes, evidence, reporters,
-    identifiers or staff names."""
+def _lookup_subject(*, actor, kind: str, external_id: str) -> Subject:
     if not can_lookup_enforcement(actor):
         raise PermissionDenied("Enforcement lookup is for support agents and seniors.")
     subject = Subject.objects.filter(kind=kind, external_id=external_id).first()
     if subject is None:
         raise Http404("No such subject.")
+    return subject
+
+
+def _lookup_actions(subject: Subject) -> QuerySet[EnforcementAction]:
+    """What support may see of the enforcement on a subject and, for an account, on its
+    content: never a rejected proposal, nor one still pending on a restricted case."""
     subjects = [subject.pk]
     if subject.kind == Subject.Kind.ACCOUNT:
         subjects += list(subject.owned.values_list("pk", flat=True)[:5000])
-    actions = (
+    return (
         EnforcementAction.objects.filter(subject_id__in=subjects)
         .exclude(status=EnforcementAction.Status.REJECTED)
         .exclude(case__restricted=True, status=EnforcementAction.Status.PENDING_APPROVAL)
         .select_related("subject", "decision", "decision__policy_section")
         .prefetch_related("appeals")
-        .order_by("-created_at")[:200]
+        .order_by("-created_at", "-pk")
     )
+
+
+def _lookup_row(action: EnforcementAction, now) -> dict:
+    """One action as the lookup tells it (exactly :data:`LOOKUP_KEYS`)."""
+    section = action.decision.policy_section
+    ends = action.ended_at or action.expires_at
+    return {
+        "action_id": action.pk,
+        "type": action.action_type,
+        "type_label": ACTIONS[action.action_type].label,
+        "status": action.effective_status(now),
+        "subject": {"kind": action.subject.kind, "external_id": action.subject.external_id},
+        "starts_at": action.starts_at.isoformat() if action.starts_at else None,
+        "ends_at": ends.isoformat() if ends else None,
+        "policy_section": {
+            "code": section.code,
+            "title": section.title,
+            "public_summary": section.public_summary,
+        }
+        if section
+        else None,
+        "statement_of_reasons": action.decision.statement_of_reasons,
+        "appeal": _appeal_info(action, now),
+    }
+
+
+def enforcement_lookup(*, actor, kind: str, external_id: str) -> dict:
+    """What support may tell a user about the enforcement on a subject (and, for an account,
+    on its content): public facts only — never rationale, notes, evidence, reporters,
+    identifiers or staff names."""
+    subject = _lookup_subject(actor=actor, kind=kind, external_id=external_id)
     now = timezone.now()
-    actions = list(actions)
-    rows = []
-    for action in actions:
-        section = action.decision.policy_section
-        status = action.effective_status(now)
-        rows.append(
-            {
-                "action_id": action.pk,
-                "type": action.action_type,
-                "type_label": ACTIONS[action.action_type].label,
-                "status": status,
-                "subject": {"kind": action.subject.kind, "external_id": action.subject.external_id},
-                "starts_at": action.starts_at.isoformat() if action.starts_at else None,
-                "ends_at": (action.ended_at or action.expires_at).isoformat()
-                if (action.ended_at or action.expires_at)
-                else None,
-                "policy_section": {
-                    "code": section.code,
-                    "title": section.title,
-                    "public_summary": section.public_summary,
-                }
-                if section
-                else None,
-                "statement_of_reasons": action.decision.statement_of_reasons,
-                "appeal": _appeal_info(action, now),
-            }
-        )
+    rows = [_lookup_row(action, now) for action in _lookup_actions(subject)[:200]]
     return {"subject": {"kind": subject.kind, "external_id": subject.external_id}, "actions": rows}
+
+
+LOOKUP_PAGE_SIZE = 25
+
+
+@dataclass
+class LookupPage:
+    """The support lookup's page: the subject, the standing of the account behind it (None
+    when it has none), and one page of actions as :func:`enforcement_lookup` tells them."""
+
+    subject: dict
+    account: str | None
+    standing: Standing | None
+    page: Page
+    rows: list[dict]
+    total: int
+
+
+def enforcement_lookup_page(
+    *, actor, kind: str, external_id: str, active_only: bool = False, page: int | str = 1
+) -> LookupPage:
+    """The lookup for the support page: the account's standing first (active restrictions,
+    strikes in force, open appeals), then its actions newest first, ``LOOKUP_PAGE_SIZE`` a
+    page, optionally only those in force now. 404 for an unknown subject."""
+    subject = _lookup_subject(actor=actor, kind=kind, external_id=external_id)
+    now = timezone.now()
+    account = subject.account
+    standing = None
+    if account is not None:
+        standing = account_standings(
+            actor=actor, account_ids=[account.pk], now=now, open_appeals=True
+        )[account.pk]
+    actions = _lookup_actions(subject)
+    if active_only:
+        actions = actions.filter(_active_q(now))
+    paginator = Paginator(actions, LOOKUP_PAGE_SIZE)
+    current = paginator.get_page(page)
+    return LookupPage(
+        subject={"kind": subject.kind, "external_id": subject.external_id},
+        account=account.external_id if account is not None else None,
+        standing=standing,
+        page=current,
+        rows=[_lookup_row(action, now) for action in current.object_list],
+        total=paginator.count,
+    )

@@ -350,45 +350,52 @@ def action_reverse(request: HttpRequest, action_id: int) -> HttpResponse:
 LOOKUP_ORDER = [Subject.Kind.ACCOUNT] + [k for k in Subject.Kind if k != Subject.Kind.ACCOUNT]
 
 
+KIND_LABELS = {kind.value: kind.label.lower() for kind in Subject.Kind}
+# What the "active only" filter keeps of the query: the subject asked for.
+LOOKUP_PARAMS = ("q", "kind", "external_id")
+
+
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _lookup_rows(result: dict) -> list[dict]:
+def _lookup_rows(rows: list[dict]) -> list[dict]:
     """The lookup's rows with their dates parsed for display (nothing added but labels)."""
-    rows = []
-    for row in result["actions"]:
-        rows.append(
-            {
-                **row,
-                "status_label": STATUS_LABELS.get(row["status"], row["status"]),
-                "starts": _parse(row["starts_at"]),
-                "ends": _parse(row["ends_at"]),
-                "appeal_deadline": _parse(row["appeal"]["deadline"]),
-                "appeal_status": (row["appeal"].get("status") or "").replace("_", " "),
-            }
-        )
-    return rows
+    return [
+        {
+            **row,
+            "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+            "starts": _parse(row["starts_at"]),
+            "ends": _parse(row["ends_at"]),
+            "appeal_deadline": _parse(row["appeal"]["deadline"]),
+            "appeal_status": (row["appeal"].get("status") or "").replace("_", " "),
+            "subject_kind_label": KIND_LABELS.get(row["subject"]["kind"], "item"),
+        }
+        for row in rows
+    ]
 
 
-@console_view("lookup_enforcement")
-@require_GET
-def lookup(request: HttpRequest) -> HttpResponse:
-    """What support may tell a user about the enforcement on an account or item."""
-    actor = request.user
+def _lookup_query(request: HttpRequest) -> tuple[LookupForm, list[str], str]:
+    """The form to show, the kinds to try (in order) and the id asked for; no kinds for a
+    form that does not validate."""
     q = request.GET.get("q", "").strip()[:200]
     if "external_id" in request.GET:
         form = LookupForm(request.GET)
-        kinds = [form.cleaned_data["kind"]] if form.is_valid() else []
-        external_id = form.cleaned_data.get("external_id", "") if form.is_valid() else ""
-    else:
-        form = LookupForm(initial={"kind": Subject.Kind.ACCOUNT, "external_id": q})
-        kinds = LOOKUP_ORDER if q else []
-        external_id = q
-    result = None
+        if not form.is_valid():
+            return form, [], ""
+        return form, [form.cleaned_data["kind"]], form.cleaned_data["external_id"]
+    form = LookupForm(initial={"kind": Subject.Kind.ACCOUNT, "external_id": q})
+    return form, LOOKUP_ORDER if q else [], q
+
+
+def _lookup_find(request: HttpRequest, kinds: list[str], external_id: str, **options):
+    """The first kind that names a subject, looked up (and logged), or None."""
+    actor = request.user
     for kind in kinds:
         try:
-            result = selectors.enforcement_lookup(actor=actor, kind=kind, external_id=external_id)
+            found = selectors.enforcement_lookup_page(
+                actor=actor, kind=kind, external_id=external_id, **options
+            )
         except Http404:
             continue
         access_log_record(
@@ -398,16 +405,38 @@ def lookup(request: HttpRequest) -> HttpResponse:
             object_id=f"{kind}:{external_id}",
             request=request,
         )
-        break
-    searched = bool(kinds and external_id)
+        return found
+    return None
+
+
+@console_view("lookup_enforcement")
+@require_GET
+def lookup(request: HttpRequest) -> HttpResponse:
+    """What support may tell a user about the enforcement on an account or item: the account's
+    standing first, then its actions, 25 a page, optionally only those in force. An id with
+    nothing on record is a friendly answer (200), not an error."""
+    form, kinds, external_id = _lookup_query(request)
+    active_only = request.GET.get("active") in ("1", "on", "true")
+    found = _lookup_find(
+        request, kinds, external_id, active_only=active_only, page=request.GET.get("page") or 1
+    )
+    params = request.GET.copy()
+    params.pop("page", None)
     context = {
         "form": form,
-        "searched": searched,
+        "searched": bool(kinds and external_id),
         "external_id": external_id,
-        "result": result,
-        "rows": _lookup_rows(result) if result else [],
+        "result": found,
+        "rows": _lookup_rows(found.rows) if found else [],
+        "active_only": active_only,
+        "kind_label": KIND_LABELS.get(found.subject["kind"], "item") if found else "",
+        "searched_label": KIND_LABELS.get(kinds[0], "item") if len(kinds) == 1 else "id",
+        "query": params.urlencode(),
+        "filter_params": [
+            (k, v) for k, v in request.GET.items() if k in ("q", "kind", "external_id")
+        ],
     }
-    status = 404 if searched and result is None else 200
+    status = 400 if form.is_bound and not form.is_valid() else 200
     return render(request, "enforcement/lookup.html", context, status=status)
 
 
