@@ -9,6 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=tsops.settings \
     TSOPS_ENV=production \
     STATIC_ROOT=/app/staticfiles \
+    TSOPS_MEDIA_ROOT=/app/var/media \
     PORT=8000
 
 RUN groupadd --system --gid 10001 tsops \
@@ -19,7 +20,13 @@ WORKDIR /app
 
 # Dependencies first, so that a code change doesn't reinstall them.
 COPY requirements.lock ./
-RUN pip install -r requirements.lock
+# pdqhash (PDQ hashes of media evidence) is built from source: a compiler for the install only,
+# removed in the same layer.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends g++ \
+    && pip install -r requirements.lock \
+    && apt-get purge -y --auto-remove g++ \
+    && rm -rf /var/lib/apt/lists/*
 
 COPY . .
 

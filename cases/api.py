@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import QueryDict
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -19,12 +23,14 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cases import selectors, services
+from cases import media, selectors, services
 from cases.intake import MAX_BATCH, report_submit, report_submit_batch
+from cases.media import Prepared, report_media_attach
 from cases.models import Queue, Report, Subject
 from cases.permissions import check_submit_reports
 from cases.serializers import (
@@ -90,6 +96,18 @@ IntakeAnswer = inline_serializer(
         "case_id": serializers.IntegerField(),
         "case_status": serializers.CharField(),
         "created_case": serializers.BooleanField(),
+        "media": inline_serializer(
+            "IntakeMedia",
+            {
+                "evidence_id": serializers.IntegerField(),
+                "sha256": serializers.CharField(),
+                "renderable": serializers.BooleanField(
+                    help_text="An image (thumbnailed); false: kept as an opaque file."
+                ),
+            },
+            many=True,
+            help_text="The media attached with this request (none again on a repeat).",
+        ),
     },
 )
 
@@ -106,6 +124,47 @@ class SubjectInput(serializers.Serializer):
         child=serializers.CharField(allow_blank=True), required=False, allow_null=True
     )
     created_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+# Base64 exactly as intake decodes it (``base64.b64decode(validate=True)``): no whitespace.
+BASE64_PATTERN = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
+class AttachmentInput(serializers.Serializer):
+    filename = _optional(serializers.CharField, max_length=200)
+    content_base64 = serializers.CharField(
+        min_length=4,
+        max_length=(settings.TSOPS_MEDIA_BASE64_MAX_BYTES + 2) // 3 * 4,
+        help_text="The file's bytes in base64 (small images; larger files go as multipart).",
+    )
+    sensitive = serializers.BooleanField(
+        required=False, help_text="Blurred until an analyst reveals it (default true)."
+    )
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "nullable": True,
+        "maxItems": settings.TSOPS_MEDIA_MAX_FILES,
+        "items": {
+            "type": "object",
+            "properties": {
+                "filename": {"type": "string", "maxLength": 200, "nullable": True},
+                "content_base64": {
+                    "type": "string",
+                    "minLength": 4,
+                    "maxLength": (settings.TSOPS_MEDIA_BASE64_MAX_BYTES + 2) // 3 * 4,
+                    "pattern": BASE64_PATTERN,
+                },
+                "sensitive": {"type": "boolean"},
+            },
+            "required": ["content_base64"],
+        },
+    }
+)
+class AttachmentField(serializers.ListField):
+    """Base64 media of a JSON report, as intake checks it (``_base64_media``)."""
 
 
 class IdentifierInput(serializers.Serializer):
@@ -128,6 +187,15 @@ class ReportInput(serializers.Serializer):
     detector = _optional(serializers.CharField, max_length=100)
     score = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
     received_at = serializers.DateTimeField(required=False, allow_null=True)
+    attachments = AttachmentField(
+        child=AttachmentInput(),
+        required=False,
+        allow_null=True,
+        help_text="Media as base64 (at most TSOPS_MEDIA_MAX_FILES files of "
+        "TSOPS_MEDIA_BASE64_MAX_BYTES each; more is answered 413). Larger files: send the "
+        "report as multipart/form-data, the report's JSON in the part ``report`` and each file "
+        "in a part ``media`` (``sensitive=false`` to send them unblurred).",
+    )
 
 
 # Literal values as patterns, not enums: drf-spectacular would merge an enum of one value into
@@ -190,22 +258,115 @@ class ReportCreateApi(APIView):
 
     required_scopes = {"POST": "reports:write"}
 
+    # JSON, or multipart/form-data for reports with larger media (the report's JSON in the
+    # part "report", files in "media"); the schema states the JSON form, the text the other.
+    parser_classes = [JSONParser, MultiPartParser]
+
     @extend_schema(
-        request=ReportInput,
+        request={"application/json": ReportInput},
         responses={
             201: IntakeAnswer,
             200: IntakeAnswer,
             400: OpenApiResponse(description="Invalid"),
+            413: OpenApiResponse(
+                description="Media over a limit (files per report, bytes per file, pixels of "
+                "an image, base64 size): the message names the setting."
+            ),
         },
     )
     def post(self, request):
-        result = report_submit(actor=request.user, data=request.data)
+        check_submit_reports(request.user)  # before anything of the body is read
+        data, files = _report_and_media(request)
+        result = report_submit(actor=request.user, data=data)
         if result.errors is not None:
             raise ValidationError(result.errors)
+        attached = []
+        if files:
+            attached = report_media_attach(
+                actor=request.user, report_id=result.report_id, files=files
+            )
         body = result.as_dict()
         body.pop("index")
         body.pop("status")
+        body["media"] = [
+            {"evidence_id": e.pk, "sha256": e.sha256, "renderable": e.media.renderable}
+            for e in attached
+        ]
         return Response(body, status=result.status)
+
+
+def _report_and_media(request) -> tuple[object, list[Prepared]]:
+    """The report's JSON and its media, checked against the limits (413) and read; nothing
+    is written, so a refused upload leaves no report behind."""
+    try:
+        body = request.data  # parsed first: the upload handler notes a file over the limit
+        media.check_request_uploads(request)
+        if isinstance(body, QueryDict):
+            return _multipart_report(request)
+        data = request.data
+        if not isinstance(data, dict) or data.get("attachments") is None:
+            return data, []
+        data = dict(data)
+        return data, _base64_media(data.pop("attachments"))
+    except media.MediaTooLarge as error:
+        raise PayloadTooLarge(f"{error.message} (limit {error.setting})") from None
+
+
+def _multipart_report(request) -> tuple[dict, list[Prepared]]:
+    form = request.data
+    unknown = set(request.FILES) - {"media"}
+    if unknown:
+        raise ValidationError({name: ["Files go in parts named media."] for name in unknown})
+    try:
+        data = json.loads(form.get("report") or "")
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ValidationError({"report": ["The part report must hold the report as JSON."]})
+    sensitive = form.get("sensitive", "true").strip().lower()
+    if sensitive not in ("true", "false"):
+        raise ValidationError({"sensitive": ["Must be true or false."]})
+    uploads = request.FILES.getlist("media")
+    media.check_file_count(len(uploads))
+    prepared = []
+    for upload in uploads:
+        media.check_file_size(upload.size, media.sanitize_filename(upload.name))
+        prepared.append(
+            media.media_prepare(upload.read(), upload.name, sensitive=sensitive == "true")
+        )
+    return data, prepared
+
+
+def _base64_media(attachments) -> list[Prepared]:
+    if not isinstance(attachments, list):
+        raise ValidationError({"attachments": ["Must be a list of files."]})
+    media.check_file_count(len(attachments))
+    prepared = []
+    for index, item in enumerate(attachments):
+        problem = _attachment_problem(item)
+        if problem:
+            raise ValidationError({"attachments": [f"Item {index}: {problem}"]})
+        name = media.sanitize_filename(item.get("filename") or f"attachment-{index + 1}")
+        try:
+            content = media.base64_decode(item["content_base64"], name)
+        except DjangoValidationError as error:
+            raise ValidationError({"attachments": [f"Item {index}: {error.messages[0]}"]}) from None
+        prepared.append(media.media_prepare(content, name, sensitive=item.get("sensitive", True)))
+    return prepared
+
+
+def _attachment_problem(item) -> str | None:
+    """What is wrong with one base64 attachment's JSON shape, or None."""
+    if not isinstance(item, dict):
+        return "must be an object with content_base64."
+    if not isinstance(item.get("content_base64"), str):
+        return "content_base64 must be a string."
+    filename = item.get("filename")
+    if filename is not None and (not isinstance(filename, str) or len(filename) > 200):
+        return "filename must be a string of at most 200 characters."
+    if "sensitive" in item and not isinstance(item["sensitive"], bool):
+        return "sensitive must be true or false."
+    return None
 
 
 class ReportBulkApi(APIView):

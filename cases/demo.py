@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 from datetime import timedelta
 
@@ -241,6 +242,176 @@ def seed_cases(*, stdout, scale: float) -> None:
     progress.finish()
     elapsed = (timezone.now() - now).total_seconds()
     stdout.write(f"  {Case.objects.count()} cases in the database ({elapsed:.0f} s)\n")
+
+
+# --- Media evidence ----------------------------------------------------------------------------
+
+
+def _picture(size, background, shapes, lines, *, seed: int) -> bytes:
+    """A demo picture: a background, coloured shapes and a few lines of text (PNG or JPEG)."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)  # noqa: S311 - demo data
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    for kind, colour in shapes:
+        x, y = rng.randrange(size[0] // 2), rng.randrange(size[1] // 2)
+        box = (x, y, x + rng.randrange(60, size[0] // 2), y + rng.randrange(60, size[1] // 2))
+        if kind == "disc":
+            draw.ellipse(box, fill=colour)
+        elif kind == "bar":
+            draw.rectangle(box, fill=colour)
+        else:
+            draw.polygon([(box[0], box[3]), ((box[0] + box[2]) // 2, box[1]), box[2:]], fill=colour)
+    for index, line in enumerate(lines):
+        draw.text((24, 24 + 26 * index), line, fill=(255, 255, 255), font_size=20)
+    out = io.BytesIO()
+    image.save(out, "JPEG" if seed % 2 else "PNG", quality=88)
+    return out.getvalue()
+
+
+# (reason, file name, sensitive, do not open, caption, picture)
+DEMO_MEDIA = [
+    (
+        "spam",
+        "crypto-banner.png",
+        False,
+        False,
+        "Banner attached to the reported post",
+        (
+            (640, 360),
+            (24, 60, 140),
+            [("disc", (250, 200, 40)), ("bar", (230, 60, 90))],
+            ["FREE CRYPTO GIVEAWAY", "send 0.1 BTC, get 0.2 back", "(demo image)"],
+        ),
+    ),
+    (
+        "scam_fraud",
+        "fake-support-chat.jpg",
+        False,
+        False,
+        "Screenshot the reporter sent",
+        (
+            (480, 640),
+            (236, 239, 244),
+            [("bar", (47, 111, 222)), ("bar", (120, 200, 120))],
+            ["Support: verify your card", "at secure-login-help.example", "(demo screenshot)"],
+        ),
+    ),
+    (
+        "harassment",
+        "leaked-photo.jpg",
+        True,
+        False,
+        "Photo posted without consent (per report)",
+        (
+            (800, 600),
+            (120, 80, 60),
+            [("disc", (230, 190, 160)), ("disc", (40, 30, 30)), ("tri", (200, 40, 40))],
+            ["PRIVATE PHOTO (demo)", "sensitive: blurred until revealed"],
+        ),
+    ),
+    (
+        "violent_threat",
+        "knife-threat.png",
+        True,
+        False,
+        "Image attached to the threat",
+        (
+            (640, 480),
+            (30, 30, 36),
+            [("tri", (190, 190, 200)), ("bar", (140, 20, 20))],
+            ["I'm coming tonight (demo)", "weapon image, sensitive"],
+        ),
+    ),
+    (
+        "hate",
+        "hate-meme.png",
+        True,
+        False,
+        "Meme shared in the reported thread",
+        (
+            (600, 600),
+            (90, 20, 20),
+            [("disc", (0, 0, 0)), ("tri", (240, 240, 240))],
+            ["HATEFUL MEME (demo)", "text and symbols blurred"],
+        ),
+    ),
+    (
+        "child_safety",
+        "restricted-context.png",
+        True,
+        False,
+        "Context screenshot (no minor shown)",
+        (
+            (640, 400),
+            (60, 70, 90),
+            [("bar", (200, 200, 210)), ("disc", (90, 160, 220))],
+            ["Chat context (demo)", "restricted: a reveal needs a reason"],
+        ),
+    ),
+    (
+        "child_safety",
+        "indicator-match.png",
+        True,
+        True,
+        "Hash-matched file: do not open",
+        ((320, 320), (10, 10, 10), [("bar", (80, 80, 80))], ["withheld (demo)"]),
+    ),
+]
+DEMO_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="200" height="80"><script>alert(1)</script>'
+    b'<text x="10" y="40">Sticker (demo SVG: never rendered)</text></svg>'
+)
+
+
+@step("media")
+def seed_media(*, stdout, scale: float) -> None:
+    """Pictures on the top open cases of several queues: some sent with the report by the
+    platform, some added by analysts; sensitive ones blurred, one do-not-open, one SVG."""
+    from cases import media
+    from cases.models import Report
+
+    user_model = get_user_model()
+    platform = user_model.objects.get(username="platform")
+    analyst = user_model.objects.get(username="analyst")
+    childsafety = user_model.objects.get(username="childsafety")
+    added = 0
+    for index, (reason, name, sensitive, do_not_open, caption, picture) in enumerate(DEMO_MEDIA):
+        case = (
+            Case.objects.filter(reason=reason, status__in=Case.OPEN_STATUSES)
+            .order_by("severity", "-priority", "resolve_due")
+            .first()
+        )
+        if case is None:
+            continue
+        size, background, shapes, lines = picture
+        data = _picture(size, background, shapes, lines, seed=index)
+        prepared = media.media_prepare(data, name, sensitive=sensitive)
+        if index % 2 == 0 and not case.restricted:
+            report = Report.objects.filter(case=case).order_by("received_at").first()
+            media.report_media_attach(actor=platform, report_id=report.pk, files=[prepared])
+        else:
+            media.evidence_media_add(
+                actor=childsafety if case.restricted else analyst,
+                case_id=case.pk,
+                prepared=prepared,
+                excerpt=caption,
+                sensitive=sensitive,
+                do_not_open=do_not_open,
+            )
+        added += 1
+        if reason == "spam":
+            svg = media.media_prepare(DEMO_SVG, "sticker.svg", sensitive=False)
+            media.evidence_media_add(
+                actor=analyst,
+                case_id=case.pk,
+                prepared=svg,
+                excerpt="Sticker from the post",
+                sensitive=False,
+            )
+            added += 1
+    stdout.write(f"  {added} media files on demo cases\n")
 
 
 def claim_some(stdout) -> None:

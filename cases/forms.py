@@ -213,10 +213,29 @@ class RevealForm(forms.Form):
 
 
 class EvidenceForm(forms.Form):
+    """Evidence an analyst adds: a URL or excerpt, or a media file (then its kind is media and
+    the excerpt, if any, is its caption). The page's form needs
+    ``enctype="multipart/form-data"`` for the file to arrive."""
+
     kind = forms.ChoiceField(choices=Evidence.Kind.choices)
     url = forms.URLField(max_length=2000, required=False, assume_scheme="https")
     excerpt = forms.CharField(max_length=20_000, required=False, widget=forms.Textarea)
+    file = forms.FileField(
+        required=False,
+        allow_empty_file=False,
+        label="Media file",
+        help_text="An image is hashed, thumbnailed and blurred if sensitive; any other file is "
+        "kept for download only.",
+    )
     sensitive = forms.BooleanField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("file"):
+            data["kind"] = Evidence.Kind.MEDIA
+        elif data.get("kind") == Evidence.Kind.MEDIA:
+            self.add_error("file", "Choose the media file to add.")
+        return data
 
 
 class SearchForm(forms.Form):

@@ -458,8 +458,44 @@ class Note(TimeStampedModel):
         return f"Note on case {self.case_id} by {self.author_id}"
 
 
+class MediaFile(TimeStampedModel):
+    """One stored file of media evidence, content-addressed: one row (and one stored file) per
+    SHA-256, however many reports and cases carry it.
+
+    ``content_type`` and ``image_format`` are what :mod:`cases.media` sniffed from the bytes
+    (never what the sender claimed). ``renderable``: Pillow decoded it as a raster image within
+    the pixel limit, so thumbnails are made of it; anything else (SVG, PDF, an undecodable file)
+    is an opaque file, only ever downloaded as an attachment. ``pdq_hash`` is Meta's PDQ
+    perceptual hash (256 bits as 64 hex digits) with its quality (0-100), for hash matching.
+    """
+
+    file = models.FileField(max_length=300)
+    sha256 = models.CharField(max_length=64, unique=True)
+    pdq_hash = models.CharField(max_length=64, blank=True)
+    pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100)
+    image_format = models.CharField(max_length=20, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    byte_size = models.PositiveBigIntegerField()
+    renderable = models.BooleanField(default=False)
+    # The first name it arrived under, made safe for a Content-Disposition header.
+    original_name = models.CharField(max_length=200)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["pdq_hash"], name="mediafile_pdq_hash")]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} {self.sha256[:12]}"
+
+
 class Evidence(TimeStampedModel):
-    """A piece of evidence: a URL or excerpt, its SHA-256 and capture time; maybe sensitive."""
+    """A piece of evidence: a URL, excerpt or media file, its SHA-256 and capture time; maybe
+    sensitive. Media evidence (kind ``media``) points at its stored :class:`MediaFile`, and at
+    the report it came with when the platform attached it (``excerpt`` is then a caption)."""
 
     class Kind(models.TextChoices):
         SCREENSHOT = "screenshot"
@@ -481,10 +517,21 @@ class Evidence(TimeStampedModel):
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
+    media = models.ForeignKey(
+        MediaFile, null=True, blank=True, on_delete=models.PROTECT, related_name="evidence"
+    )
+    report = models.ForeignKey(
+        Report, null=True, blank=True, on_delete=models.PROTECT, related_name="media_evidence"
+    )
 
     class Meta:
         ordering = ["captured_at"]
         verbose_name_plural = "evidence"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(media__isnull=True) | Q(kind="media"), name="evidence_media_kind"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.sha256[:12]}"

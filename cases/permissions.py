@@ -79,3 +79,9 @@ def check_reopen_case(user, case: Case) -> None:
     """The refusal (403) of someone not entitled; reopening an open case is a conflict (409)."""
     if not _may_reopen(user, case):
         raise PermissionDenied("Reopening a case needs an analyst role (or its team's).")
+
+
+def reveal_needs_reason(case: Case) -> bool:
+    """Revealing sensitive evidence takes one click on a standard queue; on a restricted case
+    or a specialist team's queue the member must also say why (kept in the access log)."""
+    return bool(case.restricted or case.queue.team)

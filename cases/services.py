@@ -20,6 +20,7 @@ from cases.permissions import (
     can_reveal_pii,
     can_work_case,
     check_bulk_edit,
+    reveal_needs_reason,
 )
 from cases.sla import deadlines_restamp
 from cases.timeline import EventKind
@@ -289,23 +290,36 @@ def evidence_add(
     return evidence
 
 
-def evidence_reveal(*, actor, evidence_id: int, request=None) -> Evidence:
-    """Unblur sensitive evidence for the actor; the reveal is logged."""
-    evidence = Evidence.objects.select_related("case", "case__queue").filter(pk=evidence_id).first()
+def evidence_reveal(*, actor, evidence_id: int, reason: str = "", request=None) -> Evidence:
+    """Unblur sensitive evidence for the actor; the reveal is logged. A click is enough on a
+    standard queue; on a restricted case or team queue the actor must say why."""
+    evidence = (
+        Evidence.objects.select_related("case", "case__queue", "media")
+        .filter(pk=evidence_id)
+        .first()
+    )
     if evidence is None:
         raise Http404("No such evidence.")
     if not can_view_case(actor, evidence.case):
         raise HiddenObject("No such evidence.", actor=actor, obj=evidence)
+    reason = (reason or "").strip()
+    if reveal_needs_reason(evidence.case) and len(reason) < 5:
+        raise ValidationError({"reason": "This is a restricted case: say why you reveal it."})
     with transaction.atomic():
         access_log_record(
             actor=actor,
             action=AccessLog.Action.REVEALED_MEDIA,
             obj=evidence,
+            reason=reason,
             request=request,
-            detail={"case_id": evidence.case_id},
+            detail={"case_id": evidence.case_id, "sha256": evidence.sha256},
         )
         timeline.record(
-            evidence.case_id, EventKind.EVIDENCE_REVEALED, actor, evidence_id=evidence.pk
+            evidence.case_id,
+            EventKind.EVIDENCE_REVEALED,
+            actor,
+            evidence_id=evidence.pk,
+            **({"reason": reason} if reason else {}),
         )
     return evidence
 

@@ -22,6 +22,16 @@ urlpatterns = [
         name="case-evidence-reveal",
     ),
     path(
+        "cases/<int:case_id>/evidence/<int:evidence_id>/thumbnail/",
+        views.case_media_thumbnail,
+        name="media-thumb",
+    ),
+    path(
+        "cases/<int:case_id>/evidence/<int:evidence_id>/original/",
+        views.case_media_original,
+        name="media-original",
+    ),
+    path(
         "cases/<int:case_id>/identifiers/<int:identifier_id>/reveal/",
         views.case_identifier_reveal,
         name="case-identifier-reveal",

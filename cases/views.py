@@ -8,14 +8,15 @@ ConflictError (stale edit, impossible transition) becomes a message and a redire
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
-from cases import lifecycle, selectors, services
+from cases import lifecycle, media, selectors, services
 from cases.forms import (
     BulkForm,
     CaseEditForm,
@@ -37,6 +38,7 @@ from cases.permissions import (
 from cases.presentation import mark_deadlines
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
+from tsops.selectors import preferences_for
 
 PAGE_SIZE = 50
 
@@ -285,26 +287,47 @@ def case_note_add(request: HttpRequest, case_id: int) -> HttpResponse:
 @console_view()
 @require_POST
 def case_evidence_add(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Add evidence: a URL or excerpt, or a media file (413 with the form past a limit)."""
     actor = request.user
     case = selectors.case_get_for(actor=actor, case_id=case_id)
-    form = EvidenceForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.evidence_add(
-                actor=actor,
-                case_id=case.pk,
-                kind=data["kind"],
-                url=data["url"],
-                excerpt=data["excerpt"],
-                sensitive=data["sensitive"],
-            )
-        except ValidationError as error:
-            _add_service_errors(form, error)
-        else:
+    form = EvidenceForm(request.POST, request.FILES)
+    status = 400
+    try:
+        media.check_request_uploads(request)
+        if form.is_valid():
+            _evidence_add(actor, case, form.cleaned_data)
             messages.success(request, "Evidence added.")
             return _back_to_case(case.pk, "evidence")
-    return render_case_page(request, case, status=400, evidence_form=form)
+    except media.MediaTooLarge as error:
+        form.add_error("file", f"{error.message} (limit {error.setting})")
+        status = 413
+    except ValidationError as error:
+        _add_service_errors(form, error)
+    return render_case_page(request, case, status=status, evidence_form=form)
+
+
+def _evidence_add(actor, case: Case, data: dict) -> None:
+    """The service for the form's evidence: a media file, or a URL or excerpt."""
+    upload = data.get("file")
+    if upload:
+        media.check_file_size(upload.size, media.sanitize_filename(upload.name))
+        prepared = media.media_prepare(upload.read(), upload.name)
+        media.evidence_media_add(
+            actor=actor,
+            case_id=case.pk,
+            prepared=prepared,
+            excerpt=data["excerpt"],
+            sensitive=data["sensitive"],
+        )
+        return
+    services.evidence_add(
+        actor=actor,
+        case_id=case.pk,
+        kind=data["kind"],
+        url=data["url"],
+        excerpt=data["excerpt"],
+        sensitive=data["sensitive"],
+    )
 
 
 @console_view()
@@ -336,17 +359,84 @@ def case_reopen(request: HttpRequest, case_id: int) -> HttpResponse:
 @console_view()
 @require_POST
 def case_evidence_reveal(request: HttpRequest, case_id: int, evidence_id: int) -> HttpResponse:
-    """Unblur one piece of sensitive evidence (logged); htmx swaps in just that item."""
+    """Unblur one piece of sensitive evidence (logged; on a restricted case with a reason);
+    htmx swaps in just that item, now showing the unblurred content."""
     case = selectors.case_get_for(actor=request.user, case_id=case_id)
-    evidence = services.evidence_reveal(
-        actor=request.user, evidence_id=evidence_id, request=request
-    )
+    form = RevealForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    template = "cases/_evidence_item.html" if request.htmx else "cases/evidence_revealed.html"
+    try:
+        evidence = services.evidence_reveal(
+            actor=request.user, evidence_id=evidence_id, reason=reason, request=request
+        )
+    except ValidationError as error:
+        item = case.evidence.filter(pk=evidence_id).select_related("media", "added_by").first()
+        if item is None:
+            raise Http404("No such evidence on this case.") from None
+        context = {"case": case, "item": item, "revealed": False, "reveal_error": error}
+        # htmx swaps only successful answers: the item comes back with the error in it.
+        return render(request, template, context, status=200 if request.htmx else 400)
     if evidence.case_id != case.pk:
         return _back_to_case(case.pk, "evidence")
-    context = {"case": case, "item": evidence, "revealed": True}
-    if request.htmx:
-        return render(request, "cases/_evidence_item.html", context)
-    return render(request, "cases/evidence_revealed.html", context)
+    media.reveal_remember(request, evidence.pk)
+    return render(request, template, {"case": case, "item": evidence, "revealed": True})
+
+
+def _media_evidence_for(request: HttpRequest, case_id: int, evidence_id: int):
+    """The case (as the viewer may see it) and its media evidence that may be opened; a
+    do-not-open item has nothing to show to anyone (404)."""
+    case = selectors.case_get_for(actor=request.user, case_id=case_id)
+    evidence = (
+        case.evidence.filter(pk=evidence_id, media__isnull=False).select_related("media").first()
+    )
+    if evidence is None or evidence.do_not_open:
+        raise Http404("No such media on this case.")
+    return case, evidence
+
+
+def _media_response(body: bytes, *, content_type: str, filename: str, inline: bool):
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(not inline, filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    # Whatever a file holds, it runs nothing and frames nothing if opened by itself.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@console_view()
+@require_GET
+def case_media_thumbnail(request: HttpRequest, case_id: int, evidence_id: int) -> HttpResponse:
+    """The thumbnail: sensitive media blurred on the server (the member's strength) until this
+    member revealed it in this session, in grayscale if they chose it."""
+    _case, evidence = _media_evidence_for(request, case_id, evidence_id)
+    if not evidence.media.renderable:
+        raise Http404("This file is not an image: it is only downloaded.")
+    revealed = media.revealed_in_session(request, evidence.pk)
+    blur, grayscale = media.thumbnail_look(
+        evidence, revealed=revealed, preference=preferences_for(request.user)
+    )
+    body = media.media_variant(evidence.media, blur=blur, grayscale=grayscale)
+    name = f"evidence-{evidence.pk}-{'blurred' if blur else 'thumbnail'}.png"
+    return _media_response(body, content_type="image/png", filename=name, inline=True)
+
+
+@console_view()
+@require_GET
+def case_media_original(request: HttpRequest, case_id: int, evidence_id: int) -> HttpResponse:
+    """The file as received: an image of a web format inline, anything else as a download;
+    sensitive media only after this member revealed it (403 before)."""
+    _case, evidence = _media_evidence_for(request, case_id, evidence_id)
+    if evidence.sensitive and not media.revealed_in_session(request, evidence.pk):
+        raise PermissionDenied("Reveal this sensitive media first (the reveal is logged).")
+    stored = evidence.media
+    inline_type = media.INLINE_TYPES.get(stored.image_format) if stored.renderable else None
+    return _media_response(
+        media.media_original(stored),
+        content_type=inline_type or media.OPAQUE_TYPE,
+        filename=stored.original_name,
+        inline=inline_type is not None,
+    )
 
 
 @console_view()

@@ -374,6 +374,45 @@ STORAGES = {
         )
     },
 }
+# Media evidence (cases.media): files go through Django's storage API, never a public URL (the
+# console serves them through an authorised view). By default a folder under the data
+# directory; with TSOPS_MEDIA_S3_BUCKET, an S3-compatible bucket (django-storages), private.
+MEDIA_ROOT = Path(
+    env_str("TSOPS_MEDIA_ROOT") or str(embedded.data_dir() / ("test-media" if TESTING else "media"))
+)
+MEDIA_URL = "/media-is-not-served/"
+TSOPS_MEDIA_S3_BUCKET = env_str("TSOPS_MEDIA_S3_BUCKET", "")
+if TSOPS_MEDIA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": TSOPS_MEDIA_S3_BUCKET,
+            # Unset endpoint: AWS itself; set it for MinIO, Ceph, R2 and the like.
+            "endpoint_url": env_http_url("TSOPS_MEDIA_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("TSOPS_MEDIA_S3_REGION") or None,
+            # Unset keys: boto3's own chain (AWS_* variables, instance role).
+            "access_key": env_str("TSOPS_MEDIA_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("TSOPS_MEDIA_S3_SECRET_ACCESS_KEY") or None,
+            "location": env_str("TSOPS_MEDIA_S3_PREFIX", "tsops-media"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+# Limits of uploaded media: bytes per file, files per report, pixels of a decoded image
+# (Pillow's MAX_IMAGE_PIXELS: more is a decompression bomb, refused), and the decoded size of
+# a base64 image in a JSON report. Past any of them the upload is answered 413.
+TSOPS_MEDIA_MAX_BYTES = env_int("TSOPS_MEDIA_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+TSOPS_MEDIA_MAX_FILES = env_int("TSOPS_MEDIA_MAX_FILES", 10, minimum=1)
+TSOPS_MEDIA_MAX_PIXELS = env_int("TSOPS_MEDIA_MAX_PIXELS", 40_000_000, minimum=1)
+TSOPS_MEDIA_BASE64_MAX_BYTES = env_int("TSOPS_MEDIA_BASE64_MAX_BYTES", 1024 * 1024, minimum=1)
+# An uploaded file stops being read past TSOPS_MEDIA_MAX_BYTES (then answered 413).
+FILE_UPLOAD_HANDLERS = [
+    "cases.media.MediaSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+
 # Outside production the files are served straight from the source folders.
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION

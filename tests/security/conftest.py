@@ -9,14 +9,17 @@ nothing leaks to other modules.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image
 
 from appeals import services as appeal_services
+from cases import media
 from cases import services as case_services
 from cases.models import Identifier
 from enforcement import services as enforcement_services
@@ -119,6 +122,12 @@ def _install_reference_data() -> None:
     install_teams()
 
 
+def _picture(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "PNG")
+    return out.getvalue()
+
+
 def build_world() -> World:
     _install_reference_data()
     world = World()
@@ -141,12 +150,14 @@ def build_world() -> World:
         text="buy cheap watches",
         identifiers=[("email", "std-owner@mail.example")],
     )
-    o["evidence_std"] = case_services.evidence_add(
+    # Evidence is an image with a caption: here one that is not sensitive (its original is open
+    # to whoever sees the case), on the restricted case a sensitive one (blurred until revealed).
+    o["evidence_std"] = media.evidence_media_add(
         actor=decider,
         case_id=o["case_std"].pk,
-        kind="excerpt",
+        prepared=media.media_prepare(_picture((30, 90, 160)), "std.png"),
         excerpt="the same link",
-        sensitive=True,
+        sensitive=False,
     )
     o["identifier_std"] = Identifier.objects.get(account=o["case_std"].subject.account)
     # Claimed cases: one by someone else (the decider), one by the associate of the matrix.
@@ -163,10 +174,10 @@ def build_world() -> World:
         text=f"restricted material {RESTRICTED_MARKER}",
         identifiers=[("email", "restricted-owner@mail.example")],
     )
-    o["evidence_restricted"] = case_services.evidence_add(
+    o["evidence_restricted"] = media.evidence_media_add(
         actor=decider,
         case_id=o["case_restricted"].pk,
-        kind="excerpt",
+        prepared=media.media_prepare(_picture((160, 30, 30)), "restricted.png"),
         excerpt=f"excerpt {RESTRICTED_MARKER}",
         sensitive=True,
     )

@@ -324,8 +324,18 @@ TABLE: dict[str, Rule] = {
     # Reopening (rework) is for analysts and above, and the case's team when restricted;
     # the matrix's cases are open, so those may only learn that (a message, no change).
     "cases:case-reopen": page(ANALYSTS | CS, order="object", methods=POST, sees=CASES, body=reason),
+    # A click reveals on a standard queue; the restricted case asks the team for a reason
+    # (the empty body is answered 400 naming it).
     "cases:case-evidence-reveal": page(
         methods=POST, sees=objects(std=WORKERS, restricted=CS, mixed=NOBODY)
+    ),
+    # Media evidence: the thumbnail (blurred while sensitive and not revealed) for whoever sees
+    # the case; the original too, but a sensitive one (the restricted case's) only once the
+    # member revealed it in their session.
+    "cases:media-thumb": page(sees=objects(std=WORKERS, restricted=CS, mixed=NOBODY)),
+    "cases:media-original": page(
+        sees=objects(std=WORKERS, restricted=CS, mixed=NOBODY),
+        cells={(CHILD_SAFETY, "restricted"): 403},  # not revealed yet
     ),
     # Team membership gives no PII capability (DESIGN: reveal is for associates and up).
     "cases:case-identifier-reveal": page(

@@ -2,7 +2,7 @@
 sign-out, an idle session ends even while a page polls, failed sign-ins and failed API keys
 are limited per address (which a forged X-Forwarded-For doesn't change), API keys are stored
 as hashes and compared in constant time, the server never fetches a URL a report or evidence
-names, nothing is uploaded, and production refuses demo secrets.
+names, files are taken only as media evidence, and production refuses demo secrets.
 
 Already covered elsewhere and not repeated here: the idle timeout of a plain session and
 logout by POST (tests/tsops/test_console.py), the sign-in lockout page in a real browser
@@ -403,40 +403,57 @@ def test_only_the_webhook_outbox_makes_outgoing_http_requests():
 # --- Uploads -----------------------------------------------------------------------------
 
 
-def test_there_is_no_upload_anywhere():
-    # TSOps takes no files: evidence is a URL or an excerpt with its hash. The day an upload
-    # arrives, this fails and the upload must bring its size and type checks (and this test).
+def test_files_are_taken_only_as_media_evidence():
+    # TSOps takes files in one place: media evidence (cases.media), which brings its size,
+    # count and pixel limits, sniffs what the bytes are and never serves them by a public URL
+    # (tests/cases/test_media.py). Another upload anywhere fails here and must bring its own.
     file_fields = [
         f"{model._meta.label}.{field.name}"
         for model in apps.get_models()
         for field in model._meta.get_fields()
         if isinstance(field, models.FileField)
     ]
-    assert file_fields == []
+    assert file_fields == ["cases.MediaFile.file"]
+    # The API reads JSON; only report intake opts in to multipart (its media parts).
     assert settings.REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] == [
         "rest_framework.parsers.JSONParser"
     ]
+    # Every uploaded file is cut off past TSOPS_MEDIA_MAX_BYTES before anything else reads it.
+    assert settings.FILE_UPLOAD_HANDLERS[0] == "cases.media.MediaSizeLimitHandler"
     sources = [
         path
         for package in APP_PACKAGES
         for path in (ROOT / package).rglob("*.py")
         if "migrations" not in path.parts
     ]
-    assert [str(p) for p in sources if "request.FILES" in p.read_text()] == []
-    templates = [p for p in (ROOT / "templates").rglob("*.html") if "multipart" in p.read_text()]
-    assert templates == []
+    readers = sorted(str(p.relative_to(ROOT)) for p in sources if "request.FILES" in p.read_text())
+    assert readers == ["cases/api.py", "cases/views.py"]
+    templates = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "templates").rglob("*.html")
+        if "multipart" in p.read_text()
+    }
+    # The case page's evidence form.
+    assert templates <= {"templates/cases/case_detail.html"}
     # Bodies are bounded even without files (bulk intake posts up to 1,000 reports).
     assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE <= 32 * 1024 * 1024
 
 
-def test_a_multipart_body_is_refused_by_the_api(platform_account, api_client_for):
+def test_a_multipart_body_is_refused_by_the_api_except_for_media(platform_account, api_client_for):
     client = api_client_for(platform_account, scopes=["reports:write"])
+    bulk = client.post(
+        "/api/v1/reports/bulk",
+        {"reports": "[]", "file": ("x.exe", b"MZ...")},
+        format="multipart",
+    )
+    assert bulk.status_code == 415
+    # Report intake takes files in parts named media only, beside the report's JSON.
     response = client.post(
         "/api/v1/reports",
         {"source": "user_report", "file": ("x.exe", b"MZ...")},
         format="multipart",
     )
-    assert response.status_code == 415
+    assert response.status_code == 400
 
 
 # --- Secrets only from the environment -----------------------------------------------------
