@@ -247,7 +247,7 @@ def seed_cases(*, stdout, scale: float) -> None:
 # --- Media evidence ----------------------------------------------------------------------------
 
 
-def _picture(size, background, shapes, lines, *, seed: int) -> bytes:
+def _picture(name: str, size, background, shapes, lines, *, seed: int) -> bytes:
     """A demo picture: a background, coloured shapes and a few lines of text (PNG or JPEG)."""
     from PIL import Image, ImageDraw
 
@@ -266,7 +266,7 @@ def _picture(size, background, shapes, lines, *, seed: int) -> bytes:
     for index, line in enumerate(lines):
         draw.text((24, 24 + 26 * index), line, fill=(255, 255, 255), font_size=20)
     out = io.BytesIO()
-    image.save(out, "JPEG" if seed % 2 else "PNG", quality=88)
+    image.save(out, "JPEG" if name.endswith(".jpg") else "PNG", quality=88)
     return out.getvalue()
 
 
@@ -386,7 +386,7 @@ def seed_media(*, stdout, scale: float) -> None:
         if case is None:
             continue
         size, background, shapes, lines = picture
-        data = _picture(size, background, shapes, lines, seed=index)
+        data = _picture(name, size, background, shapes, lines, seed=index)
         prepared = media.media_prepare(data, name, sensitive=sensitive)
         if index % 2 == 0 and not case.restricted:
             report = Report.objects.filter(case=case).order_by("received_at").first()
