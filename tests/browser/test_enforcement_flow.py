@@ -114,7 +114,7 @@ def test_an_analyst_decides_a_case_with_a_suspension(page, live_server, team, co
     assert page.get_by_test_id("case-status").inner_text() == "Resolved"
     timeline = page.get_by_test_id("timeline").inner_text()
     assert "Decision made" in timeline and "Action applied" in timeline
-    assert "suspend 72 h" in timeline
+    assert "Suspend the account for 3 days" in timeline
     actions = page.get_by_test_id("case-actions")
     assert "Suspend the account for 3 days" in actions.inner_text()
     assert "Active" in actions.inner_text()
@@ -163,7 +163,9 @@ def test_an_associate_proposes_a_ban_and_a_senior_approves_it(
     text = item.inner_text()
     assert "Ban the account permanently" in text and "ada_associate" in text
     assert "SPAM-1.1" in text and "40 identical posts" in text
-    click_and_wait(page, item.get_by_role("button", name="Approve"), "approved")
+    # A permanent ban is approved only with its confirmation ticked.
+    item.get_by_label("I confirm this permanent ban").check()
+    click_and_wait(page, item.get_by_role("button", name="Approve permanent ban"), "approved")
 
     assert "Approved: Ban the account permanently" in page.locator(".messages").inner_text()
     assert page.get_by_test_id("approvals-empty").is_visible()
