@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
 from cases import selectors, services, visibility
@@ -27,45 +30,88 @@ from cases.permissions import (
     can_view_pii,
 )
 from cases.presentation import mark_deadlines
+from tsops.presentation import relative_text
 
 
 @dataclass(frozen=True)
 class Panel:
-    """``build(request, subject, **options)`` fills ``context[key]``; ``template`` reads it.
+    """``build(request, subject, **options)`` fills ``context[key]``; ``templates`` read it.
 
     The subject is the page's case (case panels) or queue (queue panels); ``options`` are
     what the owning app's own views pass back in, such as a bound form with its errors.
+    ``templates`` maps a slot of the page to the template drawn there: the case page has
+    ``header`` (one line under the case's title), ``decide`` (the sticky decision column),
+    ``who`` (the account's standing column) and ``main`` (the evidence column, below what
+    was reported); one build feeds every slot of its panel.
     """
 
     key: str
-    template: str
+    templates: dict[str, str]
     build: Callable[..., object]
     order: int
 
+    @property
+    def template(self) -> str:
+        return self.templates.get("main", "")
+
+
+CASE_SLOTS = ("header", "decide", "who", "main")
 
 _CASE_PANELS: dict[str, Panel] = {}
 _QUEUE_PANELS: dict[str, Panel] = {}
 
 
-def register_case_panel(*, key: str, template: str, build: Callable[..., object], order: int):
-    """Add a panel to the case page (between notes and the timeline, by ``order``)."""
-    _CASE_PANELS[key] = Panel(key=key, template=template, build=build, order=order)
+def register_case_panel(
+    *,
+    key: str,
+    build: Callable[..., object],
+    order: int,
+    template: str = "",
+    slot: str = "main",
+    templates: dict[str, str] | None = None,
+):
+    """Add a panel to the case page: ``template`` in ``slot``, or ``templates`` by slot."""
+    chosen = dict(templates or {})
+    if template:
+        chosen[slot] = template
+    unknown = set(chosen) - set(CASE_SLOTS)
+    if unknown or not chosen:
+        raise ValueError(f"A case panel needs templates in {CASE_SLOTS}, not {sorted(unknown)}")
+    _CASE_PANELS[key] = Panel(key=key, templates=chosen, build=build, order=order)
 
 
 def register_queue_panel(*, key: str, template: str, build: Callable[..., object], order: int):
     """Add a panel to the queue page's bulk toolbar (by ``order``)."""
-    _QUEUE_PANELS[key] = Panel(key=key, template=template, build=build, order=order)
+    _QUEUE_PANELS[key] = Panel(key=key, templates={"main": template}, build=build, order=order)
 
 
 def _compose(registry: dict[str, Panel], request, subject, options: dict[str, dict]) -> dict:
     panels = sorted(registry.values(), key=lambda p: (p.order, p.key))
     context = {p.key: p.build(request, subject, **options.get(p.key, {})) for p in panels}
-    return {**context, "panels": panels}
+    slots = {
+        slot: [p.templates[slot] for p in panels if slot in p.templates] for slot in CASE_SLOTS
+    }
+    return {**context, "panels": [p for p in panels if p.template], "panel_slots": slots}
 
 
 def queue_panels_context(request: HttpRequest, queue: Queue) -> dict:
     """The registered queue panels' context, with the list the template includes."""
     return _compose(_QUEUE_PANELS, request, queue, {})
+
+
+def claim_next_url(request: HttpRequest, queue: Queue) -> str:
+    """Claim the next case of ``queue`` for the member and answer its page's URL; when the
+    queue has nothing for them (or they may take no more of it today), say so plainly and
+    answer the queue's page."""
+    try:
+        case = services.case_claim_next(actor=request.user, queue=queue)
+    except ValidationError as refusal:
+        messages.error(request, " ".join(refusal.messages))
+        return reverse("cases:queue-detail", args=[queue.slug])
+    if case is None:
+        messages.info(request, f"{queue.name} is empty: there is no case waiting for you.")
+        return reverse("cases:queue-detail", args=[queue.slug])
+    return reverse("cases:case-detail", args=[case.pk])
 
 
 # --- The case page --------------------------------------------------------------------------
@@ -127,6 +173,15 @@ def render_case_page(
     events = selectors.timeline_for(case)
     prior = selectors.prior_cases(actor=actor, case=case)
     holds_claim = case.status == Case.Status.IN_REVIEW and case.claimed_by_id == actor.pk
+    case.first_action_due_text = relative_text(case.first_action_due, now)
+    case.resolve_due_text = relative_text(case.resolve_due, now)
+    evidence = list(case.evidence.select_related("added_by"))
+    links_out = list(
+        CaseLink.objects.filter(from_case=case, to_case__in=visible).select_related("to_case")
+    )
+    links_in = list(
+        CaseLink.objects.filter(to_case=case, from_case__in=visible).select_related("from_case")
+    )
     context = {
         "case": case,
         "subject": case.subject,
@@ -135,17 +190,18 @@ def render_case_page(
         "can_claim": can_claim_case(actor, case),
         "can_release": can_release_case(actor, case),
         "can_reopen": can_reopen_case(actor, case),
+        "can_work_queue": visibility.can_work_queue(actor, case.queue),
         "report_groups": selectors.report_groups(case),
         "reports": selectors.report_list(case),
-        "evidence": list(case.evidence.select_related("added_by")),
+        "evidence": evidence,
+        # Media that came with the reports is shown with what was reported, above the fold.
+        "reported_media": [e for e in evidence if e.kind == e.Kind.MEDIA and e.added_by_id is None],
+        "detector_scores": selectors.detector_scores(case),
         "notes": list(Note.objects.filter(case=case).select_related("author")),
         # Links to cases the viewer cannot see (a restricted one) are left out altogether.
-        "links_out": list(
-            CaseLink.objects.filter(from_case=case, to_case__in=visible).select_related("to_case")
-        ),
-        "links_in": list(
-            CaseLink.objects.filter(to_case=case, from_case__in=visible).select_related("from_case")
-        ),
+        "links_out": links_out,
+        "links_in": links_in,
+        "links_count": len(links_out) + len(links_in),
         "prior_cases": prior,
         "linked_accounts": selectors.linked_accounts(actor=actor, case=case),
         "identifiers": _identifier_rows(actor, case.subject.account),

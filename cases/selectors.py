@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Min, Q, QuerySet, Window
+from django.db.models import Case as DbCase
+from django.db.models import Count, Max, Min, Q, QuerySet, Value, When, Window
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -92,6 +93,17 @@ def queue_summaries(*, actor) -> list[QueueSummary]:
     return summaries
 
 
+def case_claimed_list(*, actor, limit: int = 10) -> list[Case]:
+    """The cases the actor is working now (claimed, in review), next deadline first."""
+    cases = (
+        visibility.visible_cases(actor)
+        .filter(claimed_by=actor, status=Case.Status.IN_REVIEW)
+        .select_related("subject", "queue")
+        .order_by("resolve_due", "pk")
+    )
+    return list(cases[:limit])
+
+
 @dataclass
 class CaseFilters:
     status: str = "new"
@@ -155,6 +167,17 @@ def report_groups(case: Case) -> list[dict]:
             human=Count("id", filter=~Q(source=Report.Source.AUTOMATED_FLAG)),
         )
         .order_by("-total", "reason")
+    )
+
+
+def detector_scores(case: Case) -> list[dict]:
+    """Per detector that flagged the case: its highest score and how many flags it raised."""
+    return list(
+        Report.objects.filter(case=case, source=Report.Source.AUTOMATED_FLAG)
+        .exclude(detector="")
+        .values("detector")
+        .annotate(top=Max("score"), flags=Count("id"))
+        .order_by("-top", "detector")
     )
 
 
@@ -268,12 +291,20 @@ def linked_accounts(*, actor, case: Case, limit: int = 20) -> list[LinkedAccount
 _CASE_ID = re.compile(r"^#?(\d{1,18})$")
 
 
-def case_search(*, actor, q: str, limit: int = 50) -> list[Case]:
-    """Cases matching a case id, subject or owner external id, identifier value, or full text."""
-    q = (q or "").strip()
-    if not q:
-        return []
-    base = visibility.visible_cases(actor).select_related("subject", "queue")
+@dataclass
+class SearchFilters:
+    """What the search page narrows by; empty fields do not narrow."""
+
+    status: str = ""  # a Case.Status, or "open" for any open status
+    queue: str = ""  # a queue slug
+    reason: str = ""
+    severity: int | None = None
+    created_from: date | None = None  # inclusive, in the console's time zone
+    created_to: date | None = None  # inclusive
+
+
+def _exact_match(q: str) -> Q:
+    """A case id, a subject's or owner's external id, or an identifier value."""
     match = Q(subject__external_id=q) | Q(subject__owner__external_id=q)
     if m := _CASE_ID.match(q):
         match |= Q(pk=int(m.group(1)))
@@ -283,14 +314,74 @@ def case_search(*, actor, q: str, limit: int = 50) -> list[Case]:
     )
     if accounts:
         match |= Q(subject_id__in=accounts) | Q(subject__owner_id__in=accounts)
-    exact = list(base.filter(match).order_by("-created_at")[:limit])
-    if len(exact) >= limit:
-        return exact
-    seen = {c.pk for c in exact}
-    query = SearchQuery(q, search_type="websearch", config="english")
-    text = (
-        base.filter(search_document=query)
-        .exclude(pk__in=seen)
-        .order_by("-created_at")[: limit - len(exact)]
+    return match
+
+
+def _search_narrowed(cases: QuerySet[Case], filters: SearchFilters) -> QuerySet[Case]:
+    if filters.status == "open":
+        cases = cases.exclude(status=Case.Status.RESOLVED)
+    elif filters.status:
+        cases = cases.filter(status=filters.status)
+    if filters.queue:
+        cases = cases.filter(queue__slug=filters.queue)
+    if filters.reason:
+        cases = cases.filter(reason=filters.reason)
+    if filters.severity is not None:
+        cases = cases.filter(severity=filters.severity)
+    zone = timezone.get_current_timezone()
+    if filters.created_from:
+        start = datetime.combine(filters.created_from, time.min, tzinfo=zone)
+        cases = cases.filter(created_at__gte=start)
+    if filters.created_to:
+        end = datetime.combine(filters.created_to + timedelta(days=1), time.min, tzinfo=zone)
+        cases = cases.filter(created_at__lt=end)
+    return cases
+
+
+def case_search_queryset(
+    *, actor, q: str = "", filters: SearchFilters | None = None
+) -> QuerySet[Case]:
+    """The visible cases matching ``q`` (exact id, subject, owner or identifier matches
+    first, then full-text matches; newest first within each) and ``filters``; every visible
+    case matching the filters when ``q`` is blank. Countable and sliceable for a pager."""
+    q = (q or "").strip()
+    cases = visibility.visible_cases(actor).select_related("subject", "queue")
+    cases = _search_narrowed(cases, filters or SearchFilters())
+    if not q:
+        return cases.order_by("-created_at", "-pk")
+    exact = _exact_match(q)
+    words = Q(search_document=SearchQuery(q, search_type="websearch", config="english"))
+    return (
+        cases.filter(exact | words)
+        .annotate(exact=DbCase(When(exact, then=Value(0)), default=Value(1)))
+        .order_by("exact", "-created_at", "-pk")
     )
-    return exact + list(text)
+
+
+def case_search(*, actor, q: str, limit: int = 50) -> list[Case]:
+    """Cases matching a case id, subject or owner external id, identifier value, or full text."""
+    q = (q or "").strip()
+    if not q:
+        return []
+    return list(case_search_queryset(actor=actor, q=q)[:limit])
+
+
+def case_search_direct(*, actor, q: str) -> Case | None:
+    """The one case ``q`` names exactly, to open instead of listing: a visible case by id
+    ("123" or "#123"), else a subject's case by the subject's external id (its open case,
+    else its newest visible one). None when nothing visible is named: a case the actor may
+    not see is answered like a missing one."""
+    q = (q or "").strip()
+    cases = visibility.visible_cases(actor)
+    if m := _CASE_ID.match(q):
+        found = cases.filter(pk=int(m.group(1))).first()
+        if found is not None:
+            return found
+    if not q:
+        return None
+    return (
+        cases.filter(subject__external_id=q)
+        .annotate(closed=DbCase(When(status=Case.Status.RESOLVED, then=Value(1)), default=Value(0)))
+        .order_by("closed", "-created_at", "-pk")
+        .first()
+    )

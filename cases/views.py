@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,7 +30,7 @@ from cases.forms import (
     SearchForm,
 )
 from cases.models import Case, Identifier
-from cases.panels import queue_panels_context, render_case_page
+from cases.panels import claim_next_url, queue_panels_context, render_case_page
 from cases.permissions import (
     can_bulk_edit,
     check_bulk_edit,
@@ -133,11 +134,7 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def queue_claim_next(request: HttpRequest, slug: str) -> HttpResponse:
     queue = selectors.queue_get_for(actor=request.user, slug=slug)
-    case = services.case_claim_next(actor=request.user, queue=queue)
-    if case is None:
-        messages.info(request, "Queue is empty: there is no case waiting for you.")
-        return redirect("cases:queue-detail", slug=queue.slug)
-    return redirect("cases:case-detail", case_id=case.pk)
+    return redirect(claim_next_url(request, queue))
 
 
 @console_view()
@@ -491,11 +488,38 @@ def case_lease_renew(request: HttpRequest, case_id: int) -> HttpResponse:
 # --- Search ----------------------------------------------------------------------------------
 
 
+SEARCH_PAGE_SIZE = 50
+
+
 @console_view()
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    form = SearchForm(request.GET)
-    q = form.cleaned_data["q"].strip() if form.is_valid() else ""
-    results = selectors.case_search(actor=request.user, q=q) if q else []
-    mark_deadlines(results, timezone.now())
-    return render(request, "cases/search.html", {"q": q, "results": results, "form": form})
+    """Search the visible cases: a case id or a subject's exact id opens its case; words and
+    filters list the matches, 50 to a page. A bad filter is answered 400 naming the field."""
+    form = SearchForm(request.GET, queues=selectors.queue_list(actor=request.user))
+    if not form.is_valid():
+        context = {"form": form, "q": request.GET.get("q", ""), "page": None}
+        return render(request, "cases/search.html", context, status=400)
+    q = form.cleaned_data["q"].strip()
+    data = form.cleaned_data
+    filters = selectors.SearchFilters(
+        status=data["status"],
+        queue=data["queue"],
+        reason=data["reason"],
+        severity=data["severity"],
+        created_from=data["created_from"],
+        created_to=data["created_to"],
+    )
+    if q and not form.has_filters() and not data["page"]:
+        direct = selectors.case_search_direct(actor=request.user, q=q)
+        if direct is not None:
+            return redirect("cases:case-detail", case_id=direct.pk)
+    page = None
+    if q or form.has_filters():
+        cases = selectors.case_search_queryset(actor=request.user, q=q, filters=filters)
+        page = Paginator(cases, SEARCH_PAGE_SIZE).get_page(data["page"] or 1)
+        mark_deadlines(page.object_list, timezone.now())
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "q": q, "page": page, "page_query": query.urlencode()}
+    return render(request, "cases/search.html", context)

@@ -4,11 +4,13 @@ the account's record) and on the queue page ("decide selected"), registered with
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from cases import visibility
-from cases.models import Case, Queue, Subject
+from cases.models import Case, Queue, Severity, Subject
 from cases.panels import register_case_panel, register_queue_panel
 from cases.permissions import can_bulk_edit
 from enforcement import selectors, services, strikes
@@ -24,6 +26,7 @@ from enforcement.permissions import (
 from enforcement.presentation import action_text, describe_action
 from tsops.permissions import has_capability
 from tsops.presentation import hours_text
+from tsops.selectors import preferences_for
 
 
 def _ceiling_text(actor, case: Case) -> str:
@@ -66,24 +69,63 @@ def relevant_sections(case: Case) -> list[PolicySection]:
     return sorted(sections, key=lambda s: (len(s.reasons), s.code))
 
 
-def decision_form_for(case: Case, relevant: list[PolicySection], data=None) -> DecisionForm:
-    """The decision form bound to ``data``, or blank with the likeliest section and a draft."""
+def _duration_fields(hours: int | None) -> tuple[int | None, str]:
+    """Hours as the form's (length, unit): whole days read as days."""
+    if not hours:
+        return None, "days"
+    return (hours // 24, "days") if hours % 24 == 0 else (hours, "hours")
+
+
+def decision_form_for(
+    case: Case,
+    relevant: list[PolicySection],
+    data=None,
+    *,
+    recommendation: strikes.Recommendation | None = None,
+) -> DecisionForm:
+    """The decision form bound to ``data``, or blank with the likeliest section, the ladder's
+    recommended action for it and the statement drafted from both."""
     sections = list(selectors.policy_sections_current().order_by("code"))
     if data is not None:
         return DecisionForm(data, sections=sections, relevant=relevant)
     first = relevant[0] if relevant else None
-    draft = services.draft_statement(first, []) if first else ""
-    return DecisionForm(
-        initial={
-            "outcome": Decision.Outcome.VIOLATION,
-            "policy_section": first.code if first else "",
-            "statement_of_reasons": draft,
-            "statement_draft": draft,
-            "version": case.version,
-        },
-        sections=sections,
-        relevant=relevant,
-    )
+    initial = {
+        "outcome": Decision.Outcome.VIOLATION,
+        "policy_section": first.code if first else "",
+        "version": case.version,
+    }
+    requests = []
+    if first and recommendation is not None and recommendation.action:
+        length, unit = _duration_fields(recommendation.duration_hours)
+        initial.update({"action_0_type": recommendation.action, "action_0_unit": unit})
+        if length:
+            initial["action_0_duration"] = length
+        item = {"type": recommendation.action}
+        if recommendation.duration_hours:
+            item["duration_hours"] = recommendation.duration_hours
+        try:
+            requests = services.parse_actions([item])
+        except ValidationError:
+            requests = []
+    draft = services.draft_statement(first, requests) if first else ""
+    initial.update({"statement_of_reasons": draft, "statement_draft": draft})
+    return DecisionForm(initial=initial, sections=sections, relevant=relevant)
+
+
+def _ladder(account: Subject | None, now) -> dict[int, dict]:
+    """The ladder's step for a violation of each severity, for the page's "accept" key."""
+    steps = {}
+    for severity in Severity.values:
+        rec = strikes.recommend(account, severity, now)
+        length, unit = _duration_fields(rec.duration_hours)
+        steps[severity] = {
+            "action": rec.action or "",
+            "duration": length,
+            "unit": unit,
+            "text": action_text(rec.action, rec.duration_hours) or "no action",
+            "strikes": f"({rec.strikes} → {rec.strikes_after} strikes)",
+        }
+    return steps
 
 
 def case_panel(
@@ -123,32 +165,70 @@ def case_panel(
         describe_action(action, now)
         action.case_visible = action.case_id in visible
 
-    can_decide = can_decide_case(actor, case)
+    strike_history = selectors.strike_history(account, now) if account else []
     context = {
         "guidance": relevant,
         "actions": actions,
         "decisions": decisions,
         "history": history,
+        "active_actions": [
+            a for a in history if a.current_status == EnforcementAction.Status.ACTIVE
+        ],
         "account": account,
         "active_strikes": strikes.active_strikes(account, now),
-        "can_decide": can_decide,
+        "strike_history": strike_history,
+        "strike_count": len(strike_history),
+        "can_decide": can_decide_case(actor, case),
         "decidable": case.is_decidable,
     }
-    if can_decide:
-        form = decision_form or decision_form_for(case, relevant)
-        chosen = list(relevant)
-        selected = form["policy_section"].value()
-        if selected and selected not in {s.code for s in relevant}:
-            chosen += list(selectors.policy_sections_current().filter(code=selected))
-        context.update(
-            {
-                "form": form,
-                "recommendations": _recommendations(account, chosen, now),
-                "strike_history": selectors.strike_history(account, now),
-                "ceiling": _ceiling_text(actor, case),
-            }
-        )
+    if context["can_decide"]:
+        context.update(_decide_context(request, case, relevant, decision_form, now))
     return context
+
+
+def _decide_context(request, case: Case, relevant, decision_form, now) -> dict:
+    """The decision column: the form (pre-filled from the ladder), the ladder per severity."""
+    actor = request.user
+    account = case.subject.account
+    first = relevant[0] if relevant else None
+    recommendation = strikes.recommend(account, first.severity, now) if first else None
+    form = decision_form or decision_form_for(case, relevant, recommendation=recommendation)
+    chosen = list(relevant)
+    selected = form["policy_section"].value()
+    if selected and selected not in {s.code for s in relevant}:
+        chosen += list(selectors.policy_sections_current().filter(code=selected))
+    recommendations = _recommendations(account, chosen, now)
+    ceiling = _ceiling_text(actor, case)
+    by_code = {row["section"].code: row for row in recommendations}
+    more = any(form[f"action_{row}_type"].value() for row in (1, 2)) or any(
+        form[f"action_{row}_{name}"].errors
+        for row in (1, 2)
+        for name in ("type", "duration", "unit", "feature")
+    )
+    return {
+        "form": form,
+        "recommendations": recommendations,
+        "recommended": by_code.get(selected or "") or (recommendations[0] if chosen else None),
+        "ladder": _ladder(account, now),
+        "section_severity": dict(
+            selectors.policy_sections_current().values_list("code", "severity")
+        ),
+        "more_actions_open": more,
+        "ceiling": ceiling,
+        "ceiling_short": ceiling
+        if ceiling.startswith("Every")
+        else ("Some actions wait for a senior's approval: which ones"),
+        "decide_and_next": preferences_for(actor).decide_and_next,
+        "preferences_url": _url_or_blank("preferences"),
+        "snippets_url": _url_or_blank("enforcement:case-snippets", case.pk),
+    }
+
+
+def _url_or_blank(name: str, *args) -> str:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
 
 
 def queue_panel(request: HttpRequest, queue: Queue) -> BulkDecisionForm | None:
@@ -162,7 +242,14 @@ def queue_panel(request: HttpRequest, queue: Queue) -> BulkDecisionForm | None:
 def register() -> None:
     """Called from ``EnforcementConfig.ready()``."""
     register_case_panel(
-        key="enforcement", template="enforcement/_case_panel.html", build=case_panel, order=10
+        key="enforcement",
+        templates={
+            "main": "enforcement/_case_panel.html",
+            "who": "enforcement/_standing.html",
+            "decide": "enforcement/_decide_panel.html",
+        },
+        build=case_panel,
+        order=10,
     )
     register_queue_panel(
         key="bulk_decision_form",

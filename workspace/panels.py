@@ -19,5 +19,9 @@ def presence_panel(request, case) -> dict:
 
 def register() -> None:
     register_case_panel(
-        key="presence", template="workspace/_presence.html", build=presence_panel, order=5
+        key="presence",
+        template="workspace/_presence.html",
+        slot="header",
+        build=presence_panel,
+        order=5,
     )

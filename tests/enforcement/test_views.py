@@ -114,7 +114,10 @@ def test_the_case_page_shows_guidance_the_decision_form_and_the_ladder(
     assert "We reviewed your content under our policy SPAM-1.1" in html
     # The ladder's recommendation for a first offence, next to the (empty) strike history.
     assert 'data-testid="recommendation"' in html and "Warn the user" in html
-    assert "No strikes." in html
+    assert 'data-testid="account-strikes">0<' in html
+    # The first action row is pre-filled with the ladder's recommendation (one key accepts it).
+    form = response.context["enforcement"]["form"]
+    assert form["action_0_type"].value() == "warn"
 
 
 def test_the_decision_form_is_not_offered_to_an_analyst_without_the_claim(
@@ -141,17 +144,19 @@ def test_a_decision_from_the_case_page_resolves_the_case_and_says_so(
         ),
     )
 
+    # Decide & next: the queue has nothing more, so the queue's page says so.
     assert response.status_code == 302
-    assert response["Location"] == case_url(case)
+    assert response["Location"] == reverse("cases:queue-detail", args=[case.queue.slug])
     decision = Decision.objects.get(case=case)
     assert decision.rationale == RATIONALE and decision.policy_section.code == "SPAM-1.1"
     suspend = decision.actions.get(action_type="suspend")
     assert suspend.status == "active" and suspend.duration_hours == 72
     case.refresh_from_db()
     assert case.status == "resolved"
-    [message] = texts(response)
+    message, empty = texts(response)
     assert "Decision made" in message and "Suspend the account for 3 days" in message
     assert "resolved" in message
+    assert "is empty: there is no case waiting for you" in empty
 
     page = client.get(case_url(case)).content.decode()
     assert "Decision made" in page and "Action applied" in page
@@ -296,7 +301,7 @@ def test_an_associates_30_day_suspension_waits_and_shows_on_the_approvals_page(
     )
 
     assert response.status_code == 302
-    [message] = texts(response)
+    message = texts(response)[0]
     assert "waiting for a senior's approval" in message
     action = EnforcementAction.objects.get(case=case)
     assert action.status == "pending_approval"
