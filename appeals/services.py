@@ -24,8 +24,8 @@ from enforcement.models import EnforcementAction, OutboxEvent
 from enforcement.services import ActionRequest
 from tsops.claims import LeasedWork
 from tsops.errors import ConflictError, HiddenObject
-from tsops.models import Notification
 from tsops.permissions import has_capability, teams_of
+from tsops.services import notification_send
 
 LEASE = timedelta(minutes=15)
 
@@ -330,8 +330,9 @@ def _outcome_apply(
             checked=True,
             appeal_id=appeal.pk,
         )
-        Notification.objects.create(
-            user=action.decision.decided_by,
+        notification_send(
+            actor=actor,
+            recipients=[action.decision.decided_by],
             kind="appeal_overturned",
             title=f"Appeal overturned your decision on case #{case.pk}",
             body=rationale,

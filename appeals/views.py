@@ -432,6 +432,10 @@ def overview(request: HttpRequest) -> HttpResponse:
             row["percent"] = _percent(row["rate"])
     for row in figures["by_automation"]:
         row["label"] = "Automated" if row["automated"] else "Human"
+    # Queues by their names, as everywhere else (their slugs are codes).
+    names = dict(Queue.objects.values_list("slug", "name"))
+    for row in figures["by_queue"]:
+        row["label"] = names.get(row["queue"], row["queue"])
     now = timezone.now()
     backlog = (
         selectors.appeal_list(actor=request.user, status="open")

@@ -239,4 +239,43 @@ class EvidenceForm(forms.Form):
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(max_length=200, required=False)
+    """The search page: words or ids, and filters that narrow what the words found (or list
+    every visible case that matches them when no words are given). Queue choices are the
+    queues the searcher may work."""
+
+    q = forms.CharField(max_length=200, required=False, label="Case id, subject id or words")
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), ("open", "Open (any)"), *Case.Status.choices],
+    )
+    queue = forms.ChoiceField(required=False, choices=[("", "Any queue")])
+    reason = forms.ChoiceField(required=False, choices=[("", "Any reason")])
+    severity = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Any severity"), *[(str(v), label) for v, label in Severity.choices]],
+    )
+    created_from = forms.DateField(required=False, label="Opened from")
+    created_to = forms.DateField(required=False, label="Opened to")
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+    FILTERS = ("status", "queue", "reason", "severity", "created_from", "created_to")
+
+    def __init__(self, *args, queues=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["queue"].choices = [("", "Any queue"), *[(q.slug, q.name) for q in queues]]
+        reasons = ReportReason.objects.order_by("label").values_list("code", "label")
+        self.fields["reason"].choices = [("", "Any reason"), *reasons]
+        for name in ("created_from", "created_to"):
+            self.fields[name].widget.input_type = "date"
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("created_from"), data.get("created_to")
+        if start and end and end < start:
+            self.add_error("created_to", "The end of the range is before its start.")
+        return data
+
+    def has_filters(self) -> bool:
+        return any(self.cleaned_data.get(name) not in (None, "") for name in self.FILTERS)

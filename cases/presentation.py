@@ -2,9 +2,62 @@
 
 from __future__ import annotations
 
+from django.core.signals import request_finished
+from django.db.models.signals import post_delete, post_save
+
 from cases.lifecycle import ReopenTrigger
+from cases.models import Case, CaseLink, Evidence, Identifier, Report, ReportReason, Subject
 from cases.timeline import EventKind
-from tsops.presentation import relative_text
+from tsops.presentation import (
+    choices_vocabulary,
+    duration_text,
+    humanize_code,
+    label_for,
+    relative_text,
+    vocabulary_register,
+)
+
+# The report reasons' labels, read once and kept until the request ends or a reason changes
+# (the taxonomy is edited in the admin), so a list page asks the database once, not per row.
+_reason_labels: dict[str, str] | None = None
+
+
+def reason_labels() -> dict[str, str]:
+    """Every stored report reason's code with its label (one query per request at most)."""
+    global _reason_labels
+    labels = _reason_labels
+    if labels is None:
+        labels = dict(ReportReason.objects.values_list("code", "label"))
+        _reason_labels = labels
+    return labels
+
+
+def reason_labels_forget(**_kwargs) -> None:
+    """Read the reasons' labels afresh next time (the request ended, or a reason changed)."""
+    global _reason_labels
+    _reason_labels = None
+
+
+def reason_label(code: str | None) -> str:
+    """``violent_threat`` -> "Violent threat" (its stored label)."""
+    return label_for("reason", code)
+
+
+def register_vocabularies() -> None:
+    """The codes this app stores, in words for the ``labels`` template library."""
+    vocabulary_register("reason", reason_labels)
+    vocabulary_register("source", choices_vocabulary(Report.Source))
+    vocabulary_register("case_status", choices_vocabulary(Case.Status))
+    vocabulary_register("event", choices_vocabulary(EventKind))
+    vocabulary_register("link_kind", choices_vocabulary(CaseLink.Kind))
+    kinds = [*Subject.Kind.values, *Identifier.Kind.values, *Evidence.Kind.values]
+    acronyms = {"ip": "IP address", "url": "URL"}
+    vocabulary_register(
+        "kind", choices_vocabulary([(k, acronyms.get(k, k.capitalize())) for k in kinds])
+    )
+    request_finished.connect(reason_labels_forget, dispatch_uid="reason-labels-forget")
+    for signal, name in ((post_save, "saved"), (post_delete, "deleted")):
+        signal.connect(reason_labels_forget, sender=ReportReason, dispatch_uid=f"reason-{name}")
 
 
 def event_label(kind: str | None) -> str:
@@ -19,7 +72,7 @@ def event_detail(event) -> str:
     """A short plain-text description of a timeline event's data (autoescaped by the template)."""
     data = event.data or {}
     if event.kind == EventKind.REPORT_ADDED and data.get("source"):
-        parts = [data["source"].replace("_", " "), data.get("reason") or ""]
+        parts = [label_for("source", data["source"]), reason_label(data.get("reason"))]
         if data.get("detector"):
             score = data.get("score")
             parts.append(f"detector {data['detector']}" + (f" ({score:.2f})" if score else ""))
@@ -36,23 +89,31 @@ def event_detail(event) -> str:
     # Decisions and enforcement actions (enforcement.services) say what and under which section.
     if data.get("outcome"):
         section = data.get("policy_section")
-        parts.append(data["outcome"].replace("_", " ") + (f" under {section}" if section else ""))
+        parts.append(
+            label_for("outcome", data["outcome"]) + (f" under {section}" if section else "")
+        )
     if data.get("recommended"):
         followed = {True: "followed", False: "not followed"}.get(data.get("followed"), "")
-        parts.append(f"ladder recommended {data['recommended']} ({followed})".replace(" ()", ""))
+        recommended = label_for("action", data["recommended"])
+        parts.append(f"ladder recommended {recommended} ({followed})".replace(" ()", ""))
     if data.get("type"):
         hours = data.get("hours")
-        parts.append(data["type"].replace("_", " ") + (f" {hours} h" if hours else ""))
+        parts.append(
+            label_for("action", data["type"])
+            + (f" for {duration_text(hours, 'hours')}" if hours else "")
+        )
     if data.get("reason"):
-        parts.append(f"reason: {data['reason']}")
+        # A report reason's code reads as its label; a member's own words stay as written.
+        reason = data["reason"]
+        parts.append(f"reason: {reason_labels().get(reason, reason)}")
     if data.get("queue"):
         parts.append(f"queue {data['queue']}")
     if data.get("kind") and data.get("case_id"):
-        parts.append(f"{data['kind'].replace('_', ' ')} #{data['case_id']}")
+        parts.append(f"{label_for('link_kind', data['kind']).lower()} #{data['case_id']}")
     if data.get("sha256"):
         parts.append(f"sha256 {data['sha256'][:12]}…")
     if data.get("deadline"):
-        parts.append(data["deadline"].replace("_", " ") + " deadline")
+        parts.append(humanize_code(data["deadline"]).lower() + " deadline")
     if data.get("bulk"):
         parts.append("bulk")
     return "; ".join(parts)

@@ -10,3 +10,7 @@ class EnforcementConfig(AppConfig):
         from enforcement import panels
 
         panels.register()
+        # Pages name action types, outcomes and statuses through the labels template library.
+        from enforcement.presentation import register_vocabularies
+
+        register_vocabularies()

@@ -18,7 +18,7 @@ from django.utils import timezone
 from enforcement import events
 from enforcement.models import WebhookEndpoint
 from escalations.models import Escalation, EscalationAlert, Team
-from tsops.models import Notification
+from tsops.services import notification_send
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,13 @@ def alert_send(escalation: Escalation, kind: str, now: datetime) -> bool:
         log.warning("team %s: alert webhook not synced: %s", escalation.team.slug, exc)
     on_call = escalation.team.on_call
     if on_call is not None:
-        Notification.objects.create(
-            user=on_call, kind=f"escalation_{kind}", title=title, link=payload["link"]
+        # An on-call member who raised the escalation themselves is not paged in-app for it.
+        notification_send(
+            actor=escalation.raised_by if kind == EscalationAlert.Kind.NEW else None,
+            recipients=[on_call],
+            kind=f"escalation_{kind}",
+            title=title,
+            link=payload["link"],
         )
         if on_call.email:
             recipient = on_call.email

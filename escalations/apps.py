@@ -15,3 +15,8 @@ class EscalationsConfig(AppConfig):
         from escalations.services import escalation_raise_by_rule
 
         register_rule_escalator(escalation_raise_by_rule)
+        # Pages name an escalation's status through the labels template library.
+        from escalations.models import Escalation
+        from tsops.presentation import choices_vocabulary, vocabulary_register
+
+        vocabulary_register("escalation_status", choices_vocabulary(Escalation.Status))

@@ -84,7 +84,7 @@ DEFINITIONS: dict[str, str] = {
         "Support tickets are counted apart as other notifications; automated flags and "
         "internal reports are not notices."
     ),
-    "trusted_flagger": "Of the notices, those sent by trusted flaggers (source trusted_flagger).",
+    "trusted_flagger": "Of the notices, those a trusted flagger sent (Art. 22 DSA).",
     "median_hours_to_action": (
         "Median time from a notice's receipt to the first decision on its case made at or after "
         "the receipt and before the end of the period (any outcome: deciding that nothing "

@@ -11,3 +11,7 @@ class QaConfig(AppConfig):
 
         # A case stays closed to whoever is answering blind on it (see blind_hold_annotations).
         register_case_access_guard(annotations=blind_hold_annotations, refusal=blind_hold_message)
+        # Pages name error types and feedback through the labels template library.
+        from qa.presentation import register_vocabularies
+
+        register_vocabularies()

@@ -11,7 +11,7 @@ def console(request) -> dict:
         return {"console_nav": [], "console_role": None, "console_teams": []}
     role = role_of(user)
     return {
-        "console_nav": nav_for(user) if can_use_console(user) else [],
+        "console_nav": nav_for(user, request.path) if can_use_console(user) else [],
         "console_role": role,
         "console_role_label": roles.ROLE_LABELS.get(role, "No role"),
         "console_teams": [roles.team_labels().get(t, t) for t in teams_of(user)],

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.urls import reverse
+from django.utils import timezone
 
 from tsops.permissions import has_capability
 
 SectionProvider = Callable[[object], dict | None]
+CLAIMED_SHOWN = 10
+ESCALATIONS_SHOWN = 10
 SECTION_PROVIDERS: list[SectionProvider] = []
 
 
@@ -36,10 +39,44 @@ def _queues(user) -> dict | None:
 
 
 @register
+def _claimed(user) -> dict | None:
+    """The cases the member is working now, so they pick up where they left off."""
+    if not has_capability(user, "work_standard_queues"):
+        return None
+    from cases.presentation import mark_deadlines
+    from cases.selectors import case_claimed_list
+
+    cases = case_claimed_list(actor=user, limit=CLAIMED_SHOWN)
+    mark_deadlines(cases, timezone.now())
+    return {"kind": "claimed", "title": "Cases you are working on", "cases": cases}
+
+
+@register
 def _team_inbox(user) -> dict | None:
+    """A specialist's team's open escalations, most urgent first."""
     if not has_capability(user, "work_team_cases"):
         return None
-    return {"kind": "team", "title": "Your team's escalations"}
+    from escalations.models import Escalation
+    from escalations.selectors import escalation_list
+    from tsops.permissions import teams_of
+    from tsops.presentation import relative_text
+
+    now = timezone.now()
+    escalations = list(
+        escalation_list(actor=user)
+        .filter(team__slug__in=teams_of(user), status__in=Escalation.ACTIVE_STATUSES)
+        .order_by("severity", "ack_due", "pk")[: ESCALATIONS_SHOWN + 1]
+    )
+    for escalation in escalations:
+        escalation.overdue = escalation.is_overdue(now)
+        escalation.ack_text = relative_text(escalation.ack_due, now)
+    return {
+        "kind": "team",
+        "title": "Your team's open escalations",
+        "escalations": escalations[:ESCALATIONS_SHOWN],
+        "more": len(escalations) > ESCALATIONS_SHOWN,
+        "inbox": reverse("escalations:team-inbox-list"),
+    }
 
 
 @register

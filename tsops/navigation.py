@@ -9,6 +9,12 @@ from django.utils.module_loading import import_string
 
 from tsops.permissions import has_capability
 
+# The menus the header groups its less frequent entries under, in the order they show after
+# the primary entries. An entry names its group; an entry without one is a primary link.
+INSIGHTS = "Insights"
+OVERSIGHT = "Oversight"
+NAV_GROUPS: dict[str, str] = {INSIGHTS: "insights", OVERSIGHT: "oversight"}
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -19,6 +25,8 @@ class NavItem:
     # Instead of a capability: the dotted path of the page's own predicate (user -> bool),
     # where who may open the page is more than one capability.
     predicate: str = ""
+    # The header menu (a NAV_GROUPS key) the entry is listed under; "" for a primary link.
+    group: str = ""
 
     def shown_to(self, user) -> bool:
         if self.predicate:
@@ -27,7 +35,8 @@ class NavItem:
 
 
 # Later capabilities add their entries here; an entry shows when its URL exists and the
-# user holds its capability.
+# user holds its capability. So that the header stays one row at 1280 px, only the pages
+# worked every day are primary links; the rest name a group.
 NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Home", "home", "use_console", "home"),
     NavItem("Queues", "cases:queue-list", "work_standard_queues", "queues"),
@@ -35,36 +44,67 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Approvals", "enforcement:approval-list", "approve_actions", "approvals"),
     NavItem("Appeals", "appeals:appeal-list", "decide_appeals", "appeals"),
     NavItem("QA", "qa:home", "work_standard_queues", "qa"),
-    NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics"),
+    NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics", group=INSIGHTS),
     NavItem(
         "My figures",
         "metrics:my-figures",
         "",
         "my-figures",
         predicate="metrics.selectors.can_view_own_figures",
+        group=INSIGHTS,
     ),
+    NavItem("Transparency", "metrics:transparency", "export_data", "transparency", group=INSIGHTS),
     NavItem(
         "Exposure",
         "workspace:exposure",
         "",
         "exposure",
         predicate="workspace.permissions.can_view_exposure",
+        group=INSIGHTS,
     ),
-    NavItem("Transparency", "metrics:transparency", "export_data", "transparency"),
-    NavItem("Enforcement lookup", "enforcement:lookup", "lookup_enforcement", "lookup"),
-    NavItem("Access log", "access-log", "view_access_log", "access-log"),
-    NavItem("Admin", "admin:index", "configure_operations", "admin"),
+    NavItem("Lookup", "enforcement:lookup", "lookup_enforcement", "lookup"),
+    NavItem("Access log", "access-log", "view_access_log", "access-log", group=OVERSIGHT),
+    NavItem("Admin", "admin:index", "configure_operations", "admin", group=OVERSIGHT),
 )
 
 
-def nav_for(user) -> list[dict]:
-    items = []
+def _links_for(user) -> list[tuple[NavItem, str]]:
+    links = []
     for item in NAV_ITEMS:
         if not item.shown_to(user):
             continue
         try:
-            url = reverse(item.url_name)
+            links.append((item, reverse(item.url_name)))
         except NoReverseMatch:
             continue
-        items.append({"label": item.label, "url": url, "key": item.key})
-    return items
+    return links
+
+
+def nav_for(user, path: str = "") -> list[dict]:
+    """The header's entries for ``user``, in table order: a link is ``{"label", "url",
+    "key", "active"}``; a group is ``{"label", "key", "group": True, "items": [links],
+    "active"}``, placed where its first entry is. A group the user has one entry of shows
+    as that entry's link (no menu of one)."""
+    links = _links_for(user)
+    counts: dict[str, int] = {}
+    for item, _url in links:
+        counts[item.group] = counts.get(item.group, 0) + 1
+    entries: list[dict] = []
+    groups: dict[str, dict] = {}
+    for item, url in links:
+        link = {"label": item.label, "url": url, "key": item.key, "active": path == url}
+        if not item.group or counts[item.group] < 2:
+            entries.append(link)
+            continue
+        if item.group not in groups:
+            groups[item.group] = {
+                "label": item.group,
+                "key": NAV_GROUPS.get(item.group, item.group.lower()),
+                "group": True,
+                "items": [],
+                "active": False,
+            }
+            entries.append(groups[item.group])
+        groups[item.group]["items"].append(link)
+        groups[item.group]["active"] |= link["active"]
+    return entries

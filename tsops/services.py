@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from tsops import roles
 from tsops.errors import HiddenObject
-from tsops.models import AccessLog, ApiKey, UserPreference, WorkerHeartbeat
+from tsops.models import AccessLog, ApiKey, Notification, UserPreference, WorkerHeartbeat
 
 security_log = logging.getLogger("tsops.security")
 
@@ -218,3 +218,29 @@ def preferences_update(*, actor, **values) -> UserPreference:
     preference.save()
     actor._tsops_preferences = preference
     return preference
+
+
+def notification_send(
+    *, actor, recipients: Iterable, kind: str, title: str, body: str = "", link: str = ""
+) -> list[Notification]:
+    """Tell each recipient (a member or a member's id) once, except ``actor``: nobody is
+    notified of their own action. ``actor`` is None for the system's own work (sweeps)."""
+    actor_id = getattr(actor, "pk", None)
+    seen: set[int] = {actor_id} if actor_id is not None else set()
+    notes = []
+    for recipient in recipients:
+        user_id = getattr(recipient, "pk", recipient)
+        if user_id is None or user_id in seen:
+            continue
+        seen.add(user_id)
+        notes.append(
+            Notification(user_id=user_id, kind=kind, title=title[:200], body=body, link=link)
+        )
+    return Notification.objects.bulk_create(notes)
+
+
+def notifications_mark_all_read(*, actor) -> int:
+    """Mark every unread notification of the actor's read; how many were."""
+    return Notification.objects.filter(user=actor, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )

@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from tsops import api, views
@@ -18,6 +21,15 @@ api_v1 = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Pages that are not the console's own (the admin, the API docs) and browsers that ask
+    # anyway find the console's icon here.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=lazy(static, str)("favicon.svg")),
+        name="favicon",
+    ),
+    path("preferences/", views.preferences, name="preferences"),
+    path("notifications/read/", views.notifications_read_all, name="notifications-read-all"),
     path("healthz", views.healthz, name="healthz"),
     path("access-log/", views.access_log, name="access-log"),
     path("", include("cases.urls")),

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import sys
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views import defaults
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tsops import home as home_sections
-from tsops import selectors
+from tsops import selectors, services
 from tsops.decorators import console_view
 from tsops.errors import HiddenObject
+from tsops.forms import PreferencesForm
+from tsops.models import UserPreference
 from tsops.permissions import role_of, teams_of
 from tsops.services import access_denied_record
 
@@ -30,6 +34,32 @@ def home(request: HttpRequest) -> HttpResponse:
         "sections": home_sections.sections_for(user),
     }
     return render(request, "tsops/home.html", context)
+
+
+@console_view()
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    """The signed-in member's own workspace preferences (nobody edits anyone else's)."""
+    current = selectors.preferences_for(request.user)
+    if request.method == "POST":
+        form = PreferencesForm(request.POST, instance=UserPreference(user=request.user))
+        if form.is_valid():
+            services.preferences_update(actor=request.user, **form.cleaned_data)
+            messages.success(request, "Preferences saved.")
+            return redirect("preferences")
+        return render(request, "tsops/preferences.html", {"form": form}, status=400)
+    form = PreferencesForm(instance=current)
+    return render(request, "tsops/preferences.html", {"form": form})
+
+
+@console_view()
+@require_POST
+def notifications_read_all(request: HttpRequest) -> HttpResponse:
+    """Mark every unread notification of the viewer's read, and go back home."""
+    count = services.notifications_mark_all_read(actor=request.user)
+    if count:
+        messages.success(request, f"{count} notification{pluralize(count)} marked read.")
+    return redirect("home")
 
 
 @console_view("view_access_log")

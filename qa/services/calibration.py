@@ -41,7 +41,7 @@ from qa.models import (
 from qa.permissions import can_manage_session, is_eligible_participant
 from qa.services._input import clean_text
 from tsops.errors import ConflictError
-from tsops.models import Notification
+from tsops.services import notification_send
 
 MAX_CASES = 50
 MAX_PARTICIPANTS = 50
@@ -243,14 +243,11 @@ def _item(session: CalibrationSession, item_id: int) -> CalibrationCase:
     return item
 
 
-def _notify(session: CalibrationSession, users: Iterable, *, kind: str, title: str, body: str):
+def _notify(
+    session: CalibrationSession, users: Iterable, *, actor, kind: str, title: str, body: str
+):
     link = reverse("qa:calibration-detail", args=[session.pk])
-    Notification.objects.bulk_create(
-        [
-            Notification(user=user, kind=kind, title=title[:200], body=body, link=link)
-            for user in users
-        ]
-    )
+    notification_send(actor=actor, recipients=users, kind=kind, title=title, body=body, link=link)
 
 
 def calibration_session_create(
@@ -388,6 +385,7 @@ def calibration_session_invite(
                 _notify(
                     session,
                     users,
+                    actor=actor,
                     kind="calibration_invited",
                     title=f"Calibration: {session.name}",
                     body="You are invited to a calibration session. Answer each case blind.",
@@ -425,6 +423,7 @@ def calibration_session_open(*, actor, session_id: int) -> CalibrationSession:
         _notify(
             session,
             participants,
+            actor=actor,
             kind="calibration_opened",
             title=f"Calibration: {session.name}",
             body=f"{len(items)} cases to answer blind. Nobody sees your answers until the close.",
@@ -528,6 +527,7 @@ def calibration_session_close(*, actor, session_id: int) -> CalibrationSession:
         _notify(
             session,
             participants,
+            actor=actor,
             kind="calibration_closed",
             title=f"Calibration results: {session.name}",
             body="The session is closed: see how your answers compare with gold and the team.",

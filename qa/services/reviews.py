@@ -32,6 +32,7 @@ from tsops.claims import LeasedWork
 from tsops.errors import ConflictError, HiddenObject
 from tsops.models import Notification
 from tsops.permissions import teams_of
+from tsops.services import notification_send
 
 LEASE = timedelta(minutes=30)
 MAX_TEXT = 5000
@@ -267,8 +268,9 @@ def review_score(
         timeline.record(
             review.case_id, EventKind.QA_REVIEW_SCORED, actor, review_id=review.pk, passed=passed
         )
-        Notification.objects.create(
-            user_id=review.analyst_id,
+        notification_send(
+            actor=actor,
+            recipients=[review.analyst_id],
             kind="qa_reviewed",
             title=f"QA review of your decision on case #{review.case_id}: "
             f"{'pass' if passed else 'fail'} ({score}%)",
@@ -390,8 +392,9 @@ def review_adjudicate(*, actor, review_id: int, uphold: bool, notes: str) -> QAR
             review_id=review.pk,
             upheld=uphold,
         )
-        Notification.objects.create(
-            user_id=review.analyst_id,
+        notification_send(
+            actor=actor,
+            recipients=[review.analyst_id],
             kind="qa_adjudicated",
             title=f"Your QA dispute on case #{review.case_id} was "
             f"{'rejected' if uphold else 'accepted'}",

@@ -66,3 +66,41 @@
     if (confirmable && !window.confirm(confirmable.getAttribute("data-confirm"))) event.preventDefault();
   });
 })();
+
+// Header menus (<details data-nav-menu>): the browser opens and closes them with the mouse,
+// Enter and Space; here one opens at a time, and a click elsewhere or Escape closes them
+// (Escape hands the focus back to the menu's button).
+(function () {
+  "use strict";
+
+  function menus() {
+    return Array.prototype.slice.call(document.querySelectorAll("details[data-nav-menu]"));
+  }
+
+  function closeAll(except) {
+    menus().forEach(function (menu) { if (menu !== except) menu.open = false; });
+  }
+
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (menu.matches && menu.matches("details[data-nav-menu]") && menu.open) closeAll(menu);
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest("details[data-nav-menu]")) closeAll(null);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var open = document.querySelector("details[data-nav-menu][open]");
+    if (!open) return;
+    var inside = open.contains(document.activeElement);
+    open.open = false;
+    if (inside) open.querySelector("summary").focus();
+  });
+
+  document.addEventListener("focusout", function (event) {
+    var menu = event.target.closest && event.target.closest("details[data-nav-menu][open]");
+    if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) menu.open = false;
+  });
+})();

@@ -25,7 +25,7 @@ NAV_URL_NAMES = {
     "Metrics": "metrics:dashboard",
     "My figures": "metrics:my-figures",
     "Transparency": "metrics:transparency",
-    "Enforcement lookup": "enforcement:lookup",
+    "Lookup": "enforcement:lookup",
     "Access log": "access-log",
     "Admin": "admin:index",
 }
@@ -52,7 +52,7 @@ MEMBERS = [
         (),
         heading="Associate home",
         badges=("Associate",),
-        sections=("queues",),
+        sections=("queues", "claimed"),
         nav=("Home", "Queues", "QA", "My figures"),
     ),
     Member(
@@ -61,7 +61,7 @@ MEMBERS = [
         (),
         heading="Analyst home",
         badges=("Analyst",),
-        sections=("queues",),
+        sections=("queues", "claimed"),
         nav=("Home", "Queues", "Appeals", "QA", "My figures"),
     ),
     Member(
@@ -70,7 +70,7 @@ MEMBERS = [
         (),
         heading="Senior lead home",
         badges=("Senior lead",),
-        sections=("queues", "lead"),
+        sections=("queues", "claimed", "lead"),
         nav=(
             "Home",
             "Queues",
@@ -80,7 +80,7 @@ MEMBERS = [
             "Metrics",
             "My figures",
             "Transparency",
-            "Enforcement lookup",
+            "Lookup",
             "Access log",
             "Admin",
         ),
@@ -93,7 +93,7 @@ MEMBERS = [
         heading="Support agent home",
         badges=("Support agent",),
         sections=("lookup",),
-        nav=("Home", "Enforcement lookup"),
+        nav=("Home", "Lookup"),
     ),
     Member(
         "chen_childsafety",

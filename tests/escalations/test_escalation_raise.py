@@ -84,9 +84,8 @@ def test_escalating_to_a_restricted_team_restricts_the_case_to_that_team(
     )
     assert granted == {"threats"}
     assert CaseEvent.objects.filter(case=case, kind="CASE_RESTRICTED").exists()
-    # The raiser keeps one line, without content.
-    line = Notification.objects.get(user=analyst, kind="escalation_raised")
-    assert "escalated to threats" in line.title and "zebra" not in line.title
+    # Nobody is notified of their own action: the raiser gets no notification of raising.
+    assert not Notification.objects.filter(user=analyst).exists()
 
 
 def test_a_restricted_case_moves_only_to_another_teams_restriction(

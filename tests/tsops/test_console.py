@@ -33,7 +33,7 @@ NAV_URL_NAMES = {
     "Metrics": "metrics:dashboard",
     "My figures": "metrics:my-figures",
     "Transparency": "metrics:transparency",
-    "Enforcement lookup": "enforcement:lookup",
+    "Lookup": "enforcement:lookup",
     "Access log": "access-log",
     "Admin": "admin:index",
 }
@@ -42,26 +42,26 @@ NAV_URL_NAMES = {
 HOMES = {
     "associate": (
         "Associate home",
-        ["queues"],
+        ["queues", "claimed"],
         {"Home", "Queues", "QA", "My figures"},
         {"Home", "Queues", "QA"},
     ),
     "analyst": (
         "Analyst home",
-        ["queues"],
+        ["queues", "claimed"],
         {"Home", "Queues", "Appeals", "QA", "My figures"},
         {"Home", "Queues", "QA"},
     ),
     "senior": (
         "Senior lead home",
-        ["queues", "lead"],
+        ["queues", "claimed", "lead"],
         set(NAV_URL_NAMES) - {"Team inbox"},
         {"Home", "Queues", "Access log", "Admin"},
     ),
     "support_agent": (
         "Support agent home",
         ["lookup"],
-        {"Home", "Enforcement lookup"},
+        {"Home", "Lookup"},
         {"Home"},
     ),
     "specialist": (
