@@ -24,6 +24,7 @@ from pathlib import Path
 
 AXE_SOURCE = Path(__file__).parent / "assets" / "axe-core" / "axe.min.js"
 # axe-core's impact levels, from least to most severe; the console allows none of the last two.
+IMPACTS = ("minor", "moderate", "serious", "critical")
 FAILING_IMPACTS = ("serious", "critical")
 # How many of a rule's offending elements a failure message shows.
 SHOWN_NODES = 4
@@ -113,6 +114,12 @@ def violations(page, label: str, impacts=FAILING_IMPACTS) -> list[Violation]:
                 )
             )
     return found
+
+
+def failing(found: list[Violation]) -> tuple[list[Violation], list[Violation]]:
+    """``found`` split into the serious or critical violations and the rest."""
+    bad = [v for v in found if v.impact in FAILING_IMPACTS]
+    return bad, [v for v in found if v.impact not in FAILING_IMPACTS]
 
 
 def report(found: list[Violation]) -> str:
