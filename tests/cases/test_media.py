@@ -455,3 +455,30 @@ def test_a_key_without_the_reports_scope_sends_no_media(api_client_for, platform
     )
     assert response.status_code == 403
     assert not MediaFile.objects.exists()
+
+
+# --- Demo data ---------------------------------------------------------------------------------
+
+
+def test_the_demo_puts_pictures_on_the_top_cases_of_several_queues():
+    from cases.demo import seed_media
+    from tests.conftest import make_member
+    from tsops import roles
+
+    platform = make_member("platform", roles.PLATFORM)
+    make_member("analyst", roles.ANALYST)
+    make_member("childsafety", None, ("child-safety",))
+    for reason in ("spam", "harassment", "child_safety"):
+        make_case(platform, reason=reason)
+    out = io.StringIO()
+    seed_media(stdout=out, scale=1.0)
+    media_evidence = Evidence.objects.filter(media__isnull=False).select_related("media", "case")
+    by_name = {e.media.original_name: e for e in media_evidence}
+    assert {"crypto-banner.png", "sticker.svg", "leaked-photo.jpg"} <= set(by_name)
+    assert by_name["leaked-photo.jpg"].sensitive and not by_name["crypto-banner.png"].sensitive
+    assert by_name["leaked-photo.jpg"].media.image_format == "JPEG"
+    assert not by_name["sticker.svg"].media.renderable
+    assert by_name["crypto-banner.png"].report_id is not None  # sent with the report
+    restricted = [e for e in media_evidence if e.case.restricted]
+    assert restricted and any(e.do_not_open for e in restricted)
+    assert "media files on demo cases" in out.getvalue()
