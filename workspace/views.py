@@ -61,7 +61,8 @@ def queue_presence(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _exposure_page(request, *, day_form: DayForm, override_form=None, status=200):
     actor = request.user
-    day = day_form.cleaned_data["day"] if day_form.is_valid() else selectors.today()
+    valid = day_form.is_bound and day_form.is_valid()
+    day = day_form.cleaned_data["day"] if valid else selectors.today()
     lead = can_view_team_exposure(actor)
     if override_form is None and can_grant_exposure_override(actor):
         override_form = OverrideForm(actor=actor)
@@ -85,8 +86,8 @@ def exposure(request: HttpRequest) -> HttpResponse:
     """Exposure to graphic queues: one's own, and every reviewer's for leads."""
     if not can_view_exposure(request.user):
         raise PermissionDenied("Exposure figures are for reviewers and their leads.")
-    day_form = DayForm(request.GET)
-    status = 200 if day_form.is_valid() else 400
+    day_form = DayForm(request.GET or None, initial={"day": selectors.today()})
+    status = 400 if day_form.is_bound and not day_form.is_valid() else 200
     return _exposure_page(request, day_form=day_form, status=status)
 
 
@@ -120,4 +121,9 @@ def override_grant(request: HttpRequest) -> HttpResponse:
                 f"{override.extra_cases} cases.",
             )
             return redirect("workspace:exposure")
-    return _exposure_page(request, day_form=DayForm({}), override_form=form, status=400)
+    return _exposure_page(
+        request,
+        day_form=DayForm(initial={"day": selectors.today()}),
+        override_form=form,
+        status=400,
+    )
