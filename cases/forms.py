@@ -233,8 +233,9 @@ class EvidenceForm(forms.Form):
         data = super().clean()
         if data.get("file"):
             data["kind"] = Evidence.Kind.MEDIA
-        elif data.get("kind") == Evidence.Kind.MEDIA:
-            self.add_error("file", "Choose the media file to add.")
+        elif data.get("kind") == Evidence.Kind.MEDIA and not data.get("url"):
+            # A media reference may still be a URL only (as before files were taken).
+            self.add_error("file", "Choose the media file to add (or give its URL).")
         return data
 
 

@@ -167,6 +167,17 @@ def test_someone_outside_the_console_cannot_add_media(login, outsider, case):
     assert not MediaFile.objects.exists()
 
 
+def test_media_evidence_needs_a_file_or_at_least_its_url(login, analyst, case):
+    client = login(analyst)
+    url = reverse("cases:case-evidence-add", args=[case.pk])
+    refused = client.post(url, {"kind": "media", "excerpt": "a caption"})
+    assert refused.status_code == 400 and "Choose the media file" in refused.content.decode()
+    body = {"kind": "media", "url": "https://cdn.example/p.jpg", "sensitive": "on"}
+    assert client.post(url, body).status_code == 302
+    evidence = Evidence.objects.get(case=case, kind="media")
+    assert evidence.media is None and evidence.url == "https://cdn.example/p.jpg"
+
+
 # --- SVG and other opaque files ----------------------------------------------------------------
 
 
