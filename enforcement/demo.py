@@ -62,7 +62,7 @@ ACCOUNT_ACTIONS = {
 # Response templates: one user message per section, and rationale snippets for the busiest.
 DEMO_MESSAGE = (
     "We reviewed your content under our policy “{section_title}” and found that it breaks "
-    "it. As a result we {action}. {closing}You can appeal this decision until "
+    "this policy. As a result we {action}. {closing}You can appeal this decision until "
     "{appeal_deadline} from the notice in your account."
 )
 DEMO_CLOSINGS = {
@@ -154,7 +154,7 @@ def seed_response_templates(*, stdout, scale: float) -> None:
             actor=senior,
             template_id=first.pk,
             title=first.title,
-            body=first.body.replace("found that it breaks it", "found that it targets a person"),
+            body=first.body.replace("it breaks this policy", "it targets a person"),
         )
     stdout.write(f"  response templates: {ResponseTemplate.objects.count()} versions")
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import selectors as case_selectors
-from cases.models import Case, ReportReason, Subject
+from cases.models import Case, Subject
 from cases.panels import claim_next_url, render_case_page
 from cases.permissions import can_bulk_edit
 from cases.services import StaleEdit
@@ -219,16 +219,12 @@ def _approval_cards(actor, rows: list[EnforcementAction]) -> None:
         cases=True,
     )
     excerpts = selectors.report_excerpts(case_ids=sorted({a.case_id for a in rows}))
-    reasons = dict(ReportReason.objects.values_list("code", "label"))
     for action in rows:
         action.text = action_summary(action)
         action.can_review = can_approve_action(actor, action)
         action.own_proposal = action.proposed_by_id == actor.pk
         action.permanent = needs_confirmation(action)
-        action.reason_label = reasons.get(action.case.reason, "Other")
         action.reports = excerpts.get(action.case_id, [])
-        for report in action.reports:
-            report.reason_label = reasons.get(report.reason, "Other")
         action.account = accounts[action.pk]
         action.standing = standings.get(action.account.pk) if action.account else None
         if action.standing is not None:
@@ -369,7 +365,6 @@ def _lookup_rows(rows: list[dict]) -> list[dict]:
             "ends": _parse(row["ends_at"]),
             "appeal_deadline": _parse(row["appeal"]["deadline"]),
             "appeal_status": (row["appeal"].get("status") or "").replace("_", " "),
-            "subject_kind_label": KIND_LABELS.get(row["subject"]["kind"], "item"),
         }
         for row in rows
     ]
@@ -429,7 +424,6 @@ def lookup(request: HttpRequest) -> HttpResponse:
         "result": found,
         "rows": _lookup_rows(found.rows) if found else [],
         "active_only": active_only,
-        "kind_label": KIND_LABELS.get(found.subject["kind"], "item") if found else "",
         "searched_label": KIND_LABELS.get(kinds[0], "item") if len(kinds) == 1 else "id",
         "query": params.urlencode(),
         "filter_params": [
