@@ -362,6 +362,8 @@ def case_evidence_reveal(request: HttpRequest, case_id: int, evidence_id: int) -
     form = RevealForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     template = "cases/_evidence_item.html" if request.htmx else "cases/evidence_revealed.html"
+    # The copy shown with what was reported is swapped back as that copy.
+    compact = bool(request.htmx) and request.POST.get("compact") == "1"
     try:
         evidence = services.evidence_reveal(
             actor=request.user, evidence_id=evidence_id, reason=reason, request=request
@@ -370,13 +372,20 @@ def case_evidence_reveal(request: HttpRequest, case_id: int, evidence_id: int) -
         item = case.evidence.filter(pk=evidence_id).select_related("media", "added_by").first()
         if item is None:
             raise Http404("No such evidence on this case.") from None
-        context = {"case": case, "item": item, "revealed": False, "reveal_error": error}
+        context = {
+            "case": case,
+            "item": item,
+            "revealed": False,
+            "reveal_error": error,
+            "compact": compact,
+        }
         # htmx swaps only successful answers: the item comes back with the error in it.
         return render(request, template, context, status=200 if request.htmx else 400)
     if evidence.case_id != case.pk:
         return _back_to_case(case.pk, "evidence")
     media.reveal_remember(request, evidence.pk)
-    return render(request, template, {"case": case, "item": evidence, "revealed": True})
+    context = {"case": case, "item": evidence, "revealed": True, "compact": compact}
+    return render(request, template, context)
 
 
 def _media_evidence_for(request: HttpRequest, case_id: int, evidence_id: int):

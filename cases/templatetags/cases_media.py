@@ -54,3 +54,11 @@ def media_view(context, item, revealed: bool = False) -> dict:
 def needs_reveal_reason(case) -> bool:
     """``{% if case|needs_reveal_reason %}``: a reveal here must say why."""
     return reveal_needs_reason(case)
+
+
+@register.simple_tag
+def evidence_dom_id(item, compact: bool = False) -> str:
+    """``{% evidence_dom_id item compact as dom_id %}``: the element id of one evidence item;
+    the copy shown with what was reported (compact) has an id of its own, so a reveal swaps
+    the copy it was asked from."""
+    return f"{'reported-' if compact else ''}evidence-{item.pk}"
