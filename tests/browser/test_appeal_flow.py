@@ -162,7 +162,7 @@ def test_support_files_an_appeal_a_second_analyst_overturns_it_and_the_decider_l
     assert page.get_by_test_id("appeal-status").inner_text() == "Overturned"
     assert RESPONSE in page.get_by_test_id("response-to-user").inner_text()
     assert page.get_by_test_id("appealed-action-status").inner_text() == "Reversed"
-    assert "Appeal decided" in page.get_by_test_id("timeline").inner_text()
+    assert "Appeal decided" in page.get_by_test_id("timeline").text_content()
     action.refresh_from_db()
     assert action.status == "reversed"
     sign_out(page)

@@ -144,10 +144,11 @@ def test_an_analyst_takes_the_next_case_with_n_and_investigates_it(
         "link", name=f"#{operation['prior'].pk}"
     )
     assert prior_link.is_visible()
+    page.get_by_test_id("linked-accounts").locator("summary").click()
     linked = page.get_by_test_id("linked-account")
     assert linked.count() == 1 and "acct-sockpuppet" in linked.inner_text()
-    assert "device" in linked.inner_text()
-    timeline = page.get_by_test_id("timeline").inner_text()
+    assert "Device" in linked.inner_text()
+    timeline = page.get_by_test_id("timeline").text_content()
     assert "Case opened" in timeline and "Report received" in timeline and "Claimed" in timeline
     # While the analyst holds the claim the page keeps its lease alive.
     assert page.get_by_test_id("lease-renew").get_attribute("hx-trigger") == "every 300s"
@@ -165,7 +166,7 @@ def test_an_analyst_takes_the_next_case_with_n_and_investigates_it(
     assert notes.count() == 1
     assert f"Payload seen: {XSS_IMG}" in notes.first.inner_text()
     assert "noor_analyst" in notes.first.inner_text()
-    assert "Note added" in page.get_by_test_id("timeline").inner_text()
+    assert "Note added" in page.get_by_test_id("timeline").text_content()
     assert page.locator("main img").count() == 0
     assert dialogs == []
     # The browser's own favicon request may 404; anything else printed as an error is a defect.
@@ -208,6 +209,7 @@ def test_an_associate_reveals_an_identifier_with_a_reason_in_place(
     login(page, live_server, "ada_associate")
     visit(page, reverse("cases:case-detail", args=[case.pk]), "case-as-associate")
 
+    page.get_by_test_id("identifiers").locator("summary").click()
     row = page.get_by_test_id(f"identifier-{email.pk}")
     assert row.get_by_test_id("masked").inner_text() == email.masked
     assert email.value_hash not in page.content()
@@ -337,7 +339,7 @@ def test_an_analyst_reopens_a_resolved_case_with_new_evidence(page, live_server)
     screenshot(page, "reopened")
     assert page.get_by_test_id("case-status").inner_text() == "New"
     assert "is reopened and back in" in page.content()
-    timeline = page.get_by_test_id("timeline").inner_text()
+    timeline = page.get_by_test_id("timeline").text_content()
     assert "Reopened as rework" in timeline and "New evidence" in timeline
     case.refresh_from_db()
     assert case.status == Case.Status.NEW and case.reopen_count == 1

@@ -82,37 +82,44 @@ def test_an_analyst_decides_a_case_with_a_suspension(page, live_server, team, co
     login(page, live_server, "noor_analyst")
     visit(page, reverse("cases:case-detail", args=[case.pk]), "case-unclaimed")
     assert "Claim this case to decide it" in page.get_by_test_id("decide").inner_text()
-    click_and_wait(page, page.get_by_role("button", name="Claim", exact=True), "case-claimed")
+    click_and_wait(
+        page, page.get_by_role("button", name=re.compile(r"^Claim")).first, "case-claimed"
+    )
 
     guidance = page.get_by_test_id("policy-guidance")
     assert "SPAM-1.1" in guidance.inner_text() and "Look for volume" in guidance.inner_text()
     form = page.get_by_test_id("decision-form")
-    assert form.get_by_label("Policy section").input_value() == "SPAM-1.1"
+    assert form.locator("select[name=policy_section]").input_value() == "SPAM-1.1"
+    assert form.get_by_role("combobox", name="Policy section").input_value().startswith("SPAM-1.1")
     assert "Warn the user" in page.get_by_test_id("recommendation").inner_text()
     form.get_by_label("Rationale").fill(RATIONALE)
     row = page.get_by_test_id("action-row-1")
     row.get_by_label("Action 1", exact=True).select_option("suspend")
-    row.get_by_label("Duration").fill("3")
+    row.locator("[name=action_0_duration]").fill("3")
     row.get_by_label("Unit of action 1").select_option("days")
 
     # The draft follows the chosen section and actions (htmx swaps the field in place).
+    form.locator("details.statement > summary").click()
     with page.expect_response(lambda r: "/decide/draft/" in r.url) as drafted:
-        form.get_by_role("button", name="Draft from section").click()
+        form.get_by_role("button", name="Draft again from section").click()
     assert drafted.value.status == 200
     # The internal rationale stays out of the URL (and so out of any request log).
     assert "rationale" not in drafted.value.url and "INTERNAL" not in drafted.value.url
     assert "policy_section=SPAM-1.1" in drafted.value.url
-    expect(form.get_by_label("Statement of reasons")).to_have_value(
+    expect(form.get_by_label("Statement to the user")).to_have_value(
         re.compile(r"Action: Suspend the account for 3 day\(s\)")
     )
     screenshot(page, "decision-filled")
 
-    click_and_wait(page, form.get_by_role("button", name="Decide", exact=True), "decided")
+    click_and_wait(page, form.get_by_test_id("decide-submit"), "decided")
 
+    # Decide & next: the queue has nothing more for the analyst, and says so.
     message = page.locator(".messages").inner_text()
+    assert "is empty" in message
+    visit(page, reverse("cases:case-detail", args=[case.pk]), "decided-case")
     assert "Decision made" in message and "Suspend the account for 3 days" in message
     assert page.get_by_test_id("case-status").inner_text() == "Resolved"
-    timeline = page.get_by_test_id("timeline").inner_text()
+    timeline = page.get_by_test_id("timeline").text_content()
     assert "Decision made" in timeline and "Action applied" in timeline
     assert "Suspend the account for 3 days" in timeline
     actions = page.get_by_test_id("case-actions")
@@ -139,17 +146,18 @@ def test_an_associate_proposes_a_ban_and_a_senior_approves_it(
     page.wait_for_load_state("load")
     screenshot(page, "associate-case")
     assert page.url.endswith(reverse("cases:case-detail", args=[case.pk]))
-    assert "waits for a senior" in page.get_by_test_id("action-rows").inner_text()
+    assert "waits for a senior" in page.get_by_test_id("action-rows").text_content()
 
     form = page.get_by_test_id("decision-form")
     form.get_by_label("Rationale").fill(RATIONALE)
     page.get_by_test_id("action-row-1").get_by_label("Action 1", exact=True).select_option("ban")
-    click_and_wait(page, form.get_by_role("button", name="Decide", exact=True), "ban-proposed")
+    click_and_wait(page, form.get_by_test_id("decide-submit"), "ban-proposed")
 
     assert "waiting for a senior's approval" in page.locator(".messages").inner_text()
+    visit(page, reverse("cases:case-detail", args=[case.pk]), "ban-proposed-case")
     assert page.get_by_test_id("case-status").inner_text() == "Pending approval"
     assert "Pending approval" in page.get_by_test_id("case-actions").inner_text()
-    timeline = page.get_by_test_id("timeline").inner_text()
+    timeline = page.get_by_test_id("timeline").text_content()
     assert "Action proposed for approval" in timeline
     action = EnforcementAction.objects.get(case=case)
     assert action.status == "pending_approval"
@@ -174,7 +182,7 @@ def test_an_associate_proposes_a_ban_and_a_senior_approves_it(
 
     visit(page, reverse("cases:case-detail", args=[case.pk]), "case-after-approval")
     assert page.get_by_test_id("case-status").inner_text() == "Resolved"
-    timeline = page.get_by_test_id("timeline").inner_text()
+    timeline = page.get_by_test_id("timeline").text_content()
     assert "Action approved" in timeline and "Case resolved" in timeline
     assert console_errors(console_messages) == [], console_errors(console_messages)
 
@@ -204,7 +212,7 @@ def test_a_senior_rejects_a_proposal_with_a_reason(page, live_server, team):
     assert "back in its queue" in page.locator(".messages").inner_text()
     visit(page, reverse("cases:case-detail", args=[case.pk]), "case-after-reject")
     assert page.get_by_test_id("case-status").inner_text() == "New"
-    timeline = page.get_by_test_id("timeline").inner_text()
+    timeline = page.get_by_test_id("timeline").text_content()
     assert "Action rejected" in timeline and "reason: First offence: warn instead" in timeline
     assert "Returned to the queue" in timeline
 
