@@ -175,7 +175,7 @@ def render_case_page(
     holds_claim = case.status == Case.Status.IN_REVIEW and case.claimed_by_id == actor.pk
     case.first_action_due_text = relative_text(case.first_action_due, now)
     case.resolve_due_text = relative_text(case.resolve_due, now)
-    evidence = list(case.evidence.select_related("added_by"))
+    evidence = list(case.evidence.select_related("added_by", "media"))
     links_out = list(
         CaseLink.objects.filter(from_case=case, to_case__in=visible).select_related("to_case")
     )
@@ -195,7 +195,7 @@ def render_case_page(
         "reports": selectors.report_list(case),
         "evidence": evidence,
         # Media that came with the reports is shown with what was reported, above the fold.
-        "reported_media": [e for e in evidence if e.kind == e.Kind.MEDIA and e.added_by_id is None],
+        "reported_media": [e for e in evidence if e.kind == e.Kind.MEDIA and e.report_id],
         "detector_scores": selectors.detector_scores(case),
         "notes": list(Note.objects.filter(case=case).select_related("author")),
         # Links to cases the viewer cannot see (a restricted one) are left out altogether.

@@ -107,7 +107,7 @@
 
   function insertSnippet(button) {
     var area = field(decideForm(), "rationale");
-    var text = button.getAttribute("data-snippet-insert") || "";
+    var text = button.getAttribute("data-snippet-text") || button.getAttribute("data-snippet-insert") || "";
     if (!area || !text) return;
     var start = area.selectionStart || area.value.length;
     var end = area.selectionEnd || area.value.length;

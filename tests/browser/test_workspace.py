@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from cases.intake import report_submit
 from cases.models import Case
 from enforcement.models import Decision
+from enforcement.responses import response_template_create
 from tests.browser.conftest import ARTIFACTS, PASSWORD
 from tests.conftest import make_member
 from tsops import roles
@@ -248,3 +249,32 @@ def test_decide_and_next_can_be_turned_off(wide, team):
         page.keyboard.press("n")
     page.wait_for_load_state("load")
     assert page.url.endswith(reverse("cases:case-detail", args=[_second.pk]))
+
+
+def test_a_rationale_snippet_goes_into_the_rationale(wide, team):
+    page = wide
+    senior = make_member("ws_senior", roles.SENIOR)
+    response_template_create(
+        actor=senior,
+        section_code="SPAM-1.1",
+        kind="rationale",
+        title="Link farm",
+        body="Identical text and a shortened link across new accounts <b>within</b> an hour.",
+    )
+    case = submit(team["platform"], 6)
+    sign_in(page, "ws_analyst")
+    page.goto(reverse("cases:case-detail", args=[case.pk]))
+    with page.expect_navigation():
+        page.keyboard.press("c")
+    page.wait_for_load_state("load")
+    page.keyboard.press("r")
+    page.keyboard.type("Seen before.")
+    button = page.locator("#snippets").get_by_role("button", name="Link farm")
+    expect(button).to_be_visible()
+    button.click()
+    rationale = page.locator("#decide [name=rationale]").input_value()
+    assert rationale == (
+        "Seen before. Identical text and a shortened link across new accounts <b>within</b> "
+        "an hour."
+    )
+    assert page.locator("#decide b").count() == 0  # the snippet is text, never markup
