@@ -100,7 +100,9 @@ def test_a_lead_reads_the_dashboard_narrows_it_opens_a_definition_and_downloads_
         return sum(1 for r in reasons for day in opened[r] if day >= start)
 
     login(page, live_server, "grace_senior")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Metrics").click()
+    nav = page.get_by_role("navigation", name="Main")
+    nav.locator("summary", has_text="Insights").click()
+    nav.get_by_role("link", name="Metrics").click()
     page.wait_for_load_state("load")
     live = page.get_by_test_id("live-table")
     live.wait_for()

@@ -47,6 +47,7 @@ def header_rows(page) -> dict:
             partTops: parts.map(r => Math.round(r.top + r.height / 2)),
             itemTops: items.map(r => Math.round(r.top)),
             right: Math.max(...parts.map(r => r.right)),
+            widths: parts.map(r => Math.round(r.width)),
             width: window.innerWidth,
           };
         }"""
