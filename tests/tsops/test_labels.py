@@ -121,6 +121,22 @@ class TestLabels:
         assert "7 days|In review" in html
 
 
+@pytest.mark.django_db
+def test_the_queue_list_reads_the_oldest_case_s_age_in_words(platform_account, analyst, client):
+    from tests.factories import make_case
+
+    case = make_case(platform_account, reason="spam")
+    age = timedelta(days=28, hours=16, minutes=24, seconds=37, microseconds=185606)
+    Case.objects.filter(pk=case.pk).update(created_at=case.created_at - age)
+    client.force_login(analyst)
+
+    html = client.get("/queues/").content.decode()
+
+    oldest = re.findall(r'data-testid="oldest">([^<]*)<', html)
+    assert "28 days 16 hours" in oldest
+    assert not any("," in cell or ":" in cell for cell in oldest)
+
+
 # --- The walk over a demo operation ----------------------------------------------------------
 
 
