@@ -34,6 +34,7 @@ class EscalateForm(forms.Form):
         choices=SEVERITY_CHOICES,
         initial="P1",
         help_text="The case takes this severity, and its deadlines are stamped again.",
+        widget=forms.Select(attrs={"aria-describedby": "escalate-severity-help"}),
     )
     summary = forms.CharField(
         label="Summary", widget=forms.Textarea(attrs={"rows": 3, **TEXT}), max_length=10_000
