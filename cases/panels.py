@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -105,8 +104,8 @@ def claim_next_url(request: HttpRequest, queue: Queue) -> str:
     answer the queue's page."""
     try:
         case = services.case_claim_next(actor=request.user, queue=queue)
-    except ValidationError as refusal:
-        messages.error(request, " ".join(refusal.messages))
+    except services.ClaimRefused as refusal:
+        messages.error(request, str(refusal))
         return reverse("cases:queue-detail", args=[queue.slug])
     if case is None:
         messages.info(request, f"{queue.name} is empty: there is no case waiting for you.")

@@ -21,7 +21,7 @@ from pathlib import Path
 from cases.timeline import EventKind
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("tsops", "cases", "enforcement", "escalations", "appeals", "qa", "metrics")
+APPS = ("tsops", "cases", "enforcement", "escalations", "appeals", "qa", "metrics", "workspace")
 # Modules that assemble the project from its apps: they may import any app.
 COMPOSITION = {"tsops.urls", "tsops.settings", "tsops.home", "tsops.navigation", "tsops.demo"}
 COMPOSITION_PACKAGES = ("tsops.management",)
