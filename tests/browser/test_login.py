@@ -25,6 +25,7 @@ NAV_URL_NAMES = {
     "Metrics": "metrics:dashboard",
     "My figures": "metrics:my-figures",
     "Transparency": "metrics:transparency",
+    "Exposure": "workspace:exposure",
     "Lookup": "enforcement:lookup",
     "Access log": "access-log",
     "Admin": "admin:index",
@@ -53,7 +54,7 @@ MEMBERS = [
         heading="Associate home",
         badges=("Associate",),
         sections=("queues", "claimed"),
-        nav=("Home", "Queues", "QA", "My figures"),
+        nav=("Home", "Queues", "QA", "My figures", "Exposure"),
     ),
     Member(
         "noor_analyst",
@@ -62,7 +63,7 @@ MEMBERS = [
         heading="Analyst home",
         badges=("Analyst",),
         sections=("queues", "claimed"),
-        nav=("Home", "Queues", "Appeals", "QA", "My figures"),
+        nav=("Home", "Queues", "Appeals", "QA", "My figures", "Exposure"),
     ),
     Member(
         "grace_senior",
@@ -80,6 +81,7 @@ MEMBERS = [
             "Metrics",
             "My figures",
             "Transparency",
+            "Exposure",
             "Lookup",
             "Access log",
             "Admin",
@@ -102,7 +104,7 @@ MEMBERS = [
         heading="Child safety home",
         badges=("Child safety",),
         sections=("team",),
-        nav=("Home", "Team inbox", "Appeals", "My figures"),
+        nav=("Home", "Team inbox", "Appeals", "My figures", "Exposure"),
     ),
 ]
 

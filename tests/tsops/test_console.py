@@ -33,6 +33,7 @@ NAV_URL_NAMES = {
     "Metrics": "metrics:dashboard",
     "My figures": "metrics:my-figures",
     "Transparency": "metrics:transparency",
+    "Exposure": "workspace:exposure",
     "Lookup": "enforcement:lookup",
     "Access log": "access-log",
     "Admin": "admin:index",
@@ -43,13 +44,13 @@ HOMES = {
     "associate": (
         "Associate home",
         ["queues", "claimed"],
-        {"Home", "Queues", "QA", "My figures"},
+        {"Home", "Queues", "QA", "My figures", "Exposure"},
         {"Home", "Queues", "QA"},
     ),
     "analyst": (
         "Analyst home",
         ["queues", "claimed"],
-        {"Home", "Queues", "Appeals", "QA", "My figures"},
+        {"Home", "Queues", "Appeals", "QA", "My figures", "Exposure"},
         {"Home", "Queues", "QA"},
     ),
     "senior": (
@@ -67,7 +68,7 @@ HOMES = {
     "specialist": (
         "Child safety home",
         ["team"],
-        {"Home", "Team inbox", "Appeals", "My figures"},
+        {"Home", "Team inbox", "Appeals", "My figures", "Exposure"},
         {"Home"},
     ),
 }
