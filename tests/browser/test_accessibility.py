@@ -20,6 +20,7 @@ be added to a role's pages here (or to NOT_PAGES, saying why it is no page of it
 
 from __future__ import annotations
 
+import io
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,11 +31,13 @@ from urllib.parse import urlencode
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from PIL import Image
 
 from appeals import services as appeal_services
+from cases import media
 from cases import services as case_services
 from cases.intake import report_submit
-from cases.models import Case
+from cases.models import Case, Report
 from enforcement import responses
 from enforcement import services as enforcement
 from enforcement.models import EnforcementAction, ResponseTemplate
@@ -126,6 +129,7 @@ def world(live_server) -> dict:
     w |= _seed_appeal_and_escalations(m, w)
     w |= _seed_qa(m)
     w |= _seed_calibration(m, w)
+    _seed_media(m, w["open"])
     # A user-message template for the spam section, kept by the leads.
     w["template"] = responses.response_template_create(
         actor=m["senior"],
@@ -256,6 +260,18 @@ def _seed_qa(m: dict) -> dict:
         "review": open_review or failed,
         "failed_review": failed,
     }
+
+
+def _seed_media(m: dict, case: Case) -> None:
+    """Two pictures the platform sent with the open case's report: one sensitive (blurred on
+    the case page until revealed), one not."""
+    report = Report.objects.filter(case=case).order_by("pk").first()
+    files = []
+    for n, sensitive in enumerate((True, False)):
+        out = io.BytesIO()
+        Image.new("RGB", (96, 64), (40 + 90 * n, 120, 200 - 90 * n)).save(out, "PNG")
+        files.append(media.media_prepare(out.getvalue(), f"photo-{n}.png", sensitive=sensitive))
+    media.report_media_attach(actor=m["platform"], report_id=report.pk, files=files)
 
 
 def _seed_calibration(m: dict, w: dict) -> dict:
