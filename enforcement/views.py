@@ -23,6 +23,7 @@ from cases.models import Case, Subject
 from cases.panels import claim_next_url, render_case_page
 from cases.permissions import can_bulk_edit
 from cases.services import StaleEdit
+from cases.visibility import can_work_queue
 from enforcement import selectors, services
 from enforcement.forms import BulkDecisionForm, DecisionForm, LookupForm, ReasonForm
 from enforcement.models import Decision, EnforcementAction
@@ -74,7 +75,9 @@ def _after_decision(request: HttpRequest, case: Case) -> HttpResponse:
     """Decide & next: the next case of the same queue opens (claimed), unless the member
     turned that off; an empty queue says so on the queue's page."""
     target = reverse("cases:case-detail", args=[case.pk])
-    if preferences_for(request.user).decide_and_next:
+    # Who decides a case outside the queues they work (a specialist team, a senior stepping
+    # in) stays on it: there is no "next" of theirs in that queue.
+    if preferences_for(request.user).decide_and_next and can_work_queue(request.user, case.queue):
         target = claim_next_url(request, case.queue)
     if request.headers.get("HX-Request"):
         response = HttpResponse(status=204)
