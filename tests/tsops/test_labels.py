@@ -192,11 +192,6 @@ def raw_codes(chunks: list[str], codes: set[str], username: str = "") -> list[st
     return found
 
 
-# The case page and the enforcement panel on it, the approvals and lookup pages and the
-# escalation pages are being rebuilt with these filters; they join this walk when they are.
-PAGES_BEING_REWRITTEN = ("/cases/<id>/", "/approvals/", "/lookup/", "/escalations/")
-
-
 def _first_ids(model, count: int = 3, **filters) -> list[int]:
     return list(
         model.objects.filter(**filters).order_by("-pk").values_list("pk", flat=True)[:count]
@@ -206,6 +201,8 @@ def _first_ids(model, count: int = 3, **filters) -> list[int]:
 def pages_to_walk() -> list[str]:
     """The pages of the demo a person reads, with ids of real rows."""
     from appeals.models import Appeal
+    from enforcement.models import Strike
+    from escalations.models import Escalation
     from qa.models import CalibrationSession, QAReview, Sample, SamplingPlan
 
     pages = ["/", "/queues/", "/appeals/", "/appeals/overview/", "/appeals/file/", "/qa/"]
@@ -222,6 +219,14 @@ def pages_to_walk() -> list[str]:
     pages += [f"/qa/reviews/{pk}/" for pk in _first_ids(QAReview, 2, status="scored")]
     pages += [f"/qa/plans/{pk}/" for pk in _first_ids(SamplingPlan, 2)]
     pages += [f"/qa/samples/{pk}/" for pk in _first_ids(Sample, 2)]
+    # Case pages: open and resolved ones, a repeat offender's, one with media as reported.
+    pages += [f"/cases/{pk}/" for pk in _first_ids(Case, 3, status="new")]
+    pages += [f"/cases/{pk}/" for pk in _first_ids(Case, 3, status="resolved")]
+    offenders = Strike.objects.values_list("account_id", flat=True)
+    pages += [f"/cases/{pk}/" for pk in _first_ids(Case, 2, subject__owner_id__in=offenders)]
+    pages += [f"/cases/{pk}/" for pk in _first_ids(Case, 2, evidence__kind="media")]
+    pages += ["/approvals/", "/lookup/?kind=account&external_id=acct-1088"]
+    pages += [f"/escalations/{pk}/" for pk in _first_ids(Escalation, 3)]
     for pk in _first_ids(CalibrationSession, 2):
         pages += [f"/qa/calibration/{pk}/", f"/qa/calibration/{pk}/results/"]
     return pages
