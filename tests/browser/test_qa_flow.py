@@ -115,7 +115,7 @@ def test_plan_draw_blind_review_dispute_and_adjudication(
     original = page.get_by_test_id("original-decision")
     # The decision is shown now, its rationale as text (markup escaped, not rendered).
     assert RATIONALE in original.inner_text()
-    assert "you answered no_violation" in original.inner_text()
+    assert "you answered No violation" in original.inner_text()
     score = page.get_by_test_id("score-form")
     for criterion in ("correct_outcome", "correct_policy_section", "proportionate_action"):
         verdict = "Fail" if criterion == "correct_outcome" else "Pass"

@@ -619,9 +619,9 @@ def test_no_payload_runs_or_is_injected_on_any_page_and_the_text_is_shown_as_wri
     ]:
         support.check(path, label, expect=expect, findings=findings)
     # An override in a user's text must not reorder the console's own text after it: the
-    # lookup heading shows the id, then "0 actions" (left to right, after the id).
+    # lookup heading shows the id, then "0 actions on record" (left to right, after the id).
     support.page.goto("/lookup/?" + _query(kind="content", external_id=RLO_SUBJECT))
-    heading = support.page.get_by_test_id("lookup-result").locator("h2")
+    heading = support.page.get_by_test_id("lookup-standing").locator("h2")
     order = heading.evaluate(BIDI_ORDER)
     browser_conftest.screenshot(support.page, "lookup-rtl-override")
     if not order["label_after_id"]:

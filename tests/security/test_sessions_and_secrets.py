@@ -378,7 +378,9 @@ def test_urls_in_reports_and_evidence_are_never_fetched_by_the_server(
         viewer = Client()
         viewer.force_login(user)
         assert viewer.get(f"/cases/{case.pk}/").status_code == 200
-        assert viewer.get("/search/", {"q": "post-ssrf"}).status_code == 200
+        # An exact subject id opens its case: the page, again without fetching the URLs.
+        found = viewer.get("/search/", {"q": "post-ssrf"}, follow=True)
+        assert found.status_code == 200 and found.redirect_chain[-1][0] == f"/cases/{case.pk}/"
 
     assert _Recorder.hits == []
 
