@@ -8,48 +8,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('enforcement', '0006_decision_no_truncate'),
+        ("enforcement", "0006_decision_no_truncate"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ResponseTemplate',
+            name="ResponseTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('key', models.UUIDField(default=uuid.uuid4, editable=False)),
-                ('section_code', models.CharField(help_text='The policy section, e.g. SPAM-1.2', max_length=20)),
-                ('kind', models.CharField(choices=[('rationale', 'Rationale snippet'), ('message', 'User message')], max_length=20)),
-                ('title', models.CharField(max_length=200)),
-                ('body', models.TextField()),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('superseded_at', models.DateTimeField(blank=True, null=True)),
-                ('retired_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, editable=False
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("key", models.UUIDField(default=uuid.uuid4, editable=False)),
+                (
+                    "section_code",
+                    models.CharField(help_text="The policy section, e.g. SPAM-1.2", max_length=20),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("rationale", "Rationale snippet"), ("message", "User message")],
+                        max_length=20,
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("body", models.TextField()),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("superseded_at", models.DateTimeField(blank=True, null=True)),
+                ("retired_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['section_code', 'kind', 'title', '-version'],
+                "ordering": ["section_code", "kind", "title", "-version"],
             },
         ),
         migrations.AddField(
-            model_name='decision',
-            name='response_template',
-            field=models.ForeignKey(blank=True, help_text='The user-message template version the statement was drafted from', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='enforcement.responsetemplate'),
+            model_name="decision",
+            name="response_template",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The user-message template version the statement was drafted from",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="enforcement.responsetemplate",
+            ),
         ),
         migrations.AddIndex(
-            model_name='responsetemplate',
-            index=models.Index(condition=models.Q(('retired_at__isnull', True), ('superseded_at__isnull', True)), fields=['section_code', 'kind'], name='response_template_in_use'),
+            model_name="responsetemplate",
+            index=models.Index(
+                condition=models.Q(("retired_at__isnull", True), ("superseded_at__isnull", True)),
+                fields=["section_code", "kind"],
+                name="response_template_in_use",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='responsetemplate',
-            constraint=models.UniqueConstraint(fields=('key', 'version'), name='response_template_version'),
+            model_name="responsetemplate",
+            constraint=models.UniqueConstraint(
+                fields=("key", "version"), name="response_template_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='responsetemplate',
-            constraint=models.UniqueConstraint(condition=models.Q(('superseded_at__isnull', True)), fields=('key',), name='response_template_one_current'),
+            model_name="responsetemplate",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("superseded_at__isnull", True)),
+                fields=("key",),
+                name="response_template_one_current",
+            ),
         ),
     ]

@@ -5,42 +5,75 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cases', '0009_case_group_object_permission'),
-        ('enforcement', '0006_decision_no_truncate'),
-        ('escalations', '0002_install_teams'),
+        ("cases", "0009_case_group_object_permission"),
+        ("enforcement", "0006_decision_no_truncate"),
+        ("escalations", "0002_install_teams"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='escalation',
-            name='referral_agency',
-            field=models.CharField(blank=True, help_text='Who the case was referred to', max_length=200),
+            model_name="escalation",
+            name="referral_agency",
+            field=models.CharField(
+                blank=True, help_text="Who the case was referred to", max_length=200
+            ),
         ),
         migrations.AddField(
-            model_name='escalation',
-            name='referral_date',
+            model_name="escalation",
+            name="referral_date",
             field=models.DateField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='escalation',
-            name='referral_kind',
-            field=models.CharField(blank=True, choices=[('law_enforcement', 'Law enforcement'), ('ncmec', 'NCMEC'), ('other', 'Other')], help_text='Blank: no referral', max_length=20),
+            model_name="escalation",
+            name="referral_kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("law_enforcement", "Law enforcement"),
+                    ("ncmec", "NCMEC"),
+                    ("other", "Other"),
+                ],
+                help_text="Blank: no referral",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='escalation',
-            name='referral_reference',
-            field=models.CharField(blank=True, help_text="The agency's reference number, when given one", max_length=200),
+            model_name="escalation",
+            name="referral_reference",
+            field=models.CharField(
+                blank=True,
+                help_text="The agency's reference number, when given one",
+                max_length=200,
+            ),
         ),
         migrations.AlterField(
-            model_name='escalation',
-            name='referral',
-            field=models.TextField(blank=True, help_text='Legacy free-text referral, kept read-only from before referrals were structured'),
+            model_name="escalation",
+            name="referral",
+            field=models.TextField(
+                blank=True,
+                help_text="Legacy free-text referral, kept read-only from before referrals were structured",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('referral_agency', ''), ('referral_kind', ''), ('referral_reference', ''), ('referral_date__isnull', True)), models.Q(models.Q(('referral_kind', ''), _negated=True), models.Q(('referral_agency', ''), _negated=True), ('referral_date__isnull', False)), _connector='OR'), name='escalation_referral_complete'),
+            model_name="escalation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("referral_agency", ""),
+                        ("referral_kind", ""),
+                        ("referral_reference", ""),
+                        ("referral_date__isnull", True),
+                    ),
+                    models.Q(
+                        models.Q(("referral_kind", ""), _negated=True),
+                        models.Q(("referral_agency", ""), _negated=True),
+                        ("referral_date__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="escalation_referral_complete",
+            ),
         ),
     ]

@@ -6,22 +6,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tsops', '0007_accesslog_denied'),
+        ("tsops", "0007_accesslog_denied"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UserPreference',
+            name="UserPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decide_and_next', models.BooleanField(default=True, help_text='After a decision, open the next case of the same queue.')),
-                ('media_blur', models.PositiveSmallIntegerField(choices=[(8, 'Light'), (24, 'Strong'), (48, 'Full (shapes only)')], default=24, help_text='How strongly sensitive images are blurred before a reveal.')),
-                ('media_grayscale', models.BooleanField(default=True, help_text='Show sensitive images in grayscale, even once revealed.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='preference', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "decide_and_next",
+                    models.BooleanField(
+                        default=True,
+                        help_text="After a decision, open the next case of the same queue.",
+                    ),
+                ),
+                (
+                    "media_blur",
+                    models.PositiveSmallIntegerField(
+                        choices=[(8, "Light"), (24, "Strong"), (48, "Full (shapes only)")],
+                        default=24,
+                        help_text="How strongly sensitive images are blurred before a reveal.",
+                    ),
+                ),
+                (
+                    "media_grayscale",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Show sensitive images in grayscale, even once revealed.",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="preference",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
     ]
