@@ -43,14 +43,18 @@ def _ceiling_text(actor, case: Case) -> str:
     return f"Applies at once: {', '.join(alone)}. Anything else waits for a senior's approval."
 
 
-def _recommendations(account: Subject | None, sections: list[PolicySection], now) -> list[dict]:
-    """The repeat-offender ladder's step for a violation under each of these sections."""
-    by_severity: dict[int, strikes.Recommendation] = {}
+def _ladder_steps(account: Subject | None, now) -> dict[int, strikes.Recommendation]:
+    """The repeat-offender ladder's step for a violation of each severity (asked once each)."""
+    return {severity: strikes.recommend(account, severity, now) for severity in Severity.values}
+
+
+def _recommendations(
+    steps: dict[int, strikes.Recommendation], sections: list[PolicySection]
+) -> list[dict]:
+    """The ladder's step for a violation under each of these sections."""
     rows = []
     for section in sections:
-        if section.severity not in by_severity:
-            by_severity[section.severity] = strikes.recommend(account, section.severity, now)
-        rec = by_severity[section.severity]
+        rec = steps[section.severity]
         rows.append(
             {
                 "section": section,
@@ -112,20 +116,19 @@ def decision_form_for(
     return DecisionForm(initial=initial, sections=sections, relevant=relevant)
 
 
-def _ladder(account: Subject | None, now) -> dict[int, dict]:
+def _ladder(steps: dict[int, strikes.Recommendation]) -> dict[int, dict]:
     """The ladder's step for a violation of each severity, for the page's "accept" key."""
-    steps = {}
-    for severity in Severity.values:
-        rec = strikes.recommend(account, severity, now)
+    ladder = {}
+    for severity, rec in steps.items():
         length, unit = _duration_fields(rec.duration_hours)
-        steps[severity] = {
+        ladder[severity] = {
             "action": rec.action or "",
             "duration": length,
             "unit": unit,
             "text": action_text(rec.action, rec.duration_hours) or "no action",
             "strikes": f"({rec.strikes} → {rec.strikes_after} strikes)",
         }
-    return steps
+    return ladder
 
 
 def case_panel(
@@ -191,13 +194,14 @@ def _decide_context(request, case: Case, relevant, decision_form, now) -> dict:
     actor = request.user
     account = case.subject.account
     first = relevant[0] if relevant else None
-    recommendation = strikes.recommend(account, first.severity, now) if first else None
+    steps = _ladder_steps(account, now)
+    recommendation = steps[first.severity] if first else None
     form = decision_form or decision_form_for(case, relevant, recommendation=recommendation)
     chosen = list(relevant)
     selected = form["policy_section"].value()
     if selected and selected not in {s.code for s in relevant}:
         chosen += list(selectors.policy_sections_current().filter(code=selected))
-    recommendations = _recommendations(account, chosen, now)
+    recommendations = _recommendations(steps, chosen)
     ceiling = _ceiling_text(actor, case)
     by_code = {row["section"].code: row for row in recommendations}
     more = any(form[f"action_{row}_type"].value() for row in (1, 2)) or any(
@@ -209,7 +213,7 @@ def _decide_context(request, case: Case, relevant, decision_form, now) -> dict:
         "form": form,
         "recommendations": recommendations,
         "recommended": by_code.get(selected or "") or (recommendations[0] if chosen else None),
-        "ladder": _ladder(account, now),
+        "ladder": _ladder(steps),
         "section_severity": dict(
             selectors.policy_sections_current().values_list("code", "severity")
         ),

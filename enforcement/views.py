@@ -79,6 +79,11 @@ def _after_decision(request: HttpRequest, case: Case) -> HttpResponse:
     # in) stays on it: there is no "next" of theirs in that queue.
     if preferences_for(request.user).decide_and_next and can_work_queue(request.user, case.queue):
         target = claim_next_url(request, case.queue)
+    return _go_to(request, target)
+
+
+def _go_to(request: HttpRequest, target: str) -> HttpResponse:
+    """A redirect; for htmx, an ``HX-Redirect`` so the whole page goes there."""
     if request.headers.get("HX-Request"):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = target
@@ -143,12 +148,7 @@ def case_decide(request: HttpRequest, case_id: int) -> HttpResponse:
         return _render_case(request, case, form, 409, error=stale)
     except ConflictError as error:
         messages.error(request, str(error))
-        target = reverse("cases:case-detail", args=[case.pk])
-        if request.headers.get("HX-Request"):
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = target
-            return response
-        return redirect(target)
+        return _go_to(request, reverse("cases:case-detail", args=[case.pk]))
     except ValidationError as error:
         form.add_service_errors(error)
         return _render_case(request, case, form, 400)
