@@ -45,6 +45,29 @@ def register_rule_escalator(escalate: Callable[..., object | None]) -> None:
         _rule_escalators.append(escalate)
 
 
+# What the apps above want to know of each batch (the evasion check). Each hook is called
+# inside the batch's transaction with ``actor=``, ``cases=`` (``IntakeCase`` per case the
+# batch touched) and ``now=``; it may write links, events and severities on those cases.
+_intake_hooks: list[Callable[..., None]] = []
+
+
+def register_intake_hook(hook: Callable[..., None]) -> None:
+    """Add a hook run on every intake batch (see ``_intake_hooks``)."""
+    if hook not in _intake_hooks:
+        _intake_hooks.append(hook)
+
+
+@dataclass(frozen=True)
+class IntakeCase:
+    """A case an intake batch opened or joined, as the intake hooks see it."""
+
+    case_id: int
+    subject_id: int
+    created: bool
+    severity: int
+    restricted: bool
+
+
 _RETRIES = 6
 
 
@@ -193,7 +216,15 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
     _grant_team_visibility([p for p in plan_list if p.restricted])
     _record_history(actor, plan_list)
 
-    # 7. Routing rules that escalate at intake. No query at all unless a rule matched.
+    # 7. The apps above look at what this batch opened (the evasion check).
+    if _intake_hooks:
+        touched = [
+            IntakeCase(p.id, p.subject_id, p.created, p.severity, p.restricted) for p in plan_list
+        ]
+        for hook in _intake_hooks:
+            hook(actor=actor, cases=touched, now=now)
+
+    # 8. Routing rules that escalate at intake. No query at all unless a rule matched.
     _escalate_by_rules(actor, rows, routes, context)
 
     for index, clean, plan in rows:

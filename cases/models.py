@@ -544,6 +544,9 @@ class CaseLink(TimeStampedModel):
         DUPLICATE_OF = "duplicate_of", "Duplicate of"
         RELATED = "related", "Related"
         RECURRENCE_OF = "recurrence_of", "Recurrence of"
+        # Written at intake (investigations.evasion): the account of this case shares a strong
+        # identifier with the account of the linked case, which is under a suspension or ban.
+        EVASION_SUSPECT = "evasion_suspect", "Evasion suspect of"
 
     from_case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="links_out")
     to_case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="links_in")

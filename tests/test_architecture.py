@@ -21,7 +21,17 @@ from pathlib import Path
 from cases.timeline import EventKind
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("tsops", "cases", "enforcement", "escalations", "appeals", "qa", "metrics", "workspace")
+APPS = (
+    "tsops",
+    "cases",
+    "enforcement",
+    "escalations",
+    "appeals",
+    "qa",
+    "metrics",
+    "workspace",
+    "investigations",
+)
 # Modules that assemble the project from its apps: they may import any app.
 COMPOSITION = {"tsops.urls", "tsops.settings", "tsops.home", "tsops.navigation", "tsops.demo"}
 COMPOSITION_PACKAGES = ("tsops.management",)

@@ -12,9 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from tsops import selectors
+from tsops import jobs, selectors
 from tsops.errors import ConflictError, HiddenObject
-from tsops.models import AccessLog, ApiKey
+from tsops.models import AccessLog, ApiKey, Job
 from tsops.permissions import role_of, teams_of
 from tsops.services import access_denied_record
 
@@ -172,3 +172,34 @@ class AccessLogListApi(ListAPIView):
             object_id=params.get("object_id", ""),
             username=params.get("username", ""),
         )[:500]
+
+
+class JobDetailApi(APIView):
+    """A background job's progress and its per-item result (scope ``cases:read``): a wave's
+    members with what was done to each, a scan's counts. Its creator and the seniors who
+    approve work see it; anyone else is answered 404."""
+
+    required_scopes = {"GET": "cases:read"}
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Job",
+            {
+                "id": serializers.IntegerField(),
+                "kind": serializers.CharField(),
+                "status": serializers.ChoiceField(choices=Job.Status.choices),
+                "total": serializers.IntegerField(),
+                "done": serializers.IntegerField(),
+                "progress": serializers.FloatField(),
+                "attempts": serializers.IntegerField(),
+                "created_at": serializers.DateTimeField(),
+                "started_at": serializers.DateTimeField(allow_null=True),
+                "finished_at": serializers.DateTimeField(allow_null=True),
+                "error": serializers.CharField(),
+                "result": serializers.DictField(),
+            },
+        )
+    )
+    def get(self, request, job_id: int):
+        job = jobs.job_get_for(actor=request.user, job_id=job_id)
+        return Response(jobs.job_describe(actor=request.user, job=job))

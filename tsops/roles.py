@@ -57,6 +57,10 @@ CAPABILITIES: dict[str, str] = {
     "push_reports": "Push reports and flags",
     "receive_events": "Receive enforcement events",
     "work_team_cases": "Work the restricted cases escalated to one's team",
+    "investigate_accounts": "Open account pages, networks and clusters",
+    "run_waves": "Enforce on a cluster's members at once (a wave), within a size limit",
+    "run_large_waves": "Run waves over the analysts' size limit and on any queue",
+    "open_investigations": "Open and own investigation files above cases",
 }
 
 _ASSOCIATE_CAPS = {
@@ -65,8 +69,10 @@ _ASSOCIATE_CAPS = {
     "take_low_impact_action",
     "propose_action",
     "reveal_pii",
+    "investigate_accounts",
 }
 _ANALYST_CAPS = _ASSOCIATE_CAPS | {
+    "run_waves",
     "work_all_queues",
     "take_standard_action",
     "view_pii",
@@ -83,11 +89,19 @@ _SENIOR_CAPS = _ANALYST_CAPS | {
     "view_access_log",
     "export_data",
     "lookup_enforcement",
+    "run_large_waves",
+    "open_investigations",
 }
 
 # Every specialist team, built in or added by a senior, gives its members these.
 TEAM_CAPABILITIES = frozenset(
-    {"use_console", "work_team_cases", "raise_escalations", "decide_appeals"}
+    {
+        "use_console",
+        "work_team_cases",
+        "raise_escalations",
+        "decide_appeals",
+        "investigate_accounts",
+    }
 )
 
 GROUP_CAPABILITIES: dict[str, set[str]] = {

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "escalations",
     "metrics",
     "workspace",
+    "investigations",
 ]
 
 MIDDLEWARE = [
@@ -316,6 +317,14 @@ CELERY_BEAT_SCHEDULE = {
     "qa-samples-draw": {"task": "qa.tasks.samples_draw_due", "schedule": 3600.0},
     "metrics-rollup-incremental": {"task": "metrics.tasks.rollup_incremental", "schedule": 300.0},
     "metrics-rollup-finalize": {"task": "metrics.tasks.rollup_finalize", "schedule": 900.0},
+    "investigations-clusters-find": {
+        "task": "investigations.tasks.clusters_find",
+        "schedule": 600.0,
+    },
+    "investigations-waves-resume": {
+        "task": "investigations.tasks.waves_resume_stalled",
+        "schedule": 60.0,
+    },
 }
 # On-call alert e-mails: printed to the console unless a real backend is configured.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -412,6 +421,36 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
+
+# --- Above the single case (investigations) ---------------------------------------------------
+
+_IDENTIFIER_KINDS = ("device", "ip", "email", "phone", "payment")
+# A background job (wave, cluster scan, backtest) whose heartbeat is older than this is taken
+# over by the next worker that looks (a killed worker's job resumes).
+TSOPS_JOB_STALE_SECONDS = env_int("TSOPS_JOB_STALE_SECONDS", 120, minimum=5)
+# An identifier shared by more accounts than this is a hub (office IP, carrier NAT, a popular
+# device model): a network shows it as one node and expands it only when asked.
+TSOPS_NETWORK_HUB_LIMIT = env_int("TSOPS_NETWORK_HUB_LIMIT", 25, minimum=2)
+# The most accounts one network answer holds (then it says truncated).
+TSOPS_NETWORK_MAX_NODES = env_int("TSOPS_NETWORK_MAX_NODES", 300, minimum=10)
+# Identifier kinds that make an account an evasion suspect when shared with an account under
+# an active suspension or ban, and how many severity levels a suspect's case is raised.
+TSOPS_EVASION_KINDS = env_list(
+    "TSOPS_EVASION_KINDS", ["device", "payment", "email"], choices=_IDENTIFIER_KINDS
+)
+TSOPS_EVASION_SEVERITY_BUMP = env_int("TSOPS_EVASION_SEVERITY_BUMP", 1, minimum=0)
+# The cluster job: identifier kinds strong enough to link a coordinated group, the smallest
+# group worth a cluster, the window and similarity of near-identical content.
+TSOPS_CLUSTER_STRONG_KINDS = env_list(
+    "TSOPS_CLUSTER_STRONG_KINDS", ["device", "payment", "email", "phone"], choices=_IDENTIFIER_KINDS
+)
+TSOPS_CLUSTER_MIN_SIZE = env_int("TSOPS_CLUSTER_MIN_SIZE", 3, minimum=2)
+TSOPS_CLUSTER_CONTENT_WINDOW_HOURS = env_int("TSOPS_CLUSTER_CONTENT_WINDOW_HOURS", 72, minimum=1)
+TSOPS_CLUSTER_SIMILARITY_PERCENT = env_int("TSOPS_CLUSTER_SIMILARITY_PERCENT", 80, minimum=1)
+# Waves: the most members an analyst may enforce on at once (larger waves need a senior), and
+# the most any wave may hold.
+TSOPS_WAVE_ANALYST_MAX = env_int("TSOPS_WAVE_ANALYST_MAX", 200, minimum=1)
+TSOPS_WAVE_MAX = env_int("TSOPS_WAVE_MAX", 20000, minimum=1)
 
 # Outside production the files are served straight from the source folders.
 WHITENOISE_USE_FINDERS = not PRODUCTION

@@ -11,12 +11,14 @@ from tsops import api, views
 api_v1 = [
     path("me", api.MeApi.as_view(), name="me"),
     path("access-log", api.AccessLogListApi.as_view(), name="access-log"),
+    path("jobs/<int:job_id>", api.JobDetailApi.as_view(), name="job-detail"),
     path("", include("cases.api_urls")),
     path("", include("enforcement.api_urls")),
     path("", include("appeals.api_urls")),
     path("", include("escalations.api_urls")),
     path("", include("qa.api_urls")),
     path("", include("metrics.api_urls")),
+    path("", include("investigations.api_urls")),
 ]
 
 urlpatterns = [
@@ -45,6 +47,8 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # After login and logout: /accounts/<external_id>/ is an account's page.
+    path("", include("investigations.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

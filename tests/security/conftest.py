@@ -329,6 +329,11 @@ def build_world() -> World:
         user=u["analyst"], kind="matrix", title="For the analyst"
     )
 
+    # --- A background job the analyst started (seniors see every job too) --------------------
+    from tsops.jobs import job_create
+
+    o["job_std"] = job_create(kind="matrix", subject_id=None, created_by=u["analyst"], total=3)
+
     # --- API keys --------------------------------------------------------------------------
     for name, user in u.items():
         world.keys[name] = api_key_create(user=user, name="matrix", scopes=roles.SCOPES)[1]

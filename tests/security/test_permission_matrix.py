@@ -166,6 +166,10 @@ VARIANTS: dict[frozenset[str], dict] = {
         "std": lambda w: {"template_id": _response_template(w).pk},
         "missing": lambda w: {"template_id": MISSING},
     },
+    frozenset({"job_id"}): {
+        "std": _ids(job_id="job_std"),
+        "missing": lambda w: {"job_id": MISSING},
+    },
     frozenset({"session_id", "item_id"}): {
         "std": _ids(session_id="session", item_id="session_item"),
     },
@@ -514,6 +518,8 @@ TABLE: dict[str, Rule] = {
     # --- REST API ------------------------------------------------------------------------------
     "api:me": api({"GET": None}, ROLES),
     "api:access-log": api({"GET": "metrics:read"}, SENIORS),
+    # A job is its creator's (here the analyst's) and every approving senior's.
+    "api:job-detail": api({"GET": "cases:read"}, sees=objects(std=ANALYSTS)),
     "api:report-create": api({"POST": "reports:write"}, WORKERS | {PLATFORM}),
     "api:report-bulk": api(
         {"POST": "reports:write"}, WORKERS | {PLATFORM}, body=lambda w, kw: {"reports": []}

@@ -1,0 +1,4 @@
+"""Routes of the clusters views (pages and API), collected by investigations.urls and .api_urls."""
+
+pages: list = []
+api: list = []
