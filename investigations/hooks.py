@@ -1,7 +1,11 @@
-"""What this app plugs into the apps below it (intake's evasion check, the case page's panels)."""
+"""What this app plugs into the apps below it: intake's evasion check, the case page's panels,
+the job view of waves, the vocabularies of its statuses. Each area adds its own line here."""
 
 from __future__ import annotations
 
 
 def register() -> None:
     """Called once from the app config."""
+    from investigations.presentation import register_vocabularies
+
+    register_vocabularies()
