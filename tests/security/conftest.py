@@ -329,6 +329,66 @@ def build_world() -> World:
         user=u["analyst"], kind="matrix", title="For the analyst"
     )
 
+    # --- Above the case --------------------------------------------------------------------
+    # An account whose only case is restricted (its id carries the marker) shares the standard
+    # account's e-mail: the standard account's network, clusters and files never show it.
+    from investigations.models import Cluster, ClusterMember, Investigation, Wave
+
+    hidden_case = _case(
+        platform,
+        reason="child_safety",
+        name=f"hidden-{RESTRICTED_MARKER}",
+        text=f"hidden {RESTRICTED_MARKER}",
+        identifiers=[("email", "std-owner@mail.example")],
+    )
+    o["account_std"] = o["case_std"].subject.account
+    o["account_restricted"] = hidden_case.subject.account
+    o["cluster_std"] = Cluster.objects.create(
+        name="Matrix ring", origin=Cluster.Origin.MANUAL, size=2, created_by=lead
+    )
+    for account in (o["account_std"], o["case_claimed"].subject.account):
+        ClusterMember.objects.create(
+            cluster=o["cluster_std"], subject=account, role=ClusterMember.Role.ACCOUNT
+        )
+    # Even were the hidden account a member of an open cluster, nobody outside the team sees it.
+    ClusterMember.objects.create(
+        cluster=o["cluster_std"], subject=o["account_restricted"], role=ClusterMember.Role.ACCOUNT
+    )
+    o["cluster_restricted"] = Cluster.objects.create(
+        name=f"Team ring {RESTRICTED_MARKER}",
+        origin=Cluster.Origin.CONTENT,
+        size=1,
+        team="child-safety",
+    )
+    ClusterMember.objects.create(
+        cluster=o["cluster_restricted"],
+        subject=o["account_restricted"],
+        role=ClusterMember.Role.ACCOUNT,
+    )
+    o["investigation_std"] = Investigation.objects.create(
+        title="Matrix file", hypothesis="A ring.", owner=u["senior"]
+    )
+    o["investigation_std"].members.add(u["analyst"])
+    o["investigation_std"].accounts.add(o["account_std"])
+    o["investigation_restricted"] = Investigation.objects.create(
+        title=f"Team file {RESTRICTED_MARKER}",
+        owner=cs_lead,
+        restricted=True,
+        team="child-safety",
+    )
+    o["investigation_restricted"].members.add(u["child_safety"])
+    o["investigation_restricted"].accounts.add(o["account_restricted"])
+    o["wave_std"] = Wave.objects.create(
+        cluster=o["cluster_std"],
+        status=Wave.Status.PENDING_APPROVAL,
+        policy_section="SPAM-1.1",
+        rationale="Matrix wave.",
+        account_action="ban",
+        severe=True,
+        member_count=2,
+        requested_by=u["analyst"],
+    )
+
     # --- A background job the analyst started (seniors see every job too) --------------------
     from tsops.jobs import job_create
 
