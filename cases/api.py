@@ -491,7 +491,7 @@ class QueueClaimApi(APIView):
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         services.case_view_record(actor=request.user, case=case, request=request)
-        return Response(CaseDetailSerializer(case).data)
+        return Response(CaseDetailSerializer(case, context={"viewer": request.user}).data)
 
 
 class CaseCursor(CursorPagination):
@@ -600,7 +600,7 @@ class CaseDetailApi(APIView):
     def get(self, request, case_id: int):
         case = selectors.case_get_for(actor=request.user, case_id=case_id)
         services.case_view_record(actor=request.user, case=case, request=request)
-        return Response(CaseDetailSerializer(case).data)
+        return Response(CaseDetailSerializer(case, context={"viewer": request.user}).data)
 
     @extend_schema(request=CaseUpdateSerializer, responses=CaseDetailSerializer)
     def patch(self, request, case_id: int):
@@ -617,7 +617,7 @@ class CaseDetailApi(APIView):
             queue=data.get("queue"),
         )
         case = selectors.case_get_for(actor=request.user, case_id=case.pk)
-        return Response(CaseDetailSerializer(case).data)
+        return Response(CaseDetailSerializer(case, context={"viewer": request.user}).data)
 
 
 class ReleaseInput(StrictJsonInput, serializers.Serializer):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -127,8 +127,14 @@ def _identifier_rows(actor, account) -> list[dict]:
         match = Q()
         for ident in identifiers:
             match |= Q(kind=ident.kind, value_hash=ident.value_hash)
+        # Only accounts with a case the viewer may see: one whose only cases are restricted
+        # is not there for an outsider, not even as a name.
+        seen = visibility.visible_cases(actor).filter(
+            Q(subject_id=OuterRef("account_id")) | Q(subject__owner_id=OuterRef("account_id"))
+        )
         for kind, value_hash, external_id in (
             Identifier.objects.filter(match)
+            .filter(Exists(seen))
             .exclude(account=account)
             .values_list("kind", "value_hash", "account__external_id")
             .order_by("account__external_id")[:200]

@@ -284,7 +284,9 @@ def linked_accounts(*, actor, case: Case, limit: int = 20) -> list[LinkedAccount
             cases=counts.get(i, 0),
         )
         for i in ids
-        if i in accounts
+        # An account with no case the viewer may see (its only cases restricted) is not
+        # there for them at all.
+        if i in accounts and counts.get(i)
     ]
 
 

@@ -108,9 +108,20 @@ class CaseListSerializer(serializers.ModelSerializer):
         return case.is_breached()
 
 
+class CaseLinkSerializer(serializers.Serializer):
+    """A link from (``direction`` "out") or to ("in") the case, with the other case's id."""
+
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    direction = serializers.ChoiceField(choices=["out", "in"])
+    case_id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
 class CaseDetailSerializer(CaseListSerializer):
     subject = SubjectSerializer()
     reports = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
 
     class Meta(CaseListSerializer.Meta):
         fields = [
@@ -121,6 +132,35 @@ class CaseDetailSerializer(CaseListSerializer):
             "first_action_at",
             "resolved_at",
             "restricted",
+            "links",
+        ]
+
+    @extend_schema_field(CaseLinkSerializer(many=True))
+    def get_links(self, case: Case) -> list[dict]:
+        """Links to cases the reader may see; without a reader (``context["viewer"]``) only
+        links to unrestricted cases, so a restricted case never shows through a link."""
+        from cases.visibility import visible_cases
+
+        viewer = self.context.get("viewer")
+        others = (
+            visible_cases(viewer) if viewer is not None else Case.objects.filter(restricted=False)
+        )
+        links = [
+            ("out", link.to_case_id, link)
+            for link in case.links_out.filter(to_case__in=others).order_by("created_at", "id")
+        ] + [
+            ("in", link.from_case_id, link)
+            for link in case.links_in.filter(from_case__in=others).order_by("created_at", "id")
+        ]
+        return [
+            {
+                "kind": link.kind,
+                "label": link.get_kind_display(),
+                "direction": direction,
+                "case_id": other,
+                "created_at": link.created_at,
+            }
+            for direction, other, link in links
         ]
 
     def get_reports(self, case: Case) -> list[dict]:

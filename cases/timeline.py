@@ -32,6 +32,9 @@ class EventKind(models.TextChoices):
     CASE_ASSIGNED = "CASE_ASSIGNED", "Assigned"
     CASE_TAGGED = "CASE_TAGGED", "Tags changed"
     CASE_LINKED = "CASE_LINKED", "Linked"
+    # Written at intake (investigations.services.evasion): the account shares a strong
+    # identifier with an account under an active suspension or ban.
+    EVASION_SUSPECTED = "EVASION_SUSPECTED", "Evasion suspect"
     NOTE_ADDED = "NOTE_ADDED", "Note added"
     EVIDENCE_ADDED = "EVIDENCE_ADDED", "Evidence added"
     EVIDENCE_REVEALED = "EVIDENCE_REVEALED", "Sensitive evidence revealed"

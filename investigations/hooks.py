@@ -9,3 +9,8 @@ def register() -> None:
     from investigations.presentation import register_vocabularies
 
     register_vocabularies()
+
+    from cases.intake import register_intake_hook
+    from investigations.services.evasion import evasion_check
+
+    register_intake_hook(evasion_check)

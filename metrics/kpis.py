@@ -6,7 +6,8 @@ Figures are read from the rollup tables (:mod:`metrics.models`, written by
 number of days and of distinct queues, severities, teams, analysts and action types, not on
 the number of cases. Reports without a reason filter read the per-day summaries (fewer
 dimensions still); a reason filter reads the full daily rows. Calibration agreement is the
-exception: it reads the (small) calibration tables of :mod:`qa` directly.
+exception: it reads the (small) calibration tables of :mod:`qa` directly; so does the share
+of evasion suspects confirmed, from the (few) evasion-suspect case links.
 
 Visibility: a rollup row carries the specialist ``team`` of a restricted case, or "" for an
 unrestricted one, and a report counts only the rows whose team is one of
@@ -399,6 +400,27 @@ _KPIS = (
         unit="%",
         version=1,
         changelog=FIRST,
+    ),
+    KPI(
+        key="evasion_confirmed",
+        name="Evasion suspects confirmed",
+        group="detection",
+        definition=(
+            "Share of the evasion suspects flagged during the period that a decision "
+            "confirmed: a case is flagged at intake when its account shares a strong "
+            "identifier (TSOPS_EVASION_KINDS) with an account under an active suspension or "
+            "ban, on the day of its first evasion-suspect link, and confirmed when the latest "
+            "decision on it is a violation. n is the number of suspects flagged; the "
+            "breakdown by severity also counts those decided and confirmed."
+        ),
+        numerator="flagged cases whose latest decision is a violation",
+        denominator="cases first flagged as evasion suspects in the period",
+        inclusions="Suspects on accounts and on content they own; suspects not yet decided "
+        "count as not confirmed.",
+        exclusions="Cases linked to an actioned account by hand. " + _TEAM_NOTE,
+        unit="%",
+        version=1,
+        changelog=((1, "2026-12-04", "First definition."),),
     ),
     KPI(
         key="escalation_ack_time_p50",
@@ -1012,6 +1034,20 @@ class _Report:
             breakdown=breakdown,
         )
 
+    # --- evasion suspects (read from the case links: few rows) ---------------------------
+
+    def evasion(self) -> dict:
+        from metrics.evasion import evasion_confirmed
+
+        return evasion_confirmed(
+            teams=self.f.teams,
+            date_from=self.f.date_from,
+            date_to=self.f.date_to,
+            queue_id=self.f.queue_id,
+            severity=self.f.severity,
+            reason=self.f.reason,
+        )
+
     # --- calibration ----------------------------------------------------------------------
 
     def calibration(self) -> dict:
@@ -1047,6 +1083,7 @@ def _case_figures(report: _Report) -> dict[str, dict]:
         "rework_rate": report.rate(cases, "reopened", "resolved"),
         "proactive_share": report.rate(cases, "violations_proactive", "violations"),
         "detector_precision": report.detector_precision(),
+        "evasion_confirmed": report.evasion(),
         "escalation_ack_time_p50": report.escalation_ack(),
     }
 
