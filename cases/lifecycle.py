@@ -24,18 +24,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import TextChoices
 from django.http import Http404
 from django.utils import timezone
 
-from cases.models import Case, CaseLink, Evidence
+from cases.models import Case, CaseEvent, CaseLink, Evidence
 from cases.permissions import check_reopen_case
 from cases.sla import deadlines_restamp
 from cases.timeline import EventKind, record
 from cases.visibility import can_view_case
 from tsops.claims import LeasedWork
 from tsops.errors import ConflictError, HiddenObject
+from tsops.history import history_snapshot
 
 Status = Case.Status
 
@@ -81,7 +82,11 @@ CLAIM = SqlWriter("claim", ((CASE_WORK.open_status, CASE_WORK.claimed_status),))
 LEASE_EXPIRY = SqlWriter("lease expiry", ((CASE_WORK.claimed_status, CASE_WORK.open_status),))
 # A joining report that restricts a claimed case hands it back to the (team's) queue.
 INTAKE_RESTRICT = SqlWriter("intake restricts a claimed case", ((Status.IN_REVIEW, Status.NEW),))
-SQL_WRITERS = (CLAIM, LEASE_EXPIRY, INTAKE_RESTRICT)
+# A wave decides many open cases at once (enforcement.bulk): :func:`cases_resolve_decided`.
+DECIDED_IN_BULK = SqlWriter(
+    "decided in bulk", ((Status.NEW, Status.RESOLVED), (Status.IN_REVIEW, Status.RESOLVED))
+)
+SQL_WRITERS = (CLAIM, LEASE_EXPIRY, INTAKE_RESTRICT, DECIDED_IN_BULK)
 
 
 def allowed(source: str, target: str) -> bool:
@@ -158,6 +163,43 @@ def case_transition(
     if event is not None:
         record(case, event, actor, at=now, **(data or {}))
     return case
+
+
+def cases_resolve_decided(
+    case_ids: list[int], *, actor, reason: str, data: dict[int, dict], at: datetime
+) -> list[int]:
+    """Resolve many decided cases, locked by the caller, in one statement (the moves of
+    :data:`DECIDED_IN_BULK`), with what :func:`case_transition` writes for each: the claim
+    cleared, first action and resolution stamped, the version bumped, a history row naming
+    the actor and the reason, and a ``CASE_RESOLVED`` event with ``data[case_id]``. Returns
+    the ids moved; a case no longer in a source status is left as it is."""
+    sources = sorted({source for source, _ in DECIDED_IN_BULK.moves})
+    (target,) = {target for _, target in DECIDED_IN_BULK.moves}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE cases_case SET status = %s, claimed_by_id = NULL, claimed_at = NULL, "
+            "lease_expires_at = NULL, first_action_at = COALESCE(first_action_at, %s), "
+            "resolved_at = %s, version = version + 1, updated_at = %s "
+            "WHERE id = ANY(%s) AND status = ANY(%s) RETURNING id",
+            [target, at, at, at, list(case_ids), sources],
+        )
+        moved = sorted(row[0] for row in cursor.fetchall())
+    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+    CaseEvent.objects.bulk_create(
+        [
+            CaseEvent(
+                case_id=case_id,
+                kind=EventKind.CASE_RESOLVED,
+                actor_id=actor_id,
+                at=at,
+                data=data.get(case_id, {}),
+            )
+            for case_id in moved
+        ],
+        batch_size=1000,
+    )
+    history_snapshot(Case, moved, history_type="~", actor=actor, reason=reason, at=at)
+    return moved
 
 
 def _reopen_fields(case: Case, now: datetime) -> None:

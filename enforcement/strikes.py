@@ -95,8 +95,15 @@ def points_for(severity: int, policy: StrikePolicy | None = None) -> int:
 
 def recommend(account: Subject | None, severity: int, now=None) -> Recommendation:
     """The ladder's step for the strikes the account would have after this violation."""
-    policy = strike_policy()
-    current = active_strikes(account, now)
+    return recommend_for(active_strikes(account, now), severity)
+
+
+def recommend_for(
+    current: int, severity: int, policy: StrikePolicy | None = None
+) -> Recommendation:
+    """The ladder's step for an account holding ``current`` strike points (callers that count
+    many accounts' strikes in one query ask once per distinct count)."""
+    policy = policy or strike_policy()
     after = current + points_for(severity, policy)
     step = None
     for threshold, action, hours in sorted(policy.ladder, key=lambda s: s[0]):

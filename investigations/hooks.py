@@ -10,6 +10,11 @@ def register() -> None:
 
     register_vocabularies()
 
+    from investigations.selectors.waves import job_can_view, job_describe
+    from tsops.jobs import register_job_view
+
+    register_job_view("investigations.wave", can_view=job_can_view, describe=job_describe)
+
     from cases.intake import register_intake_hook
     from investigations.services.evasion import evasion_check
 
