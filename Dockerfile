@@ -21,9 +21,10 @@ WORKDIR /app
 # Dependencies first, so that a code change doesn't reinstall them.
 COPY requirements.lock ./
 # pdqhash (PDQ hashes of media evidence) is built from source: a compiler for the install only,
-# removed in the same layer.
+# removed in the same layer. WeasyPrint (investigation reports as PDF) needs Pango and a font.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends g++ \
+       libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
     && pip install -r requirements.lock \
     && apt-get purge -y --auto-remove g++ \
     && rm -rf /var/lib/apt/lists/*
