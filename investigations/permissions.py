@@ -48,3 +48,18 @@ def can_reveal_account_identifier(user) -> bool:
     return can_view_accounts(user) and (
         has_capability(user, "reveal_pii") or has_capability(user, "view_pii")
     )
+
+
+def can_open_investigations(user) -> bool:
+    """Open an investigation file and own it (seniors)."""
+    return user.is_authenticated and has_capability(user, "open_investigations")
+
+
+def can_edit_investigation(user, investigation) -> bool:
+    """Change a file's title, hypothesis, findings, status, members and links: its owner, or
+    a member who may open investigations. (Who may see it at all is the visibility rule.)"""
+    if not user.is_authenticated:
+        return False
+    if investigation.owner_id == user.pk:
+        return True
+    return can_open_investigations(user) and investigation.members.filter(pk=user.pk).exists()
