@@ -19,3 +19,12 @@ def waves_resume_stalled() -> int:
     from investigations.services.waves import waves_resume_stalled as resume
 
     return resume()
+
+
+@shared_task(name="investigations.tasks.clusters_find")
+def clusters_find() -> dict:
+    """Beat, every 600 s: the incremental cluster job (a run already going makes this one
+    skip: the service takes an advisory lock)."""
+    from investigations.services.clusters import clusters_find as find
+
+    return find()

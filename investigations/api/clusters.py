@@ -1,0 +1,156 @@
+"""REST views of clusters: the list (and building one by hand) and one cluster."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from investigations.models import Cluster, ClusterMember
+from investigations.selectors.clusters import (
+    ORIGINS,
+    SORTS,
+    STATUSES,
+    cluster_describe,
+    cluster_detail,
+    cluster_list,
+    cluster_summary,
+)
+from investigations.services.clusters import check_manage_clusters, cluster_create
+from tsops.json_input import StrictJsonInput
+
+PAGE_SIZE = 50
+
+
+class ClusterInputSerializer(StrictJsonInput, serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    members = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        min_length=2,
+        help_text="External ids of accounts the caller may see (at least two)",
+    )
+
+
+class ClusterSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    origin = serializers.ChoiceField(choices=Cluster.Origin.choices)
+    status = serializers.ChoiceField(choices=Cluster.Status.choices)
+    size = serializers.IntegerField(help_text="Member accounts the caller may see")
+    content_count = serializers.IntegerField(help_text="Content members the caller may see")
+    dominant_reasons = serializers.ListField(child=serializers.CharField())
+    first_seen = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+    restricted_to_team = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField()
+
+
+class ClusterPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    results = ClusterSummarySerializer(many=True)
+
+
+class ClusterMemberSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    kind = serializers.CharField()
+    role = serializers.ChoiceField(choices=ClusterMember.Role.choices)
+    owner = serializers.CharField(allow_null=True, required=False)
+    evidence = serializers.DictField()
+    standing = serializers.DictField(required=False)
+    text = serializers.CharField(required=False)
+
+
+class ClusterDetailSerializer(ClusterSummarySerializer):
+    status_changed_by = serializers.CharField(allow_null=True)
+    status_changed_at = serializers.DateTimeField(allow_null=True)
+    status_reason = serializers.CharField()
+    created_by = serializers.CharField(allow_null=True)
+    evidence = serializers.DictField()
+    members = ClusterMemberSerializer(many=True)
+    waves = serializers.ListField(child=serializers.DictField())
+
+
+class ClusterListApi(APIView):
+    """Clusters the caller may see, newest activity first (scope ``cases:read``), and a
+    cluster built by hand from accounts (scope ``cases:write``; analysts, seniors, team
+    members). Counts are of the members the caller may see."""
+
+    required_scopes = {"GET": "cases:read", "POST": "cases:write"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", enum=list(STATUSES), required=False),
+            OpenApiParameter("origin", enum=list(ORIGINS), required=False),
+            OpenApiParameter("sort", enum=list(SORTS), required=False),
+            OpenApiParameter("page", int, required=False),
+        ],
+        responses={200: ClusterPageSerializer},
+    )
+    def get(self, request):
+        params = request.query_params
+        errors = {}
+        for name, allowed in (("status", STATUSES), ("origin", ORIGINS), ("sort", SORTS)):
+            if params.get(name) and params[name] not in allowed:
+                errors[name] = [f"One of: {', '.join(allowed)}."]
+        page_number = params.get("page", "1")
+        if not page_number.isdigit() or int(page_number) < 1:
+            errors["page"] = ["A page number from 1."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        clusters = cluster_list(
+            actor=request.user,
+            status=params.get("status", ""),
+            origin=params.get("origin", ""),
+            sort=params.get("sort", "last_seen"),
+        )
+        paginator = Paginator(clusters, PAGE_SIZE)
+        page = paginator.get_page(int(page_number))
+        return Response(
+            {
+                "count": paginator.count,
+                "page": page.number,
+                "pages": paginator.num_pages,
+                "results": [cluster_summary(c) for c in page.object_list],
+            }
+        )
+
+    @extend_schema(
+        request=ClusterInputSerializer,
+        responses={
+            201: ClusterDetailSerializer,
+            400: OpenApiResponse(description="Invalid input, each error under its field"),
+            403: OpenApiResponse(description="Not allowed to build clusters"),
+        },
+    )
+    def post(self, request):
+        check_manage_clusters(request.user)
+        serializer = ClusterInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cluster = cluster_create(
+            actor=request.user,
+            name=serializer.validated_data["name"],
+            members=serializer.validated_data["members"],
+        )
+        detail = cluster_detail(actor=request.user, cluster_id=cluster.pk)
+        return Response(cluster_describe(detail), status=status.HTTP_201_CREATED)
+
+
+class ClusterDetailApi(APIView):
+    """One cluster (scope ``cases:read``): its members the caller may see with their
+    external ids, roles and evidence, what links them, its status with who and why."""
+
+    required_scopes = {"GET": "cases:read"}
+
+    @extend_schema(
+        responses={
+            200: ClusterDetailSerializer,
+            404: OpenApiResponse(description="No such cluster"),
+        }
+    )
+    def get(self, request, cluster_id: int):
+        detail = cluster_detail(actor=request.user, cluster_id=cluster_id)
+        return Response(cluster_describe(detail))
