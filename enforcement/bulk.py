@@ -17,9 +17,12 @@ record of what was done, so a batch is written whole or not at all.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -212,20 +215,24 @@ def _strikes_create(section, items, decisions, now) -> None:
     policy = strikes.strike_policy()
     points = strikes.points_for(section.severity, policy)
     expires = now + timedelta(days=policy.expiry_days)
-    Strike.objects.bulk_create(
-        [
-            Strike(
-                account_id=_account_id(item.case),
-                decision=decision,
-                points=points,
-                expires_at=expires,
-                created_at=now,
-            )
-            for item, decision in zip(items, decisions, strict=True)
-            if _account_id(item.case) is not None
-        ],
-        batch_size=BATCH_SIZE,
+    rows = [
+        (_account_id(item.case), decision.pk)
+        for item, decision in zip(items, decisions, strict=True)
+        if _account_id(item.case) is not None
+    ]
+    _execute(
+        "INSERT INTO enforcement_strike (created_at, updated_at, account_id, decision_id, "
+        "points, expires_at) SELECT %s, %s, a, d, %s, %s "
+        "FROM unnest(%s::bigint[], %s::bigint[]) AS t(a, d)",
+        [now, now, points, expires, [r[0] for r in rows], [r[1] for r in rows]],
     )
+
+
+def _execute(sql: str, params: list) -> None:
+    """One set-based INSERT from arrays (Django's bulk_create prepares every value of every
+    row in Python, which cost more than the writes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _timeline_record(actor, section, decisions, actions, extra, now) -> None:
@@ -262,7 +269,18 @@ def _timeline_record(actor, section, decisions, actions, extra, now) -> None:
                 },
             )
         )
-    CaseEvent.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    _execute(
+        "INSERT INTO cases_caseevent (case_id, kind, actor_id, at, data) "
+        "SELECT c, k, %s, %s, d::jsonb FROM unnest(%s::bigint[], %s::text[], %s::text[]) "
+        "AS t(c, k, d)",
+        [
+            actor_id,
+            now,
+            [r.case_id for r in rows],
+            [r.kind for r in rows],
+            [json.dumps(r.data, cls=DjangoJSONEncoder) for r in rows],
+        ],
+    )
 
 
 def _cases_resolve(actor, decisions, extra, now) -> None:
@@ -338,5 +356,14 @@ def _outbox_write(section, decisions, actions, items) -> None:
             )
             for report_id, source, external_id in by_case.get(decision.case_id, ())
         )
-    OutboxEvent.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    _execute(
+        "INSERT INTO enforcement_outboxevent (id, event_type, payload, created_at) "
+        "SELECT gen_random_uuid(), e, p::jsonb, %s FROM unnest(%s::text[], %s::text[]) "
+        "AS t(e, p)",
+        [
+            timezone.now(),
+            [r.event_type for r in rows],
+            [json.dumps(r.payload, cls=DjangoJSONEncoder) for r in rows],
+        ],
+    )
     events._kick_after_commit()
