@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cases.models import Identifier
 from investigations.models import Cluster
 from investigations.permissions import can_manage_clusters, can_run_waves
 from investigations.selectors.clusters import (
@@ -27,6 +28,7 @@ from investigations.services import clusters as services
 from investigations.visibility import cluster_get_for
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
+from tsops.presentation import label_for
 
 PAGE_SIZE = 25
 
@@ -57,9 +59,10 @@ def cluster_list_page(request: HttpRequest) -> HttpResponse:
     return render(request, "investigations/cluster_list.html", context)
 
 
-def _wave_url(cluster: Cluster) -> str:
+def _url_or_empty(name: str, *args) -> str:
+    """The URL of a page another area provides, or "" while it is not there."""
     try:
-        return reverse("investigations:wave-new", kwargs={"cluster_id": cluster.pk})
+        return reverse(name, args=args)
     except NoReverseMatch:
         return ""
 
@@ -76,18 +79,43 @@ def cluster_detail_page(request: HttpRequest, cluster_id: int) -> HttpResponse:
     """One cluster: members and their standing, shared identifiers, content, status."""
     detail = cluster_detail(actor=request.user, cluster_id=cluster_id)
     cluster = detail.cluster
+    has_graph = _has_network_component()
     context = {
         "detail": detail,
         "cluster": cluster,
-        "wave_url": _wave_url(cluster)
+        "wave_url": _url_or_empty("investigations:wave-new", cluster.pk)
         if can_run_waves(request.user) and cluster.status == Cluster.Status.OPEN
         else "",
         "network_url": reverse("investigations:cluster-network", args=[cluster.pk]),
-        "has_graph": _has_network_component(),
+        "has_graph": has_graph,
+        "graph": _graph(request, cluster) if has_graph else None,
+        "graph_page": {
+            "seed": "",
+            "kind_labels": {kind: label_for("kind", kind) for kind in Identifier.Kind.values},
+            "query": {"kinds": "", "since": "", "until": ""},
+        },
         "can_dismiss": detail.can_manage and cluster.status == Cluster.Status.OPEN,
         "can_reopen": detail.can_manage and cluster.status != Cluster.Status.OPEN,
     }
     return render(request, "investigations/cluster_detail.html", context)
+
+
+def _graph(request: HttpRequest, cluster: Cluster) -> dict:
+    """The graph of the cluster's visible members and what they share, as the network
+    component reads it (account nodes link to their page and their own network data)."""
+    ids = cluster_member_ids(actor=request.user, cluster=cluster)
+    try:
+        from investigations.selectors.network import network_for_accounts
+    except ImportError:  # pragma: no cover - the network selectors are part of the app
+        return {"nodes": [], "edges": [], "truncated": False}
+    data = network_for_accounts(actor=request.user, account_ids=ids, hops=0).as_dict()
+    for node in data["nodes"]:
+        if node["kind"] == "account":
+            node["url"] = _url_or_empty("investigations:account", node["external_id"])
+            node["data_url"] = _url_or_empty(
+                "investigations:account-network-data", node["external_id"]
+            )
+    return data
 
 
 @console_view("investigate_accounts")
@@ -95,13 +123,7 @@ def cluster_detail_page(request: HttpRequest, cluster_id: int) -> HttpResponse:
 def cluster_network(request: HttpRequest, cluster_id: int) -> JsonResponse:
     """The graph of the cluster's visible members and what they share (JSON)."""
     cluster = cluster_get_for(actor=request.user, cluster_id=cluster_id)
-    ids = cluster_member_ids(actor=request.user, cluster=cluster)
-    try:
-        from investigations.selectors.network import network_for_accounts
-    except ImportError:  # pragma: no cover - the network selectors are part of the app
-        return JsonResponse({"nodes": [], "edges": [], "truncated": False})
-    network = network_for_accounts(actor=request.user, account_ids=ids, hops=0)
-    return JsonResponse(network.as_dict())
+    return JsonResponse(_graph(request, cluster))
 
 
 def _members_from(request: HttpRequest) -> list[str]:

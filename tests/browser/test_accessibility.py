@@ -42,6 +42,7 @@ from enforcement import responses
 from enforcement import services as enforcement
 from enforcement.models import EnforcementAction, ResponseTemplate
 from escalations import services as escalation_services
+from investigations.services.clusters import cluster_create
 from metrics import rollups
 from qa import services as qa_services
 from qa.models import QAReview, Rubric, SamplingPlan
@@ -130,6 +131,12 @@ def world(live_server) -> dict:
     w |= _seed_qa(m)
     w |= _seed_calibration(m, w)
     _seed_media(m, w["open"])
+    # A cluster built by hand from decided cases' accounts (the cluster pages).
+    w["cluster"] = cluster_create(
+        actor=m["senior"],
+        name="Designer bags ring",
+        members=[c.subject.owner.external_id for c in (w["decided"], *w["calibrated"])],
+    )
     # A user-message template for the spam section, kept by the leads.
     w["template"] = responses.response_template_create(
         actor=m["senior"],
@@ -333,6 +340,11 @@ ASSOCIATE_PAGES = [
     page("search with no result", "cases:search", "/search/" + q(q="zzzz-nothing")),
     page("my QA feedback", "qa:my-feedback", "/qa/feedback/"),
     page(
+        "cluster, read only",
+        "investigations:cluster-detail",
+        lambda w: f"/clusters/{w['cluster'].pk}/",
+    ),
+    page(
         "calibration session",
         "qa:calibration-detail",
         lambda w: f"/qa/calibration/{w['session'].pk}/",
@@ -423,6 +435,9 @@ ANALYST_PAGES = [
     ),
     page("search with results", "cases:search", "/search/" + q(q="crypto")),
     page("my figures", "metrics:my-figures", "/metrics/me/"),
+    page("clusters", "investigations:cluster-list", "/clusters/" + q(sort="size")),
+    page("cluster", "investigations:cluster-detail", lambda w: f"/clusters/{w['cluster'].pk}/"),
+    page("build a cluster", "investigations:cluster-create", "/clusters/new/"),
     page("403 page", "enforcement:approval-list", "/approvals/", 403),
     NOT_FOUND,
 ]
@@ -637,6 +652,8 @@ NOT_PAGES = {
     "enforcement:case-snippets": "htmx fragment of the decision form",
     "cases:media-thumb": "an image, shown on the case page",
     "cases:media-original": "a file, opened from the case page",
+    "investigations:cluster-network": "JSON of the cluster page's graph",
+    "investigations:cluster-status": "POST, redirects to the cluster",
 }
 # Pages checked signed out: the sign-in page, its error state and the signed-out page.
 SIGNED_OUT_ROUTES = {"login"}
