@@ -852,7 +852,9 @@ def _cluster_actioned(wave: Wave) -> None:
     except ImportError:
         cluster_mark_actioned = None
     if cluster_mark_actioned is not None:
-        cluster_mark_actioned(actor=wave.requested_by, cluster_id=wave.cluster_id, reason=reason)
+        cluster_mark_actioned(
+            actor=wave.requested_by, cluster_id=wave.cluster_id, wave_id=wave.pk, reason=reason
+        )
         return
     cluster = Cluster.objects.select_for_update().get(pk=wave.cluster_id)
     if Cluster.Status.ACTIONED not in Cluster.TRANSITIONS.get(cluster.status, set()):
