@@ -45,7 +45,7 @@
 
   function nodeLabel(node) {
     if (node.kind === "hub") {
-      return (kindLabels[node.identifier_kind] || node.identifier_kind) + " hub · " + node.masked + " · >" + node.accounts_over;
+      return (kindLabels[node.identifier_kind] || node.identifier_kind) + " hub · over " + node.accounts_over + "\n" + node.masked;
     }
     return shortName(node.external_id);
   }
@@ -110,19 +110,40 @@
     });
   }
 
-  function layout() {
-    var maxDepth = 0;
-    cy.nodes().forEach(function (n) { maxDepth = Math.max(maxDepth, n.data("depth")); });
+  function layout(fresh) {
+    // Rings by depth first (the seed in the middle), then a force-directed pass from there so
+    // hubs sit among the accounts they link and rings pull together; no randomness, so the
+    // same network draws the same way.
+    if (fresh) {
+      var maxDepth = 0;
+      cy.nodes().forEach(function (n) { maxDepth = Math.max(maxDepth, n.data("depth")); });
+      cy.layout({
+        name: "concentric",
+        concentric: function (n) { return maxDepth + 1 - n.data("depth"); },
+        levelWidth: function () { return 1; },
+        minNodeSpacing: 50,
+        animate: false,
+        fit: false,
+      }).run();
+    }
     cy.layout({
-      name: "concentric",
-      concentric: function (n) { return maxDepth + 1 - n.data("depth"); },
-      levelWidth: function () { return 1; },
-      minNodeSpacing: 28,
-      spacingFactor: 1.05,
+      name: "cose",
+      randomize: false,
       animate: false,
       fit: true,
-      padding: 30,
+      padding: 40,
+      nodeDimensionsIncludeLabels: true,
+      idealEdgeLength: function () { return 60; },
+      nodeRepulsion: function () { return 5000; },
+      edgeElasticity: function () { return 80; },
+      gravity: 0.6,
+      numIter: 1200,
     }).run();
+    // A handful of nodes would otherwise be blown up to fill the canvas.
+    if (cy.zoom() > 1.15) {
+      cy.zoom(1.15);
+      cy.center();
+    }
   }
 
   function query(extra) {
@@ -141,7 +162,7 @@
     if (status) status.textContent = text;
   }
 
-  function fetchAndMerge(url, baseDepth, done) {
+  function fetchAndMerge(url, baseDepth, near, done) {
     container.setAttribute("aria-busy", "true");
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
@@ -151,8 +172,14 @@
       .then(function (answer) {
         var added = merge(answer, baseDepth);
         if (added.length) {
+          var origin = near ? cy.getElementById(near).position() : { x: 0, y: 0 };
+          added.forEach(function (element, i) {
+            if (element.group !== "nodes") return;
+            var angle = (i / added.length) * 2 * Math.PI;
+            element.position = { x: origin.x + 60 * Math.cos(angle), y: origin.y + 60 * Math.sin(angle) };
+          });
           cy.add(added);
-          layout();
+          layout(false);
         }
         if (done) done(answer);
         refresh();
@@ -169,7 +196,7 @@
     var node = nodes[id];
     if (!node || node.kind !== "account" || expanded[id]) return null;
     expanded[id] = true;
-    return fetchAndMerge(node.data_url + "?" + query(), node.depth);
+    return fetchAndMerge(node.data_url + "?" + query(), node.depth, id);
   }
 
   function expandHub(id) {
@@ -183,7 +210,7 @@
     });
     if (!holder) return null;
     expanded[id] = true;
-    return fetchAndMerge(holder.data_url + "?" + query({ expand: id }), holder.depth, function () {
+    return fetchAndMerge(holder.data_url + "?" + query({ expand: id }), holder.depth, id, function () {
       hub.expanded = true;
     });
   }
@@ -429,7 +456,7 @@
         style: {
           "background-color": "data(color)",
           label: "data(label)",
-          "font-size": 11,
+          "font-size": 14,
           "font-family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
           color: "#1d2330",
           "text-valign": "bottom",
@@ -442,13 +469,23 @@
           height: 22,
           "border-width": 2,
           "border-color": "#ffffff",
+          "min-zoomed-font-size": 6,
         },
       },
       { selector: "node.evasion", style: { shape: "diamond", width: 26, height: 26 } },
       { selector: "node.seed", style: { width: 32, height: 32, "border-width": 4, "border-color": "#1d2330", "font-weight": 700 } },
       {
         selector: "node.hub",
-        style: { shape: "round-rectangle", width: 28, height: 20, "background-color": "#6b4fa0", "font-size": 10, color: "#3d2a66" },
+        style: {
+          shape: "round-rectangle",
+          width: 28,
+          height: 20,
+          "background-color": "#6b4fa0",
+          "font-size": 12,
+          color: "#3d2a66",
+          "text-wrap": "wrap",
+          "text-max-width": 160,
+        },
       },
       { selector: "node:selected", style: { "border-width": 4, "border-color": "#f2b705", "overlay-opacity": 0 } },
       {
@@ -458,13 +495,14 @@
           "line-color": "data(color)",
           "curve-style": "bezier",
           label: "data(label)",
-          "font-size": 9,
+          "font-size": 11,
           color: "#3a4252",
           "text-rotation": "autorotate",
           "text-background-color": "#fbfcfe",
           "text-background-opacity": 0.9,
           "text-background-padding": 1,
           opacity: 0.85,
+          "min-zoomed-font-size": 7,
         },
       },
       { selector: "edge.to-hub", style: { "line-style": "dashed", width: 1.2 } },
@@ -476,7 +514,7 @@
     expandAccount: expandAccount,
     expandHub: expandHub,
   };
-  layout();
+  layout(true);
   refresh();
 
   cy.on("tap", "node.account", function (event) {

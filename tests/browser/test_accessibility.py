@@ -438,6 +438,17 @@ ANALYST_PAGES = [
     page("clusters", "investigations:cluster-list", "/clusters/" + q(sort="size")),
     page("cluster", "investigations:cluster-detail", lambda w: f"/clusters/{w['cluster'].pk}/"),
     page("build a cluster", "investigations:cluster-create", "/clusters/new/"),
+    page(
+        "account network",
+        "investigations:account-network",
+        lambda w: f"/accounts/{w['open'].subject.owner.external_id}/network/",
+    ),
+    page(
+        "account network with a bad filter",
+        "investigations:account-network",
+        lambda w: f"/accounts/{w['open'].subject.owner.external_id}/network/" + q(hops=9),
+        400,
+    ),
     page("403 page", "enforcement:approval-list", "/approvals/", 403),
     NOT_FOUND,
 ]
@@ -652,6 +663,7 @@ NOT_PAGES = {
     "enforcement:case-snippets": "htmx fragment of the decision form",
     "cases:media-thumb": "an image, shown on the case page",
     "cases:media-original": "a file, opened from the case page",
+    "investigations:account-network-data": "JSON for the network page's click-to-expand",
     "investigations:cluster-network": "JSON of the cluster page's graph",
     "investigations:cluster-status": "POST, redirects to the cluster",
 }
