@@ -168,7 +168,38 @@ def _decisions_create(
             created_at=now,
         )
         decisions.append(decision)
-    return Decision.objects.bulk_create(decisions, batch_size=BATCH_SIZE)
+    ids = _insert_by_case(
+        "INSERT INTO enforcement_decision (case_id, decided_by_id, outcome, policy_section_id, "
+        "rationale, statement_of_reasons, recommended_action, followed_recommendation, "
+        "strikes_before, automated, response_template_id, created_at) "
+        "SELECT c, %s, %s, %s, %s, st, ra, fr, sb, false, rt, %s FROM unnest(%s::bigint[], "
+        "%s::text[], %s::text[], %s::bool[], %s::int[], %s::bigint[]) "
+        "AS t(c, st, ra, fr, sb, rt) RETURNING case_id, id",
+        [
+            actor.pk,
+            Decision.Outcome.VIOLATION,
+            section.pk,
+            rationale,
+            now,
+            [d.case_id for d in decisions],
+            [d.statement_of_reasons for d in decisions],
+            [d.recommended_action for d in decisions],
+            [d.followed_recommendation for d in decisions],
+            [d.strikes_before for d in decisions],
+            [d.response_template_id for d in decisions],
+        ],
+    )
+    for decision in decisions:
+        decision.pk = ids[decision.case_id]
+        decision._state.adding = False
+    return decisions
+
+
+def _insert_by_case(sql: str, params: list) -> dict[int, int]:
+    """Run an ``INSERT … RETURNING case_id, id`` from arrays (one row per case); id by case."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
 
 
 def _account_id(case: Case) -> int | None:
@@ -198,7 +229,34 @@ def _actions_create(actor, approver, items, targets, decisions, now) -> list[Enf
             created_at=now,
         )
         actions.append(action)
-    actions = EnforcementAction.objects.bulk_create(actions, batch_size=BATCH_SIZE)
+    ids = _insert_by_case(
+        "INSERT INTO enforcement_enforcementaction (created_at, updated_at, decision_id, "
+        "case_id, subject_id, action_type, feature, duration_hours, status, proposed_by_id, "
+        "approved_by_id, decided_at, rejection_reason, starts_at, expires_at, "
+        "reversal_reason, version) "
+        "SELECT %s, %s, d, c, s, ty, f, h, %s, %s, %s, %s, '', %s, ex, '', 1 "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], "
+        "%s::int[], %s::timestamptz[]) AS t(d, c, s, ty, f, h, ex) RETURNING case_id, id",
+        [
+            now,
+            now,
+            EnforcementAction.Status.ACTIVE,
+            actor.pk,
+            approver.pk if approver is not None else None,
+            now,
+            now,
+            [a.decision.pk for a in actions],
+            [a.case_id for a in actions],
+            [a.subject_id for a in actions],
+            [a.action_type for a in actions],
+            [a.feature for a in actions],
+            [a.duration_hours for a in actions],
+            [a.expires_at for a in actions],
+        ],
+    )
+    for action in actions:
+        action.pk = ids[action.case_id]
+        action._state.adding = False
     history_snapshot(
         EnforcementAction,
         [a.pk for a in actions],
