@@ -47,11 +47,15 @@ SeedStep = Callable[..., None]
 SEED_STEPS: list[tuple[str, SeedStep]] = []
 
 
-def step(name: str):
-    """Register a seeding step: ``fn(stdout=..., scale=...)``."""
+def step(name: str, *, before: str | None = None):
+    """Register a seeding step: ``fn(stdout=..., scale=...)``; ``before`` names a step
+    registered earlier that it must run ahead of (e.g. the metrics rollups, which read what
+    every other step wrote)."""
 
     def decorator(fn: SeedStep) -> SeedStep:
-        SEED_STEPS.append((name, fn))
+        names = [registered for registered, _ in SEED_STEPS]
+        position = names.index(before) if before in names else len(SEED_STEPS)
+        SEED_STEPS.insert(position, (name, fn))
         return fn
 
     return decorator
