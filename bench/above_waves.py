@@ -10,7 +10,6 @@ does it; run alone, it sets Django up and migrates). ``args.wave_size`` sets N (
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import time
 
@@ -80,13 +79,55 @@ def _wave(senior, subject_ids: list[int]) -> tuple[float, int, int]:
         duration_hours=HOURS,
     )
     job_id = Wave.objects.get(pk=wave.pk).job_id
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    waves.wave_run(job_id=job_id)
-    elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    measured = _run_job_in_worker(job_id)
     done = wave.members.filter(state="done").count()
-    return elapsed, done, max(0, peak - before)
+    return measured["seconds"], done, measured
+
+
+JOB_RUNNER = """
+import json, resource, sys, time
+import django
+django.setup()
+from investigations.services.waves import wave_run
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+wave_run(job_id=int(sys.argv[1]))
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "rss_before_kib": before, "rss_peak_kib": peak}))
+"""
+
+
+def _run_job_in_worker(job_id: int) -> dict:
+    """Run the wave's job in a process of its own, as a worker would, so that its peak
+    memory is the job's (ru_maxrss of that process, before and after the run)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "tsops.settings"),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or _url_of(settings.DATABASES["default"]),
+        "PYTHONPATH": str(root),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", JOB_RUNNER, str(job_id)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _url_of(config: dict) -> str:
+    auth = config["USER"] + (f":{config['PASSWORD']}" if config.get("PASSWORD") else "")
+    return f"postgres://{auth}@{config['HOST']}:{config['PORT']}/{config['NAME']}"
 
 
 RAW_STATEMENTS = [
@@ -191,7 +232,7 @@ def measure(database_url: str, args) -> dict:
     wave_accounts = _seed(platform, "wave-acct", size)
     raw_accounts = _seed(platform, "raw-acct", size)
     _log("waves: running the wave…")
-    wave_seconds, done, peak_kib = _wave(senior, wave_accounts)
+    wave_seconds, done, job = _wave(senior, wave_accounts)
     _log("waves: raw set-based SQL…")
     raw_seconds = _raw(senior, raw_accounts)
     wave_rate = done / wave_seconds
@@ -205,8 +246,10 @@ def measure(database_url: str, args) -> dict:
         "raw_actions_per_s": round(raw_rate, 1),
         "ratio": round(wave_rate / raw_rate, 3),
         "target_ratio": 0.25,
-        "job_peak_memory_growth_mib": round(peak_kib / 1024, 1),
-        "process_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # The job ran in a worker process of its own: its peak RSS, and how much the run
+        # added to what the process held once Django was loaded.
+        "job_peak_rss_mib": round(job["rss_peak_kib"] / 1024, 1),
+        "job_peak_growth_mib": round((job["rss_peak_kib"] - job["rss_before_kib"]) / 1024, 1),
     }
     _log(f"waves: {figures}")
     return figures
