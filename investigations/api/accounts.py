@@ -19,7 +19,6 @@ from rest_framework.views import APIView
 
 from cases.permissions import can_view_pii
 from cases.presentation import event_detail, event_label
-from enforcement.catalogue import ACTIONS
 from investigations.permissions import can_view_accounts
 from investigations.selectors import accounts as selectors
 from investigations.services.accounts import account_view_record
@@ -59,7 +58,7 @@ AccountAnswer = inline_serializer(
                     "AccountRestriction",
                     {
                         "action_id": serializers.IntegerField(),
-                        "type": serializers.ChoiceField(choices=list(ACTIONS)),
+                        "type": serializers.CharField(help_text="The action type's code"),
                         "type_label": serializers.CharField(),
                         "subject": inline_serializer(
                             "AccountRestrictionSubject",

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
+from django.db.models import Case as DbCase
 from django.db.models import (
     Count,
     Exists,
@@ -24,6 +26,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone
@@ -314,6 +317,17 @@ class _MergedTimeline:
     """The timeline events and reports of a set of cases as one list, newest first, counted
     and sliced in SQL (a UNION ALL), so a Paginator pages it without loading it."""
 
+    COLUMNS = (
+        "row_at",
+        "row_rank",
+        "id",
+        "case_id",
+        "row_kind",
+        "row_actor",
+        "row_data",
+        "row_report",
+    )
+
     def __init__(self, case_ids):
         self.events = CaseEvent.objects.filter(case_id__in=case_ids)
         self.reports = Report.objects.filter(case_id__in=case_ids)
@@ -322,14 +336,22 @@ class _MergedTimeline:
         return self.events.count() + self.reports.count()
 
     def _rows(self):
+        # At the same instant a case opens, then its reports arrive, then what they caused
+        # (the case page's order), read newest first.
         events = self.events.annotate(
+            row_rank=DbCase(
+                When(kind=EventKind.CASE_CREATED, then=Value(0)),
+                default=Value(2),
+                output_field=IntegerField(),
+            ),
             row_at=F("at"),
             row_kind=F("kind"),
             row_actor=F("actor_id"),
             row_data=F("data"),
             row_report=Value(None, output_field=IntegerField()),
-        ).values_list("row_at", "id", "case_id", "row_kind", "row_actor", "row_data", "row_report")
+        ).values_list(*self.COLUMNS)
         reports = self.reports.annotate(
+            row_rank=Value(1, output_field=IntegerField()),
             row_at=F("received_at"),
             row_kind=Value(EventKind.REPORT_ADDED.value),
             row_actor=Value(None, output_field=IntegerField()),
@@ -341,8 +363,8 @@ class _MergedTimeline:
                 score=F("score"),
             ),
             row_report=F("id"),
-        ).values_list("row_at", "id", "case_id", "row_kind", "row_actor", "row_data", "row_report")
-        return events.union(reports, all=True).order_by("-row_at", "-id")
+        ).values_list(*self.COLUMNS)
+        return events.union(reports, all=True).order_by("-row_at", "-row_rank", "-id")
 
     def __len__(self) -> int:
         return self.count()
@@ -358,7 +380,7 @@ class _MergedTimeline:
                 at=at,
                 data=data or {},
             )
-            for at, pk, case_id, kind, actor_id, data, report_id in rows
+            for at, _rank, pk, case_id, kind, actor_id, data, report_id in rows
         ]
 
 
@@ -370,8 +392,6 @@ def account_timeline_page(*, cases: QuerySet[Case], page: int) -> Page:
     events = list(current.object_list)
     actor_ids = {e.actor_id for e in events if e.actor_id}
     if actor_ids:
-        from django.contrib.auth import get_user_model
-
         users = get_user_model().objects.in_bulk(actor_ids)
         for event in events:
             if event.actor_id:

@@ -330,6 +330,13 @@ def q(**params) -> str:
 
 
 CASE = "cases:case-detail"
+
+
+def _account_path(w) -> str:
+    """The page of the account behind the open case."""
+    return f"/accounts/{w['open'].subject.owner.external_id}/"
+
+
 NOT_FOUND = page("404 page", "(none)", "/no-such-page/", 404)
 
 ASSOCIATE_PAGES = [
@@ -339,6 +346,18 @@ ASSOCIATE_PAGES = [
     page("search with results", "cases:search", "/search/" + q(q="bags")),
     page("search with no result", "cases:search", "/search/" + q(q="zzzz-nothing")),
     page("my QA feedback", "qa:my-feedback", "/qa/feedback/"),
+    page("account, identifiers masked", "investigations:account", lambda w: _account_path(w)),
+    page("account search", "investigations:account-search", "/accounts/" + q(q="acct-a11y")),
+    page(
+        "account identifier revealed",
+        "investigations:account-identifier-reveal",
+        lambda w: _account_path(w),
+        form=lambda w: (
+            _account_path(w)
+            + f"identifiers/{w['open'].subject.owner.identifiers.first().pk}/reveal/",
+            {"reason": "Checking whether the email is shared"},
+        ),
+    ),
     page(
         "cluster, read only",
         "investigations:cluster-detail",
@@ -435,6 +454,13 @@ ANALYST_PAGES = [
     ),
     page("search with results", "cases:search", "/search/" + q(q="crypto")),
     page("my figures", "metrics:my-figures", "/metrics/me/"),
+    page("account", "investigations:account", lambda w: _account_path(w)),
+    page(
+        "account, bad page number",
+        "investigations:account",
+        lambda w: _account_path(w) + q(cases_page="x"),
+        400,
+    ),
     page("clusters", "investigations:cluster-list", "/clusters/" + q(sort="size")),
     page("cluster", "investigations:cluster-detail", lambda w: f"/clusters/{w['cluster'].pk}/"),
     page("build a cluster", "investigations:cluster-create", "/clusters/new/"),
