@@ -42,6 +42,7 @@ from enforcement import responses
 from enforcement import services as enforcement
 from enforcement.models import EnforcementAction, ResponseTemplate
 from escalations import services as escalation_services
+from investigations.services import files as investigation_files
 from investigations.services.clusters import cluster_create
 from metrics import rollups
 from qa import services as qa_services
@@ -144,6 +145,19 @@ def world(live_server) -> dict:
         kind=ResponseTemplate.Kind.MESSAGE,
         title="Repeated promotional links",
         body="We removed your post under {section_title}: {action}.",
+    )
+    # An investigation file on the ring: the senior owns it, the deciding analyst reads it.
+    w["investigation"] = investigation_files.investigation_create(
+        actor=m["senior"],
+        title="Designer bags ring",
+        hypothesis="One seller behind the bag listings.",
+        links=investigation_files.Links(
+            accounts=[w["decided"].subject.owner.external_id], clusters=[w["cluster"].pk]
+        ),
+        members=["noor_analyst"],
+    )
+    investigation_files.investigation_note_add(
+        actor=m["senior"], investigation_id=w["investigation"].pk, body="Same photos reused."
     )
     rollups.rebuild_range(timezone.localdate() - timedelta(days=7), timezone.localdate())
     return w
@@ -386,6 +400,12 @@ ASSOCIATE_PAGES = [
 
 ANALYST_PAGES = [
     page("queue list", "cases:queue-list", "/queues/"),
+    page("investigations", "investigations:investigation-list", "/investigations/"),
+    page(
+        "investigation, member's view",
+        "investigations:investigation-detail",
+        lambda w: f"/investigations/{w['investigation'].pk}/",
+    ),
     page("preferences", "preferences", "/preferences/"),
     page("search with filters", "cases:search", "/search/" + q(status="open", severity="3")),
     page("search with a bad filter", "cases:search", "/search/" + q(status="asleep"), 400),
@@ -481,6 +501,39 @@ ANALYST_PAGES = [
 
 SENIOR_PAGES = [
     page("urgent queue", "cases:queue-detail", lambda w: f"/queues/{w['urgent_queue']}/"),
+    page("new investigation", "investigations:investigation-create", "/investigations/new/"),
+    page(
+        "new investigation with errors",
+        "investigations:investigation-create",
+        "/investigations/new/",
+        status=400,
+        form=lambda w: ("/investigations/new/", {"title": "", "cases": "999999"}),
+    ),
+    page(
+        "investigation",
+        "investigations:investigation-detail",
+        lambda w: f"/investigations/{w['investigation'].pk}/",
+    ),
+    page(
+        "investigation edit with errors",
+        "investigations:investigation-edit",
+        lambda w: f"/investigations/{w['investigation'].pk}/",
+        status=400,
+        form=lambda w: (
+            f"/investigations/{w['investigation'].pk}/edit/",
+            {"version": w["investigation"].version, "title": "", "status": "open"},
+        ),
+    ),
+    page(
+        "investigation link with errors",
+        "investigations:investigation-links",
+        lambda w: f"/investigations/{w['investigation'].pk}/",
+        status=400,
+        form=lambda w: (
+            f"/investigations/{w['investigation'].pk}/links/",
+            {"version": w["investigation"].version, "kind": "accounts", "values": "acct-nobody"},
+        ),
+    ),
     page("approvals", "enforcement:approval-list", "/approvals/"),
     page("pending case", CASE, lambda w: f"/cases/{w['pending'].pk}/"),
     page("metrics dashboard", "metrics:dashboard", "/metrics/"),
@@ -692,6 +745,8 @@ NOT_PAGES = {
     "investigations:account-network-data": "JSON for the network page's click-to-expand",
     "investigations:cluster-network": "JSON of the cluster page's graph",
     "investigations:cluster-status": "POST, redirects to the cluster",
+    "investigations:investigation-note-add": "POST, redirects to the file (errors as the edit's)",
+    "investigations:investigation-report": "PDF download (checked in test_investigations)",
 }
 # Pages checked signed out: the sign-in page, its error state and the signed-out page.
 SIGNED_OUT_ROUTES = {"login"}
