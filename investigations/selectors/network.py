@@ -9,7 +9,7 @@ How a network is read (``network_expand``):
   the new accounts the actor may see (the rule's queryset,
   :func:`investigations.visibility.visible_accounts`, built once per expansion and filtered
   by each hop's ids, as :func:`~investigations.visibility.visible_account_ids` does).
-  The standing of all nodes is read at the end in four grouped queries.
+  The standing of all nodes is read at the end in one query (indexed subqueries per node).
 - An account the actor may not see is not a node, not an edge and not counted: it is dropped
   before anything is built from it.
 - A **hub** is an identifier shared by more than ``TSOPS_NETWORK_HUB_LIMIT`` accounts (an
@@ -40,7 +40,7 @@ from itertools import combinations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -299,10 +299,8 @@ def _edge(source: str, target: str, kind: str, a: Sighting, b: Sighting | None =
 
 def _build(actor, walk: _Walk) -> Network:
     network = Network(truncated=walk.truncated)
-    accounts = dict(
-        Subject.objects.filter(pk__in=walk.depth.keys()).values_list("pk", "external_id")
-    )
     standing = account_standing(actor=actor, account_ids=list(walk.depth))
+    accounts = {pk: row.pop("external_id") for pk, row in standing.items()}
     order = sorted(walk.depth, key=lambda pk: (walk.depth[pk], accounts[pk]))
     for pk in order:
         network.nodes.append(
@@ -343,63 +341,72 @@ def _build(actor, walk: _Walk) -> Network:
     return network
 
 
+def _on_account(queryset, path: str = "") -> Exists:
+    """Whether ``queryset`` has a row on the outer account or on a subject it owns: two
+    EXISTS, each on its index (an OR across the owner join would scan the table)."""
+    return Exists(queryset.filter(**{f"{path}subject_id": OuterRef("pk")})) | Exists(
+        queryset.filter(**{f"{path}subject__owner_id": OuterRef("pk")})
+    )
+
+
+def _count_on_account(queryset) -> Coalesce:
+    def count(path: str):
+        rows = queryset.filter(**{path: OuterRef("pk")}).order_by().values(path)
+        return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")), 0)
+
+    return count("subject_id") + count("subject__owner_id")
+
+
 def account_standing(*, actor, account_ids: list[int]) -> dict[int, dict]:
-    """Each account's standing as the actor may see it, from their visible cases only:
-    an active action, open cases, strike points in force, and whether one of its cases is
-    linked as an evasion suspect (a fixed number of grouped queries)."""
-    standing = {
-        pk: {"actioned": False, "open_cases": 0, "strikes": 0, "evasion_suspect": False}
-        for pk in account_ids
-    }
+    """Each account's external id and standing as the actor may see it, from their visible
+    cases only: an active action, open cases, strike points in force, and whether one of its
+    cases is linked as an evasion suspect (one query, after the actor's queues)."""
     if not account_ids:
-        return standing
+        return {}
     now = timezone.now()
-    cases = visible_cases(actor).filter(
-        Q(subject_id__in=account_ids) | Q(subject__owner_id__in=account_ids)
+    cases = visible_cases(actor)
+    active = EnforcementAction.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        status=EnforcementAction.Status.ACTIVE,
+        case__in=cases.values("pk"),
     )
-    case_account = Coalesce("subject__owner_id", "subject_id")
-    for row in (
-        cases.filter(status__in=Case.OPEN_STATUSES)
-        .annotate(account=case_account)
-        .values("account")
-        .annotate(n=Count("pk"))
-    ):
-        standing[row["account"]]["open_cases"] = row["n"]
-    actioned = (
-        EnforcementAction.objects.filter(
-            status=EnforcementAction.Status.ACTIVE, case__in=cases.values("pk")
-        )
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .annotate(account=Coalesce("subject__owner_id", "subject_id"))
-        .values_list("account", flat=True)
-        .distinct()
-    )
-    for pk in actioned:
-        if pk in standing:
-            standing[pk]["actioned"] = True
-    for row in (
+    strikes = (
         Strike.objects.filter(
-            account_id__in=account_ids,
+            account_id=OuterRef("pk"),
             voided_at__isnull=True,
             expires_at__gt=now,
             decision__case__in=cases.values("pk"),
         )
+        .order_by()
         .values("account_id")
         .annotate(points=Sum("points"))
-    ):
-        standing[row["account_id"]]["strikes"] = row["points"]
-    suspects = (
-        CaseLink.objects.filter(
-            kind=CaseLink.Kind.EVASION_SUSPECT, from_case__in=cases.values("pk")
-        )
-        .annotate(account=Coalesce("from_case__subject__owner_id", "from_case__subject_id"))
-        .values_list("account", flat=True)
-        .distinct()
+        .values("points")
     )
-    for pk in suspects:
-        if pk in standing:
-            standing[pk]["evasion_suspect"] = True
-    return standing
+    suspect = CaseLink.objects.filter(
+        kind=CaseLink.Kind.EVASION_SUSPECT, from_case__in=cases.values("pk")
+    )
+    rows = (
+        Subject.objects.filter(pk__in=account_ids)
+        .annotate(
+            open_cases=_count_on_account(cases.filter(status__in=Case.OPEN_STATUSES)),
+            actioned=_on_account(active),
+            strike_points=Coalesce(Subquery(strikes), 0),
+            evasion_suspect=_on_account(suspect, "from_case__"),
+        )
+        .values_list(
+            "pk", "external_id", "actioned", "open_cases", "strike_points", "evasion_suspect"
+        )
+    )
+    return {
+        pk: {
+            "external_id": external_id,
+            "actioned": actioned,
+            "open_cases": open_cases,
+            "strikes": points,
+            "evasion_suspect": suspect_flag,
+        }
+        for pk, external_id, actioned, open_cases, points, suspect_flag in rows
+    }
 
 
 def network_for_accounts(

@@ -440,6 +440,13 @@
 
   // --- Start ---------------------------------------------------------------------------------
 
+  // Cytoscape.js adds a <style> element (refused by the policy) unless an element with this id
+  // exists: the stylesheet holding its one rule (network.css) takes the id.
+  if (!document.getElementById("__________cytoscape_stylesheet")) {
+    var sheet = document.querySelector('link[rel=stylesheet][href*="network"]');
+    if (sheet) sheet.id = "__________cytoscape_stylesheet";
+  }
+
   var elements = merge(data, 0);
   markInitialExpansion();
   cy = window.cytoscape({

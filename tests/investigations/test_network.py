@@ -221,6 +221,42 @@ def test_standing_counts_only_what_the_actor_may_see(graph, analyst, specialist,
     }
 
 
+def test_standing_shows_an_action_strikes_and_an_evasion_suspect(graph, analyst, senior):
+    from cases import services as case_services
+    from cases.models import Case, CaseLink
+    from enforcement import services as enforcement
+
+    case = case_services.case_claim(actor=senior, case_id=Case.objects.get(subject=graph["B"]).pk)
+    enforcement.decision_make(
+        actor=senior,
+        case_id=case.pk,
+        version=case.version,
+        outcome="violation",
+        policy_section="SPAM-1.1",
+        rationale="The same link posted forty times within an hour.",
+        statement_of_reasons="Your account posted repeated promotional links.",
+        actions=[{"type": "suspend", "duration_hours": 72}],
+    )
+    CaseLink.objects.create(
+        from_case=Case.objects.get(subject=graph["C"]),
+        to_case=case,
+        kind=CaseLink.Kind.EVASION_SUSPECT,
+    )
+    nodes = {
+        n["external_id"]: n["standing"]
+        for n in network_expand(actor=analyst, seeds=[graph["A"]], hops=1).account_nodes()
+    }
+    assert nodes["net-B"]["actioned"] is True and nodes["net-B"]["strikes"] > 0
+    assert nodes["net-B"]["open_cases"] == 0
+    assert nodes["net-C"]["evasion_suspect"] is True and nodes["net-C"]["actioned"] is False
+    assert nodes["net-A"] == {
+        "actioned": False,
+        "open_cases": 1,
+        "strikes": 0,
+        "evasion_suspect": False,
+    }
+
+
 def test_a_groups_network_links_its_members_among_themselves(graph, analyst):
     members = [graph[name].pk for name in ("A", "B", "D", "R")]
     network = network_for_accounts(actor=analyst, account_ids=members, hops=0)
