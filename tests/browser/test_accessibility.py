@@ -138,6 +138,16 @@ def world(live_server) -> dict:
         name="Designer bags ring",
         members=[c.subject.owner.external_id for c in (w["decided"], *w["calibrated"])],
     )
+    # A ban wave on it, waiting for a senior's approval (the wave pages).
+    from investigations.services import waves
+
+    w["wave"] = waves.wave_submit(
+        actor=m["decider"],
+        cluster_id=w["cluster"].pk,
+        policy_section="SPAM-1.2",
+        rationale="The same bags listing from every account of the ring.",
+        account_action="ban",
+    )
     # A user-message template for the spam section, kept by the leads.
     w["template"] = responses.response_template_create(
         actor=m["senior"],
@@ -484,6 +494,32 @@ ANALYST_PAGES = [
     page("clusters", "investigations:cluster-list", "/clusters/" + q(sort="size")),
     page("cluster", "investigations:cluster-detail", lambda w: f"/clusters/{w['cluster'].pk}/"),
     page("build a cluster", "investigations:cluster-create", "/clusters/new/"),
+    page("wave form", "investigations:wave-new", lambda w: f"/clusters/{w['cluster'].pk}/wave/"),
+    page(
+        "wave form with its preview",
+        "investigations:wave-new",
+        lambda w: f"/clusters/{w['cluster'].pk}/wave/",
+        form=lambda w: (
+            f"/clusters/{w['cluster'].pk}/wave/",
+            {
+                "policy_section": "SPAM-1.2",
+                "rationale": "Ring",
+                "account_action": "warn",
+                "preview": "1",
+            },
+        ),
+    ),
+    page(
+        "wave form with errors",
+        "investigations:wave-new",
+        lambda w: f"/clusters/{w['cluster'].pk}/wave/",
+        status=400,
+        form=lambda w: (
+            f"/clusters/{w['cluster'].pk}/wave/",
+            {"policy_section": "SPAM-1.2", "rationale": "", "account_action": "suspend"},
+        ),
+    ),
+    page("waves", "investigations:wave-list", "/waves/"),
     page(
         "account network",
         "investigations:account-network",
@@ -535,6 +571,10 @@ SENIOR_PAGES = [
         ),
     ),
     page("approvals", "enforcement:approval-list", "/approvals/"),
+    page("waves awaiting approval", "investigations:wave-list", "/waves/"),
+    page(
+        "wave awaiting approval", "investigations:wave-detail", lambda w: f"/waves/{w['wave'].pk}/"
+    ),
     page("pending case", CASE, lambda w: f"/cases/{w['pending'].pk}/"),
     page("metrics dashboard", "metrics:dashboard", "/metrics/"),
     page("live operations", "metrics:live", "/metrics/live/"),
@@ -742,11 +782,14 @@ NOT_PAGES = {
     "enforcement:case-snippets": "htmx fragment of the decision form",
     "cases:media-thumb": "an image, shown on the case page",
     "cases:media-original": "a file, opened from the case page",
-    "investigations:account-network-data": "JSON for the network page's click-to-expand",
     "investigations:cluster-network": "JSON of the cluster page's graph",
     "investigations:cluster-status": "POST, redirects to the cluster",
     "investigations:investigation-note-add": "POST, redirects to the file (errors as the edit's)",
     "investigations:investigation-report": "PDF download (checked in test_investigations)",
+    "investigations:wave-progress": "htmx fragment, checked within the wave page",
+    "investigations:wave-approve": "POST, redirects to the wave",
+    "investigations:wave-reject": "POST, redirects to the wave",
+    "investigations:account-network-data": "JSON for the network page's click-to-expand",
 }
 # Pages checked signed out: the sign-in page, its error state and the signed-out page.
 SIGNED_OUT_ROUTES = {"login"}
