@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from investigations.models import Investigation
-from investigations.permissions import can_open_investigations
+from investigations.permissions import can_edit_investigation, can_open_investigations
 from investigations.selectors.files import (
     InvestigationView,
     investigation_get,
@@ -17,6 +17,7 @@ from investigations.selectors.files import (
     investigation_view,
 )
 from investigations.services import files as services
+from investigations.visibility import can_investigate
 from tsops.json_input import StrictJsonInput
 
 
@@ -133,6 +134,11 @@ def _detail(request, investigation: Investigation) -> dict:
     return InvestigationDetailSerializer(view).data
 
 
+def _check_investigate(user) -> None:
+    if not can_investigate(user):
+        raise PermissionDenied("Investigation files are for those who investigate accounts.")
+
+
 class InvestigationListApi(APIView):
     """The files the caller may see (GET); open one (POST, seniors)."""
 
@@ -140,6 +146,7 @@ class InvestigationListApi(APIView):
 
     @extend_schema(responses=InvestigationSummarySerializer(many=True))
     def get(self, request):
+        _check_investigate(request.user)
         files = investigation_list(actor=request.user)[:500]
         return Response(InvestigationSummarySerializer(files, many=True).data)
 
@@ -152,6 +159,7 @@ class InvestigationListApi(APIView):
         },
     )
     def post(self, request):
+        _check_investigate(request.user)
         if not can_open_investigations(request.user):
             raise PermissionDenied("Opening an investigation needs a senior's role.")
         serializer = InvestigationCreateSerializer(data=request.data)
@@ -190,7 +198,10 @@ class InvestigationDetailApi(APIView):
         },
     )
     def patch(self, request, investigation_id: int):
-        investigation_get(actor=request.user, investigation_id=investigation_id)
+        investigation = investigation_get(actor=request.user, investigation_id=investigation_id)
+        # Who may is answered before the body is read (404, then 403, then 400).
+        if not can_edit_investigation(request.user, investigation):
+            raise PermissionDenied("Only the file's owner and its senior members edit it.")
         serializer = InvestigationUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

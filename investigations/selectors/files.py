@@ -262,60 +262,89 @@ KIND_COLOURS = {
 }
 
 
+def _edge_lines(edges: list[tuple[int, int, str]], positions: dict) -> list[str]:
+    """One line per shared kind; two accounts sharing several kinds get parallel lines."""
+    by_pair: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for a, b, kind in edges:
+        by_pair[(a, b)].append(kind)
+    lines = []
+    for (a, b), kinds in by_pair.items():
+        (x1, y1), (x2, y2) = positions[a], positions[b]
+        length = math.hypot(x2 - x1, y2 - y1) or 1
+        # A unit vector across the line, to set parallel lines apart.
+        nx, ny = (y1 - y2) / length, (x2 - x1) / length
+        for index, kind in enumerate(kinds):
+            shift = (index - (len(kinds) - 1) / 2) * 5
+            colour = KIND_COLOURS.get(kind, "#555555")
+            lines.append(
+                f'<line x1="{x1 + nx * shift:.1f}" y1="{y1 + ny * shift:.1f}" '
+                f'x2="{x2 + nx * shift:.1f}" y2="{y2 + ny * shift:.1f}" '
+                f'stroke="{colour}" stroke-width="2.2" stroke-opacity="0.85"/>'
+            )
+    return lines
+
+
+SVG_WIDTH, SVG_HEIGHT, SVG_RADIUS = 800, 600, 230
+SVG_LABEL_CHARS = 20
+
+
+def _label(external_id: str) -> str:
+    if len(external_id) <= SVG_LABEL_CHARS:
+        return external_id
+    return external_id[: SVG_LABEL_CHARS - 1] + "…"
+
+
+def _legend(y: int) -> list[str]:
+    parts = []
+    for index, (kind, colour) in enumerate(KIND_COLOURS.items()):
+        x = 40 + index * 150
+        parts.append(
+            f'<line x1="{x}" y1="{y}" x2="{x + 26}" y2="{y}" stroke="{colour}" stroke-width="3"/>'
+        )
+        parts.append(
+            f'<text x="{x + 32}" y="{y + 5}" fill="#1b1f24">'
+            f"{escape(label_for('kind', kind))}</text>"
+        )
+    return parts
+
+
 def network_svg(accounts: list[Subject], *, highlighted: set[int] = frozenset()) -> str:
     """A static picture of the accounts and the identifiers they share: the accounts on a
-    circle, an edge per shared identifier kind coloured by kind, the file's own accounts
+    circle, a line per shared identifier kind coloured by kind, the file's own accounts
     filled. Every text is escaped; no script."""
-    size, radius = 640, 240
-    centre = size / 2
+    cx, cy = SVG_WIDTH / 2, SVG_HEIGHT / 2
     positions = {}
     for index, account in enumerate(accounts):
         angle = 2 * math.pi * index / max(len(accounts), 1) - math.pi / 2
         positions[account.pk] = (
-            centre + radius * math.cos(angle),
-            centre + radius * math.sin(angle),
+            cx + SVG_RADIUS * math.cos(angle),
+            cy + SVG_RADIUS * math.sin(angle),
         )
+    height = SVG_HEIGHT + 40
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size + 40}" '
-        f'viewBox="0 0 {size} {size + 40}" font-family="DejaVu Sans, sans-serif" '
-        'font-size="11">',
-        f'<rect width="{size}" height="{size + 40}" fill="#ffffff"/>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH}" height="{height}" '
+        f'viewBox="0 0 {SVG_WIDTH} {height}" font-family="DejaVu Sans, sans-serif" '
+        'font-size="16">',
+        f'<rect width="{SVG_WIDTH}" height="{height}" fill="#ffffff"/>',
     ]
-    for a, b, kind in network_edges(list(positions)):
-        (x1, y1), (x2, y2) = positions[a], positions[b]
-        colour = KIND_COLOURS.get(kind, "#555555")
-        parts.append(
-            f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
-            f'stroke="{colour}" stroke-width="1.6" stroke-opacity="0.75"/>'
-        )
+    parts.extend(_edge_lines(network_edges(list(positions)), positions))
     for account in accounts:
         x, y = positions[account.pk]
         fill = "#1f3b73" if account.pk in highlighted else "#ffffff"
         parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="{fill}" stroke="#1f3b73" '
-            'stroke-width="2"/>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="11" fill="{fill}" stroke="#1f3b73" '
+            'stroke-width="2.5"/>'
         )
-        anchor = "start" if x >= centre else "end"
-        dx = 13 if x >= centre else -13
+        right = x >= cx - 1
         parts.append(
-            f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}" fill="#1b1f24">'
-            f"{escape(account.external_id[:40])}</text>"
+            f'<text x="{x + (17 if right else -17):.1f}" y="{y + 5:.1f}" '
+            f'text-anchor="{"start" if right else "end"}" fill="#1b1f24">'
+            f"{escape(_label(account.external_id))}</text>"
         )
-    legend_y = size + 20
-    for index, (kind, colour) in enumerate(KIND_COLOURS.items()):
-        x = 20 + index * 120
-        parts.append(
-            f'<line x1="{x}" y1="{legend_y}" x2="{x + 24}" y2="{legend_y}" stroke="{colour}" '
-            'stroke-width="3"/>'
-        )
-        parts.append(
-            f'<text x="{x + 30}" y="{legend_y + 4}" fill="#1b1f24">'
-            f"{escape(label_for('kind', kind))}</text>"
-        )
+    parts.extend(_legend(SVG_HEIGHT + 20))
     if not accounts:
         parts.append(
-            f'<text x="{centre}" y="{centre}" text-anchor="middle" fill="#5b6472">'
-            "No linked accounts</text>"
+            f'<text x="{cx}" y="{cy}" text-anchor="middle" fill="#5b6472">No linked accounts</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -124,7 +124,7 @@ def _service_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(name if name in form.fields else None, errors)
 
 
-@console_view()
+@console_view("investigate_accounts")
 @require_GET
 def investigation_list_view(request: HttpRequest) -> HttpResponse:
     return render(
