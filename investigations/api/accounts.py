@@ -124,6 +124,9 @@ AccountAnswer = inline_serializer(
                     allow_null=True, help_text="Only for callers who may view PII"
                 ),
                 "last_seen": serializers.DateTimeField(),
+                "hub": serializers.BooleanField(
+                    help_text="Shared by more accounts than the hub limit: links nobody here"
+                ),
             },
             many=True,
         ),
@@ -243,6 +246,7 @@ def account_answer(overview: selectors.AccountOverview, *, show_fingerprint: boo
                 "masked": row.identifier.masked,
                 "fingerprint": row.fingerprint if show_fingerprint else None,
                 "last_seen": row.identifier.last_seen,
+                "hub": row.hub,
             }
             for row in overview.identifiers
         ],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
@@ -150,6 +151,33 @@ def account_content_page(*, account: Subject, cases: QuerySet[Case], page: int) 
 # --- Identifiers and linked accounts ------------------------------------------------------------
 
 
+Hash = tuple[str, str]  # (identifier kind, value hash)
+
+
+def _same_values(pairs) -> Q:
+    match = Q()
+    for kind, value_hash in pairs:
+        match |= Q(kind=kind, value_hash=value_hash)
+    return match
+
+
+def account_hubs(*, account: Subject) -> set[Hash]:
+    """The account's identifiers that more accounts share than ``TSOPS_NETWORK_HUB_LIMIT``
+    (a shared office IP, a carrier NAT): hubs, which the page names but does not expand
+    (the network page opens them on request). How many share one is not told: some of
+    them may be accounts the reader may not see."""
+    mine = list(Identifier.objects.filter(account=account).values_list("kind", "value_hash"))
+    if not mine:
+        return set()
+    rows = (
+        Identifier.objects.filter(_same_values(mine))
+        .values("kind", "value_hash")
+        .annotate(n=Count("id"))
+        .filter(n__gt=settings.TSOPS_NETWORK_HUB_LIMIT)
+    )
+    return {(row["kind"], row["value_hash"]) for row in rows}
+
+
 @dataclass
 class IdentifierRow:
     identifier: Identifier
@@ -158,17 +186,16 @@ class IdentifierRow:
     # Visible accounts sharing it (external ids), and how many visible ones in all.
     sharing: list[str] = field(default_factory=list)
     shared_total: int = 0
+    # Shared by more accounts than the hub limit: its sharers are not listed.
+    hub: bool = False
 
 
 def _sharers(actor, account: Subject, identifiers: list[Identifier]) -> dict[tuple, list[str]]:
     """Per (kind, hash): the other accounts the actor may see that have it."""
     if not identifiers:
         return {}
-    match = Q()
-    for ident in identifiers:
-        match |= Q(kind=ident.kind, value_hash=ident.value_hash)
     rows = (
-        Identifier.objects.filter(match)
+        Identifier.objects.filter(_same_values((i.kind, i.value_hash) for i in identifiers))
         .exclude(account=account)
         .filter(account__in=visible_accounts(actor))
         .values_list("kind", "value_hash", "account__external_id")
@@ -180,13 +207,19 @@ def _sharers(actor, account: Subject, identifiers: list[Identifier]) -> dict[tup
     return found
 
 
-def account_identifiers(*, actor, account: Subject) -> list[IdentifierRow]:
+def account_identifiers(
+    *, actor, account: Subject, hubs: set[Hash] | None = None
+) -> list[IdentifierRow]:
     """The account's identifiers, masked; with fingerprint and sharers for those who may
-    view PII (associates reveal one at a time, with a reason: services.accounts)."""
+    view PII (associates reveal one at a time, with a reason: services.accounts). Hubs are
+    marked, and their sharers not listed."""
+    hubs = account_hubs(account=account) if hubs is None else hubs
     identifiers = list(Identifier.objects.filter(account=account).order_by("kind", "id"))
+    for ident in identifiers:
+        ident.hub = (ident.kind, ident.value_hash) in hubs
     if not can_view_pii(actor):
-        return [IdentifierRow(identifier=ident) for ident in identifiers]
-    sharers = _sharers(actor, account, identifiers)
+        return [IdentifierRow(identifier=ident, hub=ident.hub) for ident in identifiers]
+    sharers = _sharers(actor, account, [i for i in identifiers if not i.hub])
     return [
         identifier_row(ident, sharers.get((ident.kind, ident.value_hash), []))
         for ident in identifiers
@@ -200,11 +233,18 @@ def identifier_row(identifier: Identifier, sharing: list[str]) -> IdentifierRow:
         fingerprint=identifier.value_hash,
         sharing=sharing[:SHARERS_LIMIT],
         shared_total=len(sharing),
+        hub=getattr(identifier, "hub", False),
     )
 
 
 def identifier_sharers(*, actor, identifier: Identifier) -> list[str]:
-    """The visible accounts other than its own that have this identifier."""
+    """The visible accounts other than its own that have this identifier (none listed for a
+    hub, which is marked ``identifier.hub``)."""
+    identifier.hub = (identifier.kind, identifier.value_hash) in account_hubs(
+        account=identifier.account
+    )
+    if identifier.hub:
+        return []
     return _sharers(actor, identifier.account, [identifier]).get(
         (identifier.kind, identifier.value_hash), []
     )
@@ -217,10 +257,18 @@ class LinkedAccount:
     cases: int
 
 
-def account_linked_accounts(*, actor, account: Subject, limit: int = LINKED_LIMIT):
+def account_linked_accounts(
+    *, actor, account: Subject, hubs: set[Hash] | None = None, limit: int = LINKED_LIMIT
+):
     """Other accounts sharing a device/IP/email/phone/payment hash with this one that the
-    actor may see (``visible_accounts``), most shared kinds first, with their visible cases."""
-    mine = list(Identifier.objects.filter(account=account).values_list("kind", "value_hash"))
+    actor may see (``visible_accounts``), most shared kinds first, with their visible cases.
+    Hub identifiers link nobody here (the network page opens them)."""
+    hubs = account_hubs(account=account) if hubs is None else hubs
+    mine = [
+        pair
+        for pair in Identifier.objects.filter(account=account).values_list("kind", "value_hash")
+        if pair not in hubs
+    ]
     if not mine:
         return []
     match = Q()
@@ -465,13 +513,14 @@ def account_overview(
 ) -> AccountOverview:
     """The account page's reads; ``account`` comes from ``visibility.account_get_for``."""
     cases = account_cases(actor, account)
+    hubs = account_hubs(account=account)
     return AccountOverview(
         account=account,
         standing=account_standing(account=account, cases=cases, now=now),
         cases=account_case_page(cases=cases, page=cases_page),
         content=account_content_page(account=account, cases=cases, page=content_page),
-        identifiers=account_identifiers(actor=actor, account=account),
-        linked_accounts=account_linked_accounts(actor=actor, account=account),
+        identifiers=account_identifiers(actor=actor, account=account, hubs=hubs),
+        linked_accounts=account_linked_accounts(actor=actor, account=account, hubs=hubs),
         reports_made=account_reports_made(actor=actor, account=account),
         timeline=account_timeline_page(cases=cases, page=timeline_page),
         clusters=account_clusters(actor=actor, account=account),

@@ -3,6 +3,7 @@ reveal of one of its identifiers."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -76,6 +77,7 @@ def account_detail(request: HttpRequest, external_id: str) -> HttpResponse:
         "o": overview,
         "can_view_pii": can_view_pii(actor),
         "can_reveal": can_reveal_account_identifier(actor),
+        "hub_limit": settings.TSOPS_NETWORK_HUB_LIMIT,
         "network_url": _url_or_empty("investigations:account-network", account.external_id),
         "cases_query": _page_query(request, "cases_page"),
         "content_query": _page_query(request, "content_page"),
@@ -119,4 +121,10 @@ def account_identifier_reveal_view(
         return redirect(reverse("investigations:account", args=[account.external_id]))
     sharing = selectors.identifier_sharers(actor=actor, identifier=identifier)
     row = selectors.identifier_row(identifier, sharing)
-    return render(request, template, {"account": account, "row": row, "revealed": True})
+    context = {
+        "account": account,
+        "row": row,
+        "revealed": True,
+        "hub_limit": settings.TSOPS_NETWORK_HUB_LIMIT,
+    }
+    return render(request, template, context)

@@ -268,6 +268,22 @@ def test_linked_accounts_whose_cases_are_all_restricted_are_left_out(
     assert body.status_code == 200
 
 
+def test_a_hub_identifier_is_marked_and_links_nobody(
+    client, platform_account, analyst, api_client_for, settings
+):
+    settings.TSOPS_NETWORK_HUB_LIMIT = 3
+    office = _identifiers(("ip", "203.0.113.7"))
+    _post(platform_account, "acct-hub-0", 0, identifiers=[*office, *_identifiers(("device", "d1"))])
+    _post(platform_account, "acct-device-peer", 0, identifiers=_identifiers(("device", "d1")))
+    for n in range(1, 5):
+        _post(platform_account, f"acct-hub-{n}", 0, identifiers=office)
+    body = _api(api_client_for, analyst, "acct-hub-0").json()
+    assert [la["external_id"] for la in body["linked_accounts"]] == ["acct-device-peer"]
+    assert {i["kind"]: i["hub"] for i in body["identifiers"]} == {"ip": True, "device": False}
+    html = _page(client, analyst, external_id="acct-hub-0").content.decode()
+    assert 'data-testid="hub"' in html and "acct-hub-3" not in html
+
+
 def test_clusters_are_listed_when_visible(client, platform_account, analyst, ring):
     account = Subject.objects.get(kind="account", external_id=ACCOUNT)
     open_ring = Cluster.objects.create(name="Follower ring", origin=Cluster.Origin.MANUAL)
