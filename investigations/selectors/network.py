@@ -2,13 +2,13 @@
 
 How a network is read (``network_expand``):
 
-- Each hop is a fixed number of set-based queries, whatever the number of nodes: the
-  frontier's identifiers with a bounded count of the accounts sharing each one (the
-  ``(kind, value_hash)`` index, ``LIMIT hub limit + 1``), then every holder of the shared
-  identifiers that are not hubs (one ``LATERAL`` per identifier, also bounded), then which of
-  the new accounts the actor may see (the rule's queryset,
-  :func:`investigations.visibility.visible_accounts`, built once per expansion and filtered
-  by each hop's ids, as :func:`~investigations.visibility.visible_account_ids` does).
+- Each hop is two set-based queries, whatever the number of nodes: the frontier's
+  identifiers with a bounded count of the accounts sharing each one (the
+  ``(kind, value_hash)`` index, ``LIMIT hub limit + 1``), then every holder the actor may see
+  of the shared identifiers that are not hubs (one ``LATERAL`` per identifier, also bounded,
+  with the visibility rule's own queryset, :func:`investigations.visibility.visible_accounts`,
+  as a correlated ``EXISTS`` on each holder: the test
+  :func:`~investigations.visibility.visible_account_ids` makes, without a round trip).
   The standing of all nodes is read at the end in one query (indexed subqueries per node).
 - An account the actor may not see is not a node, not an edge and not counted: it is dropped
   before anything is built from it.
@@ -41,6 +41,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -143,19 +144,33 @@ def _frontier_identifiers(frontier: list[int], kinds, since, until) -> list[tupl
         return cursor.fetchall()
 
 
-def _holders(pairs: list[tuple[str, str, int]], kinds, since, until) -> list[tuple]:
-    """Every account carrying each (kind, value_hash) in the filters, at most ``limit`` each."""
+def _visible_holder_sql(visible) -> tuple[str, tuple]:
+    """The visibility rule's queryset as SQL, correlated on the identifier row's account, for
+    an ``EXISTS`` beside each holder (the rule stays in its home; only its SQL is reused)."""
+    return visible.filter(pk=RawSQL("i.account_id", ())).values("pk").query.sql_with_params()
+
+
+def _holders(pairs: list[tuple[str, str, int]], kinds, since, until, visible) -> list[tuple]:
+    """Every account the actor may see carrying each (kind, value_hash) in the filters, at
+    most ``limit`` each."""
     if not pairs:
         return []
     where, params = _window_sql(kinds, since, until)
+    visible_sql, visible_params = visible
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT p.kind, p.value_hash, i.account_id, i.masked, i.created_at, i.last_seen "  # noqa: S608 - fixed fragments from _window_sql
             "FROM unnest(%s::varchar[], %s::varchar[], %s::int[]) AS p(kind, value_hash, lim) "
             "CROSS JOIN LATERAL (SELECT i.account_id, i.masked, i.created_at, i.last_seen "
             "FROM cases_identifier i WHERE i.kind = p.kind AND i.value_hash = p.value_hash "
-            f"AND {where} ORDER BY i.account_id LIMIT p.lim) i",
-            [[p[0] for p in pairs], [p[1] for p in pairs], [p[2] for p in pairs], *params],
+            f"AND {where} AND EXISTS ({visible_sql}) ORDER BY i.account_id LIMIT p.lim) i",
+            [
+                [p[0] for p in pairs],
+                [p[1] for p in pairs],
+                [p[2] for p in pairs],
+                *params,
+                *visible_params,
+            ],
         )
         return cursor.fetchall()
 
@@ -207,13 +222,21 @@ def network_expand(
     hops, kinds, since, until = network_params_clean(
         hops=hops, kinds=kinds, since=since, until=until
     )
+    # The visibility rule's queryset, built once (it reads the actor's queues).
+    visible = visible_accounts(actor)
+    seed_ids = [s.pk for s in seeds if s.kind == Subject.Kind.ACCOUNT]
+    seed_ids = (
+        set(visible.filter(pk__in=seed_ids).values_list("pk", flat=True)) if seed_ids else set()
+    )
+    return _expand(actor, visible, seed_ids, hops, kinds, since, until, expand_hubs)
+
+
+def _expand(actor, visible, seed_ids, hops, kinds, since, until, expand_hubs) -> Network:
+    """Expand from seeds already known to be visible to the actor."""
     max_nodes = settings.TSOPS_NETWORK_MAX_NODES
     walk = _Walk()
-    # The visibility rule's queryset, built once (it reads the actor's queues) and filtered by
-    # each hop's new accounts: one query per hop.
-    visible = visible_accounts(actor)
-    visible_seeds = _visible_ids(visible, [s.pk for s in seeds if s.kind == Subject.Kind.ACCOUNT])
-    frontier = walk.admit(visible_seeds, 0, max_nodes)
+    visible = _visible_holder_sql(visible)
+    frontier = walk.admit(set(seed_ids), 0, max_nodes)
     if hops == 0:
         _link_among(walk, frontier, kinds, since, until)
     for hop in range(1, hops + 1):
@@ -231,12 +254,6 @@ def _link_among(walk: _Walk, accounts: list[int], kinds, since, until) -> None:
         accounts, kinds, since, until
     ):
         walk.groups[(kind, value_hash)][account_id] = Sighting(masked, first, last)
-
-
-def _visible_ids(visible, ids) -> set[int]:
-    """Which of ``ids`` the actor may see (``visible_account_ids`` on a prepared queryset)."""
-    ids = list(ids)
-    return set(visible.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
 
 
 def _hop(visible, walk, frontier, hop, kinds, since, until, expand_hubs, max_nodes) -> list[int]:
@@ -259,7 +276,8 @@ def _hop(visible, walk, frontier, hop, kinds, since, until, expand_hubs, max_nod
         if pair not in walk.groups:
             to_fetch[pair] = limit + 1
         walk.groups[pair][account_id] = sighting
-    rows = _holders([(k, h, lim) for (k, h), lim in to_fetch.items()], kinds, since, until)
+    pairs = [(k, h, lim) for (k, h), lim in to_fetch.items()]
+    rows = _holders(pairs, kinds, since, until, visible)
     reached: dict[int, list[tuple]] = defaultdict(list)
     fetched: dict[Pair, int] = defaultdict(int)
     for kind, value_hash, account_id, masked, first, last in rows:
@@ -267,8 +285,7 @@ def _hop(visible, walk, frontier, hop, kinds, since, until, expand_hubs, max_nod
         reached[account_id].append(((kind, value_hash), Sighting(masked, first, last)))
     if any(fetched[pair] >= lim > limit + 1 for pair, lim in to_fetch.items()):
         walk.truncated = True
-    new_ids = set(reached) - walk.depth.keys()
-    added = walk.admit(_visible_ids(visible, new_ids), hop, max_nodes)
+    added = walk.admit(set(reached), hop, max_nodes)
     for account_id, sightings in reached.items():
         if account_id not in walk.depth:
             continue
@@ -480,13 +497,18 @@ def network_query_detail(query: dict) -> dict:
 
 
 def account_network(*, actor, account: Subject, query: dict) -> Network:
-    """The network around one account (already fetched with ``account_get_for``)."""
-    return network_expand(
-        actor=actor,
-        seeds=[account],
-        hops=query["hops"],
-        kinds=query["kinds"] or None,
-        since=query["since"],
-        until=query["until"],
-        expand_hubs=frozenset(query["expand_hubs"]),
+    """The network around one account, already fetched with ``account_get_for`` (which
+    answered "not found" unless the actor may see it)."""
+    hops, kinds, since, until = network_params_clean(
+        hops=query["hops"], kinds=query["kinds"], since=query["since"], until=query["until"]
+    )
+    return _expand(
+        actor,
+        visible_accounts(actor),
+        {account.pk},
+        hops,
+        kinds,
+        since,
+        until,
+        frozenset(query["expand_hubs"]),
     )
