@@ -186,6 +186,14 @@ class Subject(HistoryModel):
         constraints = [
             models.UniqueConstraint(fields=["kind", "external_id"], name="subject_unique_per_kind")
         ]
+        indexes = [
+            # Prefix search of account ids (``LIKE 'abc%'`` whatever the database's collation).
+            models.Index(
+                fields=["kind", "external_id"],
+                name="subject_external_id_prefix",
+                opclasses=["varchar_pattern_ops", "varchar_pattern_ops"],
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.external_id}"
@@ -434,6 +442,12 @@ class Report(TimeStampedModel):
             models.Index(fields=["case", "received_at"]),
             # Reports received in a period (the transparency report's notices).
             models.Index(fields=["received_at"], name="report_received_at"),
+            # The reports an account made as a reporter (its page), by the reporter's hash.
+            models.Index(
+                fields=["reporter_hash"],
+                name="report_reporter_hash",
+                condition=~Q(reporter_hash=""),
+            ),
         ]
 
     def __str__(self) -> str:
