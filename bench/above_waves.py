@@ -70,6 +70,16 @@ def _wave(senior, subject_ids: list[int]) -> tuple[float, int, int]:
         [ClusterMember(cluster=cluster, subject_id=s, role="account") for s in subject_ids],
         batch_size=5000,
     )
+    started = time.perf_counter()
+    previewed = waves.wave_preview(
+        actor=senior,
+        cluster_id=cluster.pk,
+        policy_section=SECTION,
+        account_action="suspend",
+        duration_hours=HOURS,
+    )
+    preview_seconds = time.perf_counter() - started
+    assert previewed.counts["members"] == len(subject_ids)
     wave = waves.wave_submit(
         actor=senior,
         cluster_id=cluster.pk,
@@ -80,6 +90,7 @@ def _wave(senior, subject_ids: list[int]) -> tuple[float, int, int]:
     )
     job_id = Wave.objects.get(pk=wave.pk).job_id
     measured = _run_job_in_worker(job_id)
+    measured["preview_seconds"] = preview_seconds
     done = wave.members.filter(state="done").count()
     return measured["seconds"], done, measured
 
@@ -248,6 +259,7 @@ def measure(database_url: str, args) -> dict:
         "target_ratio": 0.25,
         # The job ran in a worker process of its own: its peak RSS, and how much the run
         # added to what the process held once Django was loaded.
+        "preview_seconds": round(job["preview_seconds"], 2),
         "job_peak_rss_mib": round(job["rss_peak_kib"] / 1024, 1),
         "job_peak_growth_mib": round((job["rss_peak_kib"] - job["rss_before_kib"]) / 1024, 1),
     }
