@@ -32,8 +32,9 @@ RESULTS = ROOT / "bench" / "results"
 OTHER_PARTS = {"clusters": "bench.above_clusters", "waves": "bench.above_waves"}
 
 # The raw baseline: the same network read by one recursive statement (nodes with their depth
-# and standing, account-to-account links through identifiers that are no hub, and the hub
-# identifiers the nodes reached), without the console's visibility rule or access log.
+# and standing; links between every two nodes sharing an identifier that is no hub and that a
+# node short of the last hop holds; the hub identifiers those nodes reached), without the
+# console's visibility rule or access log.
 RAW_NETWORK_SQL = """
 WITH RECURSIVE walk(account_id, depth) AS (
     SELECT %(seed)s::bigint, 0
@@ -62,13 +63,14 @@ SELECT 'node', s.external_id, n.depth::text, NULL, NULL,
         AND k.expires_at > now())::text
 FROM nodes n JOIN cases_subject s ON s.id = n.account_id
 UNION ALL
-SELECT DISTINCT 'edge', least(o.account_id, j.account_id)::text,
-       greatest(o.account_id, j.account_id)::text, o.kind, o.masked,
-       least(o.created_at, j.created_at)::text, greatest(o.last_seen, j.last_seen)::text
+SELECT DISTINCT 'edge', a.account_id::text, b.account_id::text, o.kind, o.masked,
+       least(a.created_at, b.created_at)::text, greatest(a.last_seen, b.last_seen)::text
 FROM own o
-JOIN cases_identifier j ON j.kind = o.kind AND j.value_hash = o.value_hash
-  AND j.account_id <> o.account_id
-JOIN nodes m ON m.account_id = j.account_id
+JOIN cases_identifier a ON a.kind = o.kind AND a.value_hash = o.value_hash
+JOIN nodes na ON na.account_id = a.account_id
+JOIN cases_identifier b ON b.kind = o.kind AND b.value_hash = o.value_hash
+  AND b.account_id > a.account_id
+JOIN nodes nb ON nb.account_id = b.account_id
 WHERE o.holders < %(over)s
 UNION ALL
 SELECT DISTINCT 'hub', o.account_id::text, o.kind, o.value_hash, o.masked, NULL, NULL
@@ -191,6 +193,13 @@ def report_network(figures: dict) -> str:
     return "\n".join(lines)
 
 
+def _existing_database(name: str) -> str:
+    """The URL of an already loaded scratch database on the configured server."""
+    from urllib.parse import urlparse
+
+    return urlparse(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.above", description=__doc__)
     parser.add_argument("--accounts", type=int, default=1_000_000, help="large size (1M)")
@@ -199,10 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hops", type=int, default=2)
     parser.add_argument("--database", default="tsops_bench_above", help="scratch database name")
     parser.add_argument("--only", default="network,clusters,waves", help="comma-separated parts")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the large size again on the database a previous run loaded (no drop, "
+        "no load; the small figures are that run's, from bench/results/above-network.json)",
+    )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    database_url = _scratch_database(args.database)
+    database_url = _existing_database(args.database) if args.reuse else None
+    database_url = database_url or _scratch_database(args.database)
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tsops.settings")
     os.environ.setdefault("API_THROTTLE_USER", "100000000/min")
@@ -220,11 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     if network:
         network.setup()
     started = time.monotonic()
-    _log(f"loading {args.small:,} accounts…")
-    load_accounts(0, args.small)
-    small = network.measure(f"{args.small:,} accounts") if network else None
-    _log(f"growing to {args.accounts:,} accounts…")
-    load_accounts(args.small, args.accounts)
+    if args.reuse:
+        previous = json.loads((RESULTS / "above-network.json").read_text())
+        small = previous["small"]
+    else:
+        _log(f"loading {args.small:,} accounts…")
+        load_accounts(0, args.small)
+        small = network.measure(f"{args.small:,} accounts") if network else None
+        _log(f"growing to {args.accounts:,} accounts…")
+        load_accounts(args.small, args.accounts)
     loaded = counts()
     _log(
         f"  {loaded['accounts']:,} accounts, {loaded['identifier_links']:,} identifier links "
