@@ -447,3 +447,98 @@ def test_the_wave_api_answers_the_wave_and_hides_it_from_outsiders(
     assert job["status"] == "done" and len(job["result"]["members"]) == 2
     assert api_client_for(outsider).get(f"/api/v1/waves/{wave.pk}").status_code in (403, 404)
     assert api_client_for(outsider).get(f"/api/v1/jobs/{wave.job_id}").status_code in (403, 404)
+
+
+# --- Content members, the resume sweep, the console ---------------------------------------------
+
+
+def test_content_members_take_the_content_action_and_accounts_the_account_action(
+    platform_account, analyst
+):
+    report_submit_batch(
+        actor=platform_account,
+        items=[
+            ReportPayloadFactory(
+                subject={"kind": "content", "external_id": f"spam-post-{i}", "owner_id": "spammer"}
+            )
+            for i in range(3)
+        ],
+    )
+    cluster = make_ring(platform_account, 2, prefix="owner")
+    for i in range(3):
+        ClusterMember.objects.create(
+            cluster=cluster,
+            subject=Subject.objects.get(external_id=f"spam-post-{i}"),
+            role="content",
+        )
+    wave = submit(analyst, cluster, content_action="remove_content")
+    assert wave.member_count == 5
+    run(wave)
+    assert_each_member_once(wave)
+    actions = EnforcementAction.objects.filter(
+        decision__case__subject__cluster_members__cluster=cluster
+    )
+    kinds = sorted(actions.values_list("subject__kind", "action_type"))
+    assert kinds == [("account", "suspend")] * 2 + [("content", "remove_content")] * 3
+    for action in actions.select_related("decision__policy_section", "case__subject", "subject"):
+        assert validate_statement(statement_for(action)) == {}
+    # Each removed post counts a strike on the account behind it.
+    spammer = Subject.objects.get(external_id="spammer")
+    assert Strike.objects.filter(account=spammer).count() == 3
+
+
+def test_the_resume_sweep_sends_stalled_and_never_started_wave_jobs(platform_account, analyst):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cluster = make_ring(platform_account, 2, prefix="sweep")
+    wave = submit(analyst, cluster)
+    job_id = Wave.objects.get(pk=wave.pk).job_id
+    assert waves.wave_jobs_to_resume() == []
+    Job.objects.filter(pk=job_id).update(created_at=timezone.now() - timedelta(hours=1))
+    assert waves.wave_jobs_to_resume() == [job_id]
+    run(wave)
+    assert waves.wave_jobs_to_resume() == []
+
+
+def test_the_console_form_previews_refuses_and_submits(
+    platform_account, analyst, associate, client
+):
+    cluster = make_ring(platform_account, 3, prefix="console")
+    url = f"/clusters/{cluster.pk}/wave/"
+    client.force_login(associate)
+    assert client.get(url).status_code == 403
+    client.force_login(analyst)
+    assert client.get(url).status_code == 200
+    data = {"policy_section": "SPAM-1.2", "rationale": "", "account_action": "suspend"}
+    refused = client.post(url, {**data, "preview": "1"})
+    assert refused.status_code == 400 and b"error-rationale" in refused.content
+    data.update(rationale="Ring.", duration_hours="24", submission_key="k1")
+    preview = client.post(url, {**data, "preview": "1"})
+    assert preview.status_code == 200 and b'data-testid="wave-preview"' in preview.content
+    assert not Wave.objects.exists()
+    submitted = client.post(url, {**data, "submit": "1"})
+    wave = Wave.objects.get()
+    assert submitted.status_code == 302 and submitted["Location"] == f"/waves/{wave.pk}/"
+    assert client.get(f"/waves/{wave.pk}/").status_code == 200
+    assert client.get(f"/waves/{wave.pk}/progress/").status_code == 200
+    assert client.get("/waves/").status_code == 200
+
+
+def test_the_console_approval_refuses_the_requester_and_takes_a_senior(
+    platform_account, analyst, senior, client
+):
+    cluster = make_ring(platform_account, 2, prefix="approve")
+    wave = submit(analyst, cluster, account_action="ban", duration_hours=None)
+    client.force_login(analyst)
+    assert client.post(f"/waves/{wave.pk}/approve/").status_code == 403
+    client.force_login(senior)
+    page = client.get(f"/waves/{wave.pk}/")
+    assert b'data-testid="wave-approve"' in page.content
+    client.post(f"/waves/{wave.pk}/reject/", {"reason": ""})
+    wave.refresh_from_db()
+    assert wave.status == Wave.Status.PENDING_APPROVAL
+    assert client.post(f"/waves/{wave.pk}/approve/").status_code == 302
+    wave.refresh_from_db()
+    assert wave.status == Wave.Status.RUNNING and wave.approved_by == senior
