@@ -542,3 +542,29 @@ def test_the_console_approval_refuses_the_requester_and_takes_a_senior(
     assert client.post(f"/waves/{wave.pk}/approve/").status_code == 302
     wave.refresh_from_db()
     assert wave.status == Wave.Status.RUNNING and wave.approved_by == senior
+
+
+def test_the_bulk_resolution_makes_only_its_declared_moves(platform_account, analyst, analyst2):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cases import lifecycle
+
+    cluster = make_ring(platform_account, 3, prefix="moves")
+    own = case_claim(actor=analyst, case_id=Case.objects.get(subject__external_id="moves-0").pk)
+    lapsed = case_claim(actor=analyst2, case_id=Case.objects.get(subject__external_id="moves-1").pk)
+    Case.objects.filter(pk=lapsed.pk).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
+    before = dict(
+        Case.objects.filter(subject__external_id__startswith="moves-").values_list("pk", "status")
+    )
+    rows = {pk: own.history.model.objects.filter(id=pk).count() for pk in before}
+    wave = submit(analyst, cluster)
+    run(wave)
+    after = dict(Case.objects.filter(pk__in=before).values_list("pk", "status"))
+    assert set(after.values()) == {Case.Status.RESOLVED}
+    for pk, status in before.items():
+        assert (status, after[pk]) in lifecycle.DECIDED_IN_BULK.moves
+        assert own.history.model.objects.filter(id=pk).count() == rows[pk] + 1
+    assert Case.objects.filter(pk__in=before, claimed_by__isnull=False).count() == 0
+    assert Case.objects.filter(pk__in=before, first_action_at__isnull=True).count() == 0
