@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
+from investigations.permissions import can_manage_clusters
 from investigations.selectors.network import (
     KINDS,
     MAX_HOPS,
@@ -114,6 +115,7 @@ def account_network(request: HttpRequest, external_id: str) -> HttpResponse:
         "until": params.get("until", ""),
         "expand": sorted(query["expand_hubs"]) if query else [],
         "cluster_create_url": _url_or_empty("investigations:cluster-create"),
+        "can_build_cluster": can_manage_clusters(request.user),
         "data_url": reverse("investigations:account-network-data", args=[account.external_id]),
         "account_count": sum(1 for n in data["nodes"] if n["kind"] == "account"),
         "hub_count": sum(1 for n in data["nodes"] if n["kind"] == "hub"),

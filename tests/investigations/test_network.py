@@ -391,3 +391,19 @@ def test_the_page_shows_the_graph_data_and_the_table_and_logs_the_view(
     assert client.get(reverse("investigations:account-network", args=["net-R"])).status_code == 404
     client.force_login(outsider)
     assert client.get(url).status_code in (403, 404)
+
+
+def test_the_page_offers_building_a_cluster_only_to_who_may_build_one(
+    graph, analyst, associate, client
+):
+    url = reverse("investigations:account-network", args=["net-A"])
+    client.force_login(associate)
+    page = client.get(url).content.decode()
+    assert 'data-unavailable="1"' in page
+    assert "Your role reads clusters but does not build them." in page
+    # Associates see masked values in the tables too.
+    assert "d1-device-aaaa" not in page and "e1.shared@example.com" not in page
+    client.force_login(analyst)
+    page = client.get(url).content.decode()
+    assert 'data-unavailable="1"' not in page
+    assert reverse("investigations:cluster-create") in page
