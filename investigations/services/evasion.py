@@ -5,7 +5,9 @@ Runs inside each intake batch's transaction (``cases.intake.register_intake_hook
 cases the batch opened it asks the database once, in one statement, which of their accounts
 share an identifier of a kind in ``TSOPS_EVASION_KINDS`` (equal ``value_hash``; weak kinds
 such as ``ip`` are simply not in the setting) with another account whose suspension or ban is
-active and not past its expiry. Nothing is asked when the batch opened no case or no kind is
+active and not past its expiry. A hub value — shared by more accounts than
+``TSOPS_NETWORK_HUB_LIMIT``, like a popular device model's hash — links nobody, as in the
+network view. Nothing is asked when the batch opened no case or no kind is
 configured, and nothing more is written when the answer is empty.
 
 A flagged case gets, in a handful of set-based writes:
@@ -68,15 +70,29 @@ class EvasionMatch:
         return not (self.restricted and self.team == self.target_team)
 
 
+# The batch's identifiers of the evasion kinds (a few thousand rows at most), each with how
+# many accounts hold its value, counted by one index probe that stops one past the hub limit.
+# Only values held by other accounts too, and by no more than the hub limit (a hub — a
+# popular device model's hash — links nobody), are probed for an account under an active
+# suspension or ban: the cost follows the batch, never the size of the identifier table.
 _MATCH_SQL = """
-SELECT DISTINCT ON (b.case_id, a.case_id)
-    b.case_id, nc.queue_id, nc.severity, nc.restricted, nc.team,
+WITH mine AS MATERIALIZED (
+    SELECT b.case_id, i.account_id, i.kind, i.value_hash, (
+        SELECT count(*) FROM (
+            SELECT 1 FROM cases_identifier h
+            WHERE h.kind = i.kind AND h.value_hash = i.value_hash LIMIT %(hub)s + 1
+        ) AS held
+    ) AS holders
+    FROM unnest(%(cases)s::bigint[], %(subjects)s::bigint[]) AS b(case_id, subject_id)
+    JOIN cases_subject s ON s.id = b.subject_id
+    JOIN cases_identifier i
+        ON i.account_id = CASE WHEN s.kind = 'account' THEN s.id ELSE s.owner_id END
+        AND i.kind = ANY(%(kinds)s)
+)
+SELECT DISTINCT ON (mine.case_id, a.case_id)
+    mine.case_id, nc.queue_id, nc.severity, nc.restricted, nc.team,
     mine.kind, other.external_id, a.case_id, tc.restricted, tc.team
-FROM unnest(%(cases)s::bigint[], %(subjects)s::bigint[]) AS b(case_id, subject_id)
-JOIN cases_subject s ON s.id = b.subject_id
-JOIN cases_identifier mine
-    ON mine.account_id = CASE WHEN s.kind = 'account' THEN s.id ELSE s.owner_id END
-    AND mine.kind = ANY(%(kinds)s)
+FROM mine
 JOIN cases_identifier theirs
     ON theirs.kind = mine.kind AND theirs.value_hash = mine.value_hash
     AND theirs.account_id <> mine.account_id
@@ -85,9 +101,9 @@ JOIN enforcement_enforcementaction a
     AND a.action_type = ANY(%(actions)s) AND (a.expires_at IS NULL OR a.expires_at > %(now)s)
 JOIN cases_subject other ON other.id = theirs.account_id
 JOIN cases_case tc ON tc.id = a.case_id
-JOIN cases_case nc ON nc.id = b.case_id
-WHERE a.case_id <> b.case_id
-ORDER BY b.case_id, a.case_id, array_position(%(kinds)s::text[], mine.kind::text),
+JOIN cases_case nc ON nc.id = mine.case_id
+WHERE mine.holders BETWEEN 2 AND %(hub)s AND a.case_id <> mine.case_id
+ORDER BY mine.case_id, a.case_id, array_position(%(kinds)s::text[], mine.kind::text),
     a.created_at DESC
 """
 
@@ -110,6 +126,7 @@ def evasion_matches(*, cases, now: datetime) -> list[EvasionMatch]:
                 "active": EnforcementAction.Status.ACTIVE,
                 "actions": list(ACCOUNT_REMOVALS),
                 "now": now,
+                "hub": settings.TSOPS_NETWORK_HUB_LIMIT,
             },
         )
         return [EvasionMatch(*row) for row in cursor.fetchall()]

@@ -108,6 +108,17 @@ def test_a_weak_identifier_flags_nothing(platform_account, senior):
     assert suspect.severity == 3 and EVASION_TAG not in suspect.tags
 
 
+def test_a_hub_value_flags_nothing(platform_account, senior, settings):
+    settings.TSOPS_NETWORK_HUB_LIMIT = 3
+    _actioned(platform_account, senior, "acct-banned", {"device": "model-hash-x"}, BAN)
+    for n in range(3):
+        _suspect_case(platform_account, f"acct-owner-{n}", {"device": "model-hash-x"})
+    # Four accounts share the value now: past the limit, it is a hub and links nobody.
+    assert CaseLink.objects.filter(kind=CaseLink.Kind.EVASION_SUSPECT).count() == 2
+    late = _suspect_case(platform_account, "acct-late", {"device": "model-hash-x"})
+    assert not CaseLink.objects.filter(from_case=late).exists()
+
+
 def test_an_expired_or_reversed_suspension_flags_nothing(platform_account, senior):
     _actioned(platform_account, senior, "acct-expired", {"device": "dev-expired"}, SUSPEND)
     reversed_case = _actioned(
