@@ -63,6 +63,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "clusters",
         group=INVESTIGATE,
     ),
+    NavItem("Waves", "investigations:wave-list", "run_waves", "waves", group=INVESTIGATE),
     NavItem(
         "Investigations",
         "investigations:investigation-list",

@@ -606,10 +606,11 @@ def wave_approve(*, actor, wave_id: int) -> Wave:
 def wave_reject(*, actor, wave_id: int, reason: str) -> Wave:
     """A senior other than the requester rejects the wave with a reason; nothing is done."""
     reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why the wave is rejected."})
     with transaction.atomic():
+        # Who may see and review it first: a missing reason is no answer to an outsider.
         wave = _lock_for_review(actor, wave_id)
+        if not reason:
+            raise ValidationError({"reason": "Say why the wave is rejected."})
         wave.status = Wave.Status.REJECTED
         wave.approved_by = actor
         wave.approved_at = timezone.now()

@@ -179,7 +179,7 @@ def wave_progress(request: HttpRequest, wave_id: int) -> HttpResponse:
     return response
 
 
-@console_view()
+@console_view("run_waves")
 @require_http_methods(["GET"])
 def wave_list(request: HttpRequest) -> HttpResponse:
     """Waves awaiting approval (for seniors) and the recent ones."""
