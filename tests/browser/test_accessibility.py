@@ -156,7 +156,7 @@ def world(live_server) -> dict:
         title="Repeated promotional links",
         body="We removed your post under {section_title}: {action}.",
     )
-    # An investigation file on the ring: the senior owns it, the deciding analyst reads it.
+    # An investigation file on the ring: the senior owns it, the analysts read it.
     w["investigation"] = investigation_files.investigation_create(
         actor=m["senior"],
         title="Designer bags ring",
@@ -164,7 +164,7 @@ def world(live_server) -> dict:
         links=investigation_files.Links(
             accounts=[w["decided"].subject.owner.external_id], clusters=[w["cluster"].pk]
         ),
-        members=["noor_analyst"],
+        members=["noor_analyst", "mateo_analyst"],
     )
     investigation_files.investigation_note_add(
         actor=m["senior"], investigation_id=w["investigation"].pk, body="Same photos reused."
