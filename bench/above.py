@@ -54,6 +54,13 @@ own AS (
             AND h.value_hash = i.value_hash LIMIT %(over)s) c) AS holders
     FROM nodes n JOIN cases_identifier i ON i.account_id = n.account_id
     WHERE n.depth < %(hops)s
+),
+shared AS (SELECT DISTINCT kind, value_hash FROM own WHERE holders < %(over)s),
+held AS (
+    SELECT i.kind, i.value_hash, i.masked, i.account_id, i.created_at, i.last_seen
+    FROM shared s
+    JOIN cases_identifier i ON i.kind = s.kind AND i.value_hash = s.value_hash
+    JOIN nodes n ON n.account_id = i.account_id
 )
 SELECT 'node', s.external_id, n.depth::text, NULL, NULL,
        (SELECT count(*) FROM cases_case c WHERE c.subject_id = n.account_id
@@ -63,15 +70,10 @@ SELECT 'node', s.external_id, n.depth::text, NULL, NULL,
         AND k.expires_at > now())::text
 FROM nodes n JOIN cases_subject s ON s.id = n.account_id
 UNION ALL
-SELECT DISTINCT 'edge', a.account_id::text, b.account_id::text, o.kind, o.masked,
+SELECT 'edge', a.account_id::text, b.account_id::text, a.kind, a.masked,
        least(a.created_at, b.created_at)::text, greatest(a.last_seen, b.last_seen)::text
-FROM own o
-JOIN cases_identifier a ON a.kind = o.kind AND a.value_hash = o.value_hash
-JOIN nodes na ON na.account_id = a.account_id
-JOIN cases_identifier b ON b.kind = o.kind AND b.value_hash = o.value_hash
+FROM held a JOIN held b ON b.kind = a.kind AND b.value_hash = a.value_hash
   AND b.account_id > a.account_id
-JOIN nodes nb ON nb.account_id = b.account_id
-WHERE o.holders < %(over)s
 UNION ALL
 SELECT DISTINCT 'hub', o.account_id::text, o.kind, o.value_hash, o.masked, NULL, NULL
 FROM own o WHERE o.holders >= %(over)s
