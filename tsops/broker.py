@@ -42,11 +42,12 @@ def _drop_connection() -> None:
             connection.release()
 
 
-def kick(task) -> bool:
-    """Publish ``task`` (no arguments) to the broker if it answers within a second.
+def kick(task, *args) -> bool:
+    """Publish ``task`` (with ``args``, if any) to the broker if it answers within a second.
 
-    True when published, or when another thread of this process is publishing it right now;
-    False when the broker failed now or recently (the caller's work waits for the sweep)."""
+    True when published, or when another thread of this process is publishing right now (a
+    kick only hurries work that a beat sweep also starts); False when the broker failed now or
+    recently (the caller's work waits for the sweep)."""
     from tsops.celery import app
 
     if not _lock.acquire(blocking=False):
@@ -71,7 +72,9 @@ def kick(task) -> bool:
                         },
                         connect_timeout=TIMEOUT,
                     )
-                task.apply_async(retry=False, ignore_result=True, connection=_state["connection"])
+                task.apply_async(
+                    args=args, retry=False, ignore_result=True, connection=_state["connection"]
+                )
                 return True
             except Exception as exc:  # noqa: BLE001 - any broker failure
                 _drop_connection()

@@ -562,11 +562,16 @@ def wave_job_send(job_id: int) -> bool:
     """Ask a worker to run the job; when the broker is down the beat's resume sweep sends it
     later (``waves_resume_stalled``)."""
     try:
-        current_app.send_task(WAVE_TASK, args=[job_id])
+        from tsops.broker import kick
+
+        # Handed over by name, with at most a second's wait on a broker that does not answer
+        # (see tsops.broker).
+        sent = kick(current_app.signature(WAVE_TASK), job_id)
     except Exception:  # noqa: BLE001 - any broker failure: the job waits for the sweep
+        sent = False
+    if not sent:
         log.warning("broker unavailable: wave job %s waits for the resume sweep", job_id)
-        return False
-    return True
+    return sent
 
 
 def _lock_for_review(actor, wave_id: int) -> Wave:
