@@ -29,7 +29,7 @@ NetworkAnswer = inline_serializer(
             "AccountNetworkNode",
             {
                 "id": serializers.CharField(help_text="account-<n> or hub-<kind>-<hash>"),
-                "kind": serializers.ChoiceField(choices=["account", "hub"]),
+                "kind": serializers.CharField(help_text="account or hub"),
                 "external_id": serializers.CharField(required=False, help_text="Accounts"),
                 "depth": serializers.IntegerField(help_text="Hops from the account asked for"),
                 "standing": inline_serializer(
@@ -43,7 +43,9 @@ NetworkAnswer = inline_serializer(
                     required=False,
                     help_text="Accounts: from the cases the caller may see",
                 ),
-                "identifier_kind": serializers.ChoiceField(choices=KINDS, required=False),
+                "identifier_kind": serializers.CharField(
+                    required=False, help_text=f"Hubs: {', '.join(KINDS)}"
+                ),
                 "masked": serializers.CharField(required=False, help_text="Hubs"),
                 "accounts_over": serializers.IntegerField(
                     required=False, help_text="Hubs: shared by more accounts than this"
@@ -57,7 +59,7 @@ NetworkAnswer = inline_serializer(
             {
                 "source": serializers.CharField(),
                 "target": serializers.CharField(),
-                "kind": serializers.ChoiceField(choices=KINDS),
+                "kind": serializers.CharField(help_text=f"The identifier: {', '.join(KINDS)}"),
                 "masked": serializers.CharField(help_text="Always the masked form"),
                 "first_seen": serializers.DateTimeField(),
                 "last_seen": serializers.DateTimeField(),
