@@ -36,8 +36,8 @@ class ClusterInputSerializer(StrictJsonInput, serializers.Serializer):
 class ClusterSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    origin = serializers.ChoiceField(choices=Cluster.Origin.choices)
-    status = serializers.ChoiceField(choices=Cluster.Status.choices)
+    origin = serializers.CharField(help_text="One of: " + ", ".join(Cluster.Origin.values))
+    status = serializers.CharField(help_text="One of: " + ", ".join(Cluster.Status.values))
     size = serializers.IntegerField(help_text="Member accounts the caller may see")
     content_count = serializers.IntegerField(help_text="Content members the caller may see")
     dominant_reasons = serializers.ListField(child=serializers.CharField())
@@ -57,7 +57,7 @@ class ClusterPageSerializer(serializers.Serializer):
 class ClusterMemberSerializer(serializers.Serializer):
     external_id = serializers.CharField()
     kind = serializers.CharField()
-    role = serializers.ChoiceField(choices=ClusterMember.Role.choices)
+    role = serializers.CharField(help_text="One of: " + ", ".join(ClusterMember.Role.values))
     owner = serializers.CharField(allow_null=True, required=False)
     evidence = serializers.DictField()
     standing = serializers.DictField(required=False)
@@ -82,6 +82,7 @@ class ClusterListApi(APIView):
     required_scopes = {"GET": "cases:read", "POST": "cases:write"}
 
     @extend_schema(
+        operation_id="clusters_list",
         parameters=[
             OpenApiParameter("status", enum=list(STATUSES), required=False),
             OpenApiParameter("origin", enum=list(ORIGINS), required=False),
@@ -119,6 +120,7 @@ class ClusterListApi(APIView):
         )
 
     @extend_schema(
+        operation_id="clusters_create",
         request=ClusterInputSerializer,
         responses={
             201: ClusterDetailSerializer,
@@ -146,10 +148,11 @@ class ClusterDetailApi(APIView):
     required_scopes = {"GET": "cases:read"}
 
     @extend_schema(
+        operation_id="clusters_retrieve",
         responses={
             200: ClusterDetailSerializer,
             404: OpenApiResponse(description="No such cluster"),
-        }
+        },
     )
     def get(self, request, cluster_id: int):
         detail = cluster_detail(actor=request.user, cluster_id=cluster_id)
