@@ -186,59 +186,87 @@ def _page(page: Page, rows: list[dict]) -> dict:
     }
 
 
+def _standing_answer(standing) -> dict:
+    return {
+        "restrictions": [
+            {
+                "action_id": a.pk,
+                "type": a.action_type,
+                "type_label": a.text,
+                "subject": {"kind": a.subject.kind, "external_id": a.subject.external_id},
+                "policy_section": a.decision.policy_section.code
+                if a.decision.policy_section
+                else None,
+                "case_id": a.case_id,
+                "starts_at": a.starts_at,
+                "expires_at": a.expires_at,
+            }
+            for a in standing.restrictions
+        ],
+        "strikes": standing.strikes,
+        "strike_points": standing.strike_points,
+        "open_appeals": standing.open_appeals,
+    }
+
+
+def _cases_answer(cases) -> dict:
+    return _page(
+        cases,
+        [
+            {
+                "id": c.pk,
+                "subject": {"kind": c.subject.kind, "external_id": c.subject.external_id},
+                "status": c.status,
+                "severity": c.severity_code,
+                "reason": c.reason,
+                "queue": c.queue.slug,
+                "created_at": c.created_at,
+                "resolved_at": c.resolved_at,
+            }
+            for c in cases.object_list
+        ],
+    )
+
+
+def _content_answer(content) -> dict:
+    return _page(
+        content,
+        [
+            {
+                "kind": s.kind,
+                "external_id": s.external_id,
+                "created_at": s.content_created_at,
+                "cases": s.case_count or 0,
+            }
+            for s in content.object_list
+        ],
+    )
+
+
+def _timeline_answer(timeline) -> dict:
+    return _page(
+        timeline,
+        [
+            {
+                "at": e.at,
+                "kind": e.kind,
+                "label": event_label(e.kind),
+                "case_id": e.case_id,
+                "actor": e.actor.get_username() if e.actor_id and e.actor else None,
+                "detail": event_detail(e),
+            }
+            for e in timeline.object_list
+        ],
+    )
+
+
 def account_answer(overview: selectors.AccountOverview, *, show_fingerprint: bool) -> dict:
     """The account as the API tells it (fingerprints only for who may view PII)."""
-    standing = overview.standing
     return {
         "external_id": overview.account.external_id,
-        "standing": {
-            "restrictions": [
-                {
-                    "action_id": a.pk,
-                    "type": a.action_type,
-                    "type_label": a.text,
-                    "subject": {"kind": a.subject.kind, "external_id": a.subject.external_id},
-                    "policy_section": a.decision.policy_section.code
-                    if a.decision.policy_section
-                    else None,
-                    "case_id": a.case_id,
-                    "starts_at": a.starts_at,
-                    "expires_at": a.expires_at,
-                }
-                for a in standing.restrictions
-            ],
-            "strikes": standing.strikes,
-            "strike_points": standing.strike_points,
-            "open_appeals": standing.open_appeals,
-        },
-        "cases": _page(
-            overview.cases,
-            [
-                {
-                    "id": c.pk,
-                    "subject": {"kind": c.subject.kind, "external_id": c.subject.external_id},
-                    "status": c.status,
-                    "severity": c.severity_code,
-                    "reason": c.reason,
-                    "queue": c.queue.slug,
-                    "created_at": c.created_at,
-                    "resolved_at": c.resolved_at,
-                }
-                for c in overview.cases.object_list
-            ],
-        ),
-        "content": _page(
-            overview.content,
-            [
-                {
-                    "kind": s.kind,
-                    "external_id": s.external_id,
-                    "created_at": s.content_created_at,
-                    "cases": s.case_count or 0,
-                }
-                for s in overview.content.object_list
-            ],
-        ),
+        "standing": _standing_answer(overview.standing),
+        "cases": _cases_answer(overview.cases),
+        "content": _content_answer(overview.content),
         "identifiers": [
             {
                 "id": row.identifier.pk,
@@ -259,20 +287,7 @@ def account_answer(overview: selectors.AccountOverview, *, show_fingerprint: boo
             "by_reason": {r["reason"]: r["n"] for r in overview.reports_made.by_reason},
             "by_outcome": {r["outcome"]: r["n"] for r in overview.reports_made.by_outcome},
         },
-        "timeline": _page(
-            overview.timeline,
-            [
-                {
-                    "at": e.at,
-                    "kind": e.kind,
-                    "label": event_label(e.kind),
-                    "case_id": e.case_id,
-                    "actor": e.actor.get_username() if e.actor_id and e.actor else None,
-                    "detail": event_detail(e),
-                }
-                for e in overview.timeline.object_list
-            ],
-        ),
+        "timeline": _timeline_answer(overview.timeline),
         "clusters": [{"id": c.pk, "name": c.name, "status": c.status} for c in overview.clusters],
     }
 
