@@ -60,7 +60,8 @@ class LinkedAccountRow:
 
 @dataclass
 class InvestigationView:
-    """A file as its reader sees it: only the links they may see."""
+    """A file as its reader sees it: only the links they may see (and no count of the
+    others, which would tell that something hidden is there)."""
 
     investigation: Investigation
     accounts: list[LinkedAccountRow] = field(default_factory=list)
@@ -69,7 +70,6 @@ class InvestigationView:
     notes: list[InvestigationNote] = field(default_factory=list)
     members: list = field(default_factory=list)
     can_edit: bool = False
-    hidden_links: int = 0
 
 
 def _standing(actor, account_ids: list[int]) -> dict[int, dict]:
@@ -107,11 +107,6 @@ def investigation_view(*, actor, investigation: Investigation) -> InvestigationV
         .prefetch_related(_latest_decisions())
         .order_by("-created_at", "-pk")
     )
-    linked = (
-        investigation.accounts.count()
-        + investigation.clusters.count()
-        + investigation.cases.count()
-    )
     return InvestigationView(
         investigation=investigation,
         accounts=[LinkedAccountRow(a, standing.get(a.pk, {})) for a in accounts],
@@ -120,7 +115,6 @@ def investigation_view(*, actor, investigation: Investigation) -> InvestigationV
         notes=list(investigation.notes.select_related("author")),
         members=list(investigation.members.order_by("username")),
         can_edit=can_edit_investigation(actor, investigation),
-        hidden_links=linked - len(accounts) - len(clusters) - len(cases),
     )
 
 
