@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -19,6 +20,7 @@ from investigations.selectors.clusters import (
     cluster_summary,
 )
 from investigations.services.clusters import check_manage_clusters, cluster_create
+from investigations.visibility import can_investigate
 from tsops.json_input import StrictJsonInput
 
 PAGE_SIZE = 50
@@ -89,9 +91,15 @@ class ClusterListApi(APIView):
             OpenApiParameter("sort", enum=list(SORTS), required=False),
             OpenApiParameter("page", int, required=False),
         ],
-        responses={200: ClusterPageSerializer},
+        responses={
+            200: ClusterPageSerializer,
+            400: OpenApiResponse(description="A filter out of its values, named"),
+            403: OpenApiResponse(description="The role does not read clusters"),
+        },
     )
     def get(self, request):
+        if not can_investigate(request.user):
+            raise PermissionDenied("Your role does not read clusters.")
         params = request.query_params
         errors = {}
         for name, allowed in (("status", STATUSES), ("origin", ORIGINS), ("sort", SORTS)):

@@ -452,6 +452,29 @@ def test_members_are_added_and_removed_by_hand(ring, platform_account, analyst, 
         services.cluster_members_add(actor=associate, cluster_id=ring.pk, members=["ring-1"])
 
 
+def test_the_api_lists_clusters_by_status_and_refuses_bad_filters(
+    ring, analyst, senior, support_agent, api_client_for, django_assert_max_num_queries
+):
+    services.cluster_dismiss(
+        actor=senior, cluster_id=ring.pk, reason="Family sharing devices.", version=1
+    )
+    api = api_client_for(analyst)
+    assert api.get("/api/v1/clusters?status=open").json()["results"] == []
+    body = api.get("/api/v1/clusters?status=dismissed").json()
+    assert [c["id"] for c in body["results"]] == [ring.pk]
+    assert body["results"][0]["size"] == 4 and body["results"][0]["status"] == "dismissed"
+    detail = api.get(f"/api/v1/clusters/{ring.pk}").json()
+    assert detail["status_changed_by"] == "grace_senior"
+    assert detail["status_reason"] == "Family sharing devices."
+    assert {m["external_id"] for m in detail["members"]} == {f"ring-{n}" for n in range(1, 5)}
+    assert all(m["role"] == "account" for m in detail["members"])
+    bad = api.get("/api/v1/clusters?status=closed&sort=name")
+    assert bad.status_code == 400
+    assert set(bad.json()["error"]["fields"]) == {"status", "sort"}
+    assert api.get("/api/v1/clusters/999999").status_code == 404
+    assert api_client_for(support_agent).get("/api/v1/clusters").status_code == 403
+
+
 # --- Console ---------------------------------------------------------------------------------
 
 
