@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from cases.intake import report_submit_batch
@@ -288,12 +288,7 @@ def _visible_members(actor, cluster: Cluster, plan: WavePlan | None) -> list[Mem
         for m in members
     }
     seen_accounts = visible_account_ids(actor, accounts - {None})
-    open_cases = {
-        c.subject_id: c
-        for c in Case.objects.filter(subject_id__in=[m.subject_id for m in members])
-        .exclude(status=Case.Status.RESOLVED)
-        .select_related("queue", "claimed_by")
-    }
+    open_cases = _open_cases_by_member([m.subject_id for m in members])
     seen_cases = set(
         visible_cases(actor)
         .filter(pk__in=[c.pk for c in open_cases.values()])
@@ -705,16 +700,31 @@ def _members_one_by_one(wave: Wave, plan: WavePlan, ids: list[int]) -> None:
             )
 
 
-def _lock_open_cases(subject_ids: list[int]) -> dict[int, Case]:
-    """The members' open cases, locked in id order (two waves never deadlock)."""
-    cases = (
-        Case.objects.select_for_update(of=("self",))
-        .filter(subject_id__in=subject_ids)
-        .exclude(status=Case.Status.RESOLVED)
-        .select_related("subject", "subject__owner", "queue", "claimed_by")
-        .order_by("pk")
+def _open_cases_by_member(subject_ids, *, lock: bool = False) -> dict[int, Case]:
+    """Each member's open case: its own; for an account without one, the oldest open case on
+    content it owns that is no member itself (an account action decided there acts on the
+    account, as an analyst would ban from the reported post). Locked in id order when asked
+    (two waves never deadlock)."""
+    ids = set(subject_ids)
+    cases = Case.objects.filter(Q(subject_id__in=ids) | Q(subject__owner_id__in=ids)).exclude(
+        status=Case.Status.RESOLVED
     )
-    return {case.subject_id: case for case in cases}
+    if lock:
+        cases = cases.select_for_update(of=("self",))
+    cases = cases.select_related("subject", "subject__owner", "queue", "claimed_by").order_by("pk")
+    own: dict[int, Case] = {}
+    owned: dict[int, Case] = {}
+    for case in cases:
+        if case.subject_id in ids:
+            own[case.subject_id] = case
+        else:
+            owned.setdefault(case.subject.owner_id, case)
+    return {**owned, **own}
+
+
+def _lock_open_cases(subject_ids: list[int]) -> dict[int, Case]:
+    """The members' open cases (:func:`_open_cases_by_member`), locked."""
+    return _open_cases_by_member(subject_ids, lock=True)
 
 
 def _open_missing_cases(wave: Wave, plan: WavePlan, members: list[WaveMember]) -> dict[int, str]:
