@@ -286,3 +286,21 @@ def test_the_kpi_is_the_share_of_suspects_a_decision_confirmed(platform_account,
     earlier = today - timedelta(days=3)
     none = kpi_report(actor=senior, date_from=earlier, date_to=earlier)["kpis"]
     assert none["evasion_confirmed"]["value"] is None
+
+
+def test_the_kpi_counts_a_restricted_suspect_only_for_its_team(platform_account, senior):
+    team_senior = make_member("cs_lead", roles.SENIOR, ("child-safety",))
+    _actioned(platform_account, senior, "acct-banned", {"device": "dev-9"}, BAN)
+    hidden = make_case(
+        platform_account,
+        reason="child_safety",
+        subject={"kind": "content", "external_id": "post-cs-1", "owner_id": "acct-cs-1"},
+        identifiers=[{"kind": "device", "value": "dev-9"}],
+    )
+    assert hidden.restricted
+    assert CaseLink.objects.filter(from_case=hidden, kind=CaseLink.Kind.EVASION_SUSPECT).exists()
+    today = timezone.localdate()
+    outside = kpi_report(actor=senior, date_from=today, date_to=today)["kpis"]
+    inside = kpi_report(actor=team_senior, date_from=today, date_to=today)["kpis"]
+    assert outside["evasion_confirmed"]["n"] == 0
+    assert inside["evasion_confirmed"]["n"] == 1
