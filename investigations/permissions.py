@@ -42,6 +42,14 @@ def can_view_accounts(user) -> bool:
     return user.is_authenticated and has_capability(user, "investigate_accounts")
 
 
+def check_view_accounts(user) -> None:
+    """Refuse (403) whoever may not investigate accounts, before any account is looked up."""
+    from django.core.exceptions import PermissionDenied
+
+    if not can_view_accounts(user):
+        raise PermissionDenied("Your role does not investigate accounts.")
+
+
 def can_reveal_account_identifier(user) -> bool:
     """Reveal a masked identifier's fingerprint on an account page, recording a reason
     (associates); those who may view PII see it without asking."""

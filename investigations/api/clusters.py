@@ -163,5 +163,7 @@ class ClusterDetailApi(APIView):
         },
     )
     def get(self, request, cluster_id: int):
+        if not can_investigate(request.user):
+            raise PermissionDenied("Your role does not read clusters.")
         detail = cluster_detail(actor=request.user, cluster_id=cluster_id)
         return Response(cluster_describe(detail))

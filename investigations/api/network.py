@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from investigations.permissions import check_view_accounts
 from investigations.selectors.network import (
     KINDS,
     MAX_HOPS,
@@ -91,6 +92,7 @@ class AccountNetworkApi(APIView):
         },
     )
     def get(self, request, external_id: str):
+        check_view_accounts(request.user)
         account = account_get_for(actor=request.user, external_id=external_id)
         query = network_query_parse(request.query_params)
         network = account_network(actor=request.user, account=account, query=query)

@@ -53,9 +53,10 @@ class ClusterEnforcementApi(APIView):
         },
     )
     def post(self, request, cluster_id: int):
-        # Who may is answered before the body is read (404, then 403, then 400).
-        cluster_get_for(actor=request.user, cluster_id=cluster_id)
+        # Who may is answered before the cluster is looked up and the body read (403, then
+        # 404, then 400), as on the wave page.
         check_run_waves(request.user)
+        cluster_get_for(actor=request.user, cluster_id=cluster_id)
         serializer = WaveInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -162,6 +162,10 @@ def cluster_create_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def cluster_status(request: HttpRequest, cluster_id: int) -> HttpResponse:
     """Dismiss or reopen a cluster, saying why (the version guards against a stale page)."""
+    # Who may comes before what was sent: 404 for a cluster out of sight, then 403.
+    cluster_get_for(actor=request.user, cluster_id=cluster_id)
+    if not can_manage_clusters(request.user):
+        raise PermissionDenied("Your role may read clusters but not dismiss or reopen them.")
     action = request.POST.get("action", "")
     change = {"dismiss": services.cluster_dismiss, "reopen": services.cluster_reopen}.get(action)
     version = request.POST.get("version", "")

@@ -86,7 +86,7 @@ def _table(data: dict) -> dict:
     return {"accounts": accounts, "hubs": hubs, "edges": edges}
 
 
-@console_view()
+@console_view("investigate_accounts")
 @require_GET
 def account_network(request: HttpRequest, external_id: str) -> HttpResponse:
     account = account_get_for(actor=request.user, external_id=external_id)
@@ -142,7 +142,7 @@ def account_network_read(request: HttpRequest, account, query: dict) -> Network:
     return network
 
 
-@console_view()
+@console_view("investigate_accounts")
 @require_GET
 def account_network_data(request: HttpRequest, external_id: str) -> JsonResponse:
     """The same network as JSON, for the page's click-to-expand (same parameters)."""

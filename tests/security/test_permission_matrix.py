@@ -166,6 +166,40 @@ VARIANTS: dict[frozenset[str], dict] = {
         "std": lambda w: {"template_id": _response_template(w).pk},
         "missing": lambda w: {"template_id": MISSING},
     },
+    frozenset({"external_id"}): {
+        "std": lambda w: {"external_id": w.account_std.external_id},
+        "restricted": lambda w: {"external_id": w.account_restricted.external_id},
+        "missing": lambda w: {"external_id": "no-such-account"},
+    },
+    frozenset({"external_id", "identifier_id"}): {
+        "std": lambda w: {
+            "external_id": w.account_std.external_id,
+            "identifier_id": w.identifier_std.pk,
+        },
+        "restricted": lambda w: {
+            "external_id": w.account_restricted.external_id,
+            "identifier_id": w.account_restricted.identifiers.get().pk,
+        },
+        # A visible account with the hidden account's identifier: a pair that does not exist.
+        "mixed": lambda w: {
+            "external_id": w.account_std.external_id,
+            "identifier_id": w.account_restricted.identifiers.get().pk,
+        },
+    },
+    frozenset({"cluster_id"}): {
+        "std": _ids(cluster_id="cluster_std"),
+        "restricted": _ids(cluster_id="cluster_restricted"),
+        "missing": lambda w: {"cluster_id": MISSING},
+    },
+    frozenset({"wave_id"}): {
+        "std": _ids(wave_id="wave_std"),
+        "missing": lambda w: {"wave_id": MISSING},
+    },
+    frozenset({"investigation_id"}): {
+        "std": _ids(investigation_id="investigation_std"),
+        "restricted": _ids(investigation_id="investigation_restricted"),
+        "missing": lambda w: {"investigation_id": MISSING},
+    },
     frozenset({"job_id"}): {
         "std": _ids(job_id="job_std"),
         "missing": lambda w: {"job_id": MISSING},
@@ -224,10 +258,13 @@ class Rule:
     order: str = "gate"
     body: object = None
     query: str = ""
-    cells: dict[tuple[str, str | None], object] = field(default_factory=dict)
+    cells: dict[tuple, object] = field(default_factory=dict)
     scopes: dict[str, str | None] = field(default_factory=dict)
     public: object = None
     api: bool = False
+    # Per method, who the capability lets through when it differs from ``may`` (a list that
+    # every investigator reads and fewer write).
+    method_may: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _rule(methods, may, *, sees=None, order=None, **kwargs) -> Rule:
@@ -268,6 +305,15 @@ GET_POST = ("GET", "POST")
 # Spam cases (unclaimed, claimed by someone else, claimed by the associate); the child-safety
 # case.
 CASES = objects(std=WORKERS, restricted=CS, claimed=WORKERS, associates=WORKERS)
+# Above the case: accounts follow their cases; an open cluster is every investigator's, the
+# team's cluster the team's; the wave is its requester's (the analyst's) and the seniors';
+# the open file its owner's (the senior) and member's (the analyst), the team's file the team
+# member's.
+INVESTIGATORS = WORKERS | TEAMS
+ACCOUNTS = objects(std=WORKERS, restricted=CS)
+CLUSTERS = objects(std=WORKERS | TEAMS, restricted=CS)
+WAVES = objects(std=ANALYSTS)
+FILES = objects(std=ANALYSTS, restricted=CS)
 
 
 def reason(w, kw) -> dict:
@@ -515,6 +561,51 @@ TABLE: dict[str, Rule] = {
     "workspace:override-grant": page(SENIORS, methods=POST),
     "workspace:case-presence": page(methods=POST, sees=CASES),
     "workspace:queue-presence": page(sees=CASES),
+    # --- Above the case (accounts, networks, clusters, waves, investigation files) -------------
+    # Investigators (workers and team members) open the accounts they can see a case of: the
+    # standard account's only case is the spam queue's, the hidden account's only case the
+    # child-safety team's. Associates reveal a masked identifier with a reason.
+    "investigations:account-search": page(INVESTIGATORS),
+    "investigations:account": page(INVESTIGATORS, sees=ACCOUNTS),
+    # Team members see identifiers masked and have no reveal (as on the case page).
+    "investigations:account-identifier-reveal": page(
+        INVESTIGATORS,
+        methods=POST,
+        sees=objects(std=WORKERS, restricted=CS, mixed=NOBODY),
+        body=reason,
+        cells={(CHILD_SAFETY, "restricted"): 403},
+    ),
+    "investigations:account-network": page(INVESTIGATORS, sees=ACCOUNTS),
+    "investigations:account-network-data": page(INVESTIGATORS, sees=ACCOUNTS),
+    # Every investigator reads clusters; analysts, seniors and team members build and dismiss
+    # them. The team's cluster is its own.
+    "investigations:cluster-list": page(INVESTIGATORS),
+    "investigations:cluster-create": page(ANALYSTS | TEAMS, methods=GET_POST),
+    "investigations:cluster-detail": page(INVESTIGATORS, sees=CLUSTERS),
+    "investigations:cluster-network": page(INVESTIGATORS, sees=CLUSTERS),
+    "investigations:cluster-status": page(
+        INVESTIGATORS,
+        methods=POST,
+        sees=CLUSTERS,
+        cells={(ASSOCIATE, "std"): 403},  # associates read clusters only
+    ),
+    # Waves: analysts and seniors run them on the clusters they see; a severe wave waits for a
+    # senior who did not ask for it (the analyst asked for the matrix's wave).
+    "investigations:wave-new": page(ANALYSTS, methods=GET_POST, sees=CLUSTERS),
+    "investigations:wave-list": page(ANALYSTS),
+    "investigations:wave-detail": page(sees=WAVES),
+    "investigations:wave-progress": page(sees=WAVES),
+    "investigations:wave-approve": page(SENIORS, methods=POST, sees=WAVES),
+    "investigations:wave-reject": page(SENIORS, methods=POST, sees=WAVES, body=reason),
+    # Investigation files: seniors open them; the owner and members see them, a restricted
+    # file only its team's members.
+    "investigations:investigation-list": page(CONSOLE - {SUPPORT}),
+    "investigations:investigation-create": page(SENIORS, methods=GET_POST),
+    "investigations:investigation-detail": page(sees=FILES),
+    "investigations:investigation-edit": page(methods=POST, sees=FILES),
+    "investigations:investigation-links": page(methods=POST, sees=FILES),
+    "investigations:investigation-note-add": page(methods=POST, sees=FILES),
+    "investigations:investigation-report": page(sees=FILES),
     # --- REST API ------------------------------------------------------------------------------
     "api:me": api({"GET": None}, ROLES),
     "api:access-log": api({"GET": "metrics:read"}, SENIORS),
@@ -633,6 +724,27 @@ TABLE: dict[str, Rule] = {
     "api:qa-pass-rates": api({"GET": "qa:read"}, ROLES),
     "api:calibration-session-list": api({"GET": "qa:read"}, ROLES),
     "api:calibration-results": api({"GET": "qa:read"}, sees=objects(std={SENIOR, ANALYST})),
+    "api:account-detail": api({"GET": "cases:read"}, INVESTIGATORS, sees=ACCOUNTS),
+    "api:account-network": api({"GET": "cases:read"}, INVESTIGATORS, sees=ACCOUNTS),
+    "api:cluster-list": api(
+        {"GET": "cases:read", "POST": "cases:write"},
+        INVESTIGATORS,
+        method_may={"POST": ANALYSTS | TEAMS},
+    ),
+    "api:cluster-detail": api({"GET": "cases:read"}, INVESTIGATORS, sees=CLUSTERS),
+    "api:cluster-enforcement": api({"POST": "cases:write"}, ANALYSTS, sees=CLUSTERS),
+    "api:wave-detail": api({"GET": "cases:read"}, sees=WAVES),
+    "api:investigation-list": api(
+        {"GET": "cases:read", "POST": "cases:write"},
+        CONSOLE - {SUPPORT},
+        method_may={"POST": SENIORS},
+    ),
+    # Members read a file; its owner (and members who may open files) change it.
+    "api:investigation-detail": api(
+        {"GET": "cases:read", "PATCH": "cases:write"},
+        sees=FILES,
+        cells={(ANALYST, "std", "PATCH"): 403, (CHILD_SAFETY, "restricted", "PATCH"): 403},
+    ),
     "api:metrics-kpis": api({"GET": "metrics:read"}, SENIORS),
     "api:metrics-transparency-report": api({"GET": "metrics:read"}, SENIORS),
 }
@@ -658,10 +770,13 @@ def expected(rule: Rule, actor: str, method: str, variant: str | None):
             return 403
     elif actor not in CONSOLE:
         return 403
+    if (actor, variant, method) in rule.cells:
+        return rule.cells[(actor, variant, method)]
     if (actor, variant) in rule.cells:
         return rule.cells[(actor, variant)]
     sees = variant is None or actor in rule.sees.get(variant, NOBODY)
-    may = rule.may is None or actor in rule.may
+    may_set = rule.method_may.get(method, rule.may)
+    may = may_set is None or actor in may_set
     if rule.order == "gate" and not may:
         return 403
     if not sees:
