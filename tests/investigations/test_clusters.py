@@ -556,6 +556,8 @@ def test_a_run_while_another_holds_the_lock_does_nothing(platform_account):
             cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [services.LOCK_NAME])
         assert services.clusters_find() == {"ran": False}
         assert not Cluster.objects.exists()
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [services.LOCK_NAME])
     finally:
         other.close()
     assert services.clusters_find()["ran"]
