@@ -16,3 +16,14 @@ def network_view_record(*, actor, account: Subject, query: dict, request=None) -
         request=request,
         detail={"view": "network", **query},
     )
+
+
+def cluster_network_view_record(*, actor, cluster, request=None) -> AccessLog:
+    """Log that ``actor`` looked at the graph of ``cluster``'s members."""
+    return access_log_record(
+        actor=actor,
+        action=AccessLog.Action.VIEWED,
+        obj=cluster,
+        request=request,
+        detail={"view": "cluster_network"},
+    )

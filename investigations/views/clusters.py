@@ -25,6 +25,7 @@ from investigations.selectors.clusters import (
     cluster_member_ids,
 )
 from investigations.services import clusters as services
+from investigations.services.network import cluster_network_view_record
 from investigations.visibility import cluster_get_for
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
@@ -123,7 +124,9 @@ def _graph(request: HttpRequest, cluster: Cluster) -> dict:
 def cluster_network(request: HttpRequest, cluster_id: int) -> JsonResponse:
     """The graph of the cluster's visible members and what they share (JSON)."""
     cluster = cluster_get_for(actor=request.user, cluster_id=cluster_id)
-    return JsonResponse(_graph(request, cluster))
+    graph = _graph(request, cluster)
+    cluster_network_view_record(actor=request.user, cluster=cluster, request=request)
+    return JsonResponse(graph)
 
 
 def _members_from(request: HttpRequest) -> list[str]:

@@ -561,3 +561,18 @@ def test_a_run_while_another_holds_the_lock_does_nothing(platform_account):
     finally:
         other.close()
     assert services.clusters_find()["ran"]
+
+
+def test_looking_at_a_cluster_s_graph_is_in_the_access_log(ring, analyst, client):
+    from tsops.models import AccessLog
+
+    client.force_login(analyst)
+    response = client.get(f"/clusters/{ring.pk}/network.json")
+    assert response.status_code == 200
+    assert response.json()["nodes"]
+    entry = AccessLog.objects.get(object_type="investigations.cluster", object_id=str(ring.pk))
+    assert (entry.actor, entry.action, entry.detail["view"]) == (
+        analyst,
+        AccessLog.Action.VIEWED,
+        "cluster_network",
+    )
