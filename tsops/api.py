@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tsops import jobs, selectors
-from tsops.errors import ConflictError, HiddenObject
+from tsops.errors import ConflictError, HiddenObject, UnknownReferences
 from tsops.models import AccessLog, ApiKey, Job
 from tsops.permissions import role_of, teams_of
 from tsops.services import access_denied_record
@@ -83,6 +83,11 @@ def exception_handler(exc, context):
     """Answer every API error as ``{"error": {"status", "code", "message", "fields"?}}``."""
     if isinstance(exc, ConflictError):
         exc = Conflict(str(exc))
+    elif isinstance(exc, UnknownReferences):
+        fields = _django_validation_detail(exc)
+        exc = exceptions.NotFound(
+            {"detail": f"Nothing you may see: {', '.join(sorted(fields))}.", "fields": fields}
+        )
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     elif isinstance(exc, Http404):

@@ -1,5 +1,6 @@
 """Domain errors shared by every app; the API answers them with one status each."""
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 
@@ -19,3 +20,10 @@ class HiddenObject(Http404):
         self.actor = actor
         self.object_type = obj._meta.label_lower
         self.object_id = str(obj.pk)
+
+
+class UnknownReferences(ValidationError):
+    """Input naming objects (accounts, clusters, cases) that do not exist or the actor may not
+    see, each under its field. Forms show it like any field error; the API answers 404 with
+    the fields named: the request is well-formed, it names nothing the caller can reach (and
+    a hidden object answers exactly like a missing one)."""

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,17 +27,33 @@ from investigations.selectors.clusters import (
 from investigations.services.clusters import check_manage_clusters, cluster_create
 from investigations.visibility import can_investigate
 from tsops.json_input import StrictJsonInput
+from tsops.schema import NOT_BLANK_PATTERN
 
 PAGE_SIZE = 50
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "maxLength": 200, "pattern": NOT_BLANK_PATTERN},
+        "minItems": 2,
+        "uniqueItems": True,
+        "description": "External ids of accounts the caller may see (at least two, each once)",
+    }
+)
+class MemberIdsField(serializers.ListField):
+    """Account ids, each once (a repeated id is refused: two members are two accounts)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Each account once.")
+        return value
+
+
 class ClusterInputSerializer(StrictJsonInput, serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    members = serializers.ListField(
-        child=serializers.CharField(max_length=200),
-        min_length=2,
-        help_text="External ids of accounts the caller may see (at least two)",
-    )
+    members = MemberIdsField(child=serializers.CharField(max_length=200), min_length=2)
 
 
 class ClusterSummarySerializer(serializers.Serializer):
@@ -105,7 +126,8 @@ class ClusterListApi(APIView):
         for name, allowed in (("status", STATUSES), ("origin", ORIGINS), ("sort", SORTS)):
             if params.get(name) and params[name] not in allowed:
                 errors[name] = [f"One of: {', '.join(allowed)}."]
-        page_number = params.get("page", "1")
+        # Blank is left out, as HTML forms send it (the schema says allowEmptyValue).
+        page_number = params.get("page") or "1"
         if not page_number.isdigit() or int(page_number) < 1:
             errors["page"] = ["A page number from 1."]
         if errors:
@@ -134,6 +156,10 @@ class ClusterListApi(APIView):
             201: ClusterDetailSerializer,
             400: OpenApiResponse(description="Invalid input, each error under its field"),
             403: OpenApiResponse(description="Not allowed to build clusters"),
+            404: OpenApiResponse(
+                description="A member names no account the caller may see (named under "
+                "`fields.members`)"
+            ),
         },
     )
     def post(self, request):

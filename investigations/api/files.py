@@ -154,8 +154,12 @@ class InvestigationListApi(APIView):
         request=InvestigationCreateSerializer,
         responses={
             201: InvestigationDetailSerializer,
-            400: OpenApiResponse(description="Invalid input, or a link you may not see"),
+            400: OpenApiResponse(description="Invalid input, each error under its field"),
             403: OpenApiResponse(description="Only seniors open investigations"),
+            404: OpenApiResponse(
+                description="A link names no account, cluster or case the caller may see "
+                "(named under `fields`)"
+            ),
         },
     )
     def post(self, request):

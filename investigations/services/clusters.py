@@ -41,7 +41,7 @@ from cases.taxonomy import REASONS
 from investigations.models import Cluster, ClusterMember, ClusterScan
 from investigations.permissions import can_manage_clusters
 from investigations.visibility import can_view_cluster, visible_accounts
-from tsops.errors import ConflictError, HiddenObject
+from tsops.errors import ConflictError, HiddenObject, UnknownReferences
 
 LOCK_NAME = "investigations.clusters_find"
 IDENTIFIERS_SCAN = "identifiers"
@@ -734,7 +734,7 @@ def _accounts_for(actor, external_ids: list[str]) -> dict[str, Subject]:
     unknown = [e for e in external_ids if e not in found]
     if unknown:
         shown = ", ".join(unknown[:20]) + (" …" if len(unknown) > 20 else "")
-        raise ValidationError({"members": f"Unknown accounts: {shown}."})
+        raise UnknownReferences({"members": f"Unknown accounts: {shown}."})
     return found
 
 

@@ -28,7 +28,7 @@ from investigations.visibility import (
     visible_accounts,
     visible_clusters,
 )
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, UnknownReferences
 from tsops.models import AccessLog
 from tsops.permissions import has_capability
 from tsops.services import access_log_record
@@ -102,7 +102,7 @@ def _resolve(actor, links: Links) -> _Resolved:
     if missing:
         errors["cases"] = f"No case you may see: {', '.join(missing)}."
     if errors:
-        raise ValidationError(errors)
+        raise UnknownReferences(errors)
     return _Resolved(list(accounts.values()), list(clusters.values()), list(cases.values()))
 
 

@@ -346,7 +346,7 @@ def test_an_analyst_builds_a_cluster_by_hand_through_the_api(ring, analyst, api_
     assert cluster.history.first().history_user == analyst
 
 
-def test_a_hand_made_cluster_with_an_unknown_or_hidden_member_is_a_400_naming_it(
+def test_a_hand_made_cluster_with_an_unknown_or_hidden_member_is_a_404_naming_it(
     ring, platform_account, analyst, api_client_for
 ):
     _post(platform_account, "hidden-acct", 1, "anything", reason="child_safety")
@@ -355,7 +355,8 @@ def test_a_hand_made_cluster_with_an_unknown_or_hidden_member_is_a_400_naming_it
         {"name": "Ring", "members": ["ring-1", "no-such-acct", "hidden-acct"]},
         format="json",
     )
-    assert response.status_code == 400
+    # Well-formed, but it names accounts the caller cannot reach: 404, each named.
+    assert response.status_code == 404
     message = response.json()["error"]["fields"]["members"][0]
     assert "no-such-acct" in message and "hidden-acct" in message
     assert "ring-1" not in message
@@ -364,6 +365,11 @@ def test_a_hand_made_cluster_with_an_unknown_or_hidden_member_is_a_400_naming_it
     )
     assert bad.status_code == 400
     assert set(bad.json()["error"]["fields"]) == {"name", "members"}
+    twice = api_client_for(analyst).post(
+        "/api/v1/clusters", {"name": "Ring", "members": ["ring-1", "ring-1"]}, format="json"
+    )
+    assert twice.status_code == 400
+    assert twice.json()["error"]["fields"]["members"] == ["Each account once."]
     assert Cluster.objects.count() == 1
 
 

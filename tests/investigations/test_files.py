@@ -193,7 +193,8 @@ def test_a_senior_cannot_link_what_they_cannot_see(senior, ring, api_client_for)
         {"title": "Curious", "cases": [hidden.pk], "accounts": ["acct-hidden", "acct-ring-0"]},
         format="json",
     )
-    assert response.status_code == 400
+    # Answered like links to nothing at all: 404, each one named.
+    assert response.status_code == 404
     fields = response.json()["error"]["fields"]
     assert f"#{hidden.pk}" in fields["cases"][0]
     assert "acct-hidden" in fields["accounts"][0] and "acct-ring-0" not in fields["accounts"][0]
