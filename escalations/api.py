@@ -136,11 +136,18 @@ class EscalationListApi(APIView):
 
     @extend_schema(
         operation_id="v1_escalations_list",
-        parameters=[OpenApiParameter("team", str), OpenApiParameter("status", str)],
+        parameters=[
+            OpenApiParameter("team", str),
+            OpenApiParameter("status", str, enum=Escalation.Status.values),
+        ],
         responses=inline_serializer("EscalationList", {"results": EscalationSerializer(many=True)}),
     )
     def get(self, request):
         params = request.query_params
+        if params.get("status") and params["status"] not in Escalation.Status.values:
+            raise serializers.ValidationError(
+                {"status": [f"One of: {', '.join(Escalation.Status.values)}."]}
+            )
         escalations = selectors.escalation_list(
             actor=request.user, team=params.get("team", ""), status=params.get("status", "")
         )[:200]
