@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "metrics",
     "workspace",
     "investigations",
+    "detection",
 ]
 
 MIDDLEWARE = [
