@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from cases.models import Case, Queue, ReportReason, RoutingRule, SLAPolicy
+from cases.models import Case, Queue, ReportReason, SLAPolicy
 from cases.visibility import visible_cases
 from tsops.admin_mixins import ConfigurationAdmin, HistoryAdmin, InspectionAdmin
 
@@ -38,25 +38,6 @@ class ReportReasonAdmin(HistoryAdmin, ConfigurationAdmin):
         "restricted",
     )
     list_filter = ("restricted", "default_queue")
-
-
-@admin.register(RoutingRule)
-class RoutingRuleAdmin(HistoryAdmin, ConfigurationAdmin):
-    list_display = (
-        "position",
-        "name",
-        "enabled",
-        "match_source",
-        "match_reason",
-        "match_subject_kind",
-        "match_detector",
-        "min_score",
-        "queue",
-        "severity",
-        "escalate_team",
-    )
-    list_editable = ("position", "enabled")
-    list_display_links = ("name",)
 
 
 @admin.register(Case)

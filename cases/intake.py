@@ -25,7 +25,7 @@ from cases.identifiers import hash_for_text, identifier_hash, identifier_mask
 from cases.lifecycle import INTAKE_RESTRICT
 from cases.models import Case, CaseLink, Report, Subject
 from cases.permissions import check_submit_reports
-from cases.routing import Route, RoutingContext, deadlines_for
+from cases.routing import Route, RoutingContext, RuleItem, deadlines_for
 from cases.timeline import EventKind
 from cases.validation import CleanReport, validate_report
 from cases.visibility import case_team_grants_add
@@ -114,6 +114,7 @@ class _CasePlan:
     version: int = 1
     created: bool = False
     recurrence_of: int | None = None
+    tags: list = field(default_factory=list)
     reports: list = field(default_factory=list)
     events: list = field(default_factory=list)
 
@@ -195,8 +196,9 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
     # 3. Identifiers, on the account behind each subject.
     _upsert_identifiers(fresh, subject_ids, now)
 
-    # 4. Route every report, then plan each subject's case.
-    routes, by_subject = _route_reports(fresh, subject_ids, context)
+    # 4. The rules engine looks at every report; route each, then plan each subject's case.
+    rules = context.evaluate(_rule_items(fresh, subject_ids), now=now)
+    routes, by_subject = _route_reports(fresh, subject_ids, context, rules.verdicts)
     plans = _plan_cases(actor, by_subject, routes, context, now)
 
     # 5. Reports, idempotent even against a concurrent batch.
@@ -215,6 +217,14 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
     _link_recurrences(plan_list, now)
     _grant_team_visibility([p for p in plan_list if p.restricted])
     _record_history(actor, plan_list)
+    rules.record(
+        actor=actor,
+        placed=[
+            (index, inserted[(clean.source, clean.external_id)], plan.id, plan.restricted)
+            for index, clean, plan in rows
+        ],
+        now=now,
+    )
 
     # 7. The apps above look at what this batch opened (the evasion check).
     if _intake_hooks:
@@ -224,8 +234,8 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
         for hook in _intake_hooks:
             hook(actor=actor, cases=touched, now=now)
 
-    # 8. Routing rules that escalate at intake. No query at all unless a rule matched.
-    _escalate_by_rules(actor, rows, routes, context)
+    # 8. Rules that escalate at intake. No query at all unless a rule matched.
+    _escalate_by_rules(actor, rows, routes)
 
     for index, clean, plan in rows:
         results.append(
@@ -268,22 +278,41 @@ def _already_received(
     return results, fresh
 
 
+def _account_key(clean: CleanReport) -> tuple[str, str] | None:
+    """The account behind a report's subject (the subject itself when it is an account)."""
+    if clean.subject_kind == Subject.Kind.ACCOUNT:
+        return (Subject.Kind.ACCOUNT, clean.subject_external_id)
+    if clean.owner_id:
+        return (Subject.Kind.ACCOUNT, clean.owner_id)
+    return None
+
+
+def _rule_items(fresh, subject_ids) -> list[RuleItem]:
+    items = []
+    for index, clean in fresh:
+        account = _account_key(clean)
+        items.append(
+            RuleItem(
+                index=index,
+                report=clean,
+                subject_id=subject_ids[(clean.subject_kind, clean.subject_external_id)],
+                account_id=subject_ids.get(account) if account else None,
+            )
+        )
+    return items
+
+
 def _route_reports(
     fresh: list[tuple[int, CleanReport]],
     subject_ids: dict[tuple[str, str], int],
     context: RoutingContext,
+    verdicts: dict,
 ) -> tuple[dict[int, Route], dict[int, list[tuple[int, CleanReport]]]]:
     """Each report's route (by batch index), and the reports grouped by subject id."""
     routes: dict[int, Route] = {}
     by_subject: dict[int, list[tuple[int, CleanReport]]] = defaultdict(list)
     for index, clean in fresh:
-        routes[index] = context.route(
-            source=clean.source,
-            reason=clean.reason,
-            subject_kind=clean.subject_kind,
-            detector=clean.detector,
-            score=clean.score,
-        )
+        routes[index] = context.route(reason=clean.reason, verdict=verdicts.get(index))
         by_subject[subject_ids[(clean.subject_kind, clean.subject_external_id)]].append(
             (index, clean)
         )
@@ -346,11 +375,12 @@ def _update_joined_cases(rows, plan_list: list[_CasePlan], now) -> None:
             "claimed_by_id = v.claimed, lease_expires_at = CASE WHEN v.claimed IS NULL "
             "THEN NULL ELSE c.lease_expires_at END, "
             "claimed_at = CASE WHEN v.claimed IS NULL THEN NULL ELSE c.claimed_at END, "
-            "version = v.version, updated_at = %s "
+            "version = v.version, updated_at = %s, "
+            "tags = ARRAY(SELECT jsonb_array_elements_text(v.tags::jsonb)) "
             "FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::bigint[], "
             "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-            "%s::text[], %s::int[], %s::int[]) "
-            "AS v(id, a, h, sev, q, reason, restr, team, fad, rd, status, claimed, version) "
+            "%s::text[], %s::int[], %s::int[], %s::text[]) "
+            "AS v(id, a, h, sev, q, reason, restr, team, fad, rd, status, claimed, version, tags) "
             "WHERE c.id = v.id",
             [
                 now,
@@ -367,6 +397,7 @@ def _update_joined_cases(rows, plan_list: list[_CasePlan], now) -> None:
                 [p.status for p in joined],
                 [p.claimed_by_id for p in joined],
                 [p.version for p in joined],
+                [json.dumps(p.tags) for p in joined],
             ],
         )
 
@@ -396,7 +427,7 @@ def _record_history(actor, plan_list: list[_CasePlan]) -> None:
     history_snapshot(Case, changed, history_type="~", actor=actor, reason="report joined")
 
 
-def _escalate_by_rules(actor, rows, routes: dict[int, Route], context: RoutingContext) -> None:
+def _escalate_by_rules(actor, rows, routes: dict[int, Route]) -> None:
     """Escalate each case a matching rule sends to a team, inside the batch's transaction.
 
     Per case, the most severe of its reports' escalating routes decides (team, severity and
@@ -416,14 +447,13 @@ def _escalate_by_rules(actor, rows, routes: dict[int, Route], context: RoutingCo
         raise RuntimeError(
             "No escalation handler is registered (is the escalations app installed?)"
         )
-    rules = {rule.id: rule for rule in context.rules}
     for case_id in sorted(wanted):
         route, plan = wanted[case_id]
         escalation = _rule_escalators[0](
             case_id=case_id,
             team=route.escalate_team,
             severity=route.severity,
-            rule=rules[route.rule_id],
+            rule=route.escalate_rule,
             submitted_by=actor,
         )
         if escalation is not None:
@@ -568,7 +598,7 @@ def _lock_open_cases(subject_ids: list[int]) -> dict[int, _CasePlan]:
     """The open case of each subject, locked in subject order, as a plan by subject id."""
     open_rows = _fetchall(
         "SELECT id, subject_id, severity, queue_id, reason, restricted, team, "
-        "first_action_due, resolve_due, status, claimed_by_id, version FROM cases_case "
+        "first_action_due, resolve_due, status, claimed_by_id, version, tags FROM cases_case "
         "WHERE subject_id = ANY(%s) AND NOT (status = 'resolved') ORDER BY subject_id FOR UPDATE",
         [subject_ids],
     )
@@ -586,6 +616,7 @@ def _lock_open_cases(subject_ids: list[int]) -> dict[int, _CasePlan]:
             status=row[9],
             claimed_by_id=row[10],
             version=row[11],
+            tags=list(row[12]),
         )
         for row in open_rows
     }
@@ -622,6 +653,7 @@ def _new_case_plans(missing: list[int], by_subject, routes, now) -> list[_CasePl
             recurrence_of=previous.get(subject_id),
         )
         plan.reports = [i for i, _ in items]
+        plan.tags = sorted({tag for i, _ in items for tag in routes[i].tags})
         plan.events.append(
             (
                 EventKind.CASE_CREATED,
@@ -655,10 +687,12 @@ def _insert_cases(new_plans: list[_CasePlan], by_subject, now) -> list[_CasePlan
         "INSERT INTO cases_case (subject_id, status, severity, queue_id, reason, restricted, "
         "team, tags, report_count, automated_count, human_count, first_action_due, "
         "resolve_due, reopen_count, version, created_at, updated_at, search_document) "
-        "SELECT s, 'new', sev, q, r, restr, tm, '{}', a + h, a, h, fad, rd, 0, 1, %s, %s, "
-        "to_tsvector('english', txt) FROM unnest(%s::bigint[], %s::int[], %s::bigint[], "
-        "%s::text[], %s::bool[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-        "%s::text[], %s::int[], %s::int[]) AS t(s, sev, q, r, restr, tm, fad, rd, txt, a, h) "
+        "SELECT s, 'new', sev, q, r, restr, tm, "
+        "ARRAY(SELECT jsonb_array_elements_text(tg::jsonb)), a + h, a, h, fad, rd, "
+        "0, 1, %s, %s, to_tsvector('english', txt) FROM unnest(%s::bigint[], %s::int[], "
+        "%s::bigint[], %s::text[], %s::bool[], %s::text[], %s::timestamptz[], "
+        "%s::timestamptz[], %s::text[], %s::int[], %s::int[], %s::text[]) "
+        "AS t(s, sev, q, r, restr, tm, fad, rd, txt, a, h, tg) "
         "ON CONFLICT (subject_id) WHERE NOT (status = 'resolved') DO NOTHING "
         "RETURNING id, subject_id",
         [
@@ -675,6 +709,7 @@ def _insert_cases(new_plans: list[_CasePlan], by_subject, now) -> list[_CasePlan
             texts,
             automated,
             human,
+            [json.dumps(p.tags) for p in new_plans],
         ],
     )
     if len(created) != len(new_plans):
@@ -694,6 +729,12 @@ def _join_reports(plan: _CasePlan, items, routes, context, now) -> None:
     """Reports joining an open case may raise its severity (never lower it) and restrict it."""
     plan.version += 1
     plan.reports = []
+    added = sorted({tag for index, _ in items for tag in routes[index].tags} - set(plan.tags))
+    if added:
+        plan.events.append(
+            (EventKind.CASE_TAGGED, {"before": plan.tags, "after": plan.tags + added})
+        )
+        plan.tags = plan.tags + added
     for index, _ in items:
         route = routes[index]
         if route.restricted and not plan.restricted:

@@ -129,35 +129,6 @@ class ReportReason(HistoryModel):
         return self.code
 
 
-class RoutingRule(HistoryModel):
-    """Chooses queue and severity for an incoming report; the first enabled match wins.
-
-    Empty match fields match anything; ``min_score`` applies to automated flags.
-    """
-
-    position = models.PositiveIntegerField(default=100, help_text="Lower runs first")
-    name = models.CharField(max_length=100)
-    enabled = models.BooleanField(default=True)
-    match_source = models.CharField(max_length=20, blank=True)
-    match_reason = models.CharField(max_length=40, blank=True)
-    match_subject_kind = models.CharField(max_length=20, blank=True)
-    match_detector = models.CharField(max_length=100, blank=True)
-    min_score = models.FloatField(null=True, blank=True)
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
-    severity = models.PositiveSmallIntegerField(choices=Severity.choices, null=True, blank=True)
-    escalate_team = models.CharField(
-        max_length=50,
-        blank=True,
-        help_text="Team slug: matching reports' cases are escalated to it at intake",
-    )
-
-    class Meta:
-        ordering = ["position", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.position}: {self.name}"
-
-
 class Subject(HistoryModel):
     """What was reported: an account, content item, message, listing or profile.
 

@@ -35,6 +35,12 @@ class EventKind(models.TextChoices):
     # Written at intake (investigations.services.evasion): the account shares a strong
     # identifier with an account under an active suspension or ban.
     EVASION_SUSPECTED = "EVASION_SUSPECTED", "Evasion suspect"
+    # Written by detection rules: an automated action scheduled, proposed, applied or called
+    # off before it was applied.
+    RULE_ACTION_SCHEDULED = "RULE_ACTION_SCHEDULED", "Automated action scheduled"
+    RULE_ACTION_PROPOSED = "RULE_ACTION_PROPOSED", "Rule proposed an action"
+    RULE_ACTION_APPLIED = "RULE_ACTION_APPLIED", "Automated action applied"
+    RULE_ACTION_CANCELLED = "RULE_ACTION_CANCELLED", "Automated action called off"
     NOTE_ADDED = "NOTE_ADDED", "Note added"
     EVIDENCE_ADDED = "EVIDENCE_ADDED", "Evidence added"
     EVIDENCE_REVEALED = "EVIDENCE_REVEALED", "Sensitive evidence revealed"

@@ -78,3 +78,273 @@ class Alert(HistoryModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.title}"
+
+
+# --- Rules ------------------------------------------------------------------------------------
+
+
+class Rule(HistoryModel):
+    """A named detection rule: versions of an expression over a report, with effects.
+
+    ``active_version`` applies its effects to live intake while the rule is active;
+    ``shadow_version`` is evaluated on live intake beside it with outcomes recorded and no
+    effect (a candidate for the next activation, or the whole rule while it is in shadow).
+    ``state`` is the rule's lifecycle: draft (nothing runs), shadow (only a shadow version
+    runs), active, paused (it ran away: nothing runs until a senior resumes it), retired.
+    ``position`` orders rules where the first match decides (routing). ``pending_*`` holds a
+    senior's request to activate a version with automated actions until a second senior
+    confirms it (four-eyes).
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SHADOW = "shadow", "Shadow"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        RETIRED = "retired", "Retired"
+
+    TRANSITIONS: dict[str, set[str]] = {
+        State.DRAFT: {State.SHADOW, State.ACTIVE, State.RETIRED},
+        State.SHADOW: {State.DRAFT, State.ACTIVE, State.RETIRED},
+        State.ACTIVE: {State.SHADOW, State.PAUSED, State.RETIRED},
+        State.PAUSED: {State.ACTIVE, State.RETIRED},
+        State.RETIRED: {State.DRAFT},
+    }
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
+    position = models.PositiveIntegerField(default=100, help_text="Lower runs first")
+    active_version = models.ForeignKey(
+        "RuleVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    shadow_version = models.ForeignKey(
+        "RuleVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    state_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    paused_reason = models.TextField(blank=True)
+    pending_version = models.ForeignKey(
+        "RuleVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    pending_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    pending_at = models.DateTimeField(null=True, blank=True)
+    legacy_routing_rule = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The routing rule this rule was migrated from"
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["state", "position"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def condition_text(self) -> str:
+        """The live condition in words (what an escalation it raises quotes)."""
+        version = self.active_version or self.shadow_version
+        return version.expression if version else ""
+
+
+class RuleVersion(models.Model):
+    """One immutable version of a rule: its expression, effects, and who wrote it and why."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    expression = models.TextField()
+    effects = models.JSONField(default=list)
+    cost = models.PositiveIntegerField(default=0, help_text="The expression's estimated cost")
+    note = models.TextField(help_text="Why this version")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["rule", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "number"], name="rule_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} v{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("A rule version is immutable: write a new version.")
+        super().save(*args, **kwargs)
+
+    @property
+    def has_actions(self) -> bool:
+        return any(effect.get("type") == "action" for effect in self.effects)
+
+
+class RuleHit(models.Model):
+    """A version matched a report at intake: live (its effects applied) or shadow (recorded
+    only). ``effects`` are what it applied or would have applied."""
+
+    class Mode(models.TextChoices):
+        LIVE = "live", "Live"
+        SHADOW = "shadow", "Shadow"
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="hits")
+    version = models.ForeignKey(RuleVersion, on_delete=models.CASCADE, related_name="hits")
+    report = models.ForeignKey("cases.Report", on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="+")
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    effects = models.JSONField(default=list)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["rule", "mode", "at"]),
+            models.Index(fields=["version", "mode"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mode} hit of rule {self.rule_id} on report {self.report_id}"
+
+
+class RuleSnooze(models.Model):
+    """A rule silenced for one subject (an account or an item) until a date, with who and why."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="snoozes")
+    subject = models.ForeignKey("cases.Subject", on_delete=models.CASCADE, related_name="+")
+    until = models.DateTimeField()
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lifted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["subject", "until"])]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} snoozed for subject {self.subject_id} until {self.until}"
+
+
+class RuleAction(HistoryModel):
+    """An enforcement action a rule asked for on a case.
+
+    Low-impact action types listed in ``TSOPS_RULE_AUTO_ACTIONS`` are *scheduled*: applied as
+    an automated decision at ``due_at`` unless a human intervened first (claimed or decided
+    the case, or cancelled it). Anything else is *proposed*: shown on the case for a human to
+    take or dismiss.
+    """
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        PROPOSED = "proposed", "Proposed for approval"
+        APPLIED = "applied", "Applied"
+        CANCELLED = "cancelled", "Cancelled"
+        DISMISSED = "dismissed", "Dismissed"
+        TAKEN = "taken", "Taken by a human"
+
+    TRANSITIONS: dict[str, set[str]] = {
+        Status.SCHEDULED: {Status.APPLIED, Status.CANCELLED},
+        Status.PROPOSED: {Status.DISMISSED, Status.TAKEN},
+        Status.APPLIED: set(),
+        Status.CANCELLED: set(),
+        Status.DISMISSED: set(),
+        Status.TAKEN: set(),
+    }
+
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="actions")
+    version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="actions")
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="+")
+    report = models.ForeignKey(
+        "cases.Report", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action_type = models.CharField(max_length=40)
+    policy_section = models.CharField(max_length=20)
+    duration_hours = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    due_at = models.DateTimeField(null=True, blank=True)
+    decision = models.ForeignKey(
+        "enforcement.Decision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # A rule asks once per case and action type while the request is pending.
+            models.UniqueConstraint(
+                fields=["version", "case", "action_type"],
+                condition=models.Q(status__in=["scheduled", "proposed"]),
+                name="rule_action_one_pending",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["case", "status"]),
+        ]
+
+
+class AutomatedDecision(models.Model):
+    """Which rule version made an automated decision (the decision itself is immutable)."""
+
+    decision = models.OneToOneField(
+        "enforcement.Decision", on_delete=models.PROTECT, related_name="automation"
+    )
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="+")
+    action = models.OneToOneField(RuleAction, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"decision {self.decision_id} by rule {self.rule_id}"
+
+
+class Backtest(models.Model):
+    """A rule version replayed over stored reports as they were at report time, scored
+    against human decisions; ``compare_version`` is run beside it (the policy-change
+    simulation). ``results`` is written by the job; ``requested_by`` sees only what they may
+    see (the job runs with their visibility)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="backtests")
+    version = models.ForeignKey(RuleVersion, on_delete=models.CASCADE, related_name="+")
+    compare_version = models.ForeignKey(
+        RuleVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    period_from = models.DateTimeField()
+    period_to = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    job = models.ForeignKey("tsops.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    results = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} of rule {self.rule_id}"

@@ -100,19 +100,23 @@ def decisions_write_bulk(
     approver=None,
     event_data: dict | None = None,
     now: datetime | None = None,
+    automated: bool = False,
 ) -> dict[int, int]:
     """Decide every item's case (violation of ``section``, one action each) within the
     caller's transaction; decision id by case id. ``approver`` is the senior whose approval
     stands for actions beyond ``actor``'s ceiling (the wave's four-eyes); without one, such an
     action is refused (409) — a batch is never half applied. ``event_data`` is added to each
-    timeline event (the wave's id)."""
+    timeline event (the wave's id). ``automated`` marks decisions no human made (a rule's),
+    which their statements of reasons and the transparency report say."""
     if not items:
         return {}
     now = now or timezone.now()
     extra = dict(event_data or {})
     targets = [_target(item.case, item.request) for item in items]
     _check_ceilings(actor, approver, items)
-    decisions = _decisions_create(actor, section, rationale, statement_of_reasons, items, now)
+    decisions = _decisions_create(
+        actor, section, rationale, statement_of_reasons, items, now, automated=automated
+    )
     actions = _actions_create(actor, approver, items, targets, decisions, now)
     _strikes_create(section, items, decisions, now)
     _timeline_record(actor, section, decisions, actions, extra, now)
@@ -135,7 +139,7 @@ def _check_ceilings(actor, approver, items: list[BulkItem]) -> None:
 
 
 def _decisions_create(
-    actor, section, rationale, statement_of_reasons, items: list[BulkItem], now
+    actor, section, rationale, statement_of_reasons, items: list[BulkItem], now, *, automated
 ) -> list[Decision]:
     """One decision per case, with the ladder's recommendation (one strike query for the
     batch) and the statement written or drafted once per kind of action."""
@@ -163,7 +167,7 @@ def _decisions_create(
             recommended_action=recommendation.label if recommendation else "",
             followed_recommendation=_recommendation_followed(recommendation, [request]),
             strikes_before=recommendation.strikes if recommendation else 0,
-            automated=False,
+            automated=automated,
             response_template=template,
             created_at=now,
         )
@@ -172,7 +176,7 @@ def _decisions_create(
         "INSERT INTO enforcement_decision (case_id, decided_by_id, outcome, policy_section_id, "
         "rationale, statement_of_reasons, recommended_action, followed_recommendation, "
         "strikes_before, automated, response_template_id, created_at) "
-        "SELECT c, %s, %s, %s, %s, st, ra, fr, sb, false, rt, %s FROM unnest(%s::bigint[], "
+        "SELECT c, %s, %s, %s, %s, st, ra, fr, sb, %s, rt, %s FROM unnest(%s::bigint[], "
         "%s::text[], %s::text[], %s::bool[], %s::int[], %s::bigint[]) "
         "AS t(c, st, ra, fr, sb, rt) RETURNING case_id, id",
         [
@@ -180,6 +184,7 @@ def _decisions_create(
             Decision.Outcome.VIOLATION,
             section.pk,
             rationale,
+            automated,
             now,
             [d.case_id for d in decisions],
             [d.statement_of_reasons for d in decisions],

@@ -599,12 +599,12 @@ def escalation_raise_by_rule(
             case=case,
             team=team,
             severity=severity,
-            summary=f'Escalated at intake by routing rule #{rule.pk} "{rule.name}".',
+            summary=f'Escalated at intake by rule #{rule.pk} "{rule.name}".',
             criteria=_rule_criteria(rule, team),
             next_steps="",
             raised_by=None,
             on_behalf_of=submitted_by,
-            reason=f"escalated to {team.slug} by routing rule {rule.pk}",
+            reason=f"escalated to {team.slug} by rule {rule.pk}",
             now=now,
             rule=rule,
         )
@@ -632,20 +632,8 @@ def _lock_escalatable(case_id: int) -> Case | None:
 
 
 def _rule_criteria(rule, team: Team) -> str:
-    """What the rule matched, in words."""
-    conditions = [
-        f"{label} = {value}"
-        for label, value in (
-            ("source", rule.match_source),
-            ("reason", rule.match_reason),
-            ("subject kind", rule.match_subject_kind),
-            ("detector", rule.match_detector),
-        )
-        if value
-    ]
-    if rule.min_score is not None:
-        conditions.append(f"detector score >= {rule.min_score}")
+    """What the rule matched, in words: its condition as written."""
     return (
-        f"A report matched routing rule #{rule.pk} ({'; '.join(conditions) or 'any report'})"
+        f"A report matched rule #{rule.pk} (condition: {rule.condition_text or 'any report'})"
         f", which escalates to {team.slug}."
     )

@@ -32,3 +32,44 @@ def make_case(actor, **payload) -> Case:
     result = report_submit(actor=actor, data=ReportPayloadFactory(**payload))
     assert result.errors is None, result.errors
     return Case.objects.get(pk=result.case_id)
+
+
+def routing_rule(
+    *,
+    queue,
+    name: str = "routing rule",
+    position: int = 100,
+    severity: int | None = None,
+    escalate_team: str = "",
+    match_source: str = "",
+    match_reason: str = "",
+    match_subject_kind: str = "",
+    match_detector: str = "",
+    min_score: float | None = None,
+):
+    """A live rule routing like a row of the old routing table (``detection.legacy``)."""
+    from types import SimpleNamespace
+
+    from detection.legacy import condition_of, effects_of
+    from detection.models import Rule, RuleVersion
+
+    spec = SimpleNamespace(
+        match_source=match_source,
+        match_reason=match_reason,
+        match_subject_kind=match_subject_kind,
+        match_detector=match_detector,
+        min_score=min_score,
+        severity=severity,
+        escalate_team=escalate_team,
+    )
+    rule = Rule.objects.create(name=name, state=Rule.State.ACTIVE, position=position)
+    version = RuleVersion.objects.create(
+        rule=rule,
+        number=1,
+        expression=condition_of(spec),
+        effects=effects_of(spec, queue.slug),
+        note="Routes like the old routing table.",
+    )
+    rule.active_version = version
+    rule.save(update_fields=["active_version"])
+    return rule

@@ -61,6 +61,7 @@ CAPABILITIES: dict[str, str] = {
     "run_waves": "Enforce on a cluster's members at once (a wave), within a size limit",
     "run_large_waves": "Run waves over the analysts' size limit and on any queue",
     "open_investigations": "Open and own investigation files above cases",
+    "manage_rules": "Write, backtest, shadow and activate detection rules",
 }
 
 _ASSOCIATE_CAPS = {
@@ -91,6 +92,7 @@ _SENIOR_CAPS = _ANALYST_CAPS | {
     "lookup_enforcement",
     "run_large_waves",
     "open_investigations",
+    "manage_rules",
 }
 
 # Every specialist team, built in or added by a senior, gives its members these.
@@ -123,6 +125,8 @@ SCOPES: dict[str, str] = {
     "metrics:read": "Read metrics, exports and the access log",
     "qa:read": "Read QA reviews, pass rates and calibration results",
     "qa:write": "Answer and score QA reviews",
+    "rules:read": "Read detection rules, their versions, hits and backtests",
+    "rules:write": "Write, backtest and change the state of detection rules",
 }
 
 

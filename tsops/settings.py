@@ -322,6 +322,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "investigations.tasks.clusters_find",
         "schedule": 600.0,
     },
+    "detection-rule-actions-due": {
+        "task": "detection.tasks.rule_actions_apply_due",
+        "schedule": 60.0,
+    },
+    "detection-rules-watch": {
+        "task": "detection.tasks.rules_watch",
+        "schedule": 300.0,
+    },
+    "detection-backtests-resume": {
+        "task": "detection.tasks.backtests_resume_stalled",
+        "schedule": 60.0,
+    },
     "investigations-waves-resume": {
         "task": "investigations.tasks.waves_resume_stalled",
         "schedule": 60.0,
@@ -452,6 +464,30 @@ TSOPS_CLUSTER_SIMILARITY_PERCENT = env_int("TSOPS_CLUSTER_SIMILARITY_PERCENT", 8
 # the most any wave may hold.
 TSOPS_WAVE_ANALYST_MAX = env_int("TSOPS_WAVE_ANALYST_MAX", 200, minimum=1)
 TSOPS_WAVE_MAX = env_int("TSOPS_WAVE_MAX", 20000, minimum=1)
+
+# --- Detection: rules ---------------------------------------------------------------------------
+
+# The most an expression may cost (CEL's estimate: a unit per operation, a comprehension
+# its body times the list's bound): nothing slower can reach intake.
+TSOPS_RULE_COST_LIMIT = env_int("TSOPS_RULE_COST_LIMIT", 1000, minimum=10)
+# Action types a rule may apply by itself (automated decisions); any other action a rule asks
+# for is proposed to a human. Low-impact types only.
+TSOPS_RULE_AUTO_ACTIONS = env_list(
+    "TSOPS_RULE_AUTO_ACTIONS",
+    ["remove_content", "label", "warn"],
+    choices=("remove_content", "label", "reduce_distribution", "age_restrict", "warn"),
+)
+# The longest an automated action may wait for a human to step in.
+TSOPS_RULE_MAX_DELAY_HOURS = env_int("TSOPS_RULE_MAX_DELAY_HOURS", 168, minimum=0)
+# A live rule that matches more than this share of an hour's intake (with at least
+# TSOPS_RULE_RUNAWAY_MIN_REPORTS reports in the hour) pauses itself until a senior resumes it.
+TSOPS_RULE_RUNAWAY_PERCENT = env_int("TSOPS_RULE_RUNAWAY_PERCENT", 50, minimum=1)
+TSOPS_RULE_RUNAWAY_MIN_REPORTS = env_int("TSOPS_RULE_RUNAWAY_MIN_REPORTS", 50, minimum=1)
+# A shadow rule whose live hourly volume departs from its backtest's by more than this factor
+# (either way) says so and raises an alert.
+TSOPS_RULE_SHADOW_DRIFT_FACTOR = env_int("TSOPS_RULE_SHADOW_DRIFT_FACTOR", 3, minimum=2)
+# The longest period one backtest replays.
+TSOPS_BACKTEST_MAX_DAYS = env_int("TSOPS_BACKTEST_MAX_DAYS", 90, minimum=1)
 
 # Outside production the files are served straight from the source folders.
 WHITENOISE_USE_FINDERS = not PRODUCTION

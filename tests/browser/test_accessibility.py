@@ -660,7 +660,7 @@ SENIOR_PAGES = [
     ),
     # The configurator's pages: Django's admin, with the console's queues and routing.
     page("admin index", "admin:index", "/admin/"),
-    page("admin: routing rules", "admin:index", "/admin/cases/routingrule/"),
+    page("admin: rules", "admin:index", "/admin/detection/rule/"),
     page(
         "admin: a queue",
         "admin:index",

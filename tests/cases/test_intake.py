@@ -11,11 +11,11 @@ from django.db import connection
 from django.utils import timezone
 
 from cases.intake import report_submit, report_submit_batch
-from cases.models import Case, CaseEvent, CaseLink, Identifier, Queue, Report, RoutingRule
+from cases.models import Case, CaseEvent, CaseLink, Identifier, Queue, Report
 from cases.selectors import timeline_for
 from cases.timeline import EventKind
 from cases.validation import validate_report
-from tests.factories import ReportPayloadFactory, SubjectPayloadFactory
+from tests.factories import ReportPayloadFactory, SubjectPayloadFactory, routing_rule
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_breach_is_answered_by_the_database_without_a_worker(platform_account):
 def test_routing_rules_choose_queue_and_severity_in_order(platform_account):
     spam = Queue.objects.get(slug="spam")
     general = Queue.objects.get(slug="general")
-    RoutingRule.objects.create(
+    routing_rule(
         position=2,
         name="confident spam detector",
         match_source="automated_flag",
@@ -124,7 +124,7 @@ def test_routing_rules_choose_queue_and_severity_in_order(platform_account):
         queue=spam,
         severity=2,
     )
-    RoutingRule.objects.create(position=5, name="everything else", queue=general)
+    routing_rule(position=5, name="everything else", queue=general)
     confident = report_submit(
         actor=platform_account,
         data=ReportPayloadFactory(
@@ -145,9 +145,7 @@ def test_routing_rules_choose_queue_and_severity_in_order(platform_account):
 
 
 def test_a_rule_cannot_route_a_restricted_reason_out_of_its_team_queue(platform_account):
-    RoutingRule.objects.create(
-        position=1, name="all to general", queue=Queue.objects.get(slug="general")
-    )
+    routing_rule(position=1, name="all to general", queue=Queue.objects.get(slug="general"))
     result = report_submit(actor=platform_account, data=ReportPayloadFactory(reason="child_safety"))
     case = Case.objects.get(pk=result.case_id)
     assert case.queue.slug == "child-safety"

@@ -206,11 +206,9 @@ def test_a_rule_escalation_stamps_first_action_and_names_the_submitter_in_histor
     platform_account,
 ):
     case = spam_case(platform_account, external_id="post-rule-life")
-    from cases.models import RoutingRule
+    from tests.factories import routing_rule
 
-    rule = RoutingRule.objects.create(
-        name="threat words", queue=case.queue, escalate_team="threats"
-    )
+    rule = routing_rule(name="threat words", queue=case.queue, escalate_team="threats")
     escalation = escalations.escalation_raise_by_rule(
         case_id=case.pk, team="threats", severity=1, rule=rule, submitted_by=platform_account
     )

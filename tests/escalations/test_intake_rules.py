@@ -9,17 +9,18 @@ from django.test.utils import CaptureQueriesContext
 
 from cases.intake import report_submit, report_submit_batch
 from cases.lifecycle import case_lock
-from cases.models import Case, CaseEvent, Queue, RoutingRule
+from cases.models import Case, CaseEvent, Queue
 from cases.visibility import can_view_case, visible_cases
+from detection.models import RuleVersion
 from escalations.models import Escalation, Team
-from tests.factories import ReportPayloadFactory, SubjectPayloadFactory
+from tests.factories import ReportPayloadFactory, SubjectPayloadFactory, routing_rule
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def threat_rule(db):
-    return RoutingRule.objects.create(
+    return routing_rule(
         position=1,
         name="confident violent threat",
         match_source="automated_flag",
@@ -113,7 +114,15 @@ def test_a_rule_without_escalate_team_adds_no_queries(platform_account, threat_r
     with CaptureQueriesContext(connection) as plain:
         report_submit_batch(actor=platform_account, items=[flag(0.1) for _ in range(3)])
     assert not any("escalations_escalation" in q["sql"] for q in plain.captured_queries)
-    threat_rule.escalate_team = ""
+    # A new live version of the rule without the escalation.
+    live = threat_rule.active_version
+    threat_rule.active_version = RuleVersion.objects.create(
+        rule=threat_rule,
+        number=2,
+        expression=live.expression,
+        effects=[e for e in live.effects if e["type"] != "escalate"],
+        note="Routes without escalating.",
+    )
     threat_rule.save()
     with CaptureQueriesContext(connection) as matched:
         report_submit_batch(actor=platform_account, items=payloads)

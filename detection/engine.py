@@ -1,0 +1,299 @@
+"""The rules engine: which rule versions match a report, at intake and in backtests.
+
+Intake asks :class:`IntakeRules` (registered with ``cases.routing``) once per batch: it loads
+the live and shadow versions, builds every report's inputs (:mod:`detection.inputs`), and
+evaluates each version in rule order. Live matches decide routing, severity, tags, escalation
+and actions (:func:`detection.effects.combine`); shadow matches are only recorded. Once the
+batch's reports are stored, :meth:`IntakeBatch.record` writes the hits and the actions the
+rules asked for, in the batch's transaction.
+
+Compiled expressions are cached by version id: versions never change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+
+from cases.routing import RuleItem, RuleVerdict
+from cases.timeline import EventKind
+from detection.effects import combine, is_automatic
+from detection.expressions import Compiled, compile_expression
+from detection.inputs import ReportFacts, build_inputs
+from detection.models import Rule, RuleAction, RuleHit, RuleSnooze, RuleVersion
+from tsops.broker import kick
+
+_compiled: dict[int, Compiled] = {}
+
+
+def compiled_for(version: RuleVersion) -> Compiled:
+    """The version's compiled expression (checked when it was saved; cached for good)."""
+    found = _compiled.get(version.pk)
+    if found is None:
+        # Saved versions passed the limit in force then; a later, lower limit must not make
+        # intake fail on them, so they compile without one.
+        found = compile_expression(version.expression, cost_limit=10**9)
+        _compiled[version.pk] = found
+    return found
+
+
+@dataclass
+class Entry:
+    """One version the engine evaluates, and whether its effects apply."""
+
+    rule: Rule
+    version: RuleVersion
+    live: bool
+    compiled: Compiled
+    guards: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    def __post_init__(self) -> None:
+        self.guards = tuple(self.compiled.guards.items())
+
+    def matches(self, inputs: dict) -> bool:
+        for path, values in self.guards:
+            if inputs[path] not in values:
+                return False
+        return self.compiled.evaluate(inputs)
+
+
+@dataclass
+class RuleSet:
+    """Versions to evaluate, in rule order (``position``, then id)."""
+
+    entries: list[Entry]
+
+    @classmethod
+    def live(cls) -> RuleSet:
+        """The active versions of active rules and the shadow versions of shadow and active
+        rules (one query)."""
+        rules = Rule.objects.filter(
+            state__in=[Rule.State.ACTIVE, Rule.State.SHADOW]
+        ).select_related("active_version", "shadow_version")
+        entries = []
+        for rule in sorted(rules, key=lambda r: (r.position, r.pk)):
+            if rule.state == Rule.State.ACTIVE and rule.active_version is not None:
+                entries.append(
+                    Entry(rule, rule.active_version, True, compiled_for(rule.active_version))
+                )
+            if rule.shadow_version is not None:
+                entries.append(
+                    Entry(rule, rule.shadow_version, False, compiled_for(rule.shadow_version))
+                )
+        return cls(entries)
+
+    @classmethod
+    def of(cls, pairs: list[tuple[Rule, RuleVersion, bool]]) -> RuleSet:
+        return cls(
+            [Entry(rule, version, live, compiled_for(version)) for rule, version, live in pairs]
+        )
+
+    def evaluate(self, inputs: dict, snoozed: frozenset = frozenset()) -> list[Entry]:
+        """The entries matching one report's inputs; ``snoozed`` holds the rule ids silenced
+        for this report's subject or account."""
+        return [
+            entry
+            for entry in self.entries
+            if entry.rule.pk not in snoozed and entry.matches(inputs)
+        ]
+
+
+def snoozes_for(subject_ids: set[int], now: datetime) -> dict[int, set[int]]:
+    """Rule ids snoozed per subject id (accounts and items), at ``now``."""
+    if not subject_ids:
+        return {}
+    found: dict[int, set[int]] = {}
+    for rule_id, subject_id in RuleSnooze.objects.filter(
+        subject_id__in=subject_ids, until__gt=now, lifted_at__isnull=True
+    ).values_list("rule_id", "subject_id"):
+        found.setdefault(subject_id, set()).add(rule_id)
+    return found
+
+
+# --- Intake -----------------------------------------------------------------------------------
+
+
+def _facts_for(items: list[RuleItem], now: datetime) -> list[ReportFacts]:
+    subject_ids = sorted({item.subject_id for item in items})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.id, s.created_at, c.report_count FROM cases_subject s "
+            "LEFT JOIN cases_case c ON c.subject_id = s.id AND c.status <> 'resolved' "
+            "WHERE s.id = ANY(%s)",
+            [subject_ids],
+        )
+        known = {row[0]: (row[1], row[2] or 0) for row in cursor.fetchall()}
+    facts = []
+    for item in items:
+        clean = item.report
+        created, open_reports = known.get(item.subject_id, (None, 0))
+        facts.append(
+            ReportFacts(
+                at=now,
+                received_at=clean.received_at or now,
+                source=clean.source,
+                reason=clean.reason,
+                detector=clean.detector,
+                score=clean.score,
+                text_length=len(clean.text or ""),
+                media_count=len(clean.media or ()),
+                subject_id=item.subject_id,
+                subject_kind=clean.subject_kind,
+                subject_created_at=clean.content_created_at or created,
+                account_id=item.account_id,
+                reporter_hash=_reporter_hash(clean.reporter_id),
+                open_case_reports=open_reports,
+            )
+        )
+    return facts
+
+
+def _reporter_hash(reporter_id: str) -> str:
+    from cases.identifiers import hash_for_text
+
+    return hash_for_text(reporter_id) if reporter_id else ""
+
+
+@dataclass
+class IntakeBatch:
+    """The rules' verdicts on one batch, and what to record once its reports are stored."""
+
+    verdicts: dict[int, RuleVerdict]
+    matches: dict[int, list[Entry]] = field(default_factory=dict)
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def record(self, *, actor, placed: list[tuple[int, int, int, bool]], now: datetime) -> None:
+        if not self.matches:
+            return
+        hits, actions = [], []
+        for index, report_id, case_id, restricted in placed:
+            for entry in self.matches.get(index, ()):
+                effects = entry.version.effects
+                hits.append((entry, report_id, case_id))
+                if entry.live:
+                    for effect in effects:
+                        if effect["type"] == "action":
+                            actions.append(
+                                (entry, report_id, case_id, restricted, effect, self.reasons[index])
+                            )
+        _hits_insert(hits, now)
+        if actions:
+            _actions_request(actions, now)
+
+
+def _hits_insert(hits: list[tuple[Entry, int, int]], now: datetime) -> None:
+    if not hits:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO detection_rulehit (rule_id, version_id, report_id, case_id, mode, "
+            "effects, at) SELECT r, v, rep, c, m, e::jsonb, %s FROM unnest(%s::bigint[], "
+            "%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
+            "AS t(r, v, rep, c, m, e)",
+            [
+                now,
+                [entry.rule.pk for entry, _, _ in hits],
+                [entry.version.pk for entry, _, _ in hits],
+                [report_id for _, report_id, _ in hits],
+                [case_id for _, _, case_id in hits],
+                [RuleHit.Mode.LIVE if entry.live else RuleHit.Mode.SHADOW for entry, _, _ in hits],
+                [json.dumps(entry.version.effects) for entry, _, _ in hits],
+            ],
+        )
+
+
+def _actions_request(actions, now: datetime) -> None:
+    """Schedule (low-impact, on a case open to everyone) or propose each action asked for:
+    once per case, version and action type while pending."""
+    from cases import timeline
+    from detection.services.rule_actions import section_for
+
+    due_now = False
+    sections: dict[tuple[str, str], object] = {}
+    for entry, report_id, case_id, restricted, effect, reason in actions:
+        key = (reason, effect.get("section", ""))
+        if key not in sections:
+            sections[key] = section_for(*key)
+        # Restricted cases are their team's to decide, and an action without a policy section
+        # to rest on needs a human: both are proposed instead.
+        automatic = is_automatic(effect) and not restricted and sections[key] is not None
+        status = RuleAction.Status.SCHEDULED if automatic else RuleAction.Status.PROPOSED
+        due_at = now + timedelta(hours=effect.get("delay_hours", 0)) if automatic else None
+        exists = RuleAction.objects.filter(
+            version=entry.version,
+            case_id=case_id,
+            action_type=effect["action"],
+            status__in=[RuleAction.Status.SCHEDULED, RuleAction.Status.PROPOSED],
+        ).exists()
+        if exists:
+            continue
+        action = RuleAction.objects.create(
+            rule=entry.rule,
+            version=entry.version,
+            case_id=case_id,
+            report_id=report_id,
+            action_type=effect["action"],
+            policy_section=sections[key].code if sections[key] is not None else "",
+            duration_hours=effect.get("duration_hours"),
+            status=status,
+            due_at=due_at,
+        )
+        due_now = due_now or (automatic and due_at <= now)
+        timeline.record(
+            case_id,
+            EventKind.RULE_ACTION_SCHEDULED if automatic else EventKind.RULE_ACTION_PROPOSED,
+            None,
+            rule_id=entry.rule.pk,
+            rule=entry.rule.name,
+            version=entry.version.number,
+            action=effect["action"],
+            due_at=due_at.isoformat() if due_at else None,
+            rule_action_id=action.pk,
+        )
+    if due_now:
+        transaction.on_commit(lambda: kick("detection.tasks.rule_actions_apply_due"))
+
+
+class IntakeRules:
+    """The engine as intake sees it (``cases.routing.register_rule_engine``)."""
+
+    def evaluate(self, items: list[RuleItem], *, now: datetime) -> IntakeBatch:
+        ruleset = RuleSet.live()
+        if not ruleset.entries:
+            return IntakeBatch(verdicts={})
+        facts = _facts_for(items, now)
+        inputs = build_inputs(facts)
+        subjects = {item.subject_id for item in items} | {
+            item.account_id for item in items if item.account_id
+        }
+        snoozed = snoozes_for(subjects, now)
+        verdicts: dict[int, RuleVerdict] = {}
+        matches: dict[int, list[Entry]] = {}
+        for item, values in zip(items, inputs, strict=True):
+            silenced = frozenset(
+                snoozed.get(item.subject_id, set()) | snoozed.get(item.account_id or 0, set())
+            )
+            found = ruleset.evaluate(values, silenced)
+            if not found:
+                continue
+            matches[item.index] = found
+            live = [(e.rule, e.version, e.version.effects) for e in found if e.live]
+            if live:
+                verdicts[item.index] = _verdict(combine(live))
+        reasons = {item.index: item.report.reason for item in items if item.index in matches}
+        return IntakeBatch(verdicts=verdicts, matches=matches, reasons=reasons)
+
+
+def _verdict(combined) -> RuleVerdict:
+    return RuleVerdict(
+        queue=combined.queue,
+        severity=combined.severity,
+        route_severity=combined.route_severity,
+        rule_id=combined.route_rule.pk if combined.route_rule is not None else None,
+        escalate_team=combined.escalate_team,
+        escalate_rule=combined.escalate_rule,
+        tags=tuple(combined.tags),
+    )
