@@ -442,3 +442,15 @@ def test_a_computed_list_member_is_no_guard():
     flat = inputs(report__reason="spam")
     assert result.evaluate(flat) and cel_says(source, flat)
     assert "spam" in result.guards.get("report.reason", {"spam"})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="detection/expressions.py _nesting reads a backslash as an escape inside raw "
+    'strings too: after r"\\" it believes a string is still open and counts no bracket, so '
+    "40 levels of nesting pass the 32-level limit",
+)
+def test_a_raw_string_does_not_hide_deep_nesting():
+    source = 'report.reason == r"\\" || ' + "(" * 40 + "true" + ")" * 40
+    message = refused(source)
+    assert str(MAX_NESTING) in message

@@ -519,3 +519,39 @@ def test_a_live_rule_sees_the_strikes_in_force_now(platform_account, live, decid
 def test_prior_actions_count_actions_on_the_accounts_items(decided_account):
     (after,) = build_inputs([_facts(decided_account, T0 + timedelta(days=3))])
     assert after["account.prior_actions"] == 2  # remove_content on the post, warn on the account
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="detection/services/rule_actions.py _apply_one never looks at the rule: an action "
+    "scheduled by a rule that was since retired or paused (a runaway rule) is still applied "
+    "as an automated decision when due",
+)
+@pytest.mark.parametrize("stop", ["retire", "pause"])
+def test_a_rule_stopped_before_its_action_is_due_applies_nothing(
+    platform_account, live, senior, stop
+):
+    from detection.services.rules import rule_pause, rule_retire
+
+    rule = live('report.reason == "spam"', REMOVE_LATER)
+    with time_machine.travel(T0, tick=False):
+        case = submit(platform_account, reason="spam")
+    if stop == "retire":
+        rule_retire(actor=senior, rule_id=rule.pk, reason="It removed satire.")
+    else:
+        assert rule_pause(rule_id=rule.pk, reason="Matched 80% of intake in an hour.")
+    with time_machine.travel(T0 + timedelta(hours=3), tick=False):
+        rule_actions_apply_due()
+    assert not Decision.objects.filter(case=case).exists()
+    assert RuleAction.objects.get(case=case).status == RuleAction.Status.CANCELLED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason='detection/expressions.py _term_text makes the guard {"sp", "am"} of '
+    'report.reason in ["sp" + "am"], and detection/engine.py Entry.matches skips on it the '
+    '"spam" reports the expression matches',
+)
+def test_a_rule_whose_list_member_is_computed_still_matches_at_intake(platform_account, live):
+    live('report.reason in ["sp" + "am"]', [{"type": "tag", "tag": "computed"}])
+    assert submit(platform_account, reason="spam").tags == ["computed"]
