@@ -11,3 +11,13 @@ class DetectionConfig(AppConfig):
         from detection.engine import IntakeRules
 
         register_rule_engine(IntakeRules())
+
+        from detection import panels
+
+        panels.register()
+
+        from detection.backtest import JOB_KIND
+        from detection.selectors.rules import backtest_job_describe, can_view_backtest_job
+        from tsops.jobs import register_job_view
+
+        register_job_view(JOB_KIND, can_view=can_view_backtest_job, describe=backtest_job_describe)

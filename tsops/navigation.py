@@ -14,10 +14,12 @@ from tsops.permissions import has_capability
 INSIGHTS = "Insights"
 OVERSIGHT = "Oversight"
 INVESTIGATE = "Investigate"
+DETECTION = "Detection"
 NAV_GROUPS: dict[str, str] = {
     INSIGHTS: "insights",
     OVERSIGHT: "oversight",
     INVESTIGATE: "investigate",
+    DETECTION: "detection",
 }
 
 
@@ -71,6 +73,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "investigations",
         group=INVESTIGATE,
     ),
+    NavItem("Rules", "detection:rule-list", "manage_rules", "rules", group=DETECTION),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics", group=INSIGHTS),
     NavItem(
         "My figures",

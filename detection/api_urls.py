@@ -1,0 +1,3 @@
+from detection.routes import rules
+
+urlpatterns = [*rules.api]

@@ -1,0 +1,5 @@
+from detection.routes import rules
+
+app_name = "detection"
+
+urlpatterns = [*rules.pages]
