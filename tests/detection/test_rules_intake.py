@@ -555,3 +555,28 @@ def test_a_rule_stopped_before_its_action_is_due_applies_nothing(
 def test_a_rule_whose_list_member_is_computed_still_matches_at_intake(platform_account, live):
     live('report.reason in ["sp" + "am"]', [{"type": "tag", "tag": "computed"}])
     assert submit(platform_account, reason="spam").tags == ["computed"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="detection/engine.py _actions_request schedules remove_content on a report about "
+    "an account; at its due time decisions_write_bulk raises ValidationError ('remove_content "
+    "applies to content') out of detection/services/rule_actions.py _apply_one, which aborts "
+    "rule_actions_apply_due: that action stays first in line and every later one is never "
+    "applied",
+)
+def test_an_action_that_does_not_fit_the_subject_blocks_no_other(platform_account, live):
+    live('report.reason == "spam"', REMOVE_NOW)
+    with time_machine.travel(T0, tick=False):
+        account = submit(
+            platform_account,
+            reason="spam",
+            subject={"kind": "account", "external_id": "acct-bio-spam", "text": "buy now"},
+        )
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        post = submit(platform_account, reason="spam")
+    with time_machine.travel(T0 + timedelta(hours=1), tick=False):
+        rule_actions_apply_due()
+    assert Decision.objects.get(case=post).automated
+    assert not Decision.objects.filter(case=account).exists()
+    assert not RuleAction.objects.filter(case=account, status=RuleAction.Status.SCHEDULED).exists()
