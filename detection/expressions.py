@@ -32,6 +32,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import re2
@@ -167,11 +168,6 @@ def compile_expression(source: str, *, cost_limit: int) -> Compiled:
         raise ExpressionError(f"At most {MAX_LENGTH} characters (this one has {len(source)}).")
     if "\x00" in source:
         raise ExpressionError("The expression contains a NUL character.")
-    depth = _nesting(source)
-    if depth > MAX_NESTING:
-        raise ExpressionError(
-            f"Nested {depth} levels deep; at most {MAX_NESTING} levels of brackets are allowed."
-        )
     if _parser is None:
         _parser = CELParser()
     try:
@@ -180,6 +176,11 @@ def compile_expression(source: str, *, cost_limit: int) -> Compiled:
         line, column = getattr(exc, "line", None), getattr(exc, "column", None)
         where = f" at line {line}, column {column}" if line else ""
         raise ExpressionError(f"Syntax error{where}.") from None
+    depth = _nesting(tree)
+    if depth > MAX_NESTING:
+        raise ExpressionError(
+            f"Nested {depth} levels deep; at most {MAX_NESTING} levels of brackets are allowed."
+        )
     checker = _Checker()
     try:
         node = checker.expr(tree)
@@ -203,27 +204,32 @@ def compile_expression(source: str, *, cost_limit: int) -> Compiled:
     )
 
 
-def _nesting(source: str) -> int:
-    """The deepest bracket nesting outside string literals."""
-    depth = deepest = 0
-    quote = ""
-    escaped = False
-    for char in source:
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
+_NESTING_NODES = frozenset(
+    {
+        "paren_expr",
+        "list_lit",
+        "map_lit",
+        "ident_arg",
+        "member_dot_arg",
+        "dot_ident_arg",
+        "member_index",
+    }
+)
+
+
+def _nesting(tree: Tree) -> int:
+    """The deepest nesting of brackets (parentheses, calls, lists, indexes), walked without
+    recursion so that no input can exhaust the stack."""
+    deepest = 0
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, Tree):
             continue
-        if char in "\"'":
-            quote = char
-        elif char in "([{":
+        if node.data in _NESTING_NODES:
             depth += 1
             deepest = max(deepest, depth)
-        elif char in ")]}":
-            depth -= 1
+        stack.extend((child, depth) for child in node.children if isinstance(child, Tree))
     return deepest
 
 
@@ -855,60 +861,65 @@ def _ascii_case(value: str, change) -> str:
     return "".join(change(c) if c.isascii() else c for c in value)
 
 
+_INT_TEXT = re.compile(r"^[+-]?[0-9]+$")
+_DOUBLE_TEXT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+
+
 def _to_int(value) -> int:
-    try:
-        if isinstance(value, float):
-            if value != value or value in (float("inf"), float("-inf")):
-                raise EvaluationError("not a finite number")
-            return _checked_int(int(value))
+    """CEL's int(): a double truncated toward zero, or a string of decimal digits (no
+    spaces, no digit separators); anything else is an error."""
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise EvaluationError("not a finite number")
         return _checked_int(int(value))
-    except (ValueError, OverflowError):
-        raise EvaluationError("not an integer") from None
+    if isinstance(value, str):
+        if not _INT_TEXT.match(value):
+            raise EvaluationError("not an integer")
+        return _checked_int(int(value))
+    return _checked_int(int(value))
 
 
 def _to_double(value) -> float:
-    try:
+    """CEL's double(): an int, or a string holding a decimal number."""
+    if isinstance(value, str):
+        if not _DOUBLE_TEXT.match(value):
+            raise EvaluationError("not a number")
         return float(value)
-    except ValueError:
-        raise EvaluationError("not a number") from None
+    return float(value)
 
 
 def _to_string(value) -> str:
+    """CEL's string(): a double in its shortest decimal form without an exponent or a
+    trailing ".0" (1.0 reads "1"), as the reference interpreter writes it."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "inf" if value > 0 else "-inf"
+        text = format(Decimal(repr(value)), "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
     return str(value)
 
 
 # --- Guards -----------------------------------------------------------------------------------
 
 _GUARD_FIELDS = ("report.reason", "report.source", "report.detector", "subject.kind")
-_GUARD = re.compile(
-    r"^\s*(report\.reason|report\.source|report\.detector|subject\.kind)\s*==\s*\"([^\"\\]*)\"\s*$"
-)
-_GUARD_IN = re.compile(
-    r"^\s*(report\.reason|report\.source|report\.detector|subject\.kind)\s+in\s+"
-    r"\[\s*(\"[^\"\\]*\"(?:\s*,\s*\"[^\"\\]*\")*)\s*\]\s*$"
-)
 
 
 def _guards(tree: Tree) -> dict[str, frozenset[str]]:
     """Literal equalities every match satisfies: top-level ``&&`` terms of the forms
-    ``field == "x"`` and ``field in ["x", "y"]`` on the fields rules are indexed by."""
-    terms = _top_level_and_terms(tree)
+    ``field == "x"`` and ``field in ["x", "y"]`` (every member a string literal) on the fields
+    rules are indexed by."""
     guards: dict[str, frozenset[str]] = {}
-    for term in terms:
-        text = _term_text(term)
-        if text is None:
+    for term in _top_level_and_terms(tree):
+        found = _guard_of(term)
+        if found is None:
             continue
-        match = _GUARD.match(text)
-        if match:
-            values = frozenset([match.group(2)])
-        else:
-            match = _GUARD_IN.match(text)
-            if not match:
-                continue
-            values = frozenset(re.findall(r"\"([^\"\\]*)\"", match.group(2)))
-        path = match.group(1)
+        path, values = found
         guards[path] = guards[path] & values if path in guards else values
     return guards
 
@@ -934,34 +945,67 @@ def _top_level_and_terms(tree: Tree) -> list[Tree]:
     return terms
 
 
-def _term_text(term: Tree) -> str | None:
-    """A relation's source text rebuilt from its tokens (enough for the guard patterns)."""
-    tokens = [t for t in term.scan_values(lambda v: isinstance(v, Token))]
-    if not tokens:
-        return None
-    parts: list[str] = []
-    kinds = [t.type for t in tokens]
-    # Only the shapes ident . ident == "lit" and ident . ident in [ "lit", ... ] qualify.
-    if kinds[:2] != ["IDENT", "IDENT"] or any(k not in ("IDENT", "STRING_LIT") for k in kinds):
-        return None
-    path = f"{tokens[0]}.{tokens[1]}"
-    if path not in _GUARD_FIELDS:
-        return None
-    literals = [str(t) for t in tokens[2:]]
-    if not literals or any(not lit.startswith('"') for lit in literals):
-        return None
-    operator_name = _relation_operator(term)
-    if operator_name == "relation_eq" and len(literals) == 1:
-        parts = [path, "==", literals[0]]
-    elif operator_name == "relation_in":
-        parts = [path, "in", "[" + ", ".join(literals) + "]"]
-    else:
-        return None
-    return " ".join(parts)
+def _reduce(tree):
+    """Descend through single-child wrappers to the node that does something."""
+    node = tree
+    while (
+        isinstance(node, Tree)
+        and len(_children(node)) == 1
+        and node.data
+        in (
+            "expr",
+            "conditionalor",
+            "conditionaland",
+            "relation",
+            "addition",
+            "multiplication",
+            "unary",
+            "member",
+            "primary",
+        )
+    ):
+        node = _children(node)[0]
+    return node
 
 
-def _relation_operator(term: Tree) -> str | None:
+def _field_path(tree) -> str | None:
+    node = _reduce(tree)
+    if not (isinstance(node, Tree) and node.data == "member_dot"):
+        return None
+    target, name = _children(node)
+    root = _reduce(target)
+    if isinstance(root, Tree) and root.data == "ident":
+        path = f"{_children(root)[0]}.{name}"
+        return path if path in _GUARD_FIELDS else None
+    return None
+
+
+def _string_literal(tree) -> str | None:
+    node = _reduce(tree)
+    if isinstance(node, Tree) and node.data == "literal":
+        token = _children(node)[0]
+        if token.type in ("STRING_LIT", "MLSTRING_LIT"):
+            return _decode_string(str(token))
+    return None
+
+
+def _guard_of(term: Tree) -> tuple[str, frozenset[str]] | None:
     kids = _children(term)
-    if term.data == "relation" and len(kids) == 2 and isinstance(kids[0], Tree):
-        return kids[0].data
+    if term.data != "relation" or len(kids) != 2 or not isinstance(kids[0], Tree):
+        return None
+    operator_tree, right = kids
+    path = _field_path(_children(operator_tree)[0])
+    if path is None:
+        return None
+    if operator_tree.data == "relation_eq":
+        value = _string_literal(right)
+        return (path, frozenset([value])) if value is not None else None
+    if operator_tree.data == "relation_in":
+        node = _reduce(right)
+        if not (isinstance(node, Tree) and node.data == "list_lit" and _children(node)):
+            return None
+        values = [_string_literal(e) for e in _children(_children(node)[0])]
+        if not values or any(v is None for v in values):
+            return None
+        return path, frozenset(values)
     return None

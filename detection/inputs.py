@@ -142,7 +142,7 @@ def _account_inputs(values: dict, standing: _Standing | None, at: datetime) -> N
             break
         prior += 1
         live = (ends is None or ends > at) and (expires is None or expires > at)
-        if live and action_type not in in_force:
+        if live and action_type and action_type not in in_force:
             in_force.append(action_type)
     values["account.prior_actions"] = prior
     values["account.active_restrictions"] = tuple(in_force[:16])
@@ -175,16 +175,17 @@ def _standings(accounts: list[int]) -> dict[int, _Standing]:
     ):
         strikes[account_id].append((created, expires, voided, points))
     actions = defaultdict(list)
-    # Applied actions only (never a pending or rejected one); an action on an item the
-    # account owns counts towards its prior actions but is no restriction of the account.
-    for account_id, starts, ends, expires, action_type in _fetch(
-        "SELECT a.subject_id, COALESCE(a.starts_at, a.created_at), a.ended_at, a.expires_at, "
-        "a.action_type FROM enforcement_enforcementaction a "
-        "WHERE a.subject_id = ANY(%s) AND a.status IN ('active', 'expired', 'reversed') "
-        "ORDER BY 2",
-        [accounts],
+    # Applied actions only (never a pending or rejected one), on the account or on an item it
+    # owns: both count towards its prior actions; only those on the account itself restrict it.
+    for account_id, starts, ends, expires, action_type, on_account in _fetch(
+        "SELECT COALESCE(s.owner_id, s.id), COALESCE(a.starts_at, a.created_at), a.ended_at, "
+        "a.expires_at, a.action_type, s.owner_id IS NULL "
+        "FROM enforcement_enforcementaction a JOIN cases_subject s ON s.id = a.subject_id "
+        "WHERE (a.subject_id = ANY(%s) OR s.owner_id = ANY(%s)) "
+        "AND a.status IN ('active', 'expired', 'reversed') ORDER BY 2",
+        [accounts, accounts],
     ):
-        actions[account_id].append((starts, ends, expires, action_type))
+        actions[account_id].append((starts, ends, expires, action_type if on_account else ""))
     facts: dict[int, list[tuple[datetime, dict]]] = defaultdict(list)
     for account_id, since in _fetch(
         "SELECT COALESCE(s.owner_id, s.id), MIN(l.created_at) FROM cases_caselink l "

@@ -20,11 +20,12 @@ from django.http import Http404
 from django.utils import timezone
 
 from cases import timeline
-from cases.models import Case
+from cases.models import Case, Subject
 from cases.timeline import EventKind
 from cases.visibility import can_view_case
-from detection.models import AutomatedDecision, RuleAction
+from detection.models import AutomatedDecision, Rule, RuleAction
 from enforcement.bulk import BulkItem, decisions_write_bulk
+from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision, PolicySection
 from enforcement.services import ActionRequest
 from tsops import roles
@@ -59,10 +60,23 @@ def section_for(reason: str, code: str = "") -> PolicySection | None:
 
 def _human_intervened(action: RuleAction, case: Case) -> str:
     """Why the action must not be applied now ("" when nothing stands in the way)."""
+    rule = action.rule
+    if rule.state != Rule.State.ACTIVE:
+        return f"the rule is {rule.get_state_display().lower()}"
+    if rule.active_version_id != action.version_id:
+        return "the version that asked for it is no longer live"
     if case.claimed_by_id is not None:
         return "an analyst claimed the case"
-    if not case.is_decidable:
+    # Only a case nobody has touched: escalated, pending or resolved cases are people's work.
+    if case.status != Case.Status.NEW:
         return f"the case is {case.get_status_display().lower()}"
+    if case.restricted:
+        return "the case is restricted to a team, which decides it"
+    if (
+        ACTIONS[action.action_type].target == "content"
+        and case.subject.kind == Subject.Kind.ACCOUNT
+    ):
+        return f"{action.action_type} does not apply to an account"
     if Decision.objects.filter(case_id=case.pk, created_at__gte=action.created_at).exists():
         return "the case was decided"
     return ""
@@ -76,7 +90,28 @@ def rule_actions_apply_due(*, now=None, limit: int = 200) -> int:
         .order_by("due_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(1 for action_id in due if _apply_one(action_id, now))
+    return sum(1 for action_id in due if _apply_or_call_off(action_id, now))
+
+
+def _apply_or_call_off(action_id: int, now) -> bool:
+    """Apply one action; when the decision cannot be written (the case moved meanwhile, an
+    action that does not fit), call it off saying why, so one action never blocks the rest."""
+    try:
+        return _apply_one(action_id, now)
+    except (ConflictError, ValidationError) as exc:
+        with transaction.atomic():
+            action = (
+                RuleAction.objects.select_for_update()
+                .filter(pk=action_id, status=RuleAction.Status.SCHEDULED)
+                .first()
+            )
+            if action is None:
+                return False
+            message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            _close(
+                action, RuleAction.Status.CANCELLED, None, note=f"Called off: {message}", now=now
+            )
+        return True
 
 
 def _apply_one(action_id: int, now) -> bool:
