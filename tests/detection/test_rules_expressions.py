@@ -354,11 +354,6 @@ def test_run_time_errors_are_no_match_rather_than_an_exception():
         assert cel_says(source, flat) is False, source
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detection/expressions.py _to_int/_to_double use Python's int()/float(), which "
-    "accept '_' digit separators and surrounding spaces; CEL refuses both",
-)
 @pytest.mark.parametrize(
     "source", ['int("1_000") == 1000', 'int(" 5") == 5', 'double("1_0.5") > 1.0']
 )
@@ -368,11 +363,6 @@ def test_string_conversions_refuse_what_cel_refuses(source):
     assert compiled(source).evaluate(flat) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detection/expressions.py _to_string formats a double with Python's str(): "
-    'string(1.0) is "1.0" where CEL (cel-rust, as cel-go) gives "1"',
-)
 def test_a_double_reads_as_cel_writes_it():
     source = 'string(1.0) == "1"'
     assert cel_says(source, inputs()) is True
@@ -430,12 +420,6 @@ def test_guards_only_skip_reports_that_cannot_match():
                     assert flat[path] in values, (source, flat[path], values)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='detection/expressions.py _term_text takes every string token of an "in" list as '
-    'a member: report.reason in ["sp" + "am"] gets the guard {"sp", "am"}, so the engine '
-    'skips the "spam" reports the expression matches',
-)
 def test_a_computed_list_member_is_no_guard():
     source = 'report.reason in ["sp" + "am", "scam"]'
     result = compiled(source)
@@ -444,12 +428,6 @@ def test_a_computed_list_member_is_no_guard():
     assert "spam" in result.guards.get("report.reason", {"spam"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detection/expressions.py _nesting reads a backslash as an escape inside raw "
-    'strings too: after r"\\" it believes a string is still open and counts no bracket, so '
-    "40 levels of nesting pass the 32-level limit",
-)
 def test_a_raw_string_does_not_hide_deep_nesting():
     source = 'report.reason == r"\\" || ' + "(" * 40 + "true" + ")" * 40
     message = refused(source)

@@ -596,14 +596,6 @@ def test_report_inputs_come_from_the_report_and_its_snapshot(platform_account, l
     assert media.tags == ["two-media"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="An escalated case is is_decidable, so detection/services/rule_actions.py "
-    "_human_intervened lets the action through; enforcement/bulk.py _cases_resolve then raises "
-    "ConflictError out of rule_actions_apply_due (blocking every later action). The action was "
-    "also scheduled although the escalation made the case restricted (detection/engine.py "
-    "IntakeBatch.record reads `restricted` as placed, before the rule's escalation)",
-)
 def test_an_action_on_a_case_a_rule_escalated_is_called_off(platform_account, live):
     live(
         'report.reason == "violent_threat"',
@@ -617,3 +609,25 @@ def test_an_action_on_a_case_a_rule_escalated_is_called_off(platform_account, li
     assert case.status == "escalated"
     assert action.status in (RuleAction.Status.CANCELLED, RuleAction.Status.PROPOSED)
     assert not Decision.objects.filter(case=case).exists()
+
+
+def test_an_account_action_on_an_item_without_owner_is_called_off_and_blocks_no_other(
+    platform_account, live
+):
+    live('report.reason == "spam"', [{"type": "action", "action": "warn", "delay_hours": 0}])
+    with time_machine.travel(T0, tick=False):
+        orphan = submit(
+            platform_account,
+            reason="spam",
+            subject={"kind": "content", "external_id": "orphan-post", "text": "buy now"},
+        )
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        post = submit(platform_account, reason="spam")
+    with time_machine.travel(T0 + timedelta(hours=1), tick=False):
+        assert rule_actions_apply_due() == 2
+    called_off = RuleAction.objects.get(case=orphan)
+    assert called_off.status == RuleAction.Status.CANCELLED and "owner" in called_off.note
+    assert not Decision.objects.filter(case=orphan).exists()
+    assert Decision.objects.get(case=post).automated
+    warned = EnforcementAction.objects.get(case=post)
+    assert warned.action_type == "warn" and warned.subject.kind == "account"
