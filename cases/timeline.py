@@ -35,6 +35,9 @@ class EventKind(models.TextChoices):
     # Written at intake (investigations.services.evasion): the account shares a strong
     # identifier with an account under an active suspension or ban.
     EVASION_SUSPECTED = "EVASION_SUSPECTED", "Evasion suspect"
+    # Detection: a senior set a mass-flagging reporter's reports aside, or put them back.
+    REPORTS_INVALIDATED = "REPORTS_INVALIDATED", "Reports set aside as mass flagging"
+    REPORTS_RESTORED = "REPORTS_RESTORED", "Reports set aside restored"
     NOTE_ADDED = "NOTE_ADDED", "Note added"
     EVIDENCE_ADDED = "EVIDENCE_ADDED", "Evidence added"
     EVIDENCE_REVEALED = "EVIDENCE_REVEALED", "Sensitive evidence revealed"

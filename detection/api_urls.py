@@ -1,0 +1,3 @@
+from detection.routes import reputation
+
+urlpatterns = [*reputation.api]

@@ -1,0 +1,5 @@
+from detection.routes import reputation
+
+app_name = "detection"
+
+urlpatterns = [*reputation.pages]
