@@ -17,9 +17,10 @@ from django.http import Http404
 from cases.identifiers import hash_for_text
 from cases.models import Case, Report
 from cases.visibility import visible_cases
-from detection.models import InvalidatedReport, ReporterInvalidation, ReporterReputation
+from detection.models import ReporterInvalidation, ReporterReputation
 from detection.permissions_reputation import can_view_reporters
 from detection.reputation import BANDS, band_of, good_score, poor_score, prior, score_of
+from tsops.errors import HiddenObject
 
 LIST_LIMIT = 50
 
@@ -117,6 +118,12 @@ def reporter_get_for(*, actor, reporter_hash: str) -> ReporterRecord:
     _check(actor)
     record = _figures(actor, [reporter_hash]).get(reporter_hash)
     if record is None:
+        # A reporter whose reports are all out of the actor's sight exists: a denial, logged.
+        known = ReporterReputation.objects.filter(pk=reporter_hash).first() or (
+            Report.objects.filter(reporter_hash=reporter_hash).only("pk").first()
+        )
+        if known is not None:
+            raise HiddenObject("No such reporter.", actor=actor, obj=known)
         raise Http404("No such reporter.")
     record.invalidations = list(
         ReporterInvalidation.objects.filter(reporter_hash=reporter_hash)
@@ -185,10 +192,3 @@ def prior_mean() -> float:
     """The score of a reporter nobody has decided on."""
     alpha, beta = prior()
     return alpha / (alpha + beta)
-
-
-def set_aside_count(*, reporter_hash: str) -> int:
-    """Reports of the reporter set aside now (all cases; for the services' checks)."""
-    return InvalidatedReport.objects.filter(
-        invalidation__reporter_hash=reporter_hash, restored_at__isnull=True
-    ).count()
