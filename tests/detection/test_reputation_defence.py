@@ -252,3 +252,22 @@ def test_the_case_page_shows_the_reporter_mix_without_who_reported(
     assert 'data-testid="reporter-mix-new"' in html
     for secret in ("good-eye", "stranger", hash_for_text("good-eye")[:12]):
         assert secret not in html
+
+
+def test_the_demo_has_a_mass_flagger_and_a_trusted_flagger(db):
+    from io import StringIO
+
+    from detection.demo_reputation import MASS_FLAGGER, TRUSTED_FLAGGER, seed_reputation
+    from detection.models import ReporterReputation
+    from detection.reputation import POOR, TRUSTED, band_of
+    from tests.conftest import make_member
+    from tsops import roles
+
+    make_member("platform", roles.PLATFORM)
+    make_member("senior", roles.SENIOR)
+    seed_reputation(stdout=StringIO(), scale=0.1)
+    flagger = ReporterReputation.objects.get(pk=hash_for_text(MASS_FLAGGER))
+    trusted = ReporterReputation.objects.get(pk=hash_for_text(TRUSTED_FLAGGER))
+    assert band_of(score=flagger.score, decided=flagger.decided, trusted=False) == POOR
+    assert flagger.reports > flagger.decided > 0 and flagger.confirmed == 0
+    assert band_of(score=trusted.score, decided=trusted.decided, trusted=trusted.trusted) == TRUSTED
