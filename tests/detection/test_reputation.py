@@ -159,3 +159,36 @@ def test_a_good_reporter_raises_a_cases_priority_once_and_a_poor_reporters_flood
     # A stranger (the prior) does not raise it either; a trusted flagger's notice does.
     assert report(platform_account, "stranger", "post-new-3").priority == 0
     assert report(platform_account, "hotline", "post-new-4", source="trusted_flagger").priority == 1
+
+
+def test_the_priority_hook_is_one_statement_for_a_whole_batch(platform_account, senior):
+    from cases.intake import IntakeCase, report_submit_batch
+    from detection.services.reputation import reputation_priority_hook
+
+    results = report_submit_batch(
+        actor=platform_account,
+        items=[
+            {
+                "source": "trusted_flagger",
+                "external_id": f"batch-{n}",
+                "reason": "spam",
+                "reporter_id": f"batch-reporter-{n}",
+                "subject": {"kind": "content", "external_id": f"post-batch-{n}"},
+            }
+            for n in range(20)
+        ],
+    )
+    cases = list(Case.objects.filter(pk__in=[r.case_id for r in results]))
+    assert {c.priority for c in cases} == {1}
+    touched = [IntakeCase(c.pk, c.subject_id, False, c.severity, c.restricted) for c in cases]
+    with CaptureQueriesContext(connection) as queries:
+        reputation_priority_hook(actor=platform_account, cases=touched, now=cases[0].created_at)
+    assert len(queries) == 1
+
+
+def test_the_beat_entry_names_a_registered_task(settings):
+    from tsops.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["detection-reputation-refresh"]
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
