@@ -166,8 +166,9 @@ class InvalidatedReport(models.Model):
     """One report set aside by an invalidation, and what that did to its case.
 
     While ``restored_at`` is empty the report does not count toward its case's report
-    counters, and ``lowered_priority`` says the case's claim priority was lowered by one
-    because no report of it remained valid; restoring undoes exactly that.
+    counters. ``lowered_priority`` (on one row per case) records that this invalidation left
+    the case with no report that counts, so its claim priority was lowered by one; a restore
+    raises it again when the case has a report that counts once more.
     """
 
     invalidation = models.ForeignKey(

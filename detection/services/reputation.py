@@ -113,6 +113,19 @@ def _counts_by_case(reports) -> dict[int, list[int]]:
     return per_case
 
 
+def _sunk(also_set_aside: list[int], case_ids: list[int]) -> set[int]:
+    """The cases among ``case_ids`` with no report that counts: every report set aside (by a
+    live invalidation, or listed in ``also_set_aside``, about to be)."""
+    live = InvalidatedReport.objects.filter(restored_at__isnull=True).values("report_id")
+    counting = set(
+        Report.objects.filter(case_id__in=case_ids)
+        .exclude(pk__in=also_set_aside)
+        .exclude(pk__in=live)
+        .values_list("case_id", flat=True)
+    )
+    return {i for i in case_ids if i not in counting}
+
+
 def _events(case_ids, kind: EventKind, actor, now, data: dict[int, dict]) -> None:
     CaseEvent.objects.bulk_create(
         [CaseEvent(case_id=i, kind=kind, actor=actor, at=now, data=data[i]) for i in case_ids]
@@ -151,18 +164,10 @@ def reporter_invalidate(*, actor, reporter_hash: str, reason: str) -> ReporterIn
         per_case = _counts_by_case((c, s) for _, c, s in reports)
         case_ids = sorted(per_case)
         _apply_counts(case_ids, per_case, -1, now)
-        # Cases with no report left that counts sink by one within their severity.
-        still_valid = set(
-            Report.objects.filter(case_id__in=case_ids)
-            .exclude(pk__in=[pk for pk, _, _ in reports])
-            .exclude(pk__in=live.values("report_id"))
-            .values_list("case_id", flat=True)
-        )
-        emptied = [i for i in case_ids if i not in still_valid]
-        Case.objects.filter(pk__in=emptied).update(priority=F("priority") - 1, updated_at=now)
-
         first_of_case: set[int] = set()
         rows = []
+        # Every case had a report that counted (this reporter's); those left with none sink.
+        emptied = _sunk([pk for pk, _, _ in reports], case_ids)
         for pk, case_id, _ in reports:
             lowered = case_id in emptied and case_id not in first_of_case
             first_of_case.add(case_id)
@@ -175,6 +180,7 @@ def reporter_invalidate(*, actor, reporter_hash: str, reason: str) -> ReporterIn
                 )
             )
         InvalidatedReport.objects.bulk_create(rows)
+        Case.objects.filter(pk__in=emptied).update(priority=F("priority") - 1, updated_at=now)
 
         data = {
             i: {
@@ -213,21 +219,25 @@ def reporter_restore(*, actor, reporter_hash: str, reason: str) -> list[Reporter
         list(Case.objects.select_for_update().filter(pk__in=case_ids).order_by("pk").values("pk"))
         taken = list(
             rows.select_for_update(of=("self",)).values_list(
-                "pk", "case_id", "report__source", "lowered_priority", "invalidation_id"
+                "pk", "case_id", "report__source", "invalidation_id"
             )
         )
         if not taken:
             raise ValidationError(
                 {"reporter_id": "No report of this reporter is set aside on cases you may see."}
             )
-        per_case = _counts_by_case((c, s) for _, c, s, _, _ in taken)
+        per_case = _counts_by_case((c, s) for _, c, s, _ in taken)
         case_ids = sorted(per_case)
         _apply_counts(case_ids, per_case, 1, now)
-        raised = sorted({c for _, c, _, lowered, _ in taken if lowered})
-        Case.objects.filter(pk__in=raised).update(priority=F("priority") + 1, updated_at=now)
+        # A case rises again when it sank (no report counted) and now has one that counts,
+        # whichever invalidation sank it: overlapping invalidations of several reporters
+        # leave the priority exactly where it started once all are restored.
+        sunk_before = _sunk([], case_ids)
         InvalidatedReport.objects.filter(pk__in=[t[0] for t in taken]).update(restored_at=now)
+        raised = sorted(sunk_before - _sunk([], case_ids))
+        Case.objects.filter(pk__in=raised).update(priority=F("priority") + 1, updated_at=now)
 
-        touched = sorted({t[4] for t in taken})
+        touched = sorted({t[3] for t in taken})
         invalidations = list(
             ReporterInvalidation.objects.select_for_update().filter(pk__in=touched)
         )

@@ -271,3 +271,20 @@ def test_the_demo_has_a_mass_flagger_and_a_trusted_flagger(db):
     assert band_of(score=flagger.score, decided=flagger.decided, trusted=False) == POOR
     assert flagger.reports > flagger.decided > 0 and flagger.confirmed == 0
     assert band_of(score=trusted.score, decided=trusted.decided, trusted=trusted.trusted) == TRUSTED
+
+
+def test_overlapping_invalidations_of_two_reporters_restore_the_priority_exactly(
+    platform_account, senior
+):
+    case = report(platform_account, "flood-a", "post-both")
+    report(platform_account, "flood-b", "post-both")
+    start = _fresh(case).priority
+    reporter_invalidate(actor=senior, reporter_hash=hash_for_text("flood-a"), reason="Flood A")
+    assert _fresh(case).priority == start and case.report_count == 1
+    reporter_invalidate(actor=senior, reporter_hash=hash_for_text("flood-b"), reason="Flood B")
+    assert _fresh(case).priority == start - 1 and case.report_count == 0
+    # Restoring the first reporter gives the case a report that counts: it rises again.
+    reporter_restore(actor=senior, reporter_hash=hash_for_text("flood-a"), reason="A is fine")
+    assert _fresh(case).priority == start and case.report_count == 1
+    reporter_restore(actor=senior, reporter_hash=hash_for_text("flood-b"), reason="B is fine")
+    assert _fresh(case).priority == start and case.report_count == 2
