@@ -132,24 +132,30 @@ def _events(case_ids, kind: EventKind, actor, now, data: dict[int, dict]) -> Non
     )
 
 
+def _lock_open_reports(actor, reporter_hash: str) -> list[tuple[int, int, str]]:
+    """(report id, case id, source) of the reporter's reports that count, on unresolved cases
+    the actor may see, with those cases locked in id order (as intake locks them) so that a
+    concurrent intake batch or decision waits rather than counting reports twice."""
+    open_cases = visible_cases(actor).exclude(status=Case.Status.RESOLVED)
+    target = Report.objects.filter(reporter_hash=reporter_hash, case__in=open_cases)
+    case_ids = sorted(set(target.values_list("case_id", flat=True)))
+    list(Case.objects.select_for_update().filter(pk__in=case_ids).order_by("pk").values("pk"))
+    live = InvalidatedReport.objects.filter(restored_at__isnull=True).values("report_id")
+    # The status again, now that the rows are locked: a case resolved meanwhile is left.
+    return list(
+        target.filter(case_id__in=case_ids, case__status__in=Case.OPEN_STATUSES)
+        .exclude(pk__in=live)
+        .values_list("pk", "case_id", "source")
+    )
+
+
 def reporter_invalidate(*, actor, reporter_hash: str, reason: str) -> ReporterInvalidation:
     """Set aside the reporter's reports on unresolved cases the actor may see (see the module
     docstring for the effect on each case). Refuses (400) when there is none to set aside."""
     reason = _check(actor, reason)
     now = timezone.now()
     with transaction.atomic():
-        # Lock the cases first, in id order (as intake does), so a concurrent intake batch or
-        # decision waits rather than counting reports twice.
-        open_cases = visible_cases(actor).exclude(status=Case.Status.RESOLVED)
-        target = Report.objects.filter(reporter_hash=reporter_hash, case__in=open_cases)
-        case_ids = sorted(set(target.values_list("case_id", flat=True)))
-        list(Case.objects.select_for_update().filter(pk__in=case_ids).order_by("pk").values("pk"))
-        live = InvalidatedReport.objects.filter(restored_at__isnull=True)
-        reports = list(
-            target.filter(case_id__in=case_ids, case__status__in=Case.OPEN_STATUSES)
-            .exclude(pk__in=live.values("report_id"))
-            .values_list("pk", "case_id", "source")
-        )
+        reports = _lock_open_reports(actor, reporter_hash)
         if not reports:
             raise ValidationError(
                 {"reporter_id": "This reporter has no open reports you may set aside."}
