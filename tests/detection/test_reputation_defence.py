@@ -288,3 +288,24 @@ def test_overlapping_invalidations_of_two_reporters_restore_the_priority_exactly
     assert _fresh(case).priority == start and case.report_count == 1
     reporter_restore(actor=senior, reporter_hash=hash_for_text("flood-b"), reason="B is fine")
     assert _fresh(case).priority == start and case.report_count == 2
+
+
+def test_the_reporters_list_leaves_out_a_reporter_seen_only_on_a_restricted_case(
+    platform_account, senior, analyst
+):
+    from detection.selectors.reputation import reporter_list
+    from tests.conftest import make_member
+    from tsops import roles
+
+    hidden = report(platform_account, "hidden-reporter", "post-only-hidden")
+    _restrict(analyst, hidden)
+    report(platform_account, "open-reporter", "post-open")
+    reputation_recompute()
+    shown = {r.reporter_hash for r in reporter_list(actor=senior, order="active")}
+    assert hash_for_text("open-reporter") in shown
+    assert hash_for_text("hidden-reporter") not in shown
+    team_senior = make_member("ines_cs_senior", roles.SENIOR, ("child-safety",))
+    team_view = {r.reporter_hash for r in reporter_list(actor=team_senior, order="lowest")}
+    assert hash_for_text("hidden-reporter") in team_view
+    with pytest.raises(PermissionDenied):
+        reporter_list(actor=analyst)
