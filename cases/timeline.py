@@ -41,6 +41,9 @@ class EventKind(models.TextChoices):
     RULE_ACTION_PROPOSED = "RULE_ACTION_PROPOSED", "Rule proposed an action"
     RULE_ACTION_APPLIED = "RULE_ACTION_APPLIED", "Automated action applied"
     RULE_ACTION_CANCELLED = "RULE_ACTION_CANCELLED", "Automated action called off"
+    # Detection: a senior set a mass-flagging reporter's reports aside, or put them back.
+    REPORTS_INVALIDATED = "REPORTS_INVALIDATED", "Reports set aside as mass flagging"
+    REPORTS_RESTORED = "REPORTS_RESTORED", "Reports set aside restored"
     NOTE_ADDED = "NOTE_ADDED", "Note added"
     EVIDENCE_ADDED = "EVIDENCE_ADDED", "Evidence added"
     EVIDENCE_REVEALED = "EVIDENCE_REVEALED", "Sensitive evidence revealed"

@@ -1,3 +1,3 @@
-from detection.routes import rules
+from detection.routes import reputation, rules
 
-urlpatterns = [*rules.api]
+urlpatterns = [*rules.api, *reputation.api]

@@ -21,3 +21,7 @@ class DetectionConfig(AppConfig):
         from tsops.jobs import register_job_view
 
         register_job_view(JOB_KIND, can_view=can_view_backtest_job, describe=backtest_job_describe)
+
+        from detection import hooks_reputation
+
+        hooks_reputation.register()

@@ -1,8 +1,13 @@
-"""Celery tasks of detection: load by id, call one service."""
+"""Celery tasks of detection: load by id, call one service. Each area's own tasks module is
+imported here so that autodiscovery finds them."""
 
 from __future__ import annotations
 
 from celery import shared_task
+
+from detection.tasks_reputation import reputation_refresh
+
+__all__ = ["reputation_refresh"]
 
 
 @shared_task(name="detection.tasks.rule_actions_apply_due")

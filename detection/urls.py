@@ -1,5 +1,5 @@
-from detection.routes import rules
+from detection.routes import reputation, rules
 
 app_name = "detection"
 
-urlpatterns = [*rules.pages]
+urlpatterns = [*rules.pages, *reputation.pages]

@@ -74,6 +74,13 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         group=INVESTIGATE,
     ),
     NavItem("Rules", "detection:rule-list", "manage_rules", "rules", group=DETECTION),
+    NavItem(
+        "Reporters",
+        "detection:reporter-list",
+        "configure_operations",
+        "reporters",
+        group=DETECTION,
+    ),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics", group=INSIGHTS),
     NavItem(
         "My figures",

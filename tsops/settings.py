@@ -488,6 +488,26 @@ TSOPS_RULE_RUNAWAY_MIN_REPORTS = env_int("TSOPS_RULE_RUNAWAY_MIN_REPORTS", 50, m
 TSOPS_RULE_SHADOW_DRIFT_FACTOR = env_int("TSOPS_RULE_SHADOW_DRIFT_FACTOR", 3, minimum=2)
 # The longest period one backtest replays.
 TSOPS_BACKTEST_MAX_DAYS = env_int("TSOPS_BACKTEST_MAX_DAYS", 90, minimum=1)
+# --- Detection: reputation ---
+
+# Reporter reputation is the posterior mean of a Beta(alpha, beta) prior updated with the
+# reporter's decided reports: (alpha + confirmed) / (alpha + beta + decided). Pseudo-counts.
+TSOPS_REPUTATION_PRIOR_ALPHA = env_int("TSOPS_REPUTATION_PRIOR_ALPHA", 2, minimum=1)
+TSOPS_REPUTATION_PRIOR_BETA = env_int("TSOPS_REPUTATION_PRIOR_BETA", 2, minimum=1)
+# A score at or above this (percent) is a good record: such a reporter's report raises a
+# case's claim priority once; at or below the poor mark it is a poor record (shown as such).
+TSOPS_REPUTATION_GOOD_PERCENT = env_int("TSOPS_REPUTATION_GOOD_PERCENT", 70, minimum=1)
+TSOPS_REPUTATION_POOR_PERCENT = env_int("TSOPS_REPUTATION_POOR_PERCENT", 30, minimum=0)
+if TSOPS_REPUTATION_POOR_PERCENT >= TSOPS_REPUTATION_GOOD_PERCENT:
+    raise ImproperlyConfigured(
+        "TSOPS_REPUTATION_POOR_PERCENT must be below TSOPS_REPUTATION_GOOD_PERCENT."
+    )
+# How often (seconds) the incremental reputation job reads what changed since its watermark.
+TSOPS_REPUTATION_REFRESH_SECONDS = env_int("TSOPS_REPUTATION_REFRESH_SECONDS", 300, minimum=10)
+CELERY_BEAT_SCHEDULE["detection-reputation-refresh"] = {
+    "task": "detection.tasks.reputation_refresh",
+    "schedule": float(TSOPS_REPUTATION_REFRESH_SECONDS),
+}
 
 # Outside production the files are served straight from the source folders.
 WHITENOISE_USE_FINDERS = not PRODUCTION

@@ -536,6 +536,12 @@ ANALYST_PAGES = [
 ]
 
 SENIOR_PAGES = [
+    page("reporters", "detection:reporter-list", "/detection/reporters/" + q(order="active")),
+    page(
+        "reporter",
+        "detection:reporter",
+        lambda w: f"/detection/reporters/{w['open'].reports.first().reporter_hash}/",
+    ),
     page("urgent queue", "cases:queue-detail", lambda w: f"/queues/{w['urgent_queue']}/"),
     page("new investigation", "investigations:investigation-create", "/investigations/new/"),
     page(

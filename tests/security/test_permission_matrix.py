@@ -204,10 +204,31 @@ VARIANTS: dict[frozenset[str], dict] = {
         "std": _ids(job_id="job_std"),
         "missing": lambda w: {"job_id": MISSING},
     },
+    frozenset({"reporter_hash"}): {
+        "std": lambda w: {"reporter_hash": _reporter(w, "case_std")[0]},
+        "restricted": lambda w: {"reporter_hash": _reporter(w, "case_restricted")[0]},
+        "missing": lambda w: {"reporter_hash": "0" * 64},
+    },
+    frozenset({"reporter_id"}): {
+        "std": lambda w: {"reporter_id": _reporter(w, "case_std")[1]},
+        "restricted": lambda w: {"reporter_id": _reporter(w, "case_restricted")[1]},
+        "missing": lambda w: {"reporter_id": "no-such-reporter"},
+    },
     frozenset({"session_id", "item_id"}): {
         "std": _ids(session_id="session", item_id="session_item"),
     },
 }
+
+
+def _reporter(w, case: str) -> tuple[str, str]:
+    """The hash and raw id of the reporter of a world case's report (the factory numbers a
+    report's external id and its reporter id alike)."""
+    from cases.identifiers import hash_for_text
+
+    row = getattr(w, case).reports.get()
+    raw = "reporter-" + row.external_id.removeprefix("r-")
+    assert hash_for_text(raw) == row.reporter_hash
+    return row.reporter_hash, raw
 
 
 def _response_template(w):
@@ -314,6 +335,7 @@ ACCOUNTS = objects(std=WORKERS, restricted=CS)
 CLUSTERS = objects(std=WORKERS | TEAMS, restricted=CS)
 WAVES = objects(std=ANALYSTS)
 FILES = objects(std=ANALYSTS, restricted=CS)
+REPORTERS = objects(std=SENIORS)
 
 
 def reason(w, kw) -> dict:
@@ -606,6 +628,12 @@ TABLE: dict[str, Rule] = {
     "investigations:investigation-links": page(methods=POST, sees=FILES),
     "investigations:investigation-note-add": page(methods=POST, sees=FILES),
     "investigations:investigation-report": page(sees=FILES),
+    # Detection: reporters, seniors only; a reporter seen only on the restricted case is
+    # nobody's outside its team (and no senior of the matrix is on it).
+    "detection:reporter-list": page(SENIORS),
+    "detection:reporter": page(SENIORS, sees=REPORTERS),
+    "detection:reporter-invalidate": page(SENIORS, methods=POST, sees=REPORTERS, body=reason),
+    "detection:reporter-restore": page(SENIORS, methods=POST, sees=REPORTERS, body=reason),
     # --- REST API ------------------------------------------------------------------------------
     "api:me": api({"GET": None}, ROLES),
     "api:access-log": api({"GET": "metrics:read"}, SENIORS),
@@ -745,6 +773,9 @@ TABLE: dict[str, Rule] = {
         sees=FILES,
         cells={(ANALYST, "std", "PATCH"): 403, (CHILD_SAFETY, "restricted", "PATCH"): 403},
     ),
+    "api:reporter-detail": api({"GET": "cases:read"}, SENIORS, sees=REPORTERS),
+    "api:reporter-invalidate": api({"POST": "cases:write"}, SENIORS, sees=REPORTERS, body=reason),
+    "api:reporter-restore": api({"POST": "cases:write"}, SENIORS, sees=REPORTERS, body=reason),
     "api:metrics-kpis": api({"GET": "metrics:read"}, SENIORS),
     "api:metrics-transparency-report": api({"GET": "metrics:read"}, SENIORS),
 }
