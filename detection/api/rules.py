@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from cases.models import Subject
 from detection.expressions import MAX_LENGTH
+from detection.permissions import check_manage_rules
 from detection.selectors.rules import (
     STATES,
     backtest_describe,
@@ -161,6 +162,7 @@ class RuleListApi(APIView):
         responses={201: OpenApiResponse(description="The rule, as GET answers it"), **_ERRORS},
     )
     def post(self, request):
+        check_manage_rules(request.user)
         serializer = RuleInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

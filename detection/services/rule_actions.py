@@ -29,7 +29,7 @@ from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision, PolicySection
 from enforcement.services import ActionRequest
 from tsops import roles
-from tsops.errors import ConflictError
+from tsops.errors import ConflictError, HiddenObject
 from tsops.permissions import has_capability
 
 ENGINE_USERNAME = "rules-engine"
@@ -220,15 +220,17 @@ def can_intervene(user, action: RuleAction) -> bool:
 
 def rule_action_intervene(*, actor, action_id: int, note: str) -> RuleAction:
     """A human calls off a scheduled action or dismisses a proposed one, saying why."""
-    note = (note or "").strip()
-    if not note:
-        raise ValidationError({"note": ["Say why the rule's action should not happen."]})
     with transaction.atomic():
         action = RuleAction.objects.select_for_update().filter(pk=action_id).first()
-        if action is None or not can_view_case(actor, Case.objects.get(pk=action.case_id)):
+        if action is None:
             raise Http404("No such action.")
+        if not can_view_case(actor, Case.objects.get(pk=action.case_id)):
+            raise HiddenObject("No such action.", actor=actor, obj=action)
         if not can_intervene(actor, action):
             raise PermissionDenied("Only someone who works this case may call off its actions.")
+        note = (note or "").strip()
+        if not note:
+            raise ValidationError({"note": ["Say why the rule's action should not happen."]})
         target = (
             RuleAction.Status.CANCELLED
             if action.status == RuleAction.Status.SCHEDULED

@@ -188,6 +188,7 @@ def rule_version_page(request: HttpRequest, rule_id: int) -> HttpResponse:
 @require_POST
 def rule_state(request: HttpRequest, rule_id: int) -> HttpResponse:
     """Shadow, activate, retire, resume or redraft (the buttons on the rule page)."""
+    rule_get_for(actor=request.user, rule_id=rule_id)
     action = request.POST.get("action", "")
     version = request.POST.get("version", "")
     number = int(version) if version.isdigit() else None

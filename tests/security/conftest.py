@@ -389,6 +389,31 @@ def build_world() -> World:
         requested_by=u["analyst"],
     )
 
+    # --- Detection: a draft rule, a backtest of it, actions rules asked for on both cases ----
+    from detection.models import Backtest, RuleAction
+    from detection.services.rules import rule_create
+
+    o["rule_std"] = rule_create(
+        actor=u["senior"], name="Matrix rule", expression='report.reason == "spam"', effects=[]
+    )
+    version = o["rule_std"].versions.get()
+    o["backtest_std"] = Backtest.objects.create(
+        rule=o["rule_std"],
+        version=version,
+        period_from=timezone.now() - timedelta(days=7),
+        period_to=timezone.now(),
+        requested_by=u["senior"],
+    )
+    for variant in ("std", "restricted"):
+        o[f"rule_action_{variant}"] = RuleAction.objects.create(
+            rule=o["rule_std"],
+            version=version,
+            case=o[f"case_{variant}"],
+            action_type="remove_content",
+            policy_section="SPAM-1.1",
+            status=RuleAction.Status.PROPOSED,
+        )
+
     # --- A background job the analyst started (seniors see every job too) --------------------
     from tsops.jobs import job_create
 

@@ -54,6 +54,8 @@ SCOPES = (
     "metrics:read",
     "qa:read",
     "qa:write",
+    "rules:read",
+    "rules:write",
 )
 
 # The groups the table speaks of (declared here from DESIGN.md's "who uses it", not read from
@@ -214,6 +216,19 @@ VARIANTS: dict[frozenset[str], dict] = {
         "restricted": lambda w: {"reporter_id": _reporter(w, "case_restricted")[1]},
         "missing": lambda w: {"reporter_id": "no-such-reporter"},
     },
+    frozenset({"rule_id"}): {
+        "std": _ids(rule_id="rule_std"),
+        "missing": lambda w: {"rule_id": MISSING},
+    },
+    frozenset({"backtest_id"}): {
+        "std": _ids(backtest_id="backtest_std"),
+        "missing": lambda w: {"backtest_id": MISSING},
+    },
+    frozenset({"action_id"}): {
+        "std": _ids(action_id="rule_action_std"),
+        "restricted": _ids(action_id="rule_action_restricted"),
+        "missing": lambda w: {"action_id": MISSING},
+    },
     frozenset({"session_id", "item_id"}): {
         "std": _ids(session_id="session", item_id="session_item"),
     },
@@ -321,6 +336,10 @@ def objects(std=NOBODY, restricted=NOBODY, **others) -> dict[str, frozenset[str]
 
 
 CS = frozenset({CHILD_SAFETY})
+# Rules and backtests: seniors read them all; a rule's action is seen with its case.
+RULES = objects(std=SENIORS)
+BACKTESTS = objects(std=SENIORS)
+RULE_ACTIONS = objects(std=WORKERS, restricted=CS)
 POST = ("POST",)
 GET_POST = ("GET", "POST")
 # Spam cases (unclaimed, claimed by someone else, claimed by the associate); the child-safety
@@ -340,6 +359,10 @@ REPORTERS = objects(std=SENIORS)
 
 def reason(w, kw) -> dict:
     return {"reason": "matrix"}
+
+
+def note(w, kw) -> dict:
+    return {"note": "matrix"}
 
 
 def decision(w, kw) -> dict:
@@ -630,6 +653,18 @@ TABLE: dict[str, Rule] = {
     "investigations:investigation-report": page(sees=FILES),
     # Detection: reporters, seniors only; a reporter seen only on the restricted case is
     # nobody's outside its team (and no senior of the matrix is on it).
+    # Detection: rules and backtests are the seniors' (no rule is restricted: its matches,
+    # figures and samples are filtered for the reader); what a rule asked for on a case is
+    # called off by whoever works the case.
+    "detection:rule-list": page(SENIORS),
+    "detection:rule-create": page(SENIORS, methods=GET_POST),
+    "detection:rule-detail": page(SENIORS, sees=RULES),
+    "detection:rule-version": page(SENIORS, methods=POST, sees=RULES),
+    "detection:rule-state": page(SENIORS, methods=POST, sees=RULES),
+    "detection:rule-backtest": page(SENIORS, methods=POST, sees=RULES),
+    "detection:rule-snooze": page(SENIORS, methods=POST, sees=RULES),
+    "detection:backtest-detail": page(SENIORS, sees=BACKTESTS),
+    "detection:rule-action-intervene": page(methods=POST, sees=RULE_ACTIONS, body=note),
     "detection:reporter-list": page(SENIORS),
     "detection:reporter": page(SENIORS, sees=REPORTERS),
     "detection:reporter-invalidate": page(SENIORS, methods=POST, sees=REPORTERS, body=reason),
@@ -773,6 +808,17 @@ TABLE: dict[str, Rule] = {
         sees=FILES,
         cells={(ANALYST, "std", "PATCH"): 403, (CHILD_SAFETY, "restricted", "PATCH"): 403},
     ),
+    "api:rule-list": api({"GET": "rules:read", "POST": "rules:write"}, SENIORS),
+    "api:rule-detail": api({"GET": "rules:read"}, SENIORS, sees=RULES),
+    "api:rule-versions": api({"POST": "rules:write"}, SENIORS, sees=RULES),
+    "api:rule-shadow": api({"POST": "rules:write"}, SENIORS, sees=RULES),
+    "api:rule-activate": api({"POST": "rules:write"}, SENIORS, sees=RULES),
+    "api:rule-retire": api({"POST": "rules:write"}, SENIORS, sees=RULES),
+    "api:rule-resume": api({"POST": "rules:write"}, SENIORS, sees=RULES),
+    "api:rule-snoozes": api({"POST": "rules:write"}, SENIORS, sees=RULES),
+    "api:rule-backtests": api({"POST": "rules:write"}, SENIORS, sees=RULES),
+    "api:backtest-detail": api({"GET": "rules:read"}, SENIORS, sees=BACKTESTS),
+    "api:rule-action-intervene": api({"POST": "cases:write"}, sees=RULE_ACTIONS, body=note),
     "api:reporter-detail": api({"GET": "cases:read"}, SENIORS, sees=REPORTERS),
     "api:reporter-invalidate": api({"POST": "cases:write"}, SENIORS, sees=REPORTERS, body=reason),
     "api:reporter-restore": api({"POST": "cases:write"}, SENIORS, sees=REPORTERS, body=reason),
