@@ -169,8 +169,45 @@ def world(live_server) -> dict:
     investigation_files.investigation_note_add(
         actor=m["senior"], investigation_id=w["investigation"].pk, body="Same photos reused."
     )
+    w |= _seed_rules(m)
     rollups.rebuild_range(timezone.localdate() - timedelta(days=7), timezone.localdate())
     return w
+
+
+def _seed_rules(m: dict) -> dict:
+    """A live tag rule on spam with a newer version that removes content, in shadow, and a
+    finished backtest of that version against the live one (the rule and backtest pages)."""
+    from detection.backtest import backtest_run
+    from detection.services import rules as rule_services
+    from detection.services.backtests import backtest_request
+
+    senior = m["senior"]
+    rule = rule_services.rule_create(
+        actor=senior,
+        name="Spam gets a look",
+        expression='report.reason == "spam"',
+        effects=[{"type": "tag", "tag": "spam-look"}],
+        note="Tag every spam report for the morning sweep.",
+    )
+    rule_services.rule_activate(actor=senior, rule_id=rule.pk, version=1)
+    rule_services.rule_version_add(
+        actor=senior,
+        rule_id=rule.pk,
+        expression='report.reason == "spam" && subject.kind == "content"',
+        effects=[{"type": "action", "action": "remove_content", "delay_hours": 2}],
+        note="Only posts, and remove them after two hours.",
+    )
+    rule_services.rule_shadow(actor=senior, rule_id=rule.pk, version=2)
+    now = timezone.now()
+    backtest = backtest_request(
+        actor=senior,
+        rule_id=rule.pk,
+        version=2,
+        period_from=now - timedelta(days=7),
+        period_to=now,
+    )
+    backtest_run(backtest.pk)
+    return {"rule": rule, "backtest": backtest}
 
 
 def _seed_cases(m: dict) -> dict:
@@ -531,11 +568,67 @@ ANALYST_PAGES = [
         lambda w: f"/accounts/{w['open'].subject.owner.external_id}/network/" + q(hops=9),
         400,
     ),
+    page("rules (seniors only)", "detection:rule-list", "/detection/rules/", 403),
     page("403 page", "enforcement:approval-list", "/approvals/", 403),
     NOT_FOUND,
 ]
 
+
+def _rule_path(w) -> str:
+    return f"/detection/rules/{w['rule'].pk}/"
+
+
 SENIOR_PAGES = [
+    page("rules", "detection:rule-list", "/detection/rules/"),
+    page("write a rule", "detection:rule-create", "/detection/rules/new/"),
+    page(
+        "write a rule with errors",
+        "detection:rule-create",
+        "/detection/rules/new/",
+        status=400,
+        form=lambda w: (
+            "/detection/rules/new/",
+            {"name": "", "expression": "report.reason > 3", "effects": "[]", "note": ""},
+        ),
+    ),
+    page("rule with a version in shadow", "detection:rule-detail", _rule_path),
+    page(
+        "rule, new version with errors",
+        "detection:rule-version",
+        _rule_path,
+        status=400,
+        form=lambda w: (
+            _rule_path(w) + "versions/",
+            {
+                "expression": "report.nope == 1",
+                "effects": '[{"type": "tag"}]',
+                "note": "",
+                "based_on": 2,
+            },
+        ),
+    ),
+    page(
+        "rule, backtest with errors",
+        "detection:rule-backtest",
+        _rule_path,
+        status=400,
+        form=lambda w: (_rule_path(w) + "backtests/", {"version": 2, "from": "", "to": ""}),
+    ),
+    page(
+        "rule, snooze with errors",
+        "detection:rule-snooze",
+        _rule_path,
+        status=400,
+        form=lambda w: (
+            _rule_path(w) + "snoozes/",
+            {"subject_kind": "account", "external_id": "acct-nobody", "until": "", "reason": ""},
+        ),
+    ),
+    page(
+        "backtest",
+        "detection:backtest-detail",
+        lambda w: f"/detection/backtests/{w['backtest'].pk}/",
+    ),
     page("reporters", "detection:reporter-list", "/detection/reporters/" + q(order="active")),
     page(
         "reporter",
@@ -740,6 +833,8 @@ ROLE_PAGES = {
 # Routes that are no page of their own: POST-only steps that answer with a redirect (their
 # error states, where they have one, are the pages above), downloads and htmx fragments.
 NOT_PAGES = {
+    "detection:rule-state": "POST (shadow, activate, retire, resume), redirects to the rule",
+    "detection:rule-action-intervene": "POST from the case page, redirects to the case",
     "healthz": "health check (JSON)",
     "favicon": "the console's icon (a redirect to the static file)",
     "notifications-read-all": "POST, redirects to the home page",
