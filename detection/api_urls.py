@@ -1,0 +1,3 @@
+from detection.routes import operating
+
+urlpatterns = [*operating.api]

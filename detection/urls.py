@@ -1,0 +1,5 @@
+from detection.routes import operating
+
+app_name = "detection"
+
+urlpatterns = [*operating.pages]
