@@ -22,11 +22,12 @@ from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 
-from cases.models import RoutingRule, Severity, severity_code
+from cases.models import Report, RoutingRule, Severity, severity_code
 from cases.visibility import figure_teams
 from metrics.deciding import CONFIRMED, DECIDING_DECISION_LATERAL
 from metrics.rollups import TEAM
 from qa.stats import wilson_interval
+from tsops.errors import HiddenObject
 
 # The grid every detector is read on: each 0.05 from 0 to 1, plus the thresholds in use.
 GRID_STEP = 0.05
@@ -156,7 +157,7 @@ def detector_operating_points(*, actor, name: str, window: Window) -> dict:
     each threshold), the thresholds in use, the recommended threshold per severity and its
     weekly precision. Raises Http404 for a detector the actor has no flags of."""
     if name not in detector_names(actor=actor):
-        raise Http404("No such detector.")
+        _refuse_detector(actor=actor, name=name)
     teams = figure_teams(actor)
     in_use = thresholds_in_use(name)
     thresholds = sorted({*GRID, *(m["threshold"] for m in in_use)})
@@ -173,6 +174,20 @@ def detector_operating_points(*, actor, name: str, window: Window) -> dict:
         "weekly": weeks,
         "drift": drift_test(weeks),
     }
+
+
+def _refuse_detector(*, actor, name: str) -> None:
+    """404 for a detector the actor has no flags of; when it has flags the actor may not count
+    (another team's restricted work), the denial is recorded as for any hidden object."""
+    hidden = (
+        Report.objects.filter(source=Report.Source.AUTOMATED_FLAG, detector=name)
+        .exclude(score=None)
+        .order_by("pk")
+        .first()
+    )
+    if hidden is None:
+        raise Http404("No such detector.")
+    raise HiddenObject("No such detector.", actor=actor, obj=hidden)
 
 
 def _grid(*, teams: list[str], name: str, window: Window, thresholds: list[float]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from detection.forms_operating import OperatingWindowForm
 from detection.selectors.operating import detector_list, detector_operating_points
@@ -36,6 +37,7 @@ def _shown(figure: dict) -> dict:
 
 
 @console_view("view_team_metrics")
+@require_GET
 def detector_list_page(request: HttpRequest) -> HttpResponse:
     """Every detector with its precision over the window and its latest week."""
     window, form = _window_or_errors(request)
@@ -50,6 +52,7 @@ def detector_list_page(request: HttpRequest) -> HttpResponse:
 
 
 @console_view("view_team_metrics")
+@require_GET
 def detector_detail_page(request: HttpRequest, name: str) -> HttpResponse:
     """One detector's operating points, thresholds in use and recommendations."""
     window, form = _window_or_errors(request)
