@@ -35,6 +35,7 @@ NAV_URL_NAMES = {
     "Waves": "investigations:wave-list",
     "Investigations": "investigations:investigation-list",
     "Lookup": "enforcement:lookup",
+    "Detectors": "detection:detector-list",
     "Metrics": "metrics:dashboard",
     "My figures": "metrics:my-figures",
     "Transparency": "metrics:transparency",
