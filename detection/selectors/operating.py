@@ -113,11 +113,15 @@ def thresholds_in_use(detector: str) -> list[dict]:
 
 def detector_names(*, actor) -> list[str]:
     """Every detector that has sent a scored flag on a case counting in the actor's figures."""
+    return _detector_names(figure_teams(actor))
+
+
+def _detector_names(teams: list[str]) -> list[str]:
     rows = _rows(
         "SELECT DISTINCT r.detector FROM cases_report r JOIN cases_case c ON c.id = r.case_id "  # noqa: S608 - fragments from code
-        f"WHERE r.source = 'automated_flag' AND r.detector <> '' AND r.score IS NOT NULL "
+        "WHERE r.source = 'automated_flag' AND r.detector <> '' AND r.score IS NOT NULL "
         f"AND {TEAM} = ANY(%s) ORDER BY 1",
-        [figure_teams(actor)],
+        [teams],
     )
     return [name for (name,) in rows]
 
@@ -137,7 +141,7 @@ def detector_list(*, actor, window: Window) -> list[dict]:
     }
     weekly = _weekly(teams=teams, detector=None)
     listed = []
-    for name in detector_names(actor=actor):
+    for name in _detector_names(teams):
         volume, decided, confirmed = totals.get(name, (0, 0, 0))
         weeks = weekly.get(name) or _empty_weeks()
         listed.append(
@@ -156,9 +160,9 @@ def detector_operating_points(*, actor, name: str, window: Window) -> dict:
     """One detector's grid (volume, decided, confirmed, precision with interval and recall at
     each threshold), the thresholds in use, the recommended threshold per severity and its
     weekly precision. Raises Http404 for a detector the actor has no flags of."""
-    if name not in detector_names(actor=actor):
-        _refuse_detector(actor=actor, name=name)
     teams = figure_teams(actor)
+    if name not in _detector_names(teams):
+        _refuse_detector(actor=actor, name=name)
     in_use = thresholds_in_use(name)
     thresholds = sorted({*GRID, *(m["threshold"] for m in in_use)})
     grid, all_confirmed = _grid(teams=teams, name=name, window=window, thresholds=thresholds)

@@ -79,5 +79,11 @@ def detector_detail_page(request: HttpRequest, name: str) -> HttpResponse:
         points["weekly"] = [_shown(w) for w in points["weekly"]]
         points["drift"]["expected"] = _shown(points["drift"]["expected"])
         points["drift"]["observed"] = _shown(points["drift"]["observed"])
-    context = {"form": form, "window": window, "name": name, "points": points}
+    chart = None
+    if points:
+        chart = [
+            {k: row[k] for k in ("threshold", "precision", "interval", "recall")}
+            for row in points["grid"]
+        ]
+    context = {"form": form, "window": window, "name": name, "points": points, "chart": chart}
     return render(request, "detection/operating/detector_detail.html", context)

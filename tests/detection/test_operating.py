@@ -290,9 +290,23 @@ def test_the_pages_show_the_grid_to_leads_and_refuse_others(
     assert listed.status_code == 200 and b"spamnet" in listed.content
     assert detail.status_code == 200
     assert b"In use:</strong> Spam, confident" in detail.content
+    assert b'<script id="operating-chart" type="application/json">' in detail.content
     assert b"hashmatch" not in listed.content
     hidden = client.get(reverse("detection:detector-detail", args=["hashmatch"]), PERIOD)
     assert hidden.status_code == 404
     for member in (analyst, outsider):
         client.force_login(member)
         assert client.get(reverse("detection:detector-list")).status_code == 403
+
+
+def test_the_list_reads_in_the_same_queries_however_many_detectors(
+    hand_built, senior, platform_account, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(4):
+        detector_list(actor=senior, window=WINDOW)
+    for n in range(4):
+        _flag(platform_account, 0.5, detector=f"extra-{n}")
+
+    with django_assert_max_num_queries(4):
+        listed = detector_list(actor=senior, window=WINDOW)
+    assert len(listed) == 5
