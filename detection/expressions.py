@@ -134,6 +134,9 @@ class Compiled:
     # Literal equalities every match must satisfy (``report.reason == "spam"`` at the top of
     # an ``&&`` chain): the engine skips the rule for reports that cannot match.
     guards: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Lower bounds every match satisfies (``report.score >= 0.9`` at the top of an ``&&``
+    # chain): a detector's thresholds in use.
+    bounds: dict[str, float] = field(default_factory=dict)
 
     def evaluate(self, inputs: dict) -> bool:
         """True when it matches; an operation failing at run time is no match."""
@@ -201,6 +204,7 @@ def compile_expression(source: str, *, cost_limit: int) -> Compiled:
         cost=node.cost,
         fields=frozenset(checker.fields),
         guards=_guards(tree),
+        bounds=_bounds(tree),
     )
 
 
@@ -1009,3 +1013,33 @@ def _guard_of(term: Tree) -> tuple[str, frozenset[str]] | None:
             return None
         return path, frozenset(values)
     return None
+
+
+def _bounds(tree: Tree) -> dict[str, float]:
+    """Top-level ``&&`` terms ``field >= number`` or ``field > number``: the highest bound
+    per field."""
+    bounds: dict[str, float] = {}
+    for term in _top_level_and_terms(tree):
+        kids = _children(term)
+        if term.data != "relation" or len(kids) != 2 or not isinstance(kids[0], Tree):
+            continue
+        operator_tree, right = kids
+        if operator_tree.data not in ("relation_ge", "relation_gt"):
+            continue
+        left = _reduce(_children(operator_tree)[0])
+        if not (isinstance(left, Tree) and left.data == "member_dot"):
+            continue
+        target, name = _children(left)
+        root = _reduce(target)
+        if not (isinstance(root, Tree) and root.data == "ident"):
+            continue
+        value = _reduce(right)
+        if not (isinstance(value, Tree) and value.data == "literal"):
+            continue
+        token = _children(value)[0]
+        if token.type not in ("FLOAT_LIT", "INT_LIT"):
+            continue
+        path = f"{_children(root)[0]}.{name}"
+        number = float(str(token)) if token.type == "FLOAT_LIT" else float(int(str(token), 0))
+        bounds[path] = max(bounds.get(path, number), number)
+    return bounds

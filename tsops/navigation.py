@@ -81,6 +81,9 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "reporters",
         group=DETECTION,
     ),
+    NavItem(
+        "Detectors", "detection:detector-list", "view_team_metrics", "detectors", group=DETECTION
+    ),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics", group=INSIGHTS),
     NavItem(
         "My figures",

@@ -338,6 +338,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "investigations.tasks.waves_resume_stalled",
         "schedule": 60.0,
     },
+    # Weekly precision moves once a week; hourly catches the new week soon after it closes.
+    "detection-detectors-check-drift": {
+        "task": "detection.tasks_operating.detectors_check_drift",
+        "schedule": 3600.0,
+    },
 }
 # On-call alert e-mails: printed to the console unless a real backend is configured.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -508,6 +513,34 @@ CELERY_BEAT_SCHEDULE["detection-reputation-refresh"] = {
     "task": "detection.tasks.reputation_refresh",
     "schedule": float(TSOPS_REPUTATION_REFRESH_SECONDS),
 }
+# --- Detection: operating points -------------------------------------------------------------
+
+
+def _precision_targets(raw: str) -> dict[int, float]:
+    """``"0:0.98,1:0.95"`` -> {0: 0.98, 1: 0.95}: the precision a detector threshold must reach
+    (its Wilson lower bound) to be recommended for cases of that severity."""
+    targets: dict[int, float] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        severity, _, target = part.partition(":")
+        try:
+            value = float(target)
+            targets[int(severity)] = value
+        except ValueError:
+            raise ImproperlyConfigured(f"TSOPS_DETECTOR_TARGET_PRECISION: bad entry {part!r}")
+        if not 0 < value <= 1:
+            raise ImproperlyConfigured(f"TSOPS_DETECTOR_TARGET_PRECISION: {part!r} not in (0, 1]")
+    return targets
+
+
+TSOPS_DETECTOR_TARGET_PRECISION = _precision_targets(
+    env_str("TSOPS_DETECTOR_TARGET_PRECISION", "0:0.98,1:0.95,2:0.90,3:0.80")
+)
+# A threshold is recommended, and a week tested for drift, only on this many decided flags.
+TSOPS_DETECTOR_MIN_DECIDED = env_int("TSOPS_DETECTOR_MIN_DECIDED", 20, minimum=1)
+# The default window of the operating points (days back from today).
+TSOPS_DETECTOR_WINDOW_DAYS = env_int("TSOPS_DETECTOR_WINDOW_DAYS", 90, minimum=1)
+# Weeks shown per detector; all but the latest complete one form the drift baseline.
+TSOPS_DETECTOR_DRIFT_WEEKS = env_int("TSOPS_DETECTOR_DRIFT_WEEKS", 9, minimum=2)
 
 # Outside production the files are served straight from the source folders.
 WHITENOISE_USE_FINDERS = not PRODUCTION

@@ -51,6 +51,7 @@ from qa.services import calibration
 from tests.browser.axe import IMPACTS, Violation, failing, install_axe, report, violations
 from tests.browser.conftest import ARTIFACTS, PASSWORD, VIEWPORT, _safe, _shots
 from tests.conftest import make_member
+from tests.factories import make_case
 from tsops import roles
 
 pytestmark = pytest.mark.browser
@@ -169,6 +170,8 @@ def world(live_server) -> dict:
     investigation_files.investigation_note_add(
         actor=m["senior"], investigation_id=w["investigation"].pk, body="Same photos reused."
     )
+    # A detector's flag (the detector pages).
+    make_case(m["platform"], source="automated_flag", detector="spamnet", score=0.91)
     rollups.rebuild_range(timezone.localdate() - timedelta(days=7), timezone.localdate())
     return w
 
@@ -585,6 +588,8 @@ SENIOR_PAGES = [
     page("metrics dashboard", "metrics:dashboard", "/metrics/"),
     page("live operations", "metrics:live", "/metrics/live/"),
     page("transparency report", "metrics:transparency", "/metrics/transparency/"),
+    page("detectors", "detection:detector-list", "/detection/detectors/"),
+    page("detector operating points", "detection:detector-detail", "/detection/detectors/spamnet/"),
     page("access log", "access-log", "/access-log/"),
     page(
         "lookup with a result",

@@ -206,6 +206,8 @@ CALLERS: dict[str, tuple[str, ...]] = {
     "PATCH /api/v1/investigations/{investigation_id}": ("senior",),
     "GET /api/v1/metrics/kpis": ("senior",),
     "GET /api/v1/metrics/transparency-report": ("senior",),
+    "GET /api/v1/detectors": ("senior",),
+    "GET /api/v1/detectors/{name}/operating-points": ("senior",),
 }
 
 

@@ -202,6 +202,11 @@ VARIANTS: dict[frozenset[str], dict] = {
         "restricted": _ids(investigation_id="investigation_restricted"),
         "missing": lambda w: {"investigation_id": MISSING},
     },
+    frozenset({"name"}): {
+        "std": lambda w: {"name": "matrix-net"},
+        "restricted": lambda w: {"name": f"hash-{RESTRICTED_MARKER}"},
+        "missing": lambda w: {"name": "no-such-detector"},
+    },
     frozenset({"job_id"}): {
         "std": _ids(job_id="job_std"),
         "missing": lambda w: {"job_id": MISSING},
@@ -355,6 +360,9 @@ CLUSTERS = objects(std=WORKERS | TEAMS, restricted=CS)
 WAVES = objects(std=ANALYSTS)
 FILES = objects(std=ANALYSTS, restricted=CS)
 REPORTERS = objects(std=SENIORS)
+# A detector is seen by whoever counts one of its flags: the standard one by the seniors, the
+# one flagging only the child-safety case by no actor of the matrix who reads figures.
+DETECTORS = objects(std=SENIORS, restricted=frozenset())
 
 
 def reason(w, kw) -> dict:
@@ -599,6 +607,8 @@ TABLE: dict[str, Rule] = {
     "metrics:my-figures": page(WORKERS | TEAMS),
     "metrics:transparency": page(SENIORS),
     "metrics:transparency-csv": page(SENIORS),
+    "detection:detector-list": page(SENIORS),
+    "detection:detector-detail": page(SENIORS, sees=DETECTORS),
     # --- Workspace (exposure, presence) --------------------------------------------------------
     # Reviewers see their own exposure, leads everyone's on the same page; seniors extend a
     # budget (the empty body is answered 400). Presence follows the case's and queue's sight.
@@ -824,6 +834,9 @@ TABLE: dict[str, Rule] = {
     "api:reporter-restore": api({"POST": "cases:write"}, SENIORS, sees=REPORTERS, body=reason),
     "api:metrics-kpis": api({"GET": "metrics:read"}, SENIORS),
     "api:metrics-transparency-report": api({"GET": "metrics:read"}, SENIORS),
+    # --- Detection: detectors are read by those who read the metrics -------------------------
+    "api:detector-list": api({"GET": "metrics:read"}, SENIORS),
+    "api:detector-operating-points": api({"GET": "metrics:read"}, SENIORS, sees=DETECTORS),
 }
 
 
