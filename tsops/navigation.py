@@ -14,10 +14,12 @@ from tsops.permissions import has_capability
 INSIGHTS = "Insights"
 OVERSIGHT = "Oversight"
 INVESTIGATE = "Investigate"
+DETECTION = "Detection"
 NAV_GROUPS: dict[str, str] = {
     INSIGHTS: "insights",
     OVERSIGHT: "oversight",
     INVESTIGATE: "investigate",
+    DETECTION: "detection",
 }
 
 
@@ -70,6 +72,14 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "investigate_accounts",
         "investigations",
         group=INVESTIGATE,
+    ),
+    NavItem(
+        "Alerts",
+        "detection:alert-list",
+        "",
+        "alerts",
+        predicate="detection.permissions_alerts.can_view_alerts",
+        group=DETECTION,
     ),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics", group=INSIGHTS),
     NavItem(

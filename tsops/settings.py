@@ -326,6 +326,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "investigations.tasks.waves_resume_stalled",
         "schedule": 60.0,
     },
+    # Evaluates the last complete hour; an hour already evaluated is skipped.
+    "detection-alerts-check-volume": {
+        "task": "detection.tasks_alerts.alerts_check_volume",
+        "schedule": 600.0,
+    },
 }
 # On-call alert e-mails: printed to the console unless a real backend is configured.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -452,6 +457,30 @@ TSOPS_CLUSTER_SIMILARITY_PERCENT = env_int("TSOPS_CLUSTER_SIMILARITY_PERCENT", 8
 # the most any wave may hold.
 TSOPS_WAVE_ANALYST_MAX = env_int("TSOPS_WAVE_ANALYST_MAX", 200, minimum=1)
 TSOPS_WAVE_MAX = env_int("TSOPS_WAVE_MAX", 20000, minimum=1)
+
+# --- Detection: alerts ---
+# Report volume per (reason, subject kind, source) and hour is tested against the same hour of
+# the week over this many past weeks; an hour departs when the one-sided Poisson tail
+# P(X >= observed) is below 1 - TSOPS_ALERT_CONFIDENCE and at least TSOPS_ALERT_MIN_COUNT
+# reports came in. An open volume alert resolves itself after TSOPS_ALERT_QUIET_HOURS
+# consecutive normal hours (an acknowledged one waits for a person).
+TSOPS_ALERT_BASELINE_WEEKS = env_int("TSOPS_ALERT_BASELINE_WEEKS", 4, minimum=1)
+_alert_confidence = env_str("TSOPS_ALERT_CONFIDENCE", "0.999")
+try:
+    TSOPS_ALERT_CONFIDENCE = float(_alert_confidence)
+except ValueError:
+    raise ImproperlyConfigured(
+        f"TSOPS_ALERT_CONFIDENCE must be a number, got {_alert_confidence!r}"
+    ) from None
+if not 0.5 <= TSOPS_ALERT_CONFIDENCE < 1:
+    raise ImproperlyConfigured(
+        f"TSOPS_ALERT_CONFIDENCE must be at least 0.5 and below 1, got {_alert_confidence!r}"
+    )
+TSOPS_ALERT_MIN_COUNT = env_int("TSOPS_ALERT_MIN_COUNT", 10, minimum=1)
+TSOPS_ALERT_QUIET_HOURS = env_int("TSOPS_ALERT_QUIET_HOURS", 3, minimum=1)
+# The console member paged (in-app and e-mail) when an alert concerning no specialist team
+# opens; unset, every senior is told in-app. A team's alerts page the team's on-call member.
+TSOPS_ALERT_ONCALL = env_str("TSOPS_ALERT_ONCALL", "")
 
 # Outside production the files are served straight from the source folders.
 WHITENOISE_USE_FINDERS = not PRODUCTION

@@ -1,0 +1,3 @@
+from detection.routes import alerts
+
+urlpatterns = [*alerts.api]

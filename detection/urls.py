@@ -1,0 +1,5 @@
+from detection.routes import alerts
+
+app_name = "detection"
+
+urlpatterns = [*alerts.pages]
