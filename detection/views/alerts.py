@@ -16,6 +16,7 @@ from detection.selectors.alerts import alert_get_for, alert_list
 from detection.services import alerts as services
 from tsops.decorators import console_view
 from tsops.errors import ConflictError
+from tsops.presentation import label_for
 
 LIST_LIMIT = 300
 
@@ -53,6 +54,9 @@ def _safe_link(detail) -> str:
 
 # The detail entries shown as figures on the alert's page, in this order.
 _FIGURES = (
+    ("reason", "Reason"),
+    ("subject_kind", "Subject kind"),
+    ("source", "Source"),
     ("hour", "Hour"),
     ("observed", "Observed"),
     ("expected", "Expected"),
@@ -63,10 +67,21 @@ _FIGURES = (
 )
 
 
+# Detail entries holding codes a person reads in words.
+_VOCABULARIES = {"reason": "reason", "source": "source"}
+
+
 def _figures(detail) -> list[tuple[str, object]]:
     if not isinstance(detail, dict):
         return []
-    known = [(label, detail[name]) for name, label in _FIGURES if name in detail]
+    known = [
+        (
+            label,
+            label_for(_VOCABULARIES[name], detail[name]) if name in _VOCABULARIES else detail[name],
+        )
+        for name, label in _FIGURES
+        if name in detail
+    ]
     shown = {name for name, _ in _FIGURES} | {"link"}
     others = [
         (name.replace("_", " ").capitalize(), v) for name, v in detail.items() if name not in shown

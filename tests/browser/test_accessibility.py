@@ -169,6 +169,16 @@ def world(live_server) -> dict:
     investigation_files.investigation_note_add(
         actor=m["senior"], investigation_id=w["investigation"].pk, body="Same photos reused."
     )
+    # An open report-volume alert, for the alerts pages.
+    from detection.models import Alert
+    from detection.services.alerts import alert_raise
+
+    w["alert"], _ = alert_raise(
+        kind=Alert.Kind.VOLUME,
+        key="volume:spam:content:user_report",
+        title="Unusual volume of Spam reports on content items (User report)",
+        detail={"observed": 31, "expected": 2.25, "baseline": [2, 3, 2, 1], "p_value": 1e-20},
+    )
     rollups.rebuild_range(timezone.localdate() - timedelta(days=7), timezone.localdate())
     return w
 
@@ -410,6 +420,15 @@ ASSOCIATE_PAGES = [
 
 ANALYST_PAGES = [
     page("queue list", "cases:queue-list", "/queues/"),
+    page("alerts", "detection:alert-list", "/detection/alerts/"),
+    page("alert", "detection:alert-detail", lambda w: f"/detection/alerts/{w['alert'].pk}/"),
+    page(
+        "alert resolved without a resolution",
+        "detection:alert-resolve",
+        lambda w: f"/detection/alerts/{w['alert'].pk}/",
+        status=400,
+        form=lambda w: (f"/detection/alerts/{w['alert'].pk}/resolve/", {"resolution": ""}),
+    ),
     page("investigations", "investigations:investigation-list", "/investigations/"),
     page(
         "investigation, member's view",
@@ -746,6 +765,7 @@ NOT_PAGES = {
     "cases:case-evidence-reveal": "htmx fragment, checked within the case page",
     "cases:case-identifier-reveal": "htmx fragment, checked within the case page",
     "cases:case-lease-renew": "POST, no page",
+    "detection:alert-acknowledge": "POST, redirects to the alert",
     "enforcement:case-draft-statement": "htmx fragment of the decision form",
     "enforcement:action-approve": "POST, redirects to the approvals",
     "enforcement:action-reject": "POST, redirects to the approvals",

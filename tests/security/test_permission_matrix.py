@@ -204,6 +204,11 @@ VARIANTS: dict[frozenset[str], dict] = {
         "std": _ids(job_id="job_std"),
         "missing": lambda w: {"job_id": MISSING},
     },
+    frozenset({"alert_id"}): {
+        "std": _ids(alert_id="alert_std"),
+        "restricted": _ids(alert_id="alert_restricted"),
+        "missing": lambda w: {"alert_id": MISSING},
+    },
     frozenset({"session_id", "item_id"}): {
         "std": _ids(session_id="session", item_id="session_item"),
     },
@@ -314,6 +319,8 @@ ACCOUNTS = objects(std=WORKERS, restricted=CS)
 CLUSTERS = objects(std=WORKERS | TEAMS, restricted=CS)
 WAVES = objects(std=ANALYSTS)
 FILES = objects(std=ANALYSTS, restricted=CS)
+# Alerts about open work are for analysts and seniors; a team's alert is the team's alone.
+ALERTS = objects(std=ANALYSTS, restricted=CS)
 
 
 def reason(w, kw) -> dict:
@@ -606,6 +613,13 @@ TABLE: dict[str, Rule] = {
     "investigations:investigation-links": page(methods=POST, sees=FILES),
     "investigations:investigation-note-add": page(methods=POST, sees=FILES),
     "investigations:investigation-report": page(sees=FILES),
+    # --- Detection -----------------------------------------------------------------------------
+    "detection:alert-list": page(ANALYSTS | TEAMS),
+    "detection:alert-detail": page(sees=ALERTS),
+    "detection:alert-acknowledge": page(methods=POST, sees=ALERTS),
+    "detection:alert-resolve": page(
+        methods=POST, sees=ALERTS, body=lambda w, kw: {"resolution": "matrix"}
+    ),
     # --- REST API ------------------------------------------------------------------------------
     "api:me": api({"GET": None}, ROLES),
     "api:access-log": api({"GET": "metrics:read"}, SENIORS),
@@ -744,6 +758,12 @@ TABLE: dict[str, Rule] = {
         {"GET": "cases:read", "PATCH": "cases:write"},
         sees=FILES,
         cells={(ANALYST, "std", "PATCH"): 403, (CHILD_SAFETY, "restricted", "PATCH"): 403},
+    ),
+    "api:alert-list": api({"GET": "metrics:read"}, ANALYSTS | TEAMS),
+    "api:alert-detail": api({"GET": "metrics:read"}, sees=ALERTS),
+    "api:alert-acknowledge": api({"POST": "cases:write"}, sees=ALERTS),
+    "api:alert-resolve": api(
+        {"POST": "cases:write"}, sees=ALERTS, body=lambda w, kw: {"resolution": "matrix"}
     ),
     "api:metrics-kpis": api({"GET": "metrics:read"}, SENIORS),
     "api:metrics-transparency-report": api({"GET": "metrics:read"}, SENIORS),
