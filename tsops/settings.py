@@ -465,17 +465,20 @@ TSOPS_WAVE_MAX = env_int("TSOPS_WAVE_MAX", 20000, minimum=1)
 # reports came in. An open volume alert resolves itself after TSOPS_ALERT_QUIET_HOURS
 # consecutive normal hours (an acknowledged one waits for a person).
 TSOPS_ALERT_BASELINE_WEEKS = env_int("TSOPS_ALERT_BASELINE_WEEKS", 4, minimum=1)
-_alert_confidence = env_str("TSOPS_ALERT_CONFIDENCE", "0.999")
-try:
-    TSOPS_ALERT_CONFIDENCE = float(_alert_confidence)
-except ValueError:
-    raise ImproperlyConfigured(
-        f"TSOPS_ALERT_CONFIDENCE must be a number, got {_alert_confidence!r}"
-    ) from None
-if not 0.5 <= TSOPS_ALERT_CONFIDENCE < 1:
-    raise ImproperlyConfigured(
-        f"TSOPS_ALERT_CONFIDENCE must be at least 0.5 and below 1, got {_alert_confidence!r}"
-    )
+
+
+def _env_confidence(name: str, default: float) -> float:
+    raw = env_str(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if not 0.5 <= value < 1:
+        raise ImproperlyConfigured(f"{name} must be at least 0.5 and below 1, got {raw!r}")
+    return value
+
+
+TSOPS_ALERT_CONFIDENCE = _env_confidence("TSOPS_ALERT_CONFIDENCE", 0.999)
 TSOPS_ALERT_MIN_COUNT = env_int("TSOPS_ALERT_MIN_COUNT", 10, minimum=1)
 TSOPS_ALERT_QUIET_HOURS = env_int("TSOPS_ALERT_QUIET_HOURS", 3, minimum=1)
 # The console member paged (in-app and e-mail) when an alert concerning no specialist team
