@@ -16,6 +16,7 @@ from detection.models import Alert
 from detection.permissions_alerts import can_view_alert
 from enforcement import events
 from escalations.models import Team
+from tsops import roles
 from tsops.services import notification_send
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def alert_on_call(alert: Alert) -> list:
         )
     else:
         candidates = list(
-            user_model.objects.filter(groups__name="senior", is_active=True).distinct()
+            user_model.objects.filter(groups__name=roles.SENIOR, is_active=True).distinct()
         )
     return [user for user in candidates if user.is_active and can_view_alert(user, alert)]
 

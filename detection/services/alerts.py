@@ -108,12 +108,13 @@ def alert_acknowledge(*, actor, alert: Alert) -> Alert:
 def alert_resolve(*, actor, alert: Alert, resolution: str) -> Alert:
     """Close the episode with what was found; a later departure opens a new alert."""
     resolution = (resolution or "").strip()
-    if not resolution:
-        raise ValidationError({"resolution": "Say what was found or done."})
-    if len(resolution) > MAX_RESOLUTION:
-        raise ValidationError({"resolution": f"At most {MAX_RESOLUTION} characters."})
     with transaction.atomic():
+        # Who may not work the alert learns nothing of it, not even that the text was wrong.
         locked = _lock_alert(actor, alert)
+        if not resolution:
+            raise ValidationError({"resolution": "Say what was found or done."})
+        if len(resolution) > MAX_RESOLUTION:
+            raise ValidationError({"resolution": f"At most {MAX_RESOLUTION} characters."})
         _check_transition(locked, Alert.Status.RESOLVED)
         locked.status = Alert.Status.RESOLVED
         locked.resolved_by = actor
