@@ -86,7 +86,11 @@ def _figures(detail) -> list[tuple[str, object]]:
     others = [
         (name.replace("_", " ").capitalize(), v) for name, v in detail.items() if name not in shown
     ]
-    return known + others
+    # A list (the past weeks' counts) reads as numbers, not as Python's brackets.
+    return [
+        (label, ", ".join(str(item) for item in value) if isinstance(value, list) else value)
+        for label, value in known + others
+    ]
 
 
 @console_view()

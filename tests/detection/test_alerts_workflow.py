@@ -237,3 +237,12 @@ def test_the_navigation_shows_alerts_to_those_they_are_for(client, analyst, asso
     for user, shown in ((analyst, True), (specialist, True), (associate, False)):
         client.force_login(user)
         assert ("/detection/alerts/" in client.get("/").content.decode()) is shown
+
+
+def test_the_alert_page_reads_its_figures_in_words(client, analyst):
+    alert = _raise(reason="spam", source="user_report", subject_kind="content", baseline=[2, 3])
+    client.force_login(analyst)
+    page = client.get(f"/detection/alerts/{alert.pk}/").content.decode()
+    figures = page[page.index('data-testid="alert-figures"') :]
+    assert "<td>User report</td>" in figures and "<td>Spam</td>" in figures
+    assert "<td>2, 3</td>" in figures and "user_report" not in figures
