@@ -27,7 +27,6 @@ every expression it compiles with the cel-rust interpreter too and requires the 
 from __future__ import annotations
 
 import codecs
-import math
 import operator
 import re
 from collections.abc import Callable
@@ -80,7 +79,6 @@ INPUTS: dict[str, dict[str, Input]] = {
         "received_weekday": Input(INT, "Day of week it was received, 1 (Monday)–7 (Sunday)"),
         "has_media": Input(BOOL, "Whether media came with it"),
         "media_count": Input(INT, "How many media items came with it"),
-        "media_hashes_present": Input(BOOL, "Whether any media item carries a perceptual hash"),
     },
     "subject": {
         "kind": Input(STRING, "account, content, message, listing or profile"),
@@ -753,7 +751,9 @@ def _arithmetic(op: str, left: _Node, right: _Node, where: Tree) -> _Node:
                 x, y = a(v), b(v)
                 if y == 0:
                     raise EvaluationError("modulus by zero")
-                return int(math.fmod(x, y))
+                # Truncated remainder (the sign of x), in integers: exact at any size.
+                remainder = abs(x) % abs(y)
+                return remainder if x >= 0 else -remainder
 
         else:
             python_op = {"+": operator.add, "-": operator.sub, "*": operator.mul}[symbol]

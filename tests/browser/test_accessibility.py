@@ -172,6 +172,16 @@ def world(live_server) -> dict:
     )
     # A detector's flag (the detector pages).
     make_case(m["platform"], source="automated_flag", detector="spamnet", score=0.91)
+    # An open report-volume alert, for the alerts pages.
+    from detection.models import Alert
+    from detection.services.alerts import alert_raise
+
+    w["alert"], _ = alert_raise(
+        kind=Alert.Kind.VOLUME,
+        key="volume:spam:content:user_report",
+        title="Unusual volume of Spam reports on content items (User report)",
+        detail={"observed": 31, "expected": 2.25, "baseline": [2, 3, 2, 1], "p_value": 1e-20},
+    )
     rollups.rebuild_range(timezone.localdate() - timedelta(days=7), timezone.localdate())
     return w
 
@@ -413,6 +423,15 @@ ASSOCIATE_PAGES = [
 
 ANALYST_PAGES = [
     page("queue list", "cases:queue-list", "/queues/"),
+    page("alerts", "detection:alert-list", "/detection/alerts/"),
+    page("alert", "detection:alert-detail", lambda w: f"/detection/alerts/{w['alert'].pk}/"),
+    page(
+        "alert resolved without a resolution",
+        "detection:alert-resolve",
+        lambda w: f"/detection/alerts/{w['alert'].pk}/",
+        status=400,
+        form=lambda w: (f"/detection/alerts/{w['alert'].pk}/resolve/", {"resolution": ""}),
+    ),
     page("investigations", "investigations:investigation-list", "/investigations/"),
     page(
         "investigation, member's view",
@@ -757,6 +776,7 @@ NOT_PAGES = {
     "cases:case-evidence-reveal": "htmx fragment, checked within the case page",
     "cases:case-identifier-reveal": "htmx fragment, checked within the case page",
     "cases:case-lease-renew": "POST, no page",
+    "detection:alert-acknowledge": "POST, redirects to the alert",
     "enforcement:case-draft-statement": "htmx fragment of the decision form",
     "enforcement:action-approve": "POST, redirects to the approvals",
     "enforcement:action-reject": "POST, redirects to the approvals",

@@ -429,6 +429,22 @@ def build_world() -> World:
             reason=reason,
             subject={"kind": "content", "external_id": f"post-{name}", "owner_id": f"acct-{name}"},
         )
+    # --- Detection alerts: one about open work, one about the child-safety team's -------------
+    from detection.models import Alert
+
+    o["alert_std"] = Alert.objects.create(
+        kind=Alert.Kind.VOLUME,
+        key="volume:spam:content:user_report",
+        title="Unusual volume of Spam reports",
+        detail={"observed": 30, "expected": 2.25},
+    )
+    o["alert_restricted"] = Alert.objects.create(
+        kind=Alert.Kind.VOLUME,
+        key="volume:child_safety:content:user_report:child-safety",
+        title=f"Unusual volume {RESTRICTED_MARKER}",
+        detail={"observed": 30, "expected": 2.25},
+        team="child-safety",
+    )
 
     # --- A background job the analyst started (seniors see every job too) --------------------
     from tsops.jobs import job_create

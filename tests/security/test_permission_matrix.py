@@ -234,6 +234,11 @@ VARIANTS: dict[frozenset[str], dict] = {
         "restricted": _ids(action_id="rule_action_restricted"),
         "missing": lambda w: {"action_id": MISSING},
     },
+    frozenset({"alert_id"}): {
+        "std": _ids(alert_id="alert_std"),
+        "restricted": _ids(alert_id="alert_restricted"),
+        "missing": lambda w: {"alert_id": MISSING},
+    },
     frozenset({"session_id", "item_id"}): {
         "std": _ids(session_id="session", item_id="session_item"),
     },
@@ -363,6 +368,8 @@ REPORTERS = objects(std=SENIORS)
 # A detector is seen by whoever counts one of its flags: the standard one by the seniors, the
 # one flagging only the child-safety case by no actor of the matrix who reads figures.
 DETECTORS = objects(std=SENIORS, restricted=frozenset())
+# Alerts about open work are for analysts and seniors; a team's alert is the team's alone.
+ALERTS = objects(std=ANALYSTS, restricted=CS)
 
 
 def reason(w, kw) -> dict:
@@ -679,6 +686,13 @@ TABLE: dict[str, Rule] = {
     "detection:reporter": page(SENIORS, sees=REPORTERS),
     "detection:reporter-invalidate": page(SENIORS, methods=POST, sees=REPORTERS, body=reason),
     "detection:reporter-restore": page(SENIORS, methods=POST, sees=REPORTERS, body=reason),
+    # --- Detection -----------------------------------------------------------------------------
+    "detection:alert-list": page(ANALYSTS | TEAMS),
+    "detection:alert-detail": page(sees=ALERTS),
+    "detection:alert-acknowledge": page(methods=POST, sees=ALERTS),
+    "detection:alert-resolve": page(
+        methods=POST, sees=ALERTS, body=lambda w, kw: {"resolution": "matrix"}
+    ),
     # --- REST API ------------------------------------------------------------------------------
     "api:me": api({"GET": None}, ROLES),
     "api:access-log": api({"GET": "metrics:read"}, SENIORS),
@@ -832,6 +846,12 @@ TABLE: dict[str, Rule] = {
     "api:reporter-detail": api({"GET": "cases:read"}, SENIORS, sees=REPORTERS),
     "api:reporter-invalidate": api({"POST": "cases:write"}, SENIORS, sees=REPORTERS, body=reason),
     "api:reporter-restore": api({"POST": "cases:write"}, SENIORS, sees=REPORTERS, body=reason),
+    "api:alert-list": api({"GET": "metrics:read"}, ANALYSTS | TEAMS),
+    "api:alert-detail": api({"GET": "metrics:read"}, sees=ALERTS),
+    "api:alert-acknowledge": api({"POST": "cases:write"}, sees=ALERTS),
+    "api:alert-resolve": api(
+        {"POST": "cases:write"}, sees=ALERTS, body=lambda w, kw: {"resolution": "matrix"}
+    ),
     "api:metrics-kpis": api({"GET": "metrics:read"}, SENIORS),
     "api:metrics-transparency-report": api({"GET": "metrics:read"}, SENIORS),
     # --- Detection: detectors are read by those who read the metrics -------------------------
