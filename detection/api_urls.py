@@ -1,3 +1,3 @@
-from detection.routes import reputation, rules
+from detection.routes import alerts, operating, reputation, rules
 
-urlpatterns = [*rules.api, *reputation.api]
+urlpatterns = [*rules.api, *reputation.api, *operating.api, *alerts.api]

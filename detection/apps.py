@@ -12,6 +12,11 @@ class DetectionConfig(AppConfig):
 
         register_rule_engine(IntakeRules())
 
+        from detection.inputs import register_reporter_inputs
+        from detection.reputation import rule_inputs
+
+        register_reporter_inputs(rule_inputs)
+
         from detection import panels
 
         panels.register()
@@ -25,3 +30,8 @@ class DetectionConfig(AppConfig):
         from detection import hooks_reputation
 
         hooks_reputation.register()
+        from detection import notify_alerts, presentation_alerts
+        from detection.services.alerts import register_alert_opened
+
+        register_alert_opened(notify_alerts.alert_notify)
+        presentation_alerts.register()

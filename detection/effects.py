@@ -84,12 +84,12 @@ def _validate_one(effect, queues: set[str]) -> tuple[str, dict]:
         normal = {"type": "route", "queue": effect["queue"]}
         if "severity" in effect:
             if effect["severity"] not in _SEVERITIES:
-                return "Severity is one of P1, P2, P3, P4.", {}
+                return f"Severity is one of {', '.join(_SEVERITIES)}.", {}
             normal["severity"] = effect["severity"]
         return "", normal
     if kind == "severity":
         if effect.get("severity") not in _SEVERITIES:
-            return "Severity is one of P1, P2, P3, P4.", {}
+            return f"Severity is one of {', '.join(_SEVERITIES)}.", {}
         return "", {"type": "severity", "severity": effect["severity"]}
     if kind == "tag":
         tag = effect.get("tag")

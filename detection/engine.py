@@ -127,9 +127,14 @@ def _facts_for(items: list[RuleItem], now: datetime) -> list[ReportFacts]:
         )
         known = {row[0]: (row[1], row[2] or 0) for row in cursor.fetchall()}
     facts = []
+    # Reports of this batch on the same subject count too: the second one of a batch is
+    # judged as a second report, as it would be sent alone.
+    earlier_in_batch: dict[int, int] = {}
     for item in items:
         clean = item.report
         created, open_reports = known.get(item.subject_id, (None, 0))
+        open_reports += earlier_in_batch.get(item.subject_id, 0)
+        earlier_in_batch[item.subject_id] = earlier_in_batch.get(item.subject_id, 0) + 1
         facts.append(
             ReportFacts(
                 at=now,

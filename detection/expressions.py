@@ -27,7 +27,6 @@ every expression it compiles with the cel-rust interpreter too and requires the 
 from __future__ import annotations
 
 import codecs
-import math
 import operator
 import re
 from collections.abc import Callable
@@ -80,7 +79,6 @@ INPUTS: dict[str, dict[str, Input]] = {
         "received_weekday": Input(INT, "Day of week it was received, 1 (Monday)–7 (Sunday)"),
         "has_media": Input(BOOL, "Whether media came with it"),
         "media_count": Input(INT, "How many media items came with it"),
-        "media_hashes_present": Input(BOOL, "Whether any media item carries a perceptual hash"),
     },
     "subject": {
         "kind": Input(STRING, "account, content, message, listing or profile"),
@@ -134,6 +132,9 @@ class Compiled:
     # Literal equalities every match must satisfy (``report.reason == "spam"`` at the top of
     # an ``&&`` chain): the engine skips the rule for reports that cannot match.
     guards: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Lower bounds every match satisfies (``report.score >= 0.9`` at the top of an ``&&``
+    # chain): a detector's thresholds in use.
+    bounds: dict[str, float] = field(default_factory=dict)
 
     def evaluate(self, inputs: dict) -> bool:
         """True when it matches; an operation failing at run time is no match."""
@@ -201,6 +202,7 @@ def compile_expression(source: str, *, cost_limit: int) -> Compiled:
         cost=node.cost,
         fields=frozenset(checker.fields),
         guards=_guards(tree),
+        bounds=_bounds(tree),
     )
 
 
@@ -749,7 +751,9 @@ def _arithmetic(op: str, left: _Node, right: _Node, where: Tree) -> _Node:
                 x, y = a(v), b(v)
                 if y == 0:
                     raise EvaluationError("modulus by zero")
-                return int(math.fmod(x, y))
+                # Truncated remainder (the sign of x), in integers: exact at any size.
+                remainder = abs(x) % abs(y)
+                return remainder if x >= 0 else -remainder
 
         else:
             python_op = {"+": operator.add, "-": operator.sub, "*": operator.mul}[symbol]
@@ -1009,3 +1013,33 @@ def _guard_of(term: Tree) -> tuple[str, frozenset[str]] | None:
             return None
         return path, frozenset(values)
     return None
+
+
+def _bounds(tree: Tree) -> dict[str, float]:
+    """Top-level ``&&`` terms ``field >= number`` or ``field > number``: the highest bound
+    per field."""
+    bounds: dict[str, float] = {}
+    for term in _top_level_and_terms(tree):
+        kids = _children(term)
+        if term.data != "relation" or len(kids) != 2 or not isinstance(kids[0], Tree):
+            continue
+        operator_tree, right = kids
+        if operator_tree.data not in ("relation_ge", "relation_gt"):
+            continue
+        left = _reduce(_children(operator_tree)[0])
+        if not (isinstance(left, Tree) and left.data == "member_dot"):
+            continue
+        target, name = _children(left)
+        root = _reduce(target)
+        if not (isinstance(root, Tree) and root.data == "ident"):
+            continue
+        value = _reduce(right)
+        if not (isinstance(value, Tree) and value.data == "literal"):
+            continue
+        token = _children(value)[0]
+        if token.type not in ("FLOAT_LIT", "INT_LIT"):
+            continue
+        path = f"{_children(root)[0]}.{name}"
+        number = float(str(token)) if token.type == "FLOAT_LIT" else float(int(str(token), 0))
+        bounds[path] = max(bounds.get(path, number), number)
+    return bounds

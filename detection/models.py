@@ -54,6 +54,10 @@ class Alert(HistoryModel):
     opened_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     evaluations = models.PositiveIntegerField(default=1)
+    quiet_hours = models.PositiveIntegerField(
+        default=0,
+        help_text="Consecutive evaluated hours without a departure since the last one",
+    )
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -462,3 +466,25 @@ class InvalidatedReport(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.report_id} set aside by invalidation {self.invalidation_id}"
+
+
+# --- Alerts: report volume checks ------------------------------------------------------------
+
+
+class VolumeCheck(models.Model):
+    """One evaluated hour of report volume: the row claims the hour, so however often (or
+    concurrently) the check runs, each hour is tested, counted quiet or alerted on once."""
+
+    hour = models.DateTimeField(unique=True, help_text="Start of the evaluated hour")
+    evaluated_at = models.DateTimeField(default=timezone.now)
+    cells = models.PositiveIntegerField(
+        default=0, help_text="Cells (reason x subject kind x source) with reports that hour"
+    )
+    tested = models.PositiveIntegerField(default=0, help_text="Cells at or above the minimum")
+    departures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-hour"]
+
+    def __str__(self) -> str:
+        return f"volume check {self.hour:%Y-%m-%d %H:00}"

@@ -103,6 +103,43 @@ def reporter_inputs(hashes: list[str]) -> dict[str, dict]:
     return {h: known.get(h, dict(unknown)) for h in dict.fromkeys(hashes)}
 
 
+def reporter_inputs_as_of(hashes: list[str], as_of) -> dict[str, dict]:
+    """The same inputs as they stood at ``as_of`` (what a backtest replays): only reports
+    received, and deciding decisions made, before that moment count."""
+    wanted = sorted({h for h in hashes if h})
+    rows = []
+    if wanted:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT r.reporter_hash, count(*), count(d.outcome), "
+                "count(*) FILTER (WHERE d.outcome = 'violation'), "
+                "bool_or(r.source = %s) FROM cases_report r "
+                "LEFT JOIN LATERAL (SELECT dd.outcome FROM enforcement_decision dd "
+                "WHERE dd.case_id = r.case_id AND dd.created_at >= r.received_at "
+                "AND dd.created_at < %s ORDER BY dd.created_at, dd.id LIMIT 1) d ON true "
+                "WHERE r.reporter_hash = ANY(%s) AND r.received_at < %s GROUP BY 1",
+                [Report.Source.TRUSTED_FLAGGER, as_of, wanted, as_of],
+            )
+            rows = cursor.fetchall()
+    known = {}
+    for reporter_hash, reports, decided, confirmed, trusted in rows:
+        known[reporter_hash] = {
+            "reputation": score_of(confirmed, decided),
+            "trusted": bool(trusted),
+            "reports": reports,
+            "confirmed": confirmed,
+        }
+    unknown = {"reputation": score_of(0, 0), "trusted": False, "reports": 0, "confirmed": 0}
+    return {h: known.get(h, dict(unknown)) for h in dict.fromkeys(hashes)}
+
+
+def rule_inputs(hashes: list[str], *, as_of=None) -> dict[str, dict]:
+    """The reporter inputs of rules (``detection.inputs``): current, or as of a moment."""
+    if as_of is None:
+        return reporter_inputs(hashes)
+    return reporter_inputs_as_of(hashes, as_of)
+
+
 # One statement for every hash asked (or all of them): counts, score and trusted from the
 # reports and each report's deciding decision, upserted. ``%(all)s`` skips the hash filter.
 _RECOMPUTE = """

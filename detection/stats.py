@@ -1,21 +1,13 @@
-"""Tests the detectors rest on: Poisson tails for counts against an expected rate."""
+"""Tests the detectors rest on: Poisson tails for counts against an expected rate (the upper
+tail is the volume detector's, :func:`detection.anomaly.poisson_upper_tail`)."""
 
 from __future__ import annotations
 
 import math
 
+from detection.anomaly import poisson_upper_tail
 
-def poisson_upper_tail(observed: int, expected: float) -> float:
-    """P(X ≥ observed) for X ~ Poisson(expected): how surprising so many events are."""
-    if observed <= 0:
-        return 1.0
-    if expected <= 0:
-        return 0.0
-    # 1 − P(X ≤ observed − 1), the terms summed in log space so large counts do not overflow.
-    log_terms = [k * math.log(expected) - expected - math.lgamma(k + 1) for k in range(observed)]
-    top = max(log_terms)
-    below = math.exp(top) * sum(math.exp(t - top) for t in log_terms)
-    return max(0.0, min(1.0, 1.0 - below))
+__all__ = ["poisson_lower_tail", "poisson_two_sided", "poisson_upper_tail"]
 
 
 def poisson_lower_tail(observed: int, expected: float) -> float:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from detection.tasks_alerts import alerts_check_volume
+from detection.tasks_operating import detectors_check_drift
 from detection.tasks_reputation import reputation_refresh
 
-__all__ = ["reputation_refresh"]
+__all__ = ["alerts_check_volume", "detectors_check_drift", "reputation_refresh"]
 
 
 @shared_task(name="detection.tasks.rule_actions_apply_due")

@@ -1,5 +1,5 @@
-from detection.routes import reputation, rules
+from detection.routes import alerts, operating, reputation, rules
 
 app_name = "detection"
 
-urlpatterns = [*rules.pages, *reputation.pages]
+urlpatterns = [*rules.pages, *reputation.pages, *operating.pages, *alerts.pages]

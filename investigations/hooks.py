@@ -15,6 +15,12 @@ def register() -> None:
 
     register_job_view("investigations.wave", can_view=job_can_view, describe=job_describe)
 
+    # Rules read whether an account is in an open cluster, and the cluster's size.
+    from detection.inputs import register_account_facts
+    from investigations.selectors.clusters import cluster_facts_for_rules
+
+    register_account_facts(cluster_facts_for_rules)
+
     from cases.intake import register_intake_hook
     from investigations.services.evasion import evasion_check
 

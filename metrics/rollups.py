@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from metrics.deciding import CONFIRMED, FLAGS_DECIDED_FROM
 from metrics.histogram import HIST_BUCKETS, bucket_sql
 from metrics.kpis import RECURRENCE_DAYS, SEVERITY_WEIGHTS
 from metrics.models import SLICE_MINUTES, BacklogDaily, RollupDay, RollupState
@@ -407,21 +408,16 @@ DETECTORS = Fact(
     counts=("flags_decided", "flags_confirmed"),
     hists=(),
     streams=(
-        # A flag is decided by the first decision on its case made after it arrived: the
-        # decision's reports received since the case's previous decision.
+        # A flag is decided by the first decision on its case made after it arrived (the
+        # definition in metrics.deciding, shared with the detector operating points).
         Stream(
             "d.created_at",
-            "enforcement_decision d JOIN cases_case c ON c.id = d.case_id "
-            "CROSS JOIN LATERAL (SELECT max(dp.created_at) AS at FROM enforcement_decision dp "
-            "WHERE dp.case_id = d.case_id AND (dp.created_at < d.created_at "
-            "OR (dp.created_at = d.created_at AND dp.id < d.id))) prev "
-            "JOIN cases_report r ON r.case_id = d.case_id AND r.source = 'automated_flag' "
-            "AND r.received_at <= d.created_at AND (prev.at IS NULL OR r.received_at > prev.at)",
+            FLAGS_DECIDED_FROM,
             _IN_RANGE,
             {
                 "detector": "r.detector",
                 "flags_decided": "1",
-                "flags_confirmed": "d.outcome = 'violation'",
+                "flags_confirmed": CONFIRMED,
             },
         ),
     ),

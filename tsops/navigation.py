@@ -81,6 +81,17 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "reporters",
         group=DETECTION,
     ),
+    NavItem(
+        "Detectors", "detection:detector-list", "view_team_metrics", "detectors", group=DETECTION
+    ),
+    NavItem(
+        "Alerts",
+        "detection:alert-list",
+        "",
+        "alerts",
+        predicate="detection.permissions_alerts.can_view_alerts",
+        group=DETECTION,
+    ),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics", group=INSIGHTS),
     NavItem(
         "My figures",

@@ -338,6 +338,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "investigations.tasks.waves_resume_stalled",
         "schedule": 60.0,
     },
+    # Weekly precision moves once a week; hourly catches the new week soon after it closes.
+    "detection-detectors-check-drift": {
+        "task": "detection.tasks_operating.detectors_check_drift",
+        "schedule": 3600.0,
+    },
+    # Evaluates the last complete hour; an hour already evaluated is skipped.
+    "detection-alerts-check-volume": {
+        "task": "detection.tasks_alerts.alerts_check_volume",
+        "schedule": 600.0,
+    },
 }
 # On-call alert e-mails: printed to the console unless a real backend is configured.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -508,6 +518,60 @@ CELERY_BEAT_SCHEDULE["detection-reputation-refresh"] = {
     "task": "detection.tasks.reputation_refresh",
     "schedule": float(TSOPS_REPUTATION_REFRESH_SECONDS),
 }
+# --- Detection: operating points -------------------------------------------------------------
+
+
+def _precision_targets(raw: str) -> dict[int, float]:
+    """``"0:0.98,1:0.95"`` -> {0: 0.98, 1: 0.95}: the precision a detector threshold must reach
+    (its Wilson lower bound) to be recommended for cases of that severity."""
+    targets: dict[int, float] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        severity, _, target = part.partition(":")
+        try:
+            value = float(target)
+            targets[int(severity)] = value
+        except ValueError:
+            raise ImproperlyConfigured(f"TSOPS_DETECTOR_TARGET_PRECISION: bad entry {part!r}")
+        if not 0 < value <= 1:
+            raise ImproperlyConfigured(f"TSOPS_DETECTOR_TARGET_PRECISION: {part!r} not in (0, 1]")
+    return targets
+
+
+TSOPS_DETECTOR_TARGET_PRECISION = _precision_targets(
+    env_str("TSOPS_DETECTOR_TARGET_PRECISION", "0:0.98,1:0.95,2:0.90,3:0.80")
+)
+# A threshold is recommended, and a week tested for drift, only on this many decided flags.
+TSOPS_DETECTOR_MIN_DECIDED = env_int("TSOPS_DETECTOR_MIN_DECIDED", 20, minimum=1)
+# The default window of the operating points (days back from today).
+TSOPS_DETECTOR_WINDOW_DAYS = env_int("TSOPS_DETECTOR_WINDOW_DAYS", 90, minimum=1)
+# Weeks shown per detector; all but the latest complete one form the drift baseline.
+TSOPS_DETECTOR_DRIFT_WEEKS = env_int("TSOPS_DETECTOR_DRIFT_WEEKS", 9, minimum=2)
+# --- Detection: alerts ---
+# Report volume per (reason, subject kind, source) and hour is tested against the same hour of
+# the week over this many past weeks; an hour departs when the one-sided Poisson tail
+# P(X >= observed) is below 1 - TSOPS_ALERT_CONFIDENCE and at least TSOPS_ALERT_MIN_COUNT
+# reports came in. An open volume alert resolves itself after TSOPS_ALERT_QUIET_HOURS
+# consecutive normal hours (an acknowledged one waits for a person).
+TSOPS_ALERT_BASELINE_WEEKS = env_int("TSOPS_ALERT_BASELINE_WEEKS", 4, minimum=1)
+
+
+def _env_confidence(name: str, default: float) -> float:
+    raw = env_str(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if not 0.5 <= value < 1:
+        raise ImproperlyConfigured(f"{name} must be at least 0.5 and below 1, got {raw!r}")
+    return value
+
+
+TSOPS_ALERT_CONFIDENCE = _env_confidence("TSOPS_ALERT_CONFIDENCE", 0.999)
+TSOPS_ALERT_MIN_COUNT = env_int("TSOPS_ALERT_MIN_COUNT", 10, minimum=1)
+TSOPS_ALERT_QUIET_HOURS = env_int("TSOPS_ALERT_QUIET_HOURS", 3, minimum=1)
+# The console member paged (in-app and e-mail) when an alert concerning no specialist team
+# opens; unset, every senior is told in-app. A team's alerts page the team's on-call member.
+TSOPS_ALERT_ONCALL = env_str("TSOPS_ALERT_ONCALL", "")
 
 # Outside production the files are served straight from the source folders.
 WHITENOISE_USE_FINDERS = not PRODUCTION

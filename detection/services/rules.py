@@ -23,6 +23,7 @@ from detection.permissions import check_manage_rules
 from tsops.errors import ConflictError
 
 MAX_NAME = 120
+MAX_POSITION = 100_000
 MAX_NOTE = 2000
 
 
@@ -65,6 +66,12 @@ def rule_create(
         errors["name"] = ["Name the rule."]
     elif len(name) > MAX_NAME:
         errors["name"] = [f"At most {MAX_NAME} characters."]
+    if (
+        not isinstance(position, int)
+        or isinstance(position, bool)
+        or not 0 <= position <= MAX_POSITION
+    ):
+        errors["position"] = [f"A whole number from 0 to {MAX_POSITION} (lower runs first)."]
     try:
         expression, effects, cost, note = _checked_version_input(expression, effects, note)
     except ValidationError as exc:

@@ -270,3 +270,21 @@ def cluster_describe(detail: ClusterDetail) -> dict:
         ],
         "waves": [{"id": w.pk, "status": w.status} for w in detail.waves],
     }
+
+
+def cluster_facts_for_rules(account_ids: list[int]) -> dict[int, list[tuple]]:
+    """Per account, from when it was in an open cluster and that cluster's size (the rules
+    inputs ``account.in_cluster`` and ``account.cluster_size``; the largest cluster wins)."""
+    facts: dict[int, list[tuple]] = {}
+    rows = (
+        ClusterMember.objects.filter(
+            subject_id__in=account_ids, cluster__status=Cluster.Status.OPEN
+        )
+        .order_by("cluster__size")
+        .values_list("subject_id", "first_seen", "cluster__size")
+    )
+    for subject_id, first_seen, size in rows:
+        facts.setdefault(subject_id, []).append(
+            (first_seen, {"in_cluster": True, "cluster_size": size})
+        )
+    return facts

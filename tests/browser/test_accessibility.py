@@ -51,6 +51,7 @@ from qa.services import calibration
 from tests.browser.axe import IMPACTS, Violation, failing, install_axe, report, violations
 from tests.browser.conftest import ARTIFACTS, PASSWORD, VIEWPORT, _safe, _shots
 from tests.conftest import make_member
+from tests.factories import make_case
 from tsops import roles
 
 pytestmark = pytest.mark.browser
@@ -170,6 +171,18 @@ def world(live_server) -> dict:
         actor=m["senior"], investigation_id=w["investigation"].pk, body="Same photos reused."
     )
     w |= _seed_rules(m)
+    # A detector's flag (the detector pages).
+    make_case(m["platform"], source="automated_flag", detector="spamnet", score=0.91)
+    # An open report-volume alert, for the alerts pages.
+    from detection.models import Alert
+    from detection.services.alerts import alert_raise
+
+    w["alert"], _ = alert_raise(
+        kind=Alert.Kind.VOLUME,
+        key="volume:spam:content:user_report",
+        title="Unusual volume of Spam reports on content items (User report)",
+        detail={"observed": 31, "expected": 2.25, "baseline": [2, 3, 2, 1], "p_value": 1e-20},
+    )
     rollups.rebuild_range(timezone.localdate() - timedelta(days=7), timezone.localdate())
     return w
 
@@ -447,6 +460,15 @@ ASSOCIATE_PAGES = [
 
 ANALYST_PAGES = [
     page("queue list", "cases:queue-list", "/queues/"),
+    page("alerts", "detection:alert-list", "/detection/alerts/"),
+    page("alert", "detection:alert-detail", lambda w: f"/detection/alerts/{w['alert'].pk}/"),
+    page(
+        "alert resolved without a resolution",
+        "detection:alert-resolve",
+        lambda w: f"/detection/alerts/{w['alert'].pk}/",
+        status=400,
+        form=lambda w: (f"/detection/alerts/{w['alert'].pk}/resolve/", {"resolution": ""}),
+    ),
     page("investigations", "investigations:investigation-list", "/investigations/"),
     page(
         "investigation, member's view",
@@ -678,6 +700,8 @@ SENIOR_PAGES = [
     page("metrics dashboard", "metrics:dashboard", "/metrics/"),
     page("live operations", "metrics:live", "/metrics/live/"),
     page("transparency report", "metrics:transparency", "/metrics/transparency/"),
+    page("detectors", "detection:detector-list", "/detection/detectors/"),
+    page("detector operating points", "detection:detector-detail", "/detection/detectors/spamnet/"),
     page("access log", "access-log", "/access-log/"),
     page(
         "lookup with a result",
@@ -847,6 +871,7 @@ NOT_PAGES = {
     "cases:case-evidence-reveal": "htmx fragment, checked within the case page",
     "cases:case-identifier-reveal": "htmx fragment, checked within the case page",
     "cases:case-lease-renew": "POST, no page",
+    "detection:alert-acknowledge": "POST, redirects to the alert",
     "enforcement:case-draft-statement": "htmx fragment of the decision form",
     "enforcement:action-approve": "POST, redirects to the approvals",
     "enforcement:action-reject": "POST, redirects to the approvals",

@@ -23,13 +23,6 @@ def test_small_and_exact_results_agree_with_cel(source):
     assert answers(source) == (True, True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detection/expressions.py _arithmetic computes int % with int(math.fmod(x, y)), "
-    "which goes through a double: past 2**53 the remainder is wrong "
-    "(9223372036854775807 % 10 gives 0, not 7); use integer arithmetic "
-    "(abs(x) % abs(y), with x's sign)",
-)
 @pytest.mark.parametrize(
     "source",
     ["9223372036854775807 % 10 == 7", "9007199254740993 % 2 == 1", "-9007199254740993 % 2 == -1"],

@@ -24,13 +24,6 @@ def test_report_count_counts_earlier_reports_one_at_a_time(platform_account, liv
     assert RuleHit.objects.filter(case_id=second.pk).count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detection/engine.py _facts_for reads subject.report_count from the open case "
-    "before the batch is stored: every report of a batch on one subject gets the same count, "
-    "so the second report of a batch is judged as a first one (fix: add the number of "
-    "earlier items of the batch on the same subject)",
-)
 def test_report_count_in_a_batch_counts_the_batchs_earlier_reports(
     platform_account,
     live,  # noqa: F811

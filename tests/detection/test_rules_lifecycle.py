@@ -297,12 +297,6 @@ def test_a_version_without_actions_activates_at_once(senior):
     assert rule.state == Rule.State.ACTIVE and rule.pending_by is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detection/services/rules.py rule_create does not check position: -1 fails the "
-    "column's CHECK and the IntegrityError handler answers 'A rule with this name exists.'; "
-    "2**40 raises DataError (a 500 for any caller but the API, which bounds it 0-100000)",
-)
 @pytest.mark.parametrize("position", [-1, 2**40])
 def test_a_position_out_of_range_is_refused_as_such(senior, position):
     with pytest.raises(ValidationError) as info:

@@ -414,6 +414,38 @@ def build_world() -> World:
             status=RuleAction.Status.PROPOSED,
         )
 
+    # --- Detection ----------------------------------------------------------------------------
+    # A detector's flag joins the standard case; a detector whose only flag is on the hidden
+    # child-safety case carries the marker in its name: outside the team it is no detector.
+    for name, reason, detector in (
+        ("std", "spam", "matrix-net"),
+        (f"hidden-{RESTRICTED_MARKER}", "child_safety", f"hash-{RESTRICTED_MARKER}"),
+    ):
+        make_case(
+            platform,
+            source="automated_flag",
+            detector=detector,
+            score=0.8,
+            reason=reason,
+            subject={"kind": "content", "external_id": f"post-{name}", "owner_id": f"acct-{name}"},
+        )
+    # --- Detection alerts: one about open work, one about the child-safety team's -------------
+    from detection.models import Alert
+
+    o["alert_std"] = Alert.objects.create(
+        kind=Alert.Kind.VOLUME,
+        key="volume:spam:content:user_report",
+        title="Unusual volume of Spam reports",
+        detail={"observed": 30, "expected": 2.25},
+    )
+    o["alert_restricted"] = Alert.objects.create(
+        kind=Alert.Kind.VOLUME,
+        key="volume:child_safety:content:user_report:child-safety",
+        title=f"Unusual volume {RESTRICTED_MARKER}",
+        detail={"observed": 30, "expected": 2.25},
+        team="child-safety",
+    )
+
     # --- A background job the analyst started (seniors see every job too) --------------------
     from tsops.jobs import job_create
 

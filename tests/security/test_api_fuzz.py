@@ -204,8 +204,14 @@ CALLERS: dict[str, tuple[str, ...]] = {
     "POST /api/v1/investigations": ("senior",),
     "GET /api/v1/investigations/{investigation_id}": ("senior",),
     "PATCH /api/v1/investigations/{investigation_id}": ("senior",),
+    "GET /api/v1/alerts": ("senior",),
+    "GET /api/v1/alerts/{alert_id}": ("senior",),
+    "POST /api/v1/alerts/{alert_id}/acknowledge": ("analyst", "senior", "specialist"),
+    "POST /api/v1/alerts/{alert_id}/resolve": ("analyst", "specialist"),
     "GET /api/v1/metrics/kpis": ("senior",),
     "GET /api/v1/metrics/transparency-report": ("senior",),
+    "GET /api/v1/detectors": ("senior",),
+    "GET /api/v1/detectors/{name}/operating-points": ("senior",),
 }
 
 
@@ -337,6 +343,19 @@ def build_world() -> World:
         cases=[d.case for d in decided],
     )
 
+    # An alert about open work and one about the child-safety team's.
+    from detection.models import Alert
+
+    alert = Alert.objects.create(
+        kind=Alert.Kind.VOLUME, key="volume:spam:content:user_report", title="Spam volume"
+    )
+    team_alert = Alert.objects.create(
+        kind=Alert.Kind.VOLUME,
+        key="volume:child_safety:content:user_report:child-safety",
+        title="Child safety volume",
+        team="child-safety",
+    )
+
     cases = [c.pk for c in open_cases] + claimed + [restricted.pk, threat.pk]
     cases += [d.case_id for d in decided]
     world.ids = {
@@ -347,6 +366,7 @@ def build_world() -> World:
         "review_id": list(QAReview.objects.values_list("pk", flat=True)),
         "session_id": [s.pk for s in sessions],
         "slug": list(Queue.objects.values_list("slug", flat=True)),
+        "alert_id": [alert.pk],
     }
     world.subjects = [(d.case.subject.kind, d.case.subject.external_id) for d in decided + banned]
     world.team_ids = {
@@ -354,6 +374,7 @@ def build_world() -> World:
         "action_id": [team_action.pk],
         "appeal_id": [team_appeal.pk],
         "escalation_id": [escalation.pk],
+        "alert_id": [team_alert.pk],
     }
     world.appealable = actions[1:]
     world.open_cases = [c.pk for c in open_cases]

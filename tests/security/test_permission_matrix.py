@@ -202,6 +202,11 @@ VARIANTS: dict[frozenset[str], dict] = {
         "restricted": _ids(investigation_id="investigation_restricted"),
         "missing": lambda w: {"investigation_id": MISSING},
     },
+    frozenset({"name"}): {
+        "std": lambda w: {"name": "matrix-net"},
+        "restricted": lambda w: {"name": f"hash-{RESTRICTED_MARKER}"},
+        "missing": lambda w: {"name": "no-such-detector"},
+    },
     frozenset({"job_id"}): {
         "std": _ids(job_id="job_std"),
         "missing": lambda w: {"job_id": MISSING},
@@ -228,6 +233,11 @@ VARIANTS: dict[frozenset[str], dict] = {
         "std": _ids(action_id="rule_action_std"),
         "restricted": _ids(action_id="rule_action_restricted"),
         "missing": lambda w: {"action_id": MISSING},
+    },
+    frozenset({"alert_id"}): {
+        "std": _ids(alert_id="alert_std"),
+        "restricted": _ids(alert_id="alert_restricted"),
+        "missing": lambda w: {"alert_id": MISSING},
     },
     frozenset({"session_id", "item_id"}): {
         "std": _ids(session_id="session", item_id="session_item"),
@@ -355,6 +365,11 @@ CLUSTERS = objects(std=WORKERS | TEAMS, restricted=CS)
 WAVES = objects(std=ANALYSTS)
 FILES = objects(std=ANALYSTS, restricted=CS)
 REPORTERS = objects(std=SENIORS)
+# A detector is seen by whoever counts one of its flags: the standard one by the seniors, the
+# one flagging only the child-safety case by no actor of the matrix who reads figures.
+DETECTORS = objects(std=SENIORS, restricted=frozenset())
+# Alerts about open work are for analysts and seniors; a team's alert is the team's alone.
+ALERTS = objects(std=ANALYSTS, restricted=CS)
 
 
 def reason(w, kw) -> dict:
@@ -599,6 +614,8 @@ TABLE: dict[str, Rule] = {
     "metrics:my-figures": page(WORKERS | TEAMS),
     "metrics:transparency": page(SENIORS),
     "metrics:transparency-csv": page(SENIORS),
+    "detection:detector-list": page(SENIORS),
+    "detection:detector-detail": page(SENIORS, sees=DETECTORS),
     # --- Workspace (exposure, presence) --------------------------------------------------------
     # Reviewers see their own exposure, leads everyone's on the same page; seniors extend a
     # budget (the empty body is answered 400). Presence follows the case's and queue's sight.
@@ -669,6 +686,13 @@ TABLE: dict[str, Rule] = {
     "detection:reporter": page(SENIORS, sees=REPORTERS),
     "detection:reporter-invalidate": page(SENIORS, methods=POST, sees=REPORTERS, body=reason),
     "detection:reporter-restore": page(SENIORS, methods=POST, sees=REPORTERS, body=reason),
+    # --- Detection -----------------------------------------------------------------------------
+    "detection:alert-list": page(ANALYSTS | TEAMS),
+    "detection:alert-detail": page(sees=ALERTS),
+    "detection:alert-acknowledge": page(methods=POST, sees=ALERTS),
+    "detection:alert-resolve": page(
+        methods=POST, sees=ALERTS, body=lambda w, kw: {"resolution": "matrix"}
+    ),
     # --- REST API ------------------------------------------------------------------------------
     "api:me": api({"GET": None}, ROLES),
     "api:access-log": api({"GET": "metrics:read"}, SENIORS),
@@ -822,8 +846,17 @@ TABLE: dict[str, Rule] = {
     "api:reporter-detail": api({"GET": "cases:read"}, SENIORS, sees=REPORTERS),
     "api:reporter-invalidate": api({"POST": "cases:write"}, SENIORS, sees=REPORTERS, body=reason),
     "api:reporter-restore": api({"POST": "cases:write"}, SENIORS, sees=REPORTERS, body=reason),
+    "api:alert-list": api({"GET": "metrics:read"}, ANALYSTS | TEAMS),
+    "api:alert-detail": api({"GET": "metrics:read"}, sees=ALERTS),
+    "api:alert-acknowledge": api({"POST": "cases:write"}, sees=ALERTS),
+    "api:alert-resolve": api(
+        {"POST": "cases:write"}, sees=ALERTS, body=lambda w, kw: {"resolution": "matrix"}
+    ),
     "api:metrics-kpis": api({"GET": "metrics:read"}, SENIORS),
     "api:metrics-transparency-report": api({"GET": "metrics:read"}, SENIORS),
+    # --- Detection: detectors are read by those who read the metrics -------------------------
+    "api:detector-list": api({"GET": "metrics:read"}, SENIORS),
+    "api:detector-operating-points": api({"GET": "metrics:read"}, SENIORS, sees=DETECTORS),
 }
 
 
