@@ -414,10 +414,10 @@ class RuleActionInterveneApi(APIView):
             **_ERRORS,
         },
     )
-    def post(self, request, action_id: int):
+    def post(self, request, rule_action_id: int):
         serializer = NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         action = rule_action_intervene(
-            actor=request.user, action_id=action_id, note=serializer.validated_data["note"]
+            actor=request.user, action_id=rule_action_id, note=serializer.validated_data["note"]
         )
         return Response({"id": action.pk, "status": action.status, "note": action.note})

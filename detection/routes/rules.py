@@ -15,7 +15,7 @@ pages: list = [
     path("rules/<int:rule_id>/snoozes/", views.rule_snooze_page, name="rule-snooze"),
     path("backtests/<int:backtest_id>/", views.backtest_page, name="backtest-detail"),
     path(
-        "rule-actions/<int:action_id>/intervene/",
+        "rule-actions/<int:rule_action_id>/intervene/",
         views.rule_action_intervene_page,
         name="rule-action-intervene",
     ),
@@ -36,7 +36,7 @@ api: list = [
         "backtests/<int:backtest_id>", api_views.BacktestDetailApi.as_view(), name="backtest-detail"
     ),
     path(
-        "rule-actions/<int:action_id>/intervene",
+        "rule-actions/<int:rule_action_id>/intervene",
         api_views.RuleActionInterveneApi.as_view(),
         name="rule-action-intervene",
     ),

@@ -319,11 +319,11 @@ def rule_snooze_page(request: HttpRequest, rule_id: int) -> HttpResponse:
 
 @console_view()
 @require_POST
-def rule_action_intervene_page(request: HttpRequest, action_id: int) -> HttpResponse:
+def rule_action_intervene_page(request: HttpRequest, rule_action_id: int) -> HttpResponse:
     """Call off (or dismiss) what a rule asked for, from the case page."""
     try:
         action = rule_action_intervene(
-            actor=request.user, action_id=action_id, note=request.POST.get("note", "")
+            actor=request.user, action_id=rule_action_id, note=request.POST.get("note", "")
         )
     except ValidationError as exc:
         messages.error(request, "; ".join(m for ms in _errors(exc).values() for m in ms))
@@ -335,7 +335,7 @@ def rule_action_intervene_page(request: HttpRequest, action_id: int) -> HttpResp
         messages.error(request, str(exc))
         from detection.models import RuleAction
 
-        action = RuleAction.objects.get(pk=action_id)
+        action = RuleAction.objects.get(pk=rule_action_id)
     else:
         messages.success(
             request, f"The rule's {action.action_type.replace('_', ' ')} will not happen."

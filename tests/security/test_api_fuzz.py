@@ -210,6 +210,18 @@ CALLERS: dict[str, tuple[str, ...]] = {
     "POST /api/v1/alerts/{alert_id}/resolve": ("analyst", "specialist"),
     "GET /api/v1/metrics/kpis": ("senior",),
     "GET /api/v1/metrics/transparency-report": ("senior",),
+    "GET /api/v1/rules": ("senior",),
+    "POST /api/v1/rules": ("senior",),
+    "GET /api/v1/rules/{rule_id}": ("senior",),
+    "POST /api/v1/rules/{rule_id}/versions": ("senior",),
+    "POST /api/v1/rules/{rule_id}/shadow": ("senior",),
+    "POST /api/v1/rules/{rule_id}/activate": ("senior",),
+    "POST /api/v1/rules/{rule_id}/retire": ("senior",),
+    "POST /api/v1/rules/{rule_id}/resume": ("senior",),
+    "POST /api/v1/rules/{rule_id}/snoozes": ("senior",),
+    "POST /api/v1/rules/{rule_id}/backtests": ("senior",),
+    "GET /api/v1/backtests/{backtest_id}": ("senior",),
+    "POST /api/v1/rule-actions/{rule_action_id}/intervene": ("analyst", "specialist"),
     "GET /api/v1/detectors": ("senior",),
     "GET /api/v1/detectors/{name}/operating-points": ("senior",),
 }
@@ -356,6 +368,31 @@ def build_world() -> World:
         team="child-safety",
     )
 
+    # A rule with a backtest, and what it asked for on an open case and on the team's case.
+    from detection.models import Backtest, RuleAction
+    from detection.services.rules import rule_create
+
+    rule = rule_create(actor=senior, name="Fuzz rule", expression="true", effects=[])
+    version = rule.versions.get()
+    backtest = Backtest.objects.create(
+        rule=rule,
+        version=version,
+        period_from=now - timedelta(days=7),
+        period_to=now,
+        requested_by=senior,
+    )
+    rule_actions = {
+        case.pk: RuleAction.objects.create(
+            rule=rule,
+            version=version,
+            case=case,
+            action_type="remove_content",
+            policy_section="SPAM-1.1",
+            status=RuleAction.Status.PROPOSED,
+        ).pk
+        for case in (open_cases[0], restricted)
+    }
+
     cases = [c.pk for c in open_cases] + claimed + [restricted.pk, threat.pk]
     cases += [d.case_id for d in decided]
     world.ids = {
@@ -367,6 +404,9 @@ def build_world() -> World:
         "session_id": [s.pk for s in sessions],
         "slug": list(Queue.objects.values_list("slug", flat=True)),
         "alert_id": [alert.pk],
+        "rule_id": [rule.pk],
+        "backtest_id": [backtest.pk],
+        "rule_action_id": [rule_actions[open_cases[0].pk]],
     }
     world.subjects = [(d.case.subject.kind, d.case.subject.external_id) for d in decided + banned]
     world.team_ids = {
@@ -375,6 +415,7 @@ def build_world() -> World:
         "appeal_id": [team_appeal.pk],
         "escalation_id": [escalation.pk],
         "alert_id": [team_alert.pk],
+        "rule_action_id": [rule_actions[restricted.pk]],
     }
     world.appealable = actions[1:]
     world.open_cases = [c.pk for c in open_cases]

@@ -229,10 +229,10 @@ VARIANTS: dict[frozenset[str], dict] = {
         "std": _ids(backtest_id="backtest_std"),
         "missing": lambda w: {"backtest_id": MISSING},
     },
-    frozenset({"action_id"}): {
-        "std": _ids(action_id="rule_action_std"),
-        "restricted": _ids(action_id="rule_action_restricted"),
-        "missing": lambda w: {"action_id": MISSING},
+    frozenset({"rule_action_id"}): {
+        "std": _ids(rule_action_id="rule_action_std"),
+        "restricted": _ids(rule_action_id="rule_action_restricted"),
+        "missing": lambda w: {"rule_action_id": MISSING},
     },
     frozenset({"alert_id"}): {
         "std": _ids(alert_id="alert_std"),
