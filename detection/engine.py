@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.db import connection, transaction
 
 from cases.routing import RuleItem, RuleVerdict
@@ -259,7 +260,9 @@ def _actions_request(actions, now: datetime) -> None:
             rule_action_id=action.pk,
         )
     if due_now:
-        transaction.on_commit(lambda: kick("detection.tasks.rule_actions_apply_due"))
+        transaction.on_commit(
+            lambda: kick(current_app.signature("detection.tasks.rule_actions_apply_due"))
+        )
 
 
 class IntakeRules:

@@ -134,6 +134,10 @@ def backtest_describe(*, actor, backtest: Backtest) -> dict:
             side[key] = _visible_samples(actor, side.get(key, []))
         sides[name] = side
     results["sides"] = sides
+    # The tested version first, then the one it is compared with (stored JSON keeps no order).
+    results["ordered_sides"] = [
+        {"name": name, **sides[name]} for name in ("candidate", "compare") if name in sides
+    ]
     described["results"] = results
     return described
 
@@ -168,7 +172,7 @@ def shadow_report(*, actor, rule: Rule) -> dict | None:
     now = timezone.now()
     days = max((now - first).total_seconds() / 86400, 1 / 24) if first else None
     effects: dict[str, int] = {}
-    for effect in version.effects:
+    for effect in version.effects if total else ():
         key = f"{effect['type']}: " + str(
             effect.get("queue")
             or effect.get("severity")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,6 +16,9 @@ from detection.models import Backtest, Rule
 from detection.permissions import check_manage_rules
 from tsops.broker import kick
 from tsops.jobs import job_create
+
+# Handed over by name: services never import tasks.
+BACKTEST_TASK = "detection.tasks.backtest_run"
 
 
 def backtest_request(
@@ -64,7 +68,7 @@ def backtest_request(
         )
         backtest.job = job_create(kind=JOB_KIND, subject_id=backtest.pk, created_by=actor)
         backtest.save(update_fields=["job"])
-        transaction.on_commit(lambda: kick("detection.tasks.backtest_run", backtest.pk))
+        transaction.on_commit(lambda: kick(current_app.signature(BACKTEST_TASK), backtest.pk))
     return backtest
 
 
@@ -75,5 +79,5 @@ def backtests_resume_stalled() -> int:
     stalled = jobs_stalled(kind=JOB_KIND)
     ids = list(Backtest.objects.filter(job_id__in=stalled).values_list("pk", flat=True))
     for backtest_id in ids:
-        kick("detection.tasks.backtest_run", backtest_id)
+        kick(current_app.signature(BACKTEST_TASK), backtest_id)
     return len(ids)

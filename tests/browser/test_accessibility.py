@@ -859,6 +859,8 @@ ROLE_PAGES = {
 NOT_PAGES = {
     "detection:rule-state": "POST (shadow, activate, retire, resume), redirects to the rule",
     "detection:rule-action-intervene": "POST from the case page, redirects to the case",
+    "detection:reporter-invalidate": "POST, redirects to the reporter",
+    "detection:reporter-restore": "POST, redirects to the reporter",
     "healthz": "health check (JSON)",
     "favicon": "the console's icon (a redirect to the static file)",
     "notifications-read-all": "POST, redirects to the home page",
