@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("qa.api_urls")),
     path("", include("metrics.api_urls")),
     path("", include("investigations.api_urls")),
+    path("", include("detection.api_urls")),
 ]
 
 urlpatterns = [
@@ -49,6 +50,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # After login and logout: /accounts/<external_id>/ is an account's page.
     path("", include("investigations.urls")),
+    path("", include("detection.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

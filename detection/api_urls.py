@@ -1,0 +1,3 @@
+from detection.routes import labels
+
+urlpatterns = [*labels.api]

@@ -1,0 +1,5 @@
+from detection.routes import labels
+
+app_name = "detection"
+
+urlpatterns = [*labels.pages]
