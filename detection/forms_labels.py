@@ -50,6 +50,9 @@ class LabelExportForm(forms.Form):
                 self.add_error(
                     "to", forms.ValidationError("Must be on or after from.", code=PERIOD)
                 )
+            elif last == date.max:
+                # The day after it, where the period ends, is past the calendar's end.
+                self.add_error("to", forms.ValidationError("No such day to end on.", code=PERIOD))
             elif (last - first).days + 1 > limit:
                 self.add_error(
                     "to",

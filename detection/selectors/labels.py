@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import transaction
 from django.db.models import F, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import JSONObject
 
@@ -228,10 +229,15 @@ def label_rows(
     *, actor, period: LabelPeriod, split: str = "", chunk_size: int = 2000
 ) -> Iterator[dict]:
     """The rows of the export, read lazily through a server-side cursor (nothing is read before
-    the first row is asked for)."""
+    the first row is asked for).
+
+    The cursor lives in a transaction of its own while the rows stream: outside one, Django
+    declares it WITH HOLD, and PostgreSQL then computes and stores the whole result before the
+    first row is fetched. The transaction also gives the export one consistent snapshot."""
     queryset = label_queryset(actor=actor, period=period, split=split)
-    for values in queryset.values(*ROW_FIELDS).iterator(chunk_size=chunk_size):
-        yield label_row(values, period=period)
+    with transaction.atomic():
+        for values in queryset.values(*ROW_FIELDS).iterator(chunk_size=chunk_size):
+            yield label_row(values, period=period)
 
 
 def label_lines(

@@ -580,6 +580,13 @@ SENIOR_PAGES = [
     page("live operations", "metrics:live", "/metrics/live/"),
     page("transparency report", "metrics:transparency", "/metrics/transparency/"),
     page("access log", "access-log", "/access-log/"),
+    page("labelled data", "detection:labels", "/detection/labels/"),
+    page(
+        "labelled data with errors",
+        "detection:labels-download",
+        "/detection/labels/export.jsonl" + q(**{"from": "2026-03-01"}),
+        status=400,
+    ),
     page(
         "lookup with a result",
         "enforcement:lookup",

@@ -284,6 +284,7 @@ def test_bad_input_is_answered_400_naming_the_parameter(senior_api, query, field
     [
         ("from=2026-03-10&to=2026-03-01", "Must be on or after from."),
         ("from=2024-01-01&to=2026-03-01", "Choose a period of at most 366 days."),
+        ("from=9999-12-31&to=9999-12-31", "No such day to end on."),
     ],
 )
 def test_a_period_that_names_no_export_is_answered_404(senior_api, query, message):

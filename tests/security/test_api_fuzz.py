@@ -203,6 +203,7 @@ CALLERS: dict[str, tuple[str, ...]] = {
     "PATCH /api/v1/investigations/{investigation_id}": ("senior",),
     "GET /api/v1/metrics/kpis": ("senior",),
     "GET /api/v1/metrics/transparency-report": ("senior",),
+    "GET /api/v1/exports/labels": ("senior",),
 }
 
 

@@ -554,6 +554,10 @@ TABLE: dict[str, Rule] = {
     "metrics:my-figures": page(WORKERS | TEAMS),
     "metrics:transparency": page(SENIORS),
     "metrics:transparency-csv": page(SENIORS),
+    # --- Detection -----------------------------------------------------------------------------
+    # Labelled data is an export: seniors (the download without a period is answered 400).
+    "detection:labels": page(SENIORS),
+    "detection:labels-download": page(SENIORS),
     # --- Workspace (exposure, presence) --------------------------------------------------------
     # Reviewers see their own exposure, leads everyone's on the same page; seniors extend a
     # budget (the empty body is answered 400). Presence follows the case's and queue's sight.
@@ -747,6 +751,7 @@ TABLE: dict[str, Rule] = {
     ),
     "api:metrics-kpis": api({"GET": "metrics:read"}, SENIORS),
     "api:metrics-transparency-report": api({"GET": "metrics:read"}, SENIORS),
+    "api:exports-labels": api({"GET": "metrics:read"}, SENIORS),
 }
 
 
