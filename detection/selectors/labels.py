@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import JSONObject
 
@@ -233,9 +233,14 @@ def label_rows(
 
     The cursor lives in a transaction of its own while the rows stream: outside one, Django
     declares it WITH HOLD, and PostgreSQL then computes and stores the whole result before the
-    first row is fetched. The transaction also gives the export one consistent snapshot."""
+    first row is fetched. The transaction also gives the export one consistent snapshot, and
+    is read-only when it is the outermost one (inside a caller's, that would bind the caller)."""
     queryset = label_queryset(actor=actor, period=period, split=split)
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
+        if outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION READ ONLY")
         for values in queryset.values(*ROW_FIELDS).iterator(chunk_size=chunk_size):
             yield label_row(values, period=period)
 

@@ -219,13 +219,16 @@ def test_rows_are_read_through_a_server_side_cursor_only_when_asked_for(
     assert [row["decision_id"] for row in rows] == [data["3"].pk, data["4"].pk]
 
 
-def test_a_failed_review_once_settled_gives_the_corrected_label(
-    data, senior, analyst, analyst2, senior_api
-):
-    rubric = Rubric.objects.get(name="Default")
+def draw_review(senior, decision) -> QAReview:
+    """A QA review of decision 1 (the only one decided on Mar 2)."""
     plan = qa_services.plan_save(
         actor=senior,
-        data={"name": "Spam", "rubric": rubric, "period": "day", "fixed_size": 1},
+        data={
+            "name": "Spam",
+            "rubric": Rubric.objects.get(name="Default"),
+            "period": "day",
+            "fixed_size": 1,
+        },
         queues=(),
         analysts=(),
     )
@@ -233,16 +236,28 @@ def test_a_failed_review_once_settled_gives_the_corrected_label(
         actor=senior, plan_id=plan.pk, start=at(3, 2, 0), end=at(3, 3, 0)
     )
     review = sample.reviews.get()
-    assert review.decision_id == data["1"].pk
-    qa_services.review_claim(actor=analyst2, review_id=review.pk)
+    assert review.decision_id == decision.pk
+    return review
+
+
+def fail_review(reviewer, review) -> None:
+    """The reviewer answers "no violation" blind and fails the decision's outcome."""
+    qa_services.review_claim(actor=reviewer, review_id=review.pk)
     qa_services.review_answer(
-        actor=analyst2, review_id=review.pk, outcome="no_violation", policy_section="", action=""
+        actor=reviewer, review_id=review.pk, outcome="no_violation", policy_section="", action=""
     )
-    scores = dict.fromkeys((c["key"] for c in qa_services.rubric_criteria(rubric)), True)
+    scores = dict.fromkeys((c["key"] for c in qa_services.rubric_criteria(review.rubric)), True)
     scores["correct_outcome"] = False
     qa_services.review_score(
-        actor=analyst2, review_id=review.pk, scores=scores, error_types=["false_positive"]
+        actor=reviewer, review_id=review.pk, scores=scores, error_types=["false_positive"]
     )
+
+
+def test_a_failed_review_once_settled_gives_the_corrected_label(
+    data, senior, analyst, analyst2, senior_api
+):
+    review = draw_review(senior, data["1"])
+    fail_review(analyst2, review)
     qa_services.review_dispute(actor=analyst, review_id=review.pk, reason="It is spam.")
 
     def label():
@@ -339,3 +354,48 @@ def test_the_period_is_whole_days_in_the_console_time_zone():
     assert period.boundaries() == (at(3, 9, 0), at(3, 10, 0))
     assert form.days() == (date(2026, 3, 1), date(2026, 3, 10))
     assert period.end - period.start == timedelta(days=10)
+
+
+def test_an_overturned_review_leaves_the_decision_as_the_label(
+    data, senior, analyst, analyst2, senior_api
+):
+    review = draw_review(senior, data["1"])
+    fail_review(analyst2, review)
+    qa_services.review_dispute(actor=analyst, review_id=review.pk, reason="It is spam.")
+    qa_services.review_adjudicate(
+        actor=senior, review_id=review.pk, uphold=False, notes="The link farm is spam."
+    )
+    rows = {row["decision_id"]: row for row in export(senior_api)}
+    assert rows[data["1"].pk]["qa_label"] is None
+
+
+def test_a_decision_under_blind_review_stays_out_of_its_reviewer_s_export(
+    data, senior, senior_api, api_client_for
+):
+    review = draw_review(senior, data["1"])
+    lead = make_member("lena_senior", roles.SENIOR)
+    qa_services.review_claim(actor=lead, review_id=review.pk)
+    lead_rows = export(api_client_for(lead, scopes=["metrics:read"]))
+    assert data["1"].pk not in {row["decision_id"] for row in lead_rows}
+    # Everyone else still gets it.
+    assert data["1"].pk in {row["decision_id"] for row in export(senior_api)}
+
+
+def test_the_demo_settles_a_failed_review_when_none_is(data, senior, analyst, analyst2):
+    from io import StringIO
+
+    from detection.demo_labels import seed_labels
+
+    review = draw_review(senior, data["1"])
+    fail_review(analyst2, review)
+    out = StringIO()
+    seed_labels(stdout=out, scale=0.1)
+    assert QAReview.objects.get(pk=review.pk).feedback == QAReview.Feedback.ACKNOWLEDGED
+    assert "1 decision(s) with a QA-corrected label" in out.getvalue()
+    form = LabelExportForm({"from": "2026-03-01", "to": "2026-03-10"})
+    assert form.is_valid()
+    labels = {
+        row["decision_id"]: row["qa_label"]
+        for row in label_rows(actor=senior, period=form.period())
+    }
+    assert labels[data["1"].pk]["settled"] == "acknowledged"
