@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from detection.forms_labels import LabelExportForm
@@ -15,18 +13,6 @@ from detection.permissions_labels import can_export_labels
 from detection.selectors.labels import SPLITS
 from detection.views.labels import CONTENT_TYPE, labels_stream
 from tsops.api import NoSuchPeriod, period_description
-
-
-class JsonLinesRenderer(BaseRenderer):
-    """Lets a client ask for ``application/x-ndjson``; errors still go out as one JSON object."""
-
-    media_type = CONTENT_TYPE
-    format = "jsonl"
-    charset = None
-
-    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return b"" if data is None else json.dumps(data).encode()
-
 
 ROW_DESCRIPTION = (
     "One JSON object per line and per decision, oldest first: `decision_id`, `decided_at`, "
@@ -48,7 +34,12 @@ class LabelExportApi(APIView):
     Every export is written to the access log before its first row."""
 
     required_scopes = {"GET": "metrics:read"}
-    renderer_classes = [JSONRenderer, JsonLinesRenderer]
+    renderer_classes = [JSONRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        # The rows go out as JSON Lines whatever the client accepts, and an error as the API's
+        # one JSON shape, so a client asking for application/x-ndjson is never answered 406.
+        return JSONRenderer(), JSONRenderer.media_type
 
     @extend_schema(
         operation_id="exports_labels",

@@ -6,9 +6,12 @@ resource (:mod:`detection.api.labels`) sends the same stream through :func:`labe
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
@@ -59,8 +62,10 @@ def _page(request: HttpRequest, form: LabelExportForm, status: int = 200) -> Htt
 @console_view("export_data")
 @require_GET
 def labels_view(request: HttpRequest) -> HttpResponse:
-    """The download form."""
-    return _page(request, LabelExportForm())
+    """The download form, set to the last 30 days."""
+    today = timezone.localdate()
+    initial = {"from": today - timedelta(days=29), "to": today}
+    return _page(request, LabelExportForm(initial=initial))
 
 
 @console_view("export_data")

@@ -27,6 +27,7 @@ import time_machine
 from django.db import connection
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from cases.identifiers import hash_for_text, identifier_hash
 from cases.services import case_claim
@@ -335,6 +336,8 @@ def test_the_page_offers_the_download_to_seniors_only(data, senior, analyst, cli
     page = client.get(reverse("detection:labels"))
     assert page.status_code == 200
     assert b'for="labels-from"' in page.content
+    # Set to the last 30 days.
+    assert f'value="{timezone.localdate().isoformat()}"'.encode() in page.content
     response = client.get(f"{reverse('detection:labels-download')}?{PERIOD}&split=test")
     assert response.status_code == 200
     assert "tsops-labels-2026-03-01-2026-03-10-test.jsonl" in response["Content-Disposition"]
