@@ -26,7 +26,7 @@ from datetime import datetime
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, transaction
-from django.db.models import F, Max, OuterRef, Q, QuerySet
+from django.db.models import F, Max, OuterRef, QuerySet
 from django.db.models.functions import JSONObject
 
 from cases.identifiers import identifier_hash
@@ -75,23 +75,23 @@ class LabelPeriod:
         }[split]
 
 
-def _held_cases(actor) -> QuerySet[Case]:
+def _held_case_ids(actor) -> list[int]:
     """Visible cases another app closes to the actor for now (QA's blind review holds the case
     from its reviewer until they answer): a label would give the decision away.
 
     Guards annotate booleans (see :func:`cases.visibility.register_case_access_guard`); the
-    team-access annotation is not a guard and is left out."""
-    guards = {
-        name: expression
-        for name, expression in case_access_annotations(actor).items()
-        if not name.startswith("team_access_of_")
-    }
-    if not guards:
-        return Case.objects.none()
-    held = Q()
-    for name in guards:
-        held |= Q(**{name: True})
-    return Case.objects.alias(**guards).filter(held)
+    team-access annotation is not a guard and is left out. Each guard is asked on its own, so
+    that PostgreSQL reads it as a semi-join over the few rows it holds, not a test per case."""
+    held: set[int] = set()
+    for name, expression in case_access_annotations(actor).items():
+        if name.startswith("team_access_of_"):
+            continue
+        held.update(
+            Case.objects.alias(**{name: expression})
+            .filter(**{name: True})
+            .values_list("pk", flat=True)
+        )
+    return sorted(held)
 
 
 def label_queryset(*, actor, period: LabelPeriod, split: str = "") -> QuerySet[Decision]:
@@ -118,7 +118,7 @@ def label_queryset(*, actor, period: LabelPeriod, split: str = "") -> QuerySet[D
     return (
         Decision.objects.filter(created_at__gte=start, created_at__lt=end)
         .filter(case__in=visible_cases(actor))
-        .exclude(case__in=_held_cases(actor))
+        .exclude(case_id__in=_held_case_ids(actor))
         .annotate(
             reasons=ArraySubquery(reports.values("reason").distinct().order_by("reason")),
             sources=ArraySubquery(reports.values("source").distinct().order_by("source")),
