@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
@@ -55,7 +56,9 @@ class LabelExportApi(APIView):
                 description="Only the rows of this split (default: every row, each marked)",
             ),
         ],
-        description=period_description(max_days=None) + "\n\n" + ROW_DESCRIPTION,
+        description=period_description(max_days=settings.TSOPS_LABEL_EXPORT_MAX_DAYS)
+        + "\n\n"
+        + ROW_DESCRIPTION,
         responses={
             (200, CONTENT_TYPE): OpenApiResponse(
                 response=OpenApiTypes.STR, description=ROW_DESCRIPTION
