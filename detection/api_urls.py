@@ -1,3 +1,3 @@
-from detection.routes import alerts, operating, reputation, rules
+from detection.routes import alerts, labels, operating, reputation, rules
 
-urlpatterns = [*rules.api, *reputation.api, *operating.api, *alerts.api]
+urlpatterns = [*rules.api, *reputation.api, *operating.api, *alerts.api, *labels.api]

@@ -1,5 +1,5 @@
-from detection.routes import alerts, operating, reputation, rules
+from detection.routes import alerts, labels, operating, reputation, rules
 
 app_name = "detection"
 
-urlpatterns = [*rules.pages, *reputation.pages, *operating.pages, *alerts.pages]
+urlpatterns = [*rules.pages, *reputation.pages, *operating.pages, *alerts.pages, *labels.pages]

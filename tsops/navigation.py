@@ -113,6 +113,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     # Under Investigate beside the accounts (support agents, who have only this entry of the
     # group, see it as a link): the widest header keeps one row at 1280 px.
     NavItem("Lookup", "enforcement:lookup", "lookup_enforcement", "lookup", group=INVESTIGATE),
+    NavItem("Labelled data", "detection:labels", "export_data", "labels", group=DETECTION),
     NavItem("Access log", "access-log", "view_access_log", "access-log", group=OVERSIGHT),
     NavItem("Admin", "admin:index", "configure_operations", "admin", group=OVERSIGHT),
 )

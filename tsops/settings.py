@@ -572,6 +572,27 @@ TSOPS_ALERT_QUIET_HOURS = env_int("TSOPS_ALERT_QUIET_HOURS", 3, minimum=1)
 # The console member paged (in-app and e-mail) when an alert concerning no specialist team
 # opens; unset, every senior is told in-app. A team's alerts page the team's on-call member.
 TSOPS_ALERT_ONCALL = env_str("TSOPS_ALERT_ONCALL", "")
+# --- Detection: labels ---
+
+
+# The labelled-data export (detection.selectors.labels): the shares of the exported period that
+# make the train, validation and test splits, in time order (three numbers adding up to 1), the
+# longest period one export may cover, and the rows one round trip of its server-side cursor
+# fetches (memory stays bounded by this, whatever the export's size).
+def _label_splits(name: str, default: list[str]) -> tuple[float, float, float]:
+    items = env_list(name, default)
+    try:
+        shares = tuple(float(item) for item in items)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must list three numbers, got {items!r}") from None
+    if len(shares) != 3 or any(s < 0 for s in shares) or abs(sum(shares) - 1) > 1e-9:
+        raise ImproperlyConfigured(f"{name} must list three shares adding up to 1, got {items!r}")
+    return shares
+
+
+TSOPS_LABEL_SPLITS = _label_splits("TSOPS_LABEL_SPLITS", ["0.8", "0.1", "0.1"])
+TSOPS_LABEL_EXPORT_MAX_DAYS = env_int("TSOPS_LABEL_EXPORT_MAX_DAYS", 366, minimum=1)
+TSOPS_LABEL_EXPORT_CHUNK_SIZE = env_int("TSOPS_LABEL_EXPORT_CHUNK_SIZE", 2000, minimum=1)
 
 # Outside production the files are served straight from the source folders.
 WHITENOISE_USE_FINDERS = not PRODUCTION

@@ -703,6 +703,13 @@ SENIOR_PAGES = [
     page("detectors", "detection:detector-list", "/detection/detectors/"),
     page("detector operating points", "detection:detector-detail", "/detection/detectors/spamnet/"),
     page("access log", "access-log", "/access-log/"),
+    page("labelled data", "detection:labels", "/detection/labels/"),
+    page(
+        "labelled data with errors",
+        "detection:labels-download",
+        "/detection/labels/export.jsonl" + q(**{"from": "2026-03-01"}),
+        status=400,
+    ),
     page(
         "lookup with a result",
         "enforcement:lookup",

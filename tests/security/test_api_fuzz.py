@@ -224,6 +224,7 @@ CALLERS: dict[str, tuple[str, ...]] = {
     "POST /api/v1/rule-actions/{rule_action_id}/intervene": ("analyst", "specialist"),
     "GET /api/v1/detectors": ("senior",),
     "GET /api/v1/detectors/{name}/operating-points": ("senior",),
+    "GET /api/v1/exports/labels": ("senior",),
 }
 
 

@@ -616,6 +616,10 @@ TABLE: dict[str, Rule] = {
     "metrics:transparency-csv": page(SENIORS),
     "detection:detector-list": page(SENIORS),
     "detection:detector-detail": page(SENIORS, sees=DETECTORS),
+    # --- Detection -----------------------------------------------------------------------------
+    # Labelled data is an export: seniors (the download without a period is answered 400).
+    "detection:labels": page(SENIORS),
+    "detection:labels-download": page(SENIORS),
     # --- Workspace (exposure, presence) --------------------------------------------------------
     # Reviewers see their own exposure, leads everyone's on the same page; seniors extend a
     # budget (the empty body is answered 400). Presence follows the case's and queue's sight.
@@ -857,6 +861,7 @@ TABLE: dict[str, Rule] = {
     # --- Detection: detectors are read by those who read the metrics -------------------------
     "api:detector-list": api({"GET": "metrics:read"}, SENIORS),
     "api:detector-operating-points": api({"GET": "metrics:read"}, SENIORS, sees=DETECTORS),
+    "api:exports-labels": api({"GET": "metrics:read"}, SENIORS),
 }
 
 

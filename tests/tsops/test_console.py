@@ -43,6 +43,7 @@ NAV_URL_NAMES = {
     "My figures": "metrics:my-figures",
     "Transparency": "metrics:transparency",
     "Exposure": "workspace:exposure",
+    "Labelled data": "detection:labels",
     "Access log": "access-log",
     "Admin": "admin:index",
 }
