@@ -250,7 +250,7 @@ def _reporter(w, case: str) -> tuple[str, str]:
     report's external id and its reporter id alike)."""
     from cases.identifiers import hash_for_text
 
-    row = getattr(w, case).reports.get()
+    row = getattr(w, case).reports.exclude(reporter_hash="").order_by("pk").first()
     raw = "reporter-" + row.external_id.removeprefix("r-")
     assert hash_for_text(raw) == row.reporter_hash
     return row.reporter_hash, raw
