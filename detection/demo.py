@@ -101,8 +101,9 @@ def seed_rules(*, stdout, scale: float) -> None:
         )
         created[spec["name"]] = rule
         if spec["state"] in ("active", "pending"):
-            rule_activate(actor=senior, rule_id=rule.pk, version=1)
-            if spec["state"] == "active":
+            _, activated = rule_activate(actor=senior, rule_id=rule.pk, version=1)
+            if not activated and spec["state"] == "active":
+                # A version with actions: the second senior confirms.
                 rule_activate(actor=senior2, rule_id=rule.pk, version=1)
     confident = created.get("Confident spam detector")
     if confident is None:

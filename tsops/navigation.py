@@ -92,6 +92,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         predicate="detection.permissions_alerts.can_view_alerts",
         group=DETECTION,
     ),
+    NavItem("Labelled data", "detection:labels", "export_data", "labels", group=DETECTION),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics", group=INSIGHTS),
     NavItem(
         "My figures",
@@ -113,7 +114,6 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     # Under Investigate beside the accounts (support agents, who have only this entry of the
     # group, see it as a link): the widest header keeps one row at 1280 px.
     NavItem("Lookup", "enforcement:lookup", "lookup_enforcement", "lookup", group=INVESTIGATE),
-    NavItem("Labelled data", "detection:labels", "export_data", "labels", group=DETECTION),
     NavItem("Access log", "access-log", "view_access_log", "access-log", group=OVERSIGHT),
     NavItem("Admin", "admin:index", "configure_operations", "admin", group=OVERSIGHT),
 )

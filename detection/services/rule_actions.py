@@ -218,16 +218,24 @@ def can_intervene(user, action: RuleAction) -> bool:
     )
 
 
+def rule_action_get_for(*, actor, action_id: int, lock: bool = False) -> RuleAction:
+    """The action, when the actor may work its case: 404 when it is missing or its case hidden
+    (a hidden one logged as a denial), 403 when seen but not theirs to call off."""
+    rows = RuleAction.objects.select_for_update() if lock else RuleAction.objects
+    action = rows.filter(pk=action_id).first()
+    if action is None:
+        raise Http404("No such action.")
+    if not can_view_case(actor, Case.objects.get(pk=action.case_id)):
+        raise HiddenObject("No such action.", actor=actor, obj=action)
+    if not can_intervene(actor, action):
+        raise PermissionDenied("Only someone who works this case may call off its actions.")
+    return action
+
+
 def rule_action_intervene(*, actor, action_id: int, note: str) -> RuleAction:
     """A human calls off a scheduled action or dismisses a proposed one, saying why."""
     with transaction.atomic():
-        action = RuleAction.objects.select_for_update().filter(pk=action_id).first()
-        if action is None:
-            raise Http404("No such action.")
-        if not can_view_case(actor, Case.objects.get(pk=action.case_id)):
-            raise HiddenObject("No such action.", actor=actor, obj=action)
-        if not can_intervene(actor, action):
-            raise PermissionDenied("Only someone who works this case may call off its actions.")
+        action = rule_action_get_for(actor=actor, action_id=action_id, lock=True)
         note = (note or "").strip()
         if not note:
             raise ValidationError({"note": ["Say why the rule's action should not happen."]})

@@ -276,7 +276,9 @@ def rule_snooze(
     if until <= timezone.now():
         errors["until"] = ["A date in the future."]
     subject = Subject.objects.filter(kind=subject_kind, external_id=external_id).first()
-    if subject is None:
+    if subject_kind not in Subject.Kind.values:
+        errors["subject_kind"] = [f"One of: {', '.join(Subject.Kind.values)}."]
+    elif subject is None:
         errors["subject"] = [f"No {subject_kind} {external_id!r} is known."]
     if errors:
         raise ValidationError(errors)

@@ -144,7 +144,16 @@ ACTORS: dict[str, tuple[str | None, tuple[str, ...], tuple[str, ...]]] = {
     "senior": (
         roles.SENIOR,
         (),
-        ("cases:read", "cases:write", "enforcement:read", "metrics:read", "qa:read", "qa:write"),
+        (
+            "cases:read",
+            "cases:write",
+            "enforcement:read",
+            "metrics:read",
+            "qa:read",
+            "qa:write",
+            "rules:read",
+            "rules:write",
+        ),
     ),
     "support": (roles.SUPPORT, (), ("enforcement:read", "appeals:write")),
     "specialist": (None, ("child-safety",), ("cases:read", "cases:write")),

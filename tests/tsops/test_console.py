@@ -39,11 +39,11 @@ NAV_URL_NAMES = {
     "Reporters": "detection:reporter-list",
     "Detectors": "detection:detector-list",
     "Alerts": "detection:alert-list",
+    "Labelled data": "detection:labels",
     "Metrics": "metrics:dashboard",
     "My figures": "metrics:my-figures",
     "Transparency": "metrics:transparency",
     "Exposure": "workspace:exposure",
-    "Labelled data": "detection:labels",
     "Access log": "access-log",
     "Admin": "admin:index",
 }
