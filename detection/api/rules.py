@@ -67,13 +67,11 @@ class VersionInputSerializer(StrictJsonInput, serializers.Serializer):
 
 
 class VersionChoiceSerializer(StrictJsonInput, serializers.Serializer):
-    version = serializers.IntegerField(
-        required=False, min_value=1, help_text="The version number (default: the latest)"
-    )
+    version = serializers.IntegerField(min_value=1, help_text="The version number")
 
 
 class RetireSerializer(StrictJsonInput, serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    reason = serializers.CharField(max_length=2000, help_text="Why it stops (kept in its history)")
 
 
 class BacktestInputSerializer(StrictJsonInput, serializers.Serializer):

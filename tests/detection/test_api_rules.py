@@ -139,8 +139,16 @@ def test_lifecycle_moves_that_are_not_allowed_are_conflicts(api_client_for, seni
     client = api_client_for(senior)
     rule_id = create(client).json()["id"]
     assert client.post(f"/api/v1/rules/{rule_id}/resume").status_code == 409
-    assert client.post(f"/api/v1/rules/{rule_id}/retire", {}, format="json").status_code == 200
-    assert client.post(f"/api/v1/rules/{rule_id}/activate", {}, format="json").status_code == 409
+    assert (
+        client.post(
+            f"/api/v1/rules/{rule_id}/retire", {"reason": "done"}, format="json"
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(f"/api/v1/rules/{rule_id}/activate", {"version": 1}, format="json").status_code
+        == 409
+    )
     assert client.post(
         f"/api/v1/rules/{rule_id}/shadow", {"version": 9}, format="json"
     ).status_code in (400, 409)
