@@ -254,7 +254,8 @@ def measure_backtest(reports: int) -> dict:
         cursor.execute(
             "UPDATE cases_report SET received_at = now() - (id %% 43200) * interval '1 minute', "
             "score = CASE WHEN source = 'automated_flag' THEN (id %% 100) / 100.0 END "
-            "WHERE external_id LIKE 'bench-%%'"
+            "WHERE external_id LIKE 'bench-%%'",
+            [],
         )
         cursor.execute("ANALYZE cases_report")
     senior = make_member("bench_backtester", roles.SENIOR)
