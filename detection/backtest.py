@@ -5,8 +5,9 @@ snapshot (taken at first report), and every account fact as of the report's rece
 (:mod:`detection.inputs`) — a strike or ban added afterwards changes nothing. Reporter inputs
 are those known at the period's start, so no decision made during the period leaks into them.
 
-Labels are human decisions: a report is *decided* when a human (not a rule) decided its case
-after it arrived, and *confirmed* when that first such decision found a violation.
+Labels are human decisions: a report is *decided* by its deciding decision (the first on its
+case at or after it arrived, ``metrics.deciding``) when a human made it, and *confirmed* when
+that decision found a violation; a report a rule decided counts as undecided.
 
 - precision = confirmed / decided among matched reports, with its Wilson interval;
 - recall = confirmed matched reports / confirmed reports of the rule's reason family, where the
@@ -83,17 +84,17 @@ def _reports(actor, start: datetime, end: datetime, after_id: int):
     )
 
 
-def _labels(case_ids: list[int]) -> dict[int, list[tuple[datetime, str]]]:
-    """Human decisions per case, oldest first."""
+def decisions_by_case(case_ids) -> dict[int, list[tuple[datetime, str, bool]]]:
+    """Each case's decisions, oldest first: (when, outcome, automated)."""
     from enforcement.models import Decision
 
-    found: dict[int, list[tuple[datetime, str]]] = {}
-    for case_id, created, outcome in (
-        Decision.objects.filter(case_id__in=case_ids, automated=False)
-        .order_by("created_at")
-        .values_list("case_id", "created_at", "outcome")
+    found: dict[int, list[tuple[datetime, str, bool]]] = {}
+    for case_id, created, outcome, automated in (
+        Decision.objects.filter(case_id__in=case_ids)
+        .order_by("created_at", "pk")
+        .values_list("case_id", "created_at", "outcome", "automated")
     ):
-        found.setdefault(case_id, []).append((created, outcome))
+        found.setdefault(case_id, []).append((created, outcome, automated))
     return found
 
 
@@ -110,10 +111,13 @@ def _earlier_reports(report_ids: list[int]) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
-def _label_for(decisions, received_at) -> str | None:
-    for created, outcome in decisions or ():
+def label_for(decisions, received_at) -> str | None:
+    """The human label of a report: the outcome of its deciding decision (the first on its
+    case at or after it arrived, as ``metrics.deciding`` defines it), or None while undecided
+    or when a rule decided it (a rule never labels itself)."""
+    for created, outcome, automated in decisions or ():
         if created >= received_at:
-            return outcome
+            return None if automated else outcome
     return None
 
 
@@ -206,9 +210,9 @@ def _score_chunk(rows, sets, families, others, state, period_start) -> None:
         for row in rows
     ]
     inputs = build_inputs(facts, reporters_as_of=period_start)
-    labels = _labels(sorted({row[7] for row in rows}))
+    labels = decisions_by_case(sorted({row[7] for row in rows}))
     for row, values in zip(rows, inputs, strict=True):
-        label = _label_for(labels.get(row[7]), row[1])
+        label = label_for(labels.get(row[7]), row[1])
         matched = {name: bool(ruleset.evaluate(values)) for name, ruleset in sets.items()}
         for name, hit in matched.items():
             _count(state["sides"][name], families[name], row, label, hit, sets[name])

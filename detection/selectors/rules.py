@@ -220,23 +220,15 @@ def shadow_report(*, actor, rule: Rule) -> dict | None:
 
 
 def _precision_so_far(hits) -> tuple[int, int]:
-    """Of the hit reports a human decided since, how many were violations."""
-    decided = confirmed = 0
-    rows = hits.values_list("case_id", "at")
-    cases = {case_id for case_id, _ in rows}
-    decisions: dict[int, list] = {}
-    for case_id, created, outcome in (
-        Decision.objects.filter(case_id__in=cases, automated=False)
-        .order_by("created_at")
-        .values_list("case_id", "created_at", "outcome")
-    ):
-        decisions.setdefault(case_id, []).append((created, outcome))
-    for case_id, at in rows:
-        outcome = next((o for created, o in decisions.get(case_id, []) if created >= at), None)
-        if outcome is not None:
-            decided += 1
-            confirmed += int(outcome == Decision.Outcome.VIOLATION)
-    return decided, confirmed
+    """Of the hit reports a human decided since, how many were violations (the labels of
+    :func:`detection.backtest.label_for`)."""
+    from detection.backtest import decisions_by_case, label_for
+
+    rows = list(hits.values_list("case_id", "at"))
+    decisions = decisions_by_case({case_id for case_id, _ in rows})
+    labels = [label_for(decisions.get(case_id), at) for case_id, at in rows]
+    decided = [label for label in labels if label is not None]
+    return len(decided), sum(1 for label in decided if label == Decision.Outcome.VIOLATION)
 
 
 def rule_describe(*, actor, rule: Rule) -> dict:
