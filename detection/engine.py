@@ -12,7 +12,7 @@ Compiled expressions are cached by version id: versions never change.
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,7 +24,7 @@ from cases.timeline import EventKind
 from detection.effects import combine, is_automatic
 from detection.expressions import Compiled, compile_expression
 from detection.inputs import ReportFacts, build_inputs
-from detection.models import Rule, RuleAction, RuleHit, RuleSnooze, RuleVersion
+from detection.models import Rule, RuleAction, RuleHit, RuleVersion
 from tsops.broker import kick
 
 _compiled: dict[int, Compiled] = {}
@@ -63,9 +63,40 @@ class Entry:
 
 @dataclass
 class RuleSet:
-    """Versions to evaluate, in rule order (``position``, then id)."""
+    """Versions to evaluate, in rule order (``position``, then id).
+
+    Most rules guard on one categorical input (``report.reason == "spam"``, ``report.source in
+    [...]``): the set is indexed by the input guarded most often, so a report is only tried
+    against the versions that could match its value, still in rule order."""
 
     entries: list[Entry]
+    _path: str | None = field(init=False, default=None)
+    _unguarded: tuple[Entry, ...] = field(init=False, default=())
+    _by_value: dict[str, tuple[Entry, ...]] = field(init=False, default_factory=dict)
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Every input some entry reads."""
+        return frozenset().union(*(entry.compiled.fields for entry in self.entries))
+
+    def __post_init__(self) -> None:
+        counts = Counter(path for entry in self.entries for path, _ in entry.guards)
+        if not counts:
+            return
+        self._path = path = counts.most_common(1)[0][0]
+        unguarded, by_value = [], {}
+        for index, entry in enumerate(self.entries):
+            values = dict(entry.guards).get(path)
+            if values is None:
+                unguarded.append(index)
+            else:
+                for value in values:
+                    by_value.setdefault(value, []).append(index)
+        self._unguarded = tuple(self.entries[i] for i in unguarded)
+        self._by_value = {
+            value: tuple(self.entries[i] for i in sorted(set(unguarded) | set(indexes)))
+            for value, indexes in by_value.items()
+        }
 
     @classmethod
     def live(cls) -> RuleSet:
@@ -92,12 +123,18 @@ class RuleSet:
             [Entry(rule, version, live, compiled_for(version)) for rule, version, live in pairs]
         )
 
+    def candidates(self, inputs: dict) -> tuple[Entry, ...] | list[Entry]:
+        """The entries whose indexed guard admits this report (all of them when none is)."""
+        if self._path is None:
+            return self.entries
+        return self._by_value.get(inputs[self._path], self._unguarded)
+
     def evaluate(self, inputs: dict, snoozed: frozenset = frozenset()) -> list[Entry]:
         """The entries matching one report's inputs; ``snoozed`` holds the rule ids silenced
         for this report's subject or account."""
         return [
             entry
-            for entry in self.entries
+            for entry in self.candidates(inputs)
             if entry.rule.pk not in snoozed and entry.matches(inputs)
         ]
 
@@ -107,10 +144,14 @@ def snoozes_for(subject_ids: set[int], now: datetime) -> dict[int, set[int]]:
     if not subject_ids:
         return {}
     found: dict[int, set[int]] = {}
-    for rule_id, subject_id in RuleSnooze.objects.filter(
-        subject_id__in=subject_ids, until__gt=now, lifted_at__isnull=True
-    ).values_list("rule_id", "subject_id"):
-        found.setdefault(subject_id, set()).add(rule_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rule_id, subject_id FROM detection_rulesnooze WHERE subject_id = ANY(%s) "
+            "AND until > %s AND lifted_at IS NULL",
+            [sorted(subject_ids), now],
+        )
+        for rule_id, subject_id in cursor.fetchall():
+            found.setdefault(subject_id, set()).add(rule_id)
     return found
 
 
@@ -191,22 +232,21 @@ class IntakeBatch:
 
 
 def _hits_insert(hits: list[tuple[Entry, int, int]], now: datetime) -> None:
+    """One statement for the batch's hits; each takes its version's effects in the database."""
     if not hits:
         return
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO detection_rulehit (rule_id, version_id, report_id, case_id, mode, "
-            "effects, at) SELECT r, v, rep, c, m, e::jsonb, %s FROM unnest(%s::bigint[], "
-            "%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
-            "AS t(r, v, rep, c, m, e)",
+            "effects, at) SELECT v.rule_id, v.id, t.rep, t.c, t.m, v.effects, %s FROM unnest("
+            "%s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) AS t(v, rep, c, m) "
+            "JOIN detection_ruleversion v ON v.id = t.v",
             [
                 now,
-                [entry.rule.pk for entry, _, _ in hits],
                 [entry.version.pk for entry, _, _ in hits],
                 [report_id for _, report_id, _ in hits],
                 [case_id for _, _, case_id in hits],
                 [RuleHit.Mode.LIVE if entry.live else RuleHit.Mode.SHADOW for entry, _, _ in hits],
-                [json.dumps(entry.version.effects) for entry, _, _ in hits],
             ],
         )
 
@@ -273,7 +313,7 @@ class IntakeRules:
         if not ruleset.entries:
             return IntakeBatch(verdicts={})
         facts = _facts_for(items, now)
-        inputs = build_inputs(facts)
+        inputs = build_inputs(facts, fields=ruleset.fields)
         subjects = {item.subject_id for item in items} | {
             item.account_id for item in items if item.account_id
         }

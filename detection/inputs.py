@@ -74,14 +74,31 @@ class _Standing:
     facts: list[tuple[datetime, dict]] | None = None
 
 
+# Inputs that need no query: whether the report has an account or a reporter at all.
+_FREE_INPUTS = frozenset({"account.known", "reporter.known"})
+
+
 def build_inputs(
-    reports: list[ReportFacts], *, reporters_as_of: datetime | None = None
+    reports: list[ReportFacts],
+    *,
+    reporters_as_of: datetime | None = None,
+    fields: frozenset[str] | None = None,
 ) -> list[dict]:
-    """The flat inputs of each report, in order (a handful of queries for the whole list)."""
+    """The flat inputs of each report, in order (a handful of queries for the whole list).
+
+    ``fields``, when given, are the inputs the rules being evaluated read: the account's
+    standing and the reporters' reputation are only looked up when some rule reads them (the
+    others keep their zero values)."""
+
+    def read(group: str) -> bool:
+        return fields is None or any(f.startswith(group) and f not in _FREE_INPUTS for f in fields)
+
     accounts = sorted({r.account_id for r in reports if r.account_id})
-    standing = _standings(accounts)
-    reporter = _reporters(
-        sorted({r.reporter_hash for r in reports if r.reporter_hash}), reporters_as_of
+    standing = _standings(accounts) if read("account.") else {}
+    reporter = (
+        _reporters(sorted({r.reporter_hash for r in reports if r.reporter_hash}), reporters_as_of)
+        if read("reporter.")
+        else {}
     )
     base = default_inputs()
     result = []
