@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from cases.models import Report
 from detection.models import ReporterReputation, ReputationWatermark
+from metrics.deciding import DECIDING_DECISION_LATERAL, deciding_decision_lateral
 
 WATERMARK = "reputation"
 # Reports and decisions committed a little after the moment they carry are still read: each
@@ -111,13 +112,11 @@ def reporter_inputs_as_of(hashes: list[str], as_of) -> dict[str, dict]:
     if wanted:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT r.reporter_hash, count(*), count(d.outcome), "
+                "SELECT r.reporter_hash, count(*), count(d.outcome), "  # noqa: S608
                 "count(*) FILTER (WHERE d.outcome = 'violation'), "
                 "bool_or(r.source = %s) FROM cases_report r "
-                "LEFT JOIN LATERAL (SELECT dd.outcome FROM enforcement_decision dd "
-                "WHERE dd.case_id = r.case_id AND dd.created_at >= r.received_at "
-                "AND dd.created_at < %s ORDER BY dd.created_at, dd.id LIMIT 1) d ON true "
-                "WHERE r.reporter_hash = ANY(%s) AND r.received_at < %s GROUP BY 1",
+                + deciding_decision_lateral(before="%s")
+                + " WHERE r.reporter_hash = ANY(%s) AND r.received_at < %s GROUP BY 1",
                 [Report.Source.TRUSTED_FLAGGER, as_of, wanted, as_of],
             )
             rows = cursor.fetchall()
@@ -142,7 +141,7 @@ def rule_inputs(hashes: list[str], *, as_of=None) -> dict[str, dict]:
 
 # One statement for every hash asked (or all of them): counts, score and trusted from the
 # reports and each report's deciding decision, upserted. ``%(all)s`` skips the hash filter.
-_RECOMPUTE = """
+_RECOMPUTE = f"""
 INSERT INTO detection_reporterreputation
     (reporter_hash, reports, decided, confirmed, score, trusted, last_report_at, updated_at)
 SELECT r.reporter_hash, count(*), count(d.outcome),
@@ -150,19 +149,14 @@ SELECT r.reporter_hash, count(*), count(d.outcome),
        (%(alpha)s + count(*) FILTER (WHERE d.outcome = 'violation'))::float8
            / (%(alpha)s + %(beta)s + count(d.outcome)),
        bool_or(r.source = %(trusted)s), max(r.received_at), %(now)s
-FROM cases_report r
-LEFT JOIN LATERAL (
-    SELECT dd.outcome FROM enforcement_decision dd
-    WHERE dd.case_id = r.case_id AND dd.created_at >= r.received_at
-    ORDER BY dd.created_at, dd.id LIMIT 1
-) d ON TRUE
+FROM cases_report r {DECIDING_DECISION_LATERAL}
 WHERE r.reporter_hash <> '' AND (%(all)s OR r.reporter_hash = ANY(%(hashes)s))
 GROUP BY r.reporter_hash
 ON CONFLICT (reporter_hash) DO UPDATE SET
     reports = EXCLUDED.reports, decided = EXCLUDED.decided, confirmed = EXCLUDED.confirmed,
     score = EXCLUDED.score, trusted = EXCLUDED.trusted,
     last_report_at = EXCLUDED.last_report_at, updated_at = EXCLUDED.updated_at
-"""
+"""  # noqa: S608 (a fragment from code)
 
 # The hashes whose figures may have changed since ``%(since)s``: reporters of reports received
 # since then, and reporters of any report on a case decided since then.

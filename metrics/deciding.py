@@ -19,13 +19,21 @@ FLAGS_DECIDED_FROM = (
     "AND r.received_at <= d.created_at AND (prev.at IS NULL OR r.received_at > prev.at)"
 )
 
-# From the reports' side: ``LEFT JOIN LATERAL`` this after a report ``r`` to get its deciding
-# decision as ``d`` (all columns null while undecided).
-DECIDING_DECISION_LATERAL = (
-    "LEFT JOIN LATERAL (SELECT dd.id, dd.outcome, dd.automated FROM enforcement_decision dd "
-    "WHERE dd.case_id = r.case_id AND dd.created_at >= r.received_at "
-    "ORDER BY dd.created_at, dd.id LIMIT 1) d ON TRUE"
-)
+
+def deciding_decision_lateral(*, before: str = "") -> str:
+    """From the reports' side: ``LEFT JOIN LATERAL`` this after a report ``r`` to get its
+    deciding decision as ``d`` (all columns null while undecided). ``before``, an SQL
+    expression, reads it as it stood at that moment (decisions made later do not count yet)."""
+    bound = f"AND dd.created_at < {before} " if before else ""
+    where = f"WHERE dd.case_id = r.case_id AND dd.created_at >= r.received_at {bound}"
+    return (
+        "LEFT JOIN LATERAL (SELECT dd.id, dd.outcome, dd.automated FROM enforcement_decision dd "  # noqa: S608
+        + where
+        + "ORDER BY dd.created_at, dd.id LIMIT 1) d ON TRUE"
+    )
+
+
+DECIDING_DECISION_LATERAL = deciding_decision_lateral()
 
 # Whether the deciding decision ``d`` confirms the report.
 CONFIRMED = "d.outcome = 'violation'"

@@ -20,6 +20,7 @@ from cases.visibility import visible_cases
 from detection.models import ReporterInvalidation, ReporterReputation
 from detection.permissions_reputation import can_view_reporters
 from detection.reputation import BANDS, band_of, good_score, poor_score, prior, score_of
+from metrics.deciding import DECIDING_DECISION_LATERAL
 from tsops.errors import HiddenObject
 
 LIST_LIMIT = 50
@@ -54,7 +55,7 @@ class ReporterRecord:
 
 
 # Per hash, over the reports on the actor's visible cases: reports, open ones, decided and
-# confirmed (the deciding decision, as detection.reputation defines it), trusted, set aside.
+# confirmed (the deciding decision, as metrics.deciding defines it), trusted, set aside.
 _FIGURES = """
 SELECT r.reporter_hash, count(*),
        count(*) FILTER (WHERE c.status <> 'resolved'),
@@ -64,11 +65,7 @@ SELECT r.reporter_hash, count(*),
                                       WHERE ir.report_id = r.id AND ir.restored_at IS NULL))
 FROM cases_report r
 JOIN cases_case c ON c.id = r.case_id
-LEFT JOIN LATERAL (
-    SELECT dd.outcome FROM enforcement_decision dd
-    WHERE dd.case_id = r.case_id AND dd.created_at >= r.received_at
-    ORDER BY dd.created_at, dd.id LIMIT 1
-) d ON TRUE
+{deciding}
 WHERE r.reporter_hash = ANY(%s) AND r.case_id IN ({visible})
 GROUP BY r.reporter_hash
 """
@@ -80,7 +77,7 @@ def _figures(actor, hashes: list[str]) -> dict[str, ReporterRecord]:
     visible_sql, visible_params = visible_cases(actor).values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            _FIGURES.format(visible=visible_sql),
+            _FIGURES.format(visible=visible_sql, deciding=DECIDING_DECISION_LATERAL),
             [Report.Source.TRUSTED_FLAGGER, hashes, *visible_params],
         )
         rows = cursor.fetchall()
