@@ -34,6 +34,12 @@ class NavItem:
     predicate: str = ""
     # The header menu (a NAV_GROUPS key) the entry is listed under; "" for a primary link.
     group: str = ""
+    # The dotted path of a count shown beside the entry (``count(actor=user) -> int``), for
+    # work waiting on the user: open alerts. Its group shows the sum.
+    badge: str = ""
+
+    def badge_for(self, user) -> int:
+        return import_string(self.badge)(actor=user) if self.badge else 0
 
     def shown_to(self, user) -> bool:
         if self.predicate:
@@ -91,6 +97,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "alerts",
         predicate="detection.permissions_alerts.can_view_alerts",
         group=DETECTION,
+        badge="detection.selectors.alerts.alert_open_count",
     ),
     NavItem("Labelled data", "detection:labels", "export_data", "labels", group=DETECTION),
     NavItem("Metrics", "metrics:dashboard", "view_team_metrics", "metrics", group=INSIGHTS),
@@ -133,9 +140,9 @@ def _links_for(user) -> list[tuple[NavItem, str]]:
 
 def nav_for(user, path: str = "") -> list[dict]:
     """The header's entries for ``user``, in table order: a link is ``{"label", "url",
-    "key", "active"}``; a group is ``{"label", "key", "group": True, "items": [links],
-    "active"}``, placed where its first entry is. A group the user has one entry of shows
-    as that entry's link (no menu of one)."""
+    "key", "active", "badge"}``; a group is ``{"label", "key", "group": True, "items":
+    [links], "active", "badge"}``, placed where its first entry is. A group the user has one
+    entry of shows as that entry's link (no menu of one). ``badge`` counts work waiting."""
     links = _links_for(user)
     counts: dict[str, int] = {}
     for item, _url in links:
@@ -143,7 +150,13 @@ def nav_for(user, path: str = "") -> list[dict]:
     entries: list[dict] = []
     groups: dict[str, dict] = {}
     for item, url in links:
-        link = {"label": item.label, "url": url, "key": item.key, "active": path == url}
+        link = {
+            "label": item.label,
+            "url": url,
+            "key": item.key,
+            "active": path == url,
+            "badge": item.badge_for(user),
+        }
         if not item.group or counts[item.group] < 2:
             entries.append(link)
             continue
@@ -154,8 +167,10 @@ def nav_for(user, path: str = "") -> list[dict]:
                 "group": True,
                 "items": [],
                 "active": False,
+                "badge": 0,
             }
             entries.append(groups[item.group])
         groups[item.group]["items"].append(link)
         groups[item.group]["active"] |= link["active"]
+        groups[item.group]["badge"] += link["badge"]
     return entries

@@ -274,3 +274,33 @@ def test_the_beat_task_evaluates_the_last_complete_hour_once(spam_case, time_mac
     assert first["hour"] == HOUR.isoformat() and first["opened"] == 1
     assert again is None
     assert len(_volume_alerts()) == 1
+
+
+def _badges(client, user) -> dict[str, str]:
+    """The header's badges on the home page: entry key -> count shown."""
+    import re
+
+    client.force_login(user)
+    html = client.get("/").content.decode()
+    return dict(
+        re.findall(
+            r'data-nav="([\w-]+)"[^>]*>[^<]*<span class="nav-badge" data-testid="nav-badge">(\d+)',
+            html,
+        )
+    )
+
+
+def test_the_header_counts_the_open_alerts_each_member_may_see(
+    client, child_safety_case, spam_case, specialist, senior, outsider
+):
+    add_reports(child_safety_case, 20, HOUR)
+    add_reports(spam_case, 20, HOUR)
+    volume_check(hour=HOUR)
+
+    # The senior sees the spam alert only, under the Detection menu and on its Alerts entry.
+    assert _badges(client, senior) == {"detection": "1", "alerts": "1"}
+    assert _badges(client, outsider) == {}
+    team_view = _badges(client, specialist)
+    assert team_view.get("alerts") == "1"
+    alert_acknowledge(actor=senior, alert=Alert.objects.get(team=""))
+    assert _badges(client, senior) == {}
