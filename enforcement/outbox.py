@@ -8,15 +8,18 @@ How an event reaches the platform:
    (``ON CONFLICT DO NOTHING`` on the (event, endpoint) unique constraint), in one statement.
    An endpoint with a ``team`` only gets the events whose payload names that team.
 3. ``deliveries_send_due`` claims due deliveries with one conditional ``UPDATE`` (status
-   ``sending``, ``locked_until`` = now + 60 s), POSTs them signed, and records each attempt.
+   ``sending``, ``locked_until`` = now + 60 s), POSTs them signed over keep-alive
+   connections, ``WEBHOOK_SEND_CONCURRENCY`` at a time, and records the attempts in batches.
 
 A claimed delivery belongs to its claimer until ``locked_until``: no other dispatcher can
 claim it before then, and the claimer never starts a request that could outlive the lock,
-so in normal operation an event reaches an endpoint once. Each answer is recorded as soon
-as it arrives, so only a dispatcher that dies between sending and recording (at most its
-requests in flight, ``WEBHOOK_SEND_CONCURRENCY``) leaves ``sending`` rows whose lock
+so in normal operation an event reaches an endpoint once. The answers that came in while
+the previous batch was being written are written together, in one statement, and a new
+request starts only once an earlier answer is written: requests in flight plus answers not
+yet written never exceed ``WEBHOOK_SEND_CONCURRENCY``. So only a dispatcher that dies
+between sending and recording leaves ``sending`` rows, at most that many, whose lock
 expires; they are sent again then, with the same event id, which receivers use to
-de-duplicate.
+de-duplicate. An answer once written is never sent again.
 """
 
 from __future__ import annotations
@@ -26,14 +29,17 @@ import hmac
 import http.client
 import json
 import logging
+import os
 import random
+import select
+import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+import urllib.parse
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -56,7 +62,12 @@ LOCK_MARGIN_SECONDS = TIMEOUT_SECONDS + 5
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 60 * 60
 FAN_OUT_LIMIT = 1000
-SEND_LIMIT = 200
+SEND_LIMIT = 500
+# How long answers may wait for the rest of the window before being written: at most as long
+# as the last write took, and never longer than this.
+GATHER_CAP_SECONDS = 0.05
+# Of an endpoint's answer, only this much is read (the status is what counts).
+RESPONSE_LIMIT = 64 * 1024
 USER_AGENT = "TSOps-Webhooks/1"
 
 SIGNATURE_HEADER = "X-TSOps-Signature"
@@ -220,50 +231,105 @@ def event_body(event_id: str, event_type: str, created_at: datetime, payload: di
     ).encode()
 
 
-def signed_request(
-    *, url: str, secret: str, event_id: str, event_type: str, body: bytes, timestamp: int
-) -> urllib.request.Request:
-    if not url.lower().startswith(("http://", "https://")):
-        raise ValueError("Only http and https URLs are supported.")
-    # The scheme is checked above: no file: or custom schemes reach urllib.
-    return urllib.request.Request(  # noqa: S310
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            EVENT_HEADER: event_type,
-            EVENT_ID_HEADER: str(event_id),
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(secret, timestamp, body),
-        },
-    )
+def signed_headers(
+    *, secret: str, event_id: str, event_type: str, body: bytes, timestamp: int
+) -> dict[str, str]:
+    """The headers of one delivery: its type, its stable id and the signature over the body."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_HEADER: event_type,
+        EVENT_ID_HEADER: str(event_id),
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+    }
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (and a failure), never a reason to POST somewhere else."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+# --- Connections ---------------------------------------------------------------------------
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class _Connections:
+    """This process's keep-alive connections, idle ones kept per endpoint (scheme, host,
+    port), at most ``WEBHOOK_SEND_CONCURRENCY`` of them each. A connection is used by one
+    request at a time; one the endpoint closed meanwhile is replaced, never written to.
+
+    Per process, so a forked worker never writes to a socket its parent also uses. Plain
+    ``http.client``: a redirect is an answer (and a failure), never followed, and a failed
+    request is retried by the delivery's schedule, not by the client.
+    """
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self.lock = threading.Lock()
+        self.tls: ssl.SSLContext | None = None
+
+    def take(self, key: tuple[str, str, int]) -> http.client.HTTPConnection:
+        with self.lock:
+            if self.pid != os.getpid():
+                self.pid, self.idle = os.getpid(), {}
+            if key[0] == "https" and self.tls is None:
+                self.tls = ssl.create_default_context()
+            kept = self.idle.get(key, [])
+            while kept:
+                connection = kept.pop()
+                if not _dropped(connection):
+                    return connection
+                connection.close()
+        scheme, host, port = key
+        if scheme == "https":
+            return http.client.HTTPSConnection(
+                host, port, timeout=TIMEOUT_SECONDS, context=self.tls
+            )
+        return http.client.HTTPConnection(host, port, timeout=TIMEOUT_SECONDS)
+
+    def give_back(self, key: tuple[str, str, int], connection: http.client.HTTPConnection):
+        with self.lock:
+            kept = self.idle.setdefault(key, [])
+            if self.pid == os.getpid() and len(kept) < send_concurrency():
+                kept.append(connection)
+                return
+        connection.close()
 
 
-def _post(request: urllib.request.Request, timeout: float) -> Outcome:
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle connection was closed by the endpoint (it is readable: EOF or junk)."""
+    if connection.sock is None:
+        return True
+    poller = select.poll()
+    poller.register(connection.sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+_connections = _Connections()
+
+
+def _post(url: str, headers: dict[str, str], body: bytes) -> Outcome:
     started = time.perf_counter()
     status_code, error = None, ""
+    connection = None
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            response.read(64 * 1024)
-            status_code = response.status
-    except urllib.error.HTTPError as exc:
-        status_code = exc.code
-        exc.close()
+        parts = urllib.parse.urlsplit(url)
+        scheme = parts.scheme.lower()
+        key = (scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80))
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        connection = _connections.take(key)
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(RESPONSE_LIMIT)
+        status_code = response.status
+        # Reused only when the whole answer was read and the endpoint keeps it open.
+        if response.isclosed() and not response.will_close:
+            _connections.give_back(key, connection)
+            connection = None
     except (OSError, http.client.HTTPException, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         error = f"{type(exc).__name__}: {reason}"[:1000]
+    finally:
+        if connection is not None:
+            connection.close()
     duration_ms = int((time.perf_counter() - started) * 1000)
     return Outcome(status_code=status_code, error=error, duration_ms=duration_ms)
 
@@ -275,19 +341,19 @@ def _send(claimed: Claimed, deadline: float) -> Outcome:
     """
     if time.monotonic() + LOCK_MARGIN_SECONDS > deadline:
         return Outcome(status_code=None, error="", duration_ms=0, attempted=False)
-    body = event_body(claimed.event_id, claimed.event_type, claimed.created_at, claimed.payload)
-    try:
-        request = signed_request(
-            url=claimed.url,
-            secret=claimed.secret,
-            event_id=claimed.event_id,
-            event_type=claimed.event_type,
-            body=body,
-            timestamp=int(time.time()),
+    if not claimed.url.lower().startswith(("http://", "https://")):
+        return Outcome(
+            status_code=None, error="Only http and https URLs are supported.", duration_ms=0
         )
-    except ValueError as exc:
-        return Outcome(status_code=None, error=str(exc), duration_ms=0)
-    return _post(request, TIMEOUT_SECONDS)
+    body = event_body(claimed.event_id, claimed.event_type, claimed.created_at, claimed.payload)
+    headers = signed_headers(
+        secret=claimed.secret,
+        event_id=claimed.event_id,
+        event_type=claimed.event_type,
+        body=body,
+        timestamp=int(time.time()),
+    )
+    return _post(claimed.url, headers, body)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -297,14 +363,22 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=delay + random.uniform(0, delay * 0.1))
 
 
-RECORD_ATTEMPTS_SQL = """
-INSERT INTO enforcement_deliveryattempt (delivery_id, at, status_code, error, duration_ms)
-SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::text[], %s::integer[])
-"""
+# --- Recording -----------------------------------------------------------------------------
 
-# Only rows this claim still holds move on: a delivery reset or taken over meanwhile is left
-# to its new owner (its attempt is still logged).
-RECORD_DELIVERIES_SQL = """
+# One statement per batch of answers, so one round trip and one commit: every attempt is
+# logged, and only rows this claim still holds move on (a delivery reset or taken over
+# meanwhile is left to its new owner). The UPDATE's row count is how many were still held.
+RECORD_SQL = """
+WITH v AS (
+    SELECT * FROM unnest(%(id)s::bigint[], %(at)s::timestamptz[], %(status)s::text[],
+                         %(attempts)s::integer[], %(next)s::timestamptz[], %(code)s::integer[],
+                         %(error)s::text[], %(ms)s::integer[], %(done)s::timestamptz[])
+        AS v(id, at, status, attempts, next_attempt_at, status_code, error, duration_ms,
+             delivered_at)
+), logged AS (
+    INSERT INTO enforcement_deliveryattempt (delivery_id, at, status_code, error, duration_ms)
+    SELECT id, at, status_code, error, duration_ms FROM v
+)
 UPDATE enforcement_webhookdelivery d SET
     status = v.status,
     attempts = v.attempts,
@@ -313,93 +387,53 @@ UPDATE enforcement_webhookdelivery d SET
     last_status_code = v.status_code,
     last_error = v.error,
     delivered_at = COALESCE(v.delivered_at, d.delivered_at)
-FROM unnest(%s::bigint[], %s::text[], %s::integer[], %s::timestamptz[], %s::integer[],
-            %s::text[], %s::timestamptz[])
-    AS v(id, status, attempts, next_attempt_at, status_code, error, delivered_at)
-WHERE d.id = v.id AND d.status = 'sending' AND d.locked_until = %s
+FROM v
+WHERE d.id = v.id AND d.status = 'sending' AND d.locked_until = %(lock)s
 """
 
 
-class _Recorder:
-    """Writes outcomes to the log and the deliveries, in one transaction per flush.
-
-    The sender flushes whenever answers came in (all that arrived meanwhile together), so a
-    dispatcher that dies leaves at most its requests in flight unrecorded: those are sent
-    again once the lock expires, with the same event id. (Answers used to wait for up to
-    fifty more or a second: the reliability harness, issue 9, saw a SIGKILL resend dozens
-    of acknowledged events.)
-    """
-
-    FLUSH_EVERY = 50
-    FLUSH_SECONDS = 1.0
-
-    def __init__(self, lock: datetime):
-        self.lock = lock
-        self.pending: list[tuple[Claimed, Outcome, datetime]] = []
-        self.flushed_at = time.monotonic()
-        self.limit = max_attempts()
-
-    def add(self, claimed: Claimed, outcome: Outcome) -> None:
-        self.pending.append((claimed, outcome, timezone.now()))
-        if (
-            len(self.pending) >= self.FLUSH_EVERY
-            or time.monotonic() - self.flushed_at >= self.FLUSH_SECONDS
+def _record(answers: list[tuple[Claimed, Outcome]], lock: datetime) -> None:
+    """Write a batch of answers: the attempts logged, the deliveries delivered, failed or
+    rescheduled after their backoff, in one statement (so one commit for the whole batch)."""
+    if not answers:
+        return
+    at = timezone.now()
+    limit = max_attempts()
+    columns: dict[str, list] = {
+        name: [] for name in ("id", "at", "status", "attempts", "next", "code", "error", "ms")
+    }
+    columns["done"] = []
+    for claimed, outcome in answers:
+        attempts = claimed.attempts + 1
+        status, next_at, delivered_at = WebhookDelivery.Status.PENDING, None, None
+        if outcome.ok:
+            status, delivered_at = WebhookDelivery.Status.DELIVERED, at
+        elif attempts >= limit:
+            status = WebhookDelivery.Status.FAILED
+        else:
+            next_at = at + backoff(attempts)
+        for name, value in (
+            ("id", claimed.delivery_id),
+            ("at", at),
+            ("status", str(status)),
+            ("attempts", attempts),
+            ("next", next_at),
+            ("code", outcome.status_code),
+            ("error", outcome.error),
+            ("ms", outcome.duration_ms),
+            ("done", delivered_at),
         ):
-            self.flush()
-
-    def flush(self) -> None:
-        self.flushed_at = time.monotonic()
-        if not self.pending:
-            return
-        items, self.pending = self.pending, []
-        columns: dict[str, list] = {
-            name: []
-            for name in ("id", "at", "code", "error", "ms", "status", "attempts", "next", "done")
-        }
-        for claimed, outcome, at in items:
-            attempts = claimed.attempts + 1
-            status, next_at, delivered_at = WebhookDelivery.Status.PENDING, None, None
-            if outcome.ok:
-                status, delivered_at = WebhookDelivery.Status.DELIVERED, at
-            elif attempts >= self.limit:
-                status = WebhookDelivery.Status.FAILED
-            else:
-                next_at = at + backoff(attempts)
-            for name, value in (
-                ("id", claimed.delivery_id),
-                ("at", at),
-                ("code", outcome.status_code),
-                ("error", outcome.error),
-                ("ms", outcome.duration_ms),
-                ("status", str(status)),
-                ("attempts", attempts),
-                ("next", next_at),
-                ("done", delivered_at),
-            ):
-                columns[name].append(value)
-        c = columns
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(RECORD_ATTEMPTS_SQL, [c["id"], c["at"], c["code"], c["error"], c["ms"]])
-            cursor.execute(
-                RECORD_DELIVERIES_SQL,
-                [
-                    c["id"],
-                    c["status"],
-                    c["attempts"],
-                    c["next"],
-                    c["code"],
-                    c["error"],
-                    c["done"],
-                    self.lock,
-                ],
-            )
-            held = cursor.rowcount
-        if held != len(items):
-            log.warning("%d deliveries changed hands while being sent", len(items) - held)
+            columns[name].append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(RECORD_SQL, {**columns, "lock": lock})
+        held = cursor.rowcount
+    if held != len(answers):
+        log.warning("%d deliveries changed hands while being sent", len(answers) - held)
 
 
 def _release(claimed: list[Claimed], lock: datetime) -> None:
-    """Hand back deliveries this claim had no time left to send: they stay due."""
+    """Hand back deliveries this claim did not send (no time left, or it stopped on an
+    error): they stay due."""
     WebhookDelivery.objects.filter(
         pk__in=[c.delivery_id for c in claimed],
         status=WebhookDelivery.Status.SENDING,
@@ -407,8 +441,12 @@ def _release(claimed: list[Claimed], lock: datetime) -> None:
     ).update(status=WebhookDelivery.Status.PENDING, locked_until=None)
 
 
+# --- Claiming and sending ------------------------------------------------------------------
+
+
 def _claim(limit: int, now: datetime, lock: datetime) -> list[Claimed]:
-    with transaction.atomic(), connection.cursor() as cursor:
+    # One statement: its own transaction.
+    with connection.cursor() as cursor:
         cursor.execute(CLAIM_SQL, {"limit": limit, "now": now, "lock": lock})
         rows = cursor.fetchall()
     return [
@@ -431,9 +469,12 @@ def deliveries_send_due(limit: int = SEND_LIMIT) -> int:
     many requests were made.
 
     The claim is one conditional UPDATE (``FOR UPDATE SKIP LOCKED``), so concurrent
-    dispatchers never hold the same delivery. Requests run on a few threads (which touch no
-    database); the results are written from this thread as they come in, before the threads
-    may start more requests than they have answers written.
+    dispatchers never hold the same delivery. Up to ``WEBHOOK_SEND_CONCURRENCY`` requests run
+    at once on worker threads (which touch no database), over keep-alive connections. This
+    thread writes the answers in batches, all that came in since the last write in one
+    statement, and starts a new request only for an answer already written: an
+    acknowledgement not yet written is one a dead dispatcher would send again, so requests in
+    flight plus answers not yet written never exceed the concurrency.
     """
     started = time.monotonic()
     now = timezone.now()
@@ -442,57 +483,47 @@ def deliveries_send_due(limit: int = SEND_LIMIT) -> int:
     if not claimed:
         return 0
     deadline = started + LOCK.total_seconds()
-    recorder = _Recorder(lock)
-    skipped: list[Claimed] = []
-    workers = min(send_concurrency(), len(claimed))
-    pool = None
+    window = min(send_concurrency(), len(claimed))
+    waiting = iter(claimed)
+    in_flight: dict[Future, Claimed] = {}
+    unsent: list[Claimed] = []
+    sent = 0
+    pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="webhook")
 
-    def take(item: Claimed, outcome: Outcome) -> None:
-        if outcome.attempted:
-            recorder.add(item, outcome)
-        else:
-            skipped.append(item)
-
-    # Every answer is recorded as soon as it comes in (those that arrive together, in one
-    # transaction), and a thread starts its next request only once an earlier answer is
-    # written (``slots``): an acknowledgement not yet written is one a dead dispatcher would
-    # send again, so at most ``workers`` requests can ever reach a receiver twice.
-    slots = threading.Semaphore(workers)
-    stopping = threading.Event()
-
-    def send(item: Claimed) -> Outcome:
-        slots.acquire()
-        if stopping.is_set():
-            return Outcome(status_code=None, error="", duration_ms=0, attempted=False)
-        return _send(item, deadline)
+    def start(count: int) -> None:
+        for item in islice(waiting, count):
+            in_flight[pool.submit(_send, item, deadline)] = item
 
     try:
-        if workers == 1:
-            for item in claimed:
-                take(item, _send(item, deadline))
-                recorder.flush()
-        else:
-            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
-            futures = {pool.submit(send, item): item for item in claimed}
-            waiting = set(futures)
-            while waiting:
-                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-                for future in done:
-                    take(futures[future], future.result())
-                recorder.flush()
-                for _ in done:
-                    slots.release()
+        start(window)
+        gather = 0.0
+        while in_flight:
+            # The answers that came in while the last batch was written, and those of the
+            # requests started since if they come within as long again as that write took:
+            # one write for the whole window rather than for alternate halves of it.
+            done, _ = wait(in_flight, timeout=gather, return_when=ALL_COMPLETED)
+            if not done:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            answers = []
+            for future in done:
+                item, outcome = in_flight.pop(future), future.result()
+                if outcome.attempted:
+                    answers.append((item, outcome))
+                else:
+                    unsent.append(item)
+            writing = time.monotonic()
+            _record(answers, lock)
+            gather = min(time.monotonic() - writing, GATHER_CAP_SECONDS)
+            sent += len(answers)
+            start(len(done))
     finally:
-        if pool is not None:
-            # On an error, threads waiting for a slot give their delivery back unsent.
-            stopping.set()
-            for _ in range(workers):
-                slots.release()
-            pool.shutdown(wait=True, cancel_futures=True)
-        recorder.flush()
-        if skipped:
-            _release(skipped, lock)
-    return len(claimed) - len(skipped)
+        # On an error, what was never started is handed back now rather than at the lock's
+        # expiry; what is still in flight is finished (and its answer lost with the error).
+        unsent += list(waiting)
+        pool.shutdown(wait=True, cancel_futures=True)
+        if unsent:
+            _release(unsent, lock)
+    return sent
 
 
 def outbox_dispatch() -> int:

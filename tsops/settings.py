@@ -368,7 +368,8 @@ TSOPS_DSA_TERRITORIAL_SCOPE = env_list(
 TSOPS_BASE_URL = env_http_url("TSOPS_BASE_URL")
 
 # Platform webhooks (enforcement.outbox): attempts before a delivery fails, requests in flight
-# per dispatcher, and how long one dispatch keeps claiming batches (under its beat interval).
+# plus answers not yet recorded per dispatcher (also the keep-alive connections kept per
+# endpoint host), and how long one dispatch keeps claiming batches (under its beat interval).
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12, minimum=1)
 WEBHOOK_SEND_CONCURRENCY = env_int("WEBHOOK_SEND_CONCURRENCY", 8, minimum=1)
 WEBHOOK_DISPATCH_SECONDS = env_int("WEBHOOK_DISPATCH_SECONDS", 50, minimum=1)

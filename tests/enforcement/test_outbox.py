@@ -8,9 +8,15 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,13 +64,20 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A local HTTP server that records every POST and answers 200, or the codes planned for
-    a path (``fail(path, 500, 500)`` answers the next two requests there with 500)."""
+    """A local HTTP/1.1 server (connections kept alive) that records every POST and answers
+    200, or the codes planned for a path (``fail(path, 500, 500)`` answers the next two
+    requests there with 500). It also counts the connections used and the most requests it
+    held at once; ``on_arrival(n)`` runs as the n-th request arrives, before its answer."""
 
     base_url: str = ""
     requests: list[Received] = field(default_factory=list)
     plan: dict[str, list[int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    connections: set = field(default_factory=set)
+    in_flight: int = 0
+    peak: int = 0
+    delay: float = 0.0
+    on_arrival: Callable[[int], None] | None = None
 
     def url(self, path: str = "/hook") -> str:
         return f"{self.base_url}{path}"
@@ -77,8 +90,17 @@ class Receiver:
         with self.lock:
             return [r for r in self.requests if path is None or r.path == path]
 
+    def arrive(self, client: tuple) -> int:
+        with self.lock:
+            self.connections.add(client)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            return len(self.requests) + self.in_flight
+
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> int:
         with self.lock:
+            # No longer held: the client may send its next request once it has the answer.
+            self.in_flight -= 1
             self.requests.append(Received(path, headers, body))
             planned = self.plan.get(path)
             return planned.pop(0) if planned else 200
@@ -89,8 +111,15 @@ def receiver():
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self):  # noqa: N802 - the name http.server calls
+            arrival = state.arrive(self.client_address)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if state.on_arrival:
+                state.on_arrival(arrival)
+            if state.delay:
+                time.sleep(state.delay)
             code = state.answer(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             self.send_response(code)
             self.send_header("Content-Length", "2")
@@ -691,3 +720,145 @@ def test_concurrent_dispatchers_send_each_event_once_per_endpoint(
         assert len(ids) == events == len(set(ids)), path
     assert DeliveryAttempt.objects.count() == 2 * events
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+# --- The dispatcher's bound: requests in flight plus answers not yet written ---------------
+
+
+def make_events(count: int) -> list[str]:
+    events = OutboxEvent.objects.bulk_create(
+        [OutboxEvent(event_type="decision.made", payload={"n": n}) for n in range(count)]
+    )
+    return [str(e.pk) for e in events]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_in_flight_plus_unwritten_answers_stay_within_the_concurrency_over_few_connections(
+    receiver, endpoint, settings
+):
+    settings.WEBHOOK_SEND_CONCURRENCY = 3
+    ids = make_events(30)
+    receiver.delay = 0.005  # answers overlap, so the dispatcher really runs 3 at once
+    # As the n-th request arrives, every earlier one not yet written (as seen from another
+    # connection) is one a killed dispatcher would send again: with this one, never more
+    # than the concurrency.
+    observer = psycopg2.connect(**connection.get_connection_params())
+    observer.autocommit = True
+    observing = threading.Lock()
+    unwritten: list[int] = []
+
+    def count_unwritten(n: int) -> None:
+        with observing, observer.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM enforcement_deliveryattempt")
+            unwritten.append(n - cursor.fetchone()[0])
+
+    receiver.on_arrival = count_unwritten
+    try:
+        assert outbox.outbox_dispatch() == 30
+    finally:
+        observer.close()
+    assert sorted(r.json["id"] for r in receiver.received()) == sorted(ids)
+    assert len(unwritten) == 30 and max(unwritten) <= 3
+    assert 2 <= receiver.peak <= 3
+    # Kept-alive connections, never more than the concurrency: not one per request.
+    assert len(receiver.connections) <= 3
+
+
+DISPATCHER = """
+import django
+
+django.setup()
+from enforcement import outbox
+
+while outbox.outbox_dispatch():
+    pass
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatcher_killed_between_sending_and_writing_answers_resends_only_those_unwritten(
+    receiver, endpoint, tmp_path
+):
+    from tests.tsops.conftest import ROOT, database_url_for
+
+    concurrency, total, stall_at = 4, 60, 25
+    ids = make_events(total)
+    params = connection.get_connection_params()
+    blocker = psycopg2.connect(**params)
+
+    def stall_writes(n: int) -> None:
+        # From the 25th request on, the dispatcher's next write of answers waits on this
+        # lock: it has acknowledgements in hand that it cannot record.
+        if n == stall_at:
+            with blocker.cursor() as cursor:
+                cursor.execute("LOCK TABLE enforcement_deliveryattempt IN EXCLUSIVE MODE")
+
+    receiver.on_arrival = stall_writes
+    script = tmp_path / "dispatcher.py"
+    script.write_text(DISPATCHER)
+    env = {
+        **os.environ,
+        "TSOPS_ENV": "test",
+        "DJANGO_SETTINGS_MODULE": "tsops.test_settings",
+        "DATABASE_URL": database_url_for(connection.settings_dict),
+        "WEBHOOK_SEND_CONCURRENCY": str(concurrency),
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env)
+    try:
+        waiting = None
+        deadline = time.monotonic() + 60
+        while waiting is None:
+            assert time.monotonic() < deadline, "the dispatcher never got to write its answers"
+            assert proc.poll() is None, "the dispatcher ended before its writes were stalled"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE %s",
+                    ["%enforcement_deliveryattempt%"],
+                )
+                row = cursor.fetchone()
+            waiting = row and row[0]
+            time.sleep(0.05)
+        # No request starts while answers wait to be written; let those in flight finish.
+        time.sleep(0.5)
+        assert receiver.in_flight == 0
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [waiting])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        blocker.rollback()
+        blocker.close()
+
+    acknowledged = {r.json["id"] for r in receiver.received()}
+    written = {
+        str(event_id)
+        for event_id in WebhookDelivery.objects.filter(status="delivered").values_list(
+            "event_id", flat=True
+        )
+    }
+    unwritten = acknowledged - written
+    assert stall_at <= len(acknowledged) < total
+    assert 1 <= len(unwritten) <= concurrency
+
+    # Its claims run out (fast-forwarded), and another dispatcher finishes the job.
+    WebhookDelivery.objects.filter(status="sending").update(locked_until=timezone.now())
+    receiver.on_arrival = None
+    outbox.outbox_dispatch()
+
+    received = Counter(r.json["id"] for r in receiver.received())
+    assert set(received) == set(ids)
+    # Sent again: exactly the acknowledgements that were never written, none written before.
+    assert {event_id for event_id, times in received.items() if times > 1} == unwritten
+    assert max(received.values()) == 2
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+    ok_attempts = Counter(
+        DeliveryAttempt.objects.filter(status_code__range=(200, 299)).values_list(
+            "delivery_id", flat=True
+        )
+    )
+    assert len(ok_attempts) == total and set(ok_attempts.values()) == {1}
