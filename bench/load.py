@@ -28,6 +28,10 @@ def load_cases(start: int, stop: int, *, open_share: float = 0.3) -> None:
     for low in range(start, stop, CHUNK):
         high = min(low + CHUNK, stop)
         with connection.cursor() as cursor:
+            # The chunk's cases are those above the highest id before it (one writer), so the
+            # reports and events below read them by primary key, whatever the table's size.
+            cursor.execute("SELECT coalesce(max(id), 0) FROM cases_case")
+            before = cursor.fetchone()[0]
             cursor.execute(
                 "INSERT INTO cases_subject (kind, external_id, snapshot_text, snapshot_url, "
                 "snapshot_media, created_at, updated_at) "
@@ -69,19 +73,14 @@ def load_cases(start: int, stop: int, *, open_share: float = 0.3) -> None:
                 "SELECT CASE WHEN c.automated_count > 0 THEN 'automated_flag' ELSE 'user_report' "
                 "END, 'bench-' || c.id, c.id, c.subject_id, c.reason, 'bench report', '', "
                 "CASE WHEN c.automated_count > 0 THEN 'spamnet-v3' ELSE '' END, NULL, "
-                "c.created_at, c.created_at, c.created_at FROM cases_case c "
-                "JOIN cases_subject s ON s.id = c.subject_id "
-                "WHERE s.external_id = ANY(ARRAY(SELECT 'bench-post-' || g "
-                "FROM generate_series(%s::bigint, %s::bigint - 1) g))",
-                [low, high],
+                "c.created_at, c.created_at, c.created_at FROM cases_case c WHERE c.id > %s",
+                [before],
             )
             cursor.execute(
                 "INSERT INTO cases_caseevent (case_id, kind, at, data) "
                 "SELECT c.id, 'CASE_CREATED', c.created_at, '{}'::jsonb FROM cases_case c "
-                "JOIN cases_subject s ON s.id = c.subject_id "
-                "WHERE s.external_id = ANY(ARRAY(SELECT 'bench-post-' || g "
-                "FROM generate_series(%s::bigint, %s::bigint - 1) g))",
-                [low, high],
+                "WHERE c.id > %s",
+                [before],
             )
         done = high - start
         rate = done / max(time.monotonic() - began, 1e-6)
