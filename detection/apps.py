@@ -34,4 +34,8 @@ class DetectionConfig(AppConfig):
         from detection.services.alerts import register_alert_opened
 
         register_alert_opened(notify_alerts.alert_notify)
+        from escalations.alerts import register_team_alert_event
+
+        # A team's anomaly alerts also reach the team's own on-call webhook.
+        register_team_alert_event(notify_alerts.EVENT_ALERT)
         presentation_alerts.register()

@@ -23,6 +23,21 @@ from tsops.services import notification_send
 log = logging.getLogger(__name__)
 
 EVENT_ALERT = "escalation.alert"
+# What a team's on-call endpoint hears: the escalations' alerts, and the events other apps
+# register for teams (detection: a team's anomaly alerts), each only for that team's payloads.
+_TEAM_ALERT_EVENTS: list[str] = [EVENT_ALERT]
+
+
+def register_team_alert_event(event_type: str) -> None:
+    """Subscribe every team's on-call endpoint to ``event_type`` (from AppConfig.ready())."""
+    if event_type not in _TEAM_ALERT_EVENTS:
+        _TEAM_ALERT_EVENTS.append(event_type)
+
+
+def team_alert_events() -> list[str]:
+    return list(_TEAM_ALERT_EVENTS)
+
+
 # Severities whose new escalations page the on-call member at once.
 ALERT_ON_RAISE = (0, 1)
 
@@ -68,14 +83,15 @@ def _endpoint_in_step(endpoints: list[WebhookEndpoint], team: Team, url: str) ->
         endpoint.active
         and endpoint.url == url
         and endpoint.team == team.slug
-        and list(endpoint.event_types) == [EVENT_ALERT]
+        and list(endpoint.event_types) == team_alert_events()
         and bool(endpoint.secret)
     )
 
 
 def team_alert_endpoint_sync(team: Team, *, previous_slug: str = "") -> WebhookEndpoint | None:
     """Keep exactly one webhook endpoint for the team's alert URL: ``team:<slug> on-call``,
-    subscribed to ``escalation.alert`` for this team only, with a generated secret, and active
+    subscribed to ``escalation.alert`` (and the events registered with
+    :func:`register_team_alert_event`) for this team only, with a generated secret, and active
     only while the URL is set (the outbox then delivers, signs and retries the alerts).
 
     ``previous_slug`` carries the endpoint over when the team's slug changed. Returns the
@@ -106,12 +122,12 @@ def team_alert_endpoint_sync(team: Team, *, previous_slug: str = "") -> WebhookE
                 name=name,
                 url=url,
                 secret=secrets.token_urlsafe(32),
-                event_types=[EVENT_ALERT],
+                event_types=team_alert_events(),
                 team=team.slug,
                 active=True,
             )
         endpoint, extras = endpoints[0], endpoints[1:]
-        wanted = {"name": name, "team": team.slug, "event_types": [EVENT_ALERT]}
+        wanted = {"name": name, "team": team.slug, "event_types": team_alert_events()}
         wanted["active"] = bool(url)
         if url:
             wanted["url"] = url

@@ -304,3 +304,32 @@ def test_the_header_counts_the_open_alerts_each_member_may_see(
     assert team_view.get("alerts") == "1"
     alert_acknowledge(actor=senior, alert=Alert.objects.get(team=""))
     assert _badges(client, senior) == {}
+
+
+def test_a_teams_alert_reaches_its_own_on_call_webhook_and_no_other_team(
+    child_safety_case, spam_case
+):
+    from enforcement import outbox
+    from enforcement.models import WebhookDelivery
+    from escalations.alerts import team_alert_endpoint_sync
+
+    endpoints = {}
+    for slug in ("child-safety", "threats"):
+        team = Team.objects.get(slug=slug)
+        team.alert_webhook_url = f"https://oncall.example/{slug}"
+        team.save()
+        endpoints[slug] = team_alert_endpoint_sync(team)
+        assert endpoints[slug].event_types == ["escalation.alert", "detection.alert"]
+    add_reports(child_safety_case, 20, HOUR)
+    add_reports(spam_case, 20, HOUR)
+
+    volume_check(hour=HOUR)
+    outbox.outbox_fan_out(100)
+
+    (delivery,) = WebhookDelivery.objects.select_related("event").filter(
+        endpoint=endpoints["child-safety"]
+    )
+    assert delivery.event.event_type == "detection.alert"
+    assert delivery.event.payload["team"] == "child-safety"
+    # The other team's endpoint hears neither that alert nor the unrestricted spam alert.
+    assert not WebhookDelivery.objects.filter(endpoint=endpoints["threats"]).exists()

@@ -103,7 +103,7 @@ def test_setting_a_teams_url_keeps_exactly_one_endpoint_active_only_while_the_ur
         receiver.url("/a"),
         "threats",
     )
-    assert endpoint.event_types == ["escalation.alert"] and endpoint.active
+    assert endpoint.event_types == ["escalation.alert", "detection.alert"] and endpoint.active
     secret = endpoint.secret
     assert len(secret) >= 32
 
@@ -132,7 +132,8 @@ def test_a_blank_secret_is_generated_and_a_hand_made_duplicate_is_deactivated(re
     alerts.team_alert_endpoint_sync(Team.objects.get(slug="threats"))
     endpoint.refresh_from_db()
     duplicate.refresh_from_db()
-    assert endpoint.secret and endpoint.event_types == ["escalation.alert"] and endpoint.active
+    assert endpoint.secret and endpoint.event_types == ["escalation.alert", "detection.alert"]
+    assert endpoint.active
     assert not duplicate.active
 
 
