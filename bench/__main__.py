@@ -555,7 +555,8 @@ def report(figures: dict) -> str:
         dec = figures["decisions"]
         lines.append(
             f"{'decisions/s through the API':<34}{dec['api_per_s']:>14,.1f}"
-            f"{dec['raw_per_s']:>16,.1f}{dec['ratio']:>9.2f}{'(report)':>10}"
+            f"{dec['raw_per_s']:>16,.1f}{dec['ratio']:>9.2f}{'>= 0.1':>10}  "
+            f"{'yes' if dec['ratio'] >= 0.1 else 'NO'}"
         )
     if figures.get("outbox"):
         out = figures["outbox"]

@@ -20,23 +20,25 @@ the old case stays resolved, records the reopen (it is still rework) and is link
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import TextChoices
 from django.http import Http404
 from django.utils import timezone
 
-from cases.models import Case, CaseEvent, CaseLink, Evidence
+from cases.models import Case, CaseLink, Evidence
 from cases.permissions import check_reopen_case
 from cases.sla import deadlines_restamp
 from cases.timeline import EventKind, record
-from cases.visibility import can_view_case
+from cases.visibility import can_view_case, team_access_annotations
 from tsops.claims import LeasedWork
 from tsops.errors import ConflictError, HiddenObject
-from tsops.history import history_snapshot
+from tsops.history import history_insert_sql
 
 Status = Case.Status
 
@@ -82,11 +84,21 @@ CLAIM = SqlWriter("claim", ((CASE_WORK.open_status, CASE_WORK.claimed_status),))
 LEASE_EXPIRY = SqlWriter("lease expiry", ((CASE_WORK.claimed_status, CASE_WORK.open_status),))
 # A joining report that restricts a claimed case hands it back to the (team's) queue.
 INTAKE_RESTRICT = SqlWriter("intake restricts a claimed case", ((Status.IN_REVIEW, Status.NEW),))
-# A wave decides many open cases at once (enforcement.bulk): :func:`cases_resolve_decided`.
+# A wave decides many open cases at once (enforcement.bulk): :func:`cases_move_decided`.
 DECIDED_IN_BULK = SqlWriter(
     "decided in bulk", ((Status.NEW, Status.RESOLVED), (Status.IN_REVIEW, Status.RESOLVED))
 )
-SQL_WRITERS = (CLAIM, LEASE_EXPIRY, INTAKE_RESTRICT, DECIDED_IN_BULK)
+# One decision (enforcement.services.decision_make) moves its decidable case on: resolved, or
+# pending approval while an action waits for a senior (:func:`cases_move_decided`).
+DECIDED = SqlWriter(
+    "a decision",
+    tuple(
+        (source, target)
+        for source in (Status.NEW, Status.IN_REVIEW, Status.ESCALATED)
+        for target in (Status.RESOLVED, Status.PENDING_APPROVAL)
+    ),
+)
+SQL_WRITERS = (CLAIM, LEASE_EXPIRY, INTAKE_RESTRICT, DECIDED_IN_BULK, DECIDED)
 
 
 def allowed(source: str, target: str) -> bool:
@@ -104,10 +116,13 @@ def _check_sql_writers() -> None:
 _check_sql_writers()
 
 
-def case_lock(case_id: int, actor) -> Case:
-    """Lock a case row for update; a case the actor may not see does not exist for them."""
+def case_lock(case_id: int, actor, *, related: tuple[str, ...] = ()) -> Case:
+    """Lock a case row for update; a case the actor may not see does not exist for them.
+    ``related`` are more relations to load with it (the queue always is), and whether the
+    actor's teams may see it is read in the same query."""
+    cases = Case.objects.select_for_update(of=("self",)).select_related("queue", *related)
     try:
-        case = Case.objects.select_for_update(of=("self",)).select_related("queue").get(pk=case_id)
+        case = cases.annotate(**team_access_annotations(actor)).get(pk=case_id)
     except Case.DoesNotExist:
         raise Http404("No such case.") from None
     if not can_view_case(actor, case):
@@ -165,41 +180,89 @@ def case_transition(
     return case
 
 
-def cases_resolve_decided(
-    case_ids: list[int], *, actor, reason: str, data: dict[int, dict], at: datetime
+def cases_move_decided(
+    case_ids: list[int],
+    target: str,
+    *,
+    writer: SqlWriter,
+    actor,
+    reason: str,
+    event: EventKind | None,
+    data: dict[int, dict],
+    at: datetime,
 ) -> list[int]:
-    """Resolve many decided cases, locked by the caller, in one statement (the moves of
-    :data:`DECIDED_IN_BULK`), with what :func:`case_transition` writes for each: the claim
-    cleared, first action and resolution stamped, the version bumped, a history row naming
-    the actor and the reason, and a ``CASE_RESOLVED`` event with ``data[case_id]``. Returns
-    the ids moved; a case no longer in a source status is left as it is."""
-    sources = sorted({source for source, _ in DECIDED_IN_BULK.moves})
-    (target,) = {target for _, target in DECIDED_IN_BULK.moves}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE cases_case SET status = %s, claimed_by_id = NULL, claimed_at = NULL, "
-            "lease_expires_at = NULL, first_action_at = COALESCE(first_action_at, %s), "
-            "resolved_at = %s, version = version + 1, updated_at = %s "
-            "WHERE id = ANY(%s) AND status = ANY(%s) RETURNING id",
-            [target, at, at, at, list(case_ids), sources],
-        )
-        moved = sorted(row[0] for row in cursor.fetchall())
+    """Move decided cases, locked by the caller, to ``target`` (resolved, or pending approval)
+    in one statement making ``writer``'s moves, with what :func:`case_transition` writes for
+    each: the claim cleared, first action (and resolution) stamped, the version bumped, a
+    history row naming the actor and the reason, and the ``event`` with ``data[case_id]``
+    (None: the caller records a richer one). Returns the ids moved; a case no longer in a
+    source status is left as it is."""
+    sources = sorted({source for source, to in writer.moves if to == target})
+    if not sources:
+        raise AssertionError(f"{writer.name} never moves a case to {target}")
+    ids = list(case_ids)
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-    CaseEvent.objects.bulk_create(
-        [
-            CaseEvent(
-                case_id=case_id,
-                kind=EventKind.CASE_RESOLVED,
-                actor_id=actor_id,
-                at=at,
-                data=data.get(case_id, {}),
-            )
-            for case_id in moved
-        ],
-        batch_size=1000,
+    # Data-modifying CTEs all run, and each sees the rows the UPDATE returned. The history
+    # statement is built from the models, never from input.
+    sql = (
+        "WITH moved AS (UPDATE cases_case SET status = %s, claimed_by_id = NULL, "  # noqa: S608
+        "claimed_at = NULL, lease_expires_at = NULL, "
+        "first_action_at = COALESCE(first_action_at, %s), "
+        "resolved_at = CASE WHEN %s THEN %s ELSE resolved_at END, version = version + 1, "
+        "updated_at = %s WHERE id = ANY(%s) AND status = ANY(%s) RETURNING *), "
+        f"history AS ({history_insert_sql(Case, 'moved')}) "
     )
-    history_snapshot(Case, moved, history_type="~", actor=actor, reason=reason, at=at)
-    return moved
+    params = [target, at, target == Status.RESOLVED, at, at, ids, sources]
+    params += [at, "~", actor_id, reason or None]
+    if event is None:
+        sql += "SELECT id FROM moved"
+    else:
+        sql += (
+            "INSERT INTO cases_caseevent (case_id, kind, actor_id, at, data) "
+            "SELECT moved.id, %s, %s, %s, t.d::jsonb FROM moved "
+            "JOIN unnest(%s::bigint[], %s::text[]) AS t(c, d) ON t.c = moved.id "
+            "ORDER BY moved.id RETURNING case_id"
+        )
+        params += [
+            EventKind(event),
+            actor_id,
+            at,
+            ids,
+            [json.dumps(data.get(case_id, {}), cls=DjangoJSONEncoder) for case_id in ids],
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def case_move_decided(
+    case: Case, target: str, *, actor, reason: str, event: EventKind | None, data: dict, at
+) -> Case:
+    """:func:`cases_move_decided` for one decided case the caller has locked and loaded, with
+    the change mirrored on ``case`` (what :func:`case_transition` would have saved)."""
+    check_transition(case, target)
+    moved = cases_move_decided(
+        [case.pk],
+        target,
+        writer=DECIDED,
+        actor=actor,
+        reason=reason,
+        event=event,
+        data={case.pk: data},
+        at=at,
+    )
+    if moved != [case.pk]:
+        raise ConflictError("The case changed while it was decided; nothing written.")
+    case.claimed_by = None
+    case.claimed_at = None
+    case.lease_expires_at = None
+    case.first_action_at = case.first_action_at or at
+    if target == Status.RESOLVED:
+        case.resolved_at = at
+    case.status = target
+    case.version += 1
+    case.updated_at = at
+    return case
 
 
 def _reopen_fields(case: Case, now: datetime) -> None:

@@ -196,14 +196,22 @@ def register_case_access_guard(
         _guards.append(guard)
 
 
+def team_access_annotations(user) -> dict[str, Expression]:
+    """The annotation that lets one query load a case with what :func:`can_view_case` needs
+    for ``user`` (nothing for someone without a team)."""
+    if groups := _team_groups(user):
+        return {
+            _team_access_name(user): Exists(
+                _team_grants(groups).filter(content_object_id=OuterRef("pk"))
+            )
+        }
+    return {}
+
+
 def case_access_annotations(user) -> dict[str, Expression]:
     """Annotations that let one query load a case with everything :func:`can_view_case` and
     :func:`case_access_refusal` need for ``user``."""
-    annotations: dict[str, Expression] = {}
-    if groups := _team_groups(user):
-        annotations[_team_access_name(user)] = Exists(
-            _team_grants(groups).filter(content_object_id=OuterRef("pk"))
-        )
+    annotations = team_access_annotations(user)
     if user.is_authenticated:
         for guard in _guards:
             annotations.update(guard.annotations(user))

@@ -69,9 +69,7 @@ class CaseDecisionApi(APIView):
             actions=data["actions"],
             version=data["version"],
         )
-        decision = Decision.objects.select_related("case", "policy_section", "decided_by").get(
-            pk=decision.pk
-        )
+        # The decision comes back with its case, section, decider and actions in hand.
         return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
 
 

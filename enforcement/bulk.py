@@ -1,18 +1,25 @@
-"""Deciding many cases alike in a handful of statements: what a wave writes for each member.
+"""Writing decisions in a handful of set-based statements: the one home of what a decision
+writes.
 
-:func:`decisions_write_bulk` writes, for a batch of locked, decidable cases, exactly what
-``services.decision_make`` writes for one violation with one action each — the decision
-(with the ladder's recommendation and the statement of reasons), the action, the strike,
-the timeline events (``DECISION_MADE``, ``ACTION_APPLIED``, ``CASE_RESOLVED``), the history
-rows and the outbox events (``action.applied``, ``decision.made``, ``report.outcome``) — but
-set-based: one ``bulk_create`` per table, one strike count for the batch, one statement
-draft per kind of action, and the case moves through ``cases.lifecycle``'s declared bulk
-writer. The rules it reuses stay in their homes: the catalogue, the ceilings
-(``permissions.can_take_alone``), the ladder (``strikes.recommend_for``), the drafts
-(``services.statement_draft``) and the payloads (``events``).
+:func:`decision_write` writes one decision as ``services.decision_make`` has checked it: any
+outcome, any number of actions (those beyond the decider's ceiling pending a senior's
+approval, and the case with them). :func:`decisions_write_bulk` writes, for a batch of locked,
+decidable cases, what ``decision_make`` writes for one violation with one action each, with
+one strike count for the batch and one statement draft per kind of action.
 
-Its caller holds the case locks and commits the batch in one transaction with its own
-record of what was done, so a batch is written whole or not at all.
+Both write the same rows through the same statements — the decision (with the ladder's
+recommendation and the statement of reasons), the actions and their history rows, the
+strike, the timeline events (``DECISION_MADE``, ``ACTION_APPLIED`` / ``ACTION_PROPOSED``,
+``CASE_RESOLVED``), the case's move (``cases.lifecycle``'s declared SQL writers, with its
+history row) and the outbox events (``action.applied`` / ``action.proposed``,
+``decision.made``, one ``report.outcome`` per report, selected from the reports in the same
+statement) — one statement per table instead of one per row, because Django's per-row saves
+cost more than the writes. The rules they reuse stay in their homes: the catalogue, the
+ceilings (``permissions.can_take_alone``), the ladder (``strikes.recommend_for``), the
+drafts (``services.statement_draft``) and the payloads (``events``).
+
+Their callers hold the case locks and commit in one transaction, so a decision (or a batch)
+is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -26,8 +33,8 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from cases.lifecycle import cases_resolve_decided
-from cases.models import Case, CaseEvent, Report, Subject
+from cases.lifecycle import DECIDED_IN_BULK, case_move_decided, cases_move_decided
+from cases.models import Case, Subject
 from cases.timeline import EventKind
 from enforcement import events, strikes
 from enforcement.catalogue import ACTIONS
@@ -40,7 +47,7 @@ from enforcement.services import (
     statement_draft,
 )
 from tsops.errors import ConflictError
-from tsops.history import history_snapshot
+from tsops.history import history_insert_sql
 
 BATCH_SIZE = 1000
 
@@ -90,6 +97,101 @@ def stronger_than(recommendation: strikes.Recommendation | None, request: Action
     return (recommendation.duration_hours or 0) > (request.duration_hours or 0)
 
 
+# --- One decision ------------------------------------------------------------------------------
+
+
+def decision_write(
+    *,
+    actor,
+    case: Case,
+    outcome: str,
+    section: PolicySection | None,
+    requests: list[ActionRequest],
+    rationale: str,
+    statement_of_reasons: str,
+    automated: bool,
+    now: datetime,
+) -> Decision:
+    """Write one decision on ``case`` (locked by the caller and checked decidable by
+    ``actor``, loaded with its queue, subject and the subject's owner). Actions within the
+    actor's ceiling apply at once; the others wait for a senior's approval, and so does the
+    case. The decision comes back with its case (moved on), its section, its decider and its
+    actions (each with its subject) in hand, so answering it reads nothing more."""
+    from enforcement.permissions import can_take_alone
+
+    targets = [_target(case, request) for request in requests]
+    account = case.subject.account
+    violation = outcome == Decision.Outcome.VIOLATION and section is not None
+    policy = strikes.strike_policy() if violation else None
+    recommendation = (
+        strikes.recommend_for(strikes.active_strikes(account, now), section.severity, policy)
+        if violation
+        else None
+    )
+    statement, template = (statement_of_reasons or "").strip(), None
+    if not statement:
+        statement, template = statement_draft(section, requests, at=now)
+    decision = Decision(
+        case=case,
+        decided_by=actor,
+        outcome=outcome,
+        policy_section=section,
+        rationale=rationale,
+        statement_of_reasons=statement,
+        recommended_action=recommendation.label if recommendation else "",
+        followed_recommendation=_recommendation_followed(recommendation, requests),
+        strikes_before=recommendation.strikes if recommendation else 0,
+        automated=automated,
+        response_template=template,
+        created_at=now,
+    )
+    _decisions_insert([decision], actor=actor, rationale=rationale, automated=automated, now=now)
+    actions = [
+        _action(
+            actor,
+            decision,
+            request,
+            target,
+            now,
+            approver=None,
+            alone=can_take_alone(actor, case, request.action_type, request.duration_hours),
+        )
+        for request, target in zip(requests, targets, strict=True)
+    ]
+    _actions_insert(actions, actor=actor, reason="", now=now)
+    _actions_in_hand(decision, actions)
+    if violation and account is not None:
+        _strikes_insert([(account.pk, decision.pk)], section=section, policy=policy, now=now)
+    _timeline_insert(_decision_events(decision, actions, {}), actor=actor, now=now)
+    pending = any(a.status == EnforcementAction.Status.PENDING_APPROVAL for a in actions)
+    case_move_decided(
+        case,
+        Case.Status.PENDING_APPROVAL if pending else Case.Status.RESOLVED,
+        actor=actor,
+        reason=f"decided: {outcome}",
+        # A decision awaiting approval is on the timeline already (DECISION_MADE).
+        event=None if pending else EventKind.CASE_RESOLVED,
+        data={"decision_id": decision.pk},
+        at=now,
+    )
+    _outbox_insert(
+        [*_action_events(actions), _decision_made(decision, actions)],
+        outcomes=[] if pending else [decision],
+    )
+    return decision
+
+
+def _actions_in_hand(decision: Decision, actions: list[EnforcementAction]) -> None:
+    """``decision.actions.all()`` answers the actions just written, as a prefetch would."""
+    cached = EnforcementAction.objects.filter(decision_id=decision.pk)
+    cached._result_cache = actions
+    cached._prefetch_done = True
+    decision._prefetched_objects_cache = {"actions": cached}
+
+
+# --- A batch of violations ---------------------------------------------------------------------
+
+
 def decisions_write_bulk(
     *,
     actor,
@@ -117,11 +219,25 @@ def decisions_write_bulk(
     decisions = _decisions_create(
         actor, section, rationale, statement_of_reasons, items, now, automated=automated
     )
-    actions = _actions_create(actor, approver, items, targets, decisions, now)
+    actions = [
+        _action(actor, decision, item.request, target, now, approver=approver, alone=True)
+        for item, target, decision in zip(items, targets, decisions, strict=True)
+    ]
+    _actions_insert(actions, actor=actor, reason="decided in a wave", now=now)
     _strikes_create(section, items, decisions, now)
-    _timeline_record(actor, section, decisions, actions, extra, now)
+    rows = []
+    for decision, action in zip(decisions, actions, strict=True):
+        rows += _decision_events(decision, [action], extra)
+    _timeline_insert(rows, actor=actor, now=now)
     _cases_resolve(actor, decisions, extra, now)
-    _outbox_write(section, decisions, actions, items)
+    _outbox_insert(
+        [
+            event
+            for decision, action in zip(decisions, actions, strict=True)
+            for event in (*_action_events([action]), _decision_made(decision, [action]))
+        ],
+        outcomes=decisions,
+    )
     return {decision.case_id: decision.pk for decision in decisions}
 
 
@@ -172,21 +288,141 @@ def _decisions_create(
             created_at=now,
         )
         decisions.append(decision)
+    _decisions_insert(decisions, actor=actor, rationale=rationale, automated=automated, now=now)
+    return decisions
+
+
+def _account_id(case: Case) -> int | None:
+    subject = case.subject
+    return subject.pk if subject.kind == Subject.Kind.ACCOUNT else subject.owner_id
+
+
+def _strikes_create(section, items, decisions, now) -> None:
+    """A violation by a known account counts a strike at the section's severity."""
+    rows = [
+        (_account_id(item.case), decision.pk)
+        for item, decision in zip(items, decisions, strict=True)
+        if _account_id(item.case) is not None
+    ]
+    _strikes_insert(rows, section=section, policy=strikes.strike_policy(), now=now)
+
+
+def _cases_resolve(actor, decisions, extra, now) -> None:
+    case_ids = [d.case_id for d in decisions]
+    moved = cases_move_decided(
+        case_ids,
+        Case.Status.RESOLVED,
+        writer=DECIDED_IN_BULK,
+        actor=actor,
+        reason="decided: violation",
+        event=EventKind.CASE_RESOLVED,
+        data={d.case_id: {"decision_id": d.pk, **extra} for d in decisions},
+        at=now,
+    )
+    if len(moved) != len(case_ids):
+        raise ConflictError("A case of the batch changed while it was decided; nothing written.")
+
+
+# --- The rows, built in memory ---------------------------------------------------------------
+
+
+def _action(
+    actor, decision: Decision, request: ActionRequest, target: Subject, now, *, approver, alone
+) -> EnforcementAction:
+    """The action a request asks for: active at once when taken alone or approved, else
+    pending a senior's approval."""
+    action = EnforcementAction(
+        decision=decision,
+        case=decision.case,
+        subject=target,
+        action_type=request.action_type,
+        feature=request.feature,
+        duration_hours=request.duration_hours,
+        status=EnforcementAction.Status.PENDING_APPROVAL,
+        proposed_by=actor,
+        approved_by=approver,
+        created_at=now,
+        updated_at=now,
+    )
+    if alone or approver is not None:
+        action.status = EnforcementAction.Status.ACTIVE
+        action.decided_at = now
+        action.starts_at = now
+        if ACTIONS[request.action_type].temporary:
+            action.expires_at = now + timedelta(hours=request.duration_hours)
+    return action
+
+
+def _decision_events(decision: Decision, actions, extra: dict) -> list[tuple[int, str, dict]]:
+    """The decision and each of its actions on the case's timeline."""
+    section = decision.policy_section
+    rows = [
+        (
+            decision.case_id,
+            EventKind.DECISION_MADE,
+            {
+                "decision_id": decision.pk,
+                "outcome": decision.outcome,
+                "policy_section": section.code if section else None,
+                "recommended": decision.recommended_action,
+                "followed": decision.followed_recommendation,
+                **extra,
+            },
+        )
+    ]
+    for action in actions:
+        applied = action.status == EnforcementAction.Status.ACTIVE
+        rows.append(
+            (
+                decision.case_id,
+                EventKind.ACTION_APPLIED if applied else EventKind.ACTION_PROPOSED,
+                {
+                    "action_id": action.pk,
+                    "type": action.action_type,
+                    "hours": action.duration_hours,
+                    **extra,
+                },
+            )
+        )
+    return rows
+
+
+def _action_events(actions) -> list[tuple[str, dict]]:
+    return [
+        (
+            OutboxEvent.ACTION_APPLIED
+            if action.status == EnforcementAction.Status.ACTIVE
+            else OutboxEvent.ACTION_PROPOSED,
+            events.action_payload(action),
+        )
+        for action in actions
+    ]
+
+
+def _decision_made(decision: Decision, actions) -> tuple[str, dict]:
+    return OutboxEvent.DECISION_MADE, events.decision_payload(decision, actions)
+
+
+# --- The statements --------------------------------------------------------------------------
+
+
+def _decisions_insert(decisions: list[Decision], *, actor, rationale, automated, now) -> None:
+    """One row per decision (one per case); sets each decision's id."""
     ids = _insert_by_case(
         "INSERT INTO enforcement_decision (case_id, decided_by_id, outcome, policy_section_id, "
         "rationale, statement_of_reasons, recommended_action, followed_recommendation, "
         "strikes_before, automated, response_template_id, created_at) "
-        "SELECT c, %s, %s, %s, %s, st, ra, fr, sb, %s, rt, %s FROM unnest(%s::bigint[], "
-        "%s::text[], %s::text[], %s::bool[], %s::int[], %s::bigint[]) "
-        "AS t(c, st, ra, fr, sb, rt) RETURNING case_id, id",
+        "SELECT c, %s, oc, ps, %s, st, ra, fr, sb, %s, rt, %s FROM unnest(%s::bigint[], "
+        "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::bool[], %s::int[], "
+        "%s::bigint[]) AS t(c, oc, ps, st, ra, fr, sb, rt) RETURNING case_id, id",
         [
             actor.pk,
-            Decision.Outcome.VIOLATION,
-            section.pk,
             rationale,
             automated,
             now,
             [d.case_id for d in decisions],
+            [d.outcome for d in decisions],
+            [d.policy_section_id for d in decisions],
             [d.statement_of_reasons for d in decisions],
             [d.recommended_action for d in decisions],
             [d.followed_recommendation for d in decisions],
@@ -197,7 +433,6 @@ def _decisions_create(
     for decision in decisions:
         decision.pk = ids[decision.case_id]
         decision._state.adding = False
-    return decisions
 
 
 def _insert_by_case(sql: str, params: list) -> dict[int, int]:
@@ -207,87 +442,76 @@ def _insert_by_case(sql: str, params: list) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
-def _account_id(case: Case) -> int | None:
-    subject = case.subject
-    return subject.pk if subject.kind == Subject.Kind.ACCOUNT else subject.owner_id
+_ACTION_KEY = ("decision_id", "action_type", "feature", "duration_hours", "status")
 
 
-def _actions_create(actor, approver, items, targets, decisions, now) -> list[EnforcementAction]:
-    """One action per decision, applied now (within the actor's ceiling, or approved)."""
-    actions = []
-    for item, target, decision in zip(items, targets, decisions, strict=True):
-        request = item.request
-        spec = ACTIONS[request.action_type]
-        action = EnforcementAction(
-            decision=decision,
-            case=item.case,
-            subject=target,
-            action_type=request.action_type,
-            feature=request.feature,
-            duration_hours=request.duration_hours,
-            status=EnforcementAction.Status.ACTIVE,
-            proposed_by=actor,
-            approved_by=approver,
-            decided_at=now,
-            starts_at=now,
-            expires_at=now + timedelta(hours=request.duration_hours) if spec.temporary else None,
-            created_at=now,
-        )
-        actions.append(action)
-    ids = _insert_by_case(
-        "INSERT INTO enforcement_enforcementaction (created_at, updated_at, decision_id, "
-        "case_id, subject_id, action_type, feature, duration_hours, status, proposed_by_id, "
-        "approved_by_id, decided_at, rejection_reason, starts_at, expires_at, "
+def _actions_insert(actions: list[EnforcementAction], *, actor, reason: str, now) -> None:
+    """The actions and their history rows (``+``, naming the actor) in one statement; sets
+    each action's id. Rows are matched back by what tells them apart (two rows alike in all
+    of it are alike in every column but the id)."""
+    if not actions:
+        return
+    # The history statement and the key columns come from the models, never from input.
+    sql = (
+        "WITH made AS (INSERT INTO enforcement_enforcementaction (created_at, updated_at, "  # noqa: S608
+        "decision_id, case_id, subject_id, action_type, feature, duration_hours, status, "
+        "proposed_by_id, approved_by_id, decided_at, rejection_reason, starts_at, expires_at, "
         "reversal_reason, version) "
-        "SELECT %s, %s, d, c, s, ty, f, h, %s, %s, %s, %s, '', %s, ex, '', 1 "
-        "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], "
-        "%s::int[], %s::timestamptz[]) AS t(d, c, s, ty, f, h, ex) RETURNING case_id, id",
-        [
-            now,
-            now,
-            EnforcementAction.Status.ACTIVE,
-            actor.pk,
-            approver.pk if approver is not None else None,
-            now,
-            now,
-            [a.decision.pk for a in actions],
-            [a.case_id for a in actions],
-            [a.subject_id for a in actions],
-            [a.action_type for a in actions],
-            [a.feature for a in actions],
-            [a.duration_hours for a in actions],
-            [a.expires_at for a in actions],
-        ],
+        "SELECT %s, %s, d, c, s, ty, f, h, st, %s, ap, da, '', sa, ex, '', 1 "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], "
+        "%s::text[], %s::int[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+        "%s::timestamptz[]) AS t(ap, d, c, s, ty, f, h, st, da, sa, ex) RETURNING *), "
+        f"history AS ({history_insert_sql(EnforcementAction, 'made')}) "
+        f"SELECT id, {', '.join(_ACTION_KEY)} FROM made"
     )
-    for action in actions:
-        action.pk = ids[action.case_id]
-        action._state.adding = False
-    history_snapshot(
-        EnforcementAction,
-        [a.pk for a in actions],
-        history_type="+",
-        actor=actor,
-        reason="decided in a wave",
-        at=now,
-    )
-    return actions
-
-
-def _strikes_create(section, items, decisions, now) -> None:
-    """A violation by a known account counts a strike at the section's severity."""
-    policy = strikes.strike_policy()
-    points = strikes.points_for(section.severity, policy)
-    expires = now + timedelta(days=policy.expiry_days)
-    rows = [
-        (_account_id(item.case), decision.pk)
-        for item, decision in zip(items, decisions, strict=True)
-        if _account_id(item.case) is not None
+    params = [now, now, actor.pk]
+    params += [
+        [a.approved_by_id for a in actions],
+        [a.decision.pk for a in actions],
+        [a.case_id for a in actions],
+        [a.subject_id for a in actions],
+        [a.action_type for a in actions],
+        [a.feature for a in actions],
+        [a.duration_hours for a in actions],
+        [a.status for a in actions],
+        [a.decided_at for a in actions],
+        [a.starts_at for a in actions],
+        [a.expires_at for a in actions],
     ]
+    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+    params += [now, "+", actor_id, reason or None]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids: dict[tuple, list[int]] = {}
+        for row in cursor.fetchall():
+            ids.setdefault(_key(row[1:]), []).append(row[0])
+    for action in actions:
+        action.decision_id = action.decision.pk
+        action.pk = ids[_key(getattr(action, field) for field in _ACTION_KEY)].pop()
+        action._state.adding = False
+
+
+def _key(values) -> tuple:
+    # Choices members hash by name: compare their plain values.
+    return tuple(str(v) if isinstance(v, str) else v for v in values)
+
+
+def _strikes_insert(rows: list[tuple[int, int]], *, section, policy, now) -> None:
+    """A strike per (account id, decision id) at the section's severity."""
+    if not rows:
+        return
     _execute(
         "INSERT INTO enforcement_strike (created_at, updated_at, account_id, decision_id, "
         "points, expires_at) SELECT %s, %s, a, d, %s, %s "
         "FROM unnest(%s::bigint[], %s::bigint[]) AS t(a, d)",
-        [now, now, points, expires, [r[0] for r in rows], [r[1] for r in rows]],
+        [
+            now,
+            now,
+            strikes.points_for(section.severity, policy),
+            now + timedelta(days=policy.expiry_days),
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+        ],
     )
 
 
@@ -298,135 +522,56 @@ def _execute(sql: str, params: list) -> None:
         cursor.execute(sql, params)
 
 
-def _timeline_record(actor, section, decisions, actions, extra, now) -> None:
+def _timeline_insert(rows: list[tuple[int, str, dict]], *, actor, now) -> None:
+    """Timeline events (case id, kind, data), in this order, all at ``now``."""
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-    rows = []
-    for decision, action in zip(decisions, actions, strict=True):
-        rows.append(
-            CaseEvent(
-                case_id=decision.case_id,
-                kind=EventKind.DECISION_MADE,
-                actor_id=actor_id,
-                at=now,
-                data={
-                    "decision_id": decision.pk,
-                    "outcome": decision.outcome,
-                    "policy_section": section.code,
-                    "recommended": decision.recommended_action,
-                    "followed": decision.followed_recommendation,
-                    **extra,
-                },
-            )
-        )
-        rows.append(
-            CaseEvent(
-                case_id=decision.case_id,
-                kind=EventKind.ACTION_APPLIED,
-                actor_id=actor_id,
-                at=now,
-                data={
-                    "action_id": action.pk,
-                    "type": action.action_type,
-                    "hours": action.duration_hours,
-                    **extra,
-                },
-            )
-        )
     _execute(
         "INSERT INTO cases_caseevent (case_id, kind, actor_id, at, data) "
         "SELECT c, k, %s, %s, d::jsonb FROM unnest(%s::bigint[], %s::text[], %s::text[]) "
-        "AS t(c, k, d)",
+        "WITH ORDINALITY AS t(c, k, d, o) ORDER BY o",
         [
             actor_id,
             now,
-            [r.case_id for r in rows],
-            [r.kind for r in rows],
-            [json.dumps(r.data, cls=DjangoJSONEncoder) for r in rows],
+            [case_id for case_id, _, _ in rows],
+            [EventKind(kind).value for _, kind, _ in rows],
+            [json.dumps(data, cls=DjangoJSONEncoder) for _, _, data in rows],
         ],
     )
 
 
-def _cases_resolve(actor, decisions, extra, now) -> None:
-    case_ids = [d.case_id for d in decisions]
-    moved = cases_resolve_decided(
-        case_ids,
-        actor=actor,
-        reason="decided: violation",
-        data={d.case_id: {"decision_id": d.pk, **extra} for d in decisions},
-        at=now,
-    )
-    if len(moved) != len(case_ids):
-        raise ConflictError("A case of the batch changed while it was decided; nothing written.")
-
-
-def _outbox_write(section, decisions, actions, items) -> None:
-    """``action.applied`` and ``decision.made`` per decision, ``report.outcome`` per report,
-    with the payloads ``enforcement.events`` gives them."""
-    emitted_at = timezone.now().isoformat()
-    reports = Report.objects.filter(case_id__in=[d.case_id for d in decisions]).values_list(
-        "case_id", "id", "source", "external_id"
-    )
-    by_case: dict[int, list] = {}
-    for case_id, report_id, source, external_id in reports:
-        by_case.setdefault(case_id, []).append((report_id, source, external_id))
-    rows = []
-    for item, decision, action in zip(items, decisions, actions, strict=True):
-        action.decision = decision
-        payload = events.action_payload(action)
-        rows.append(
-            OutboxEvent(
-                event_type=OutboxEvent.ACTION_APPLIED,
-                payload={**payload, "emitted_at": emitted_at},
-            )
-        )
-        rows.append(
-            OutboxEvent(
-                event_type=OutboxEvent.DECISION_MADE,
-                payload={
-                    "decision_id": decision.pk,
-                    "case_id": decision.case_id,
-                    "outcome": decision.outcome,
-                    "policy_section": section.code,
-                    "subject": {
-                        "kind": item.case.subject.kind,
-                        "external_id": item.case.subject.external_id,
-                    },
-                    "actions": [
-                        {
-                            "action_id": action.pk,
-                            "type": action.action_type,
-                            "status": action.status,
-                        }
-                    ],
-                    "statement_of_reasons": decision.statement_of_reasons,
-                    "emitted_at": emitted_at,
-                },
-            )
-        )
-        rows.extend(
-            OutboxEvent(
-                event_type=OutboxEvent.REPORT_OUTCOME,
-                payload={
-                    "report_id": report_id,
-                    "source": source,
-                    "external_id": external_id,
-                    "case_id": decision.case_id,
-                    "decision_id": decision.pk,
-                    "outcome": decision.outcome,
-                    "action_taken": True,
-                    "emitted_at": emitted_at,
-                },
-            )
-            for report_id, source, external_id in by_case.get(decision.case_id, ())
-        )
+def _outbox_insert(rows: list[tuple[str, dict]], *, outcomes: list[Decision]) -> None:
+    """The events (type, payload), then one ``report.outcome`` per report on each decision's
+    case (the payload :func:`events.emit_report_outcomes` gives), in one statement. Each
+    event is a microsecond after the one before, so they go out in the order written."""
+    now = timezone.now()
+    emitted_at = now.isoformat()
     _execute(
         "INSERT INTO enforcement_outboxevent (id, event_type, payload, created_at) "
-        "SELECT gen_random_uuid(), e, p::jsonb, %s FROM unnest(%s::text[], %s::text[]) "
-        "AS t(e, p)",
+        "SELECT gen_random_uuid(), e, p::jsonb, %s + (o - 1) * interval '1 microsecond' "
+        "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(e, p, o) "
+        "UNION ALL "
+        "SELECT gen_random_uuid(), %s::text, jsonb_build_object('report_id', r.id, "
+        "'source', r.source, 'external_id', r.external_id, 'case_id', r.case_id, "
+        "'decision_id', d.di, 'outcome', d.oc, 'action_taken', d.taken, "
+        "'emitted_at', %s::text), "
+        "%s + (%s + row_number() OVER (ORDER BY d.o, r.id) - 1) * interval '1 microsecond' "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bool[]) "
+        "WITH ORDINALITY AS d(c, di, oc, taken, o) JOIN cases_report r ON r.case_id = d.c",
         [
-            timezone.now(),
-            [r.event_type for r in rows],
-            [json.dumps(r.payload, cls=DjangoJSONEncoder) for r in rows],
+            now,
+            [event_type for event_type, _ in rows],
+            [
+                json.dumps({**payload, "emitted_at": emitted_at}, cls=DjangoJSONEncoder)
+                for _, payload in rows
+            ],
+            OutboxEvent.REPORT_OUTCOME,
+            emitted_at,
+            now,
+            len(rows),
+            [d.case_id for d in outcomes],
+            [d.pk for d in outcomes],
+            [d.outcome for d in outcomes],
+            [d.outcome == Decision.Outcome.VIOLATION for d in outcomes],
         ],
     )
     events._kick_after_commit()

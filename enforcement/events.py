@@ -49,26 +49,23 @@ def emit_action(event_type: str, action: EnforcementAction) -> OutboxEvent:
     return emit(event_type, action_payload(action))
 
 
-def emit_decision(decision: Decision) -> OutboxEvent:
+def decision_payload(decision: Decision, actions) -> dict:
+    """A decision with its actions, for the platform (no rationale, no staff names)."""
     section = decision.policy_section
-    return emit(
-        OutboxEvent.DECISION_MADE,
-        {
-            "decision_id": decision.pk,
-            "case_id": decision.case_id,
-            "outcome": decision.outcome,
-            "policy_section": section.code if section else None,
-            "subject": {
-                "kind": decision.case.subject.kind,
-                "external_id": decision.case.subject.external_id,
-            },
-            "actions": [
-                {"action_id": a.pk, "type": a.action_type, "status": a.status}
-                for a in decision.actions.all()
-            ],
-            "statement_of_reasons": decision.statement_of_reasons,
+    return {
+        "decision_id": decision.pk,
+        "case_id": decision.case_id,
+        "outcome": decision.outcome,
+        "policy_section": section.code if section else None,
+        "subject": {
+            "kind": decision.case.subject.kind,
+            "external_id": decision.case.subject.external_id,
         },
-    )
+        "actions": [
+            {"action_id": a.pk, "type": a.action_type, "status": a.status} for a in actions
+        ],
+        "statement_of_reasons": decision.statement_of_reasons,
+    }
 
 
 def emit_report_outcomes(decision: Decision) -> int:

@@ -23,10 +23,8 @@ from enforcement.models import (
     OutboxEvent,
     PolicySection,
     ResponseTemplate,
-    Strike,
 )
 from enforcement.permissions import (
-    can_take_alone,
     check_bulk_decide,
     check_decide_case,
     check_reverse_action,
@@ -209,15 +207,15 @@ def _decision_input(
 
 
 def _lock_decidable_case(*, actor, case_id: int, version: int | None) -> Case:
-    """The case, locked, checked decidable by this actor at this version, and reloaded with
-    the subject, its owner and the queue."""
-    case = case_lock(case_id, actor)
+    """The case, locked and loaded with the subject, its owner and the queue, checked
+    decidable by this actor at this version."""
+    case = case_lock(case_id, actor, related=("subject", "subject__owner"))
     check_decide_case(actor, case)
     if version is not None and case.version != version:
         raise StaleEdit(case)
     if not case.is_decidable:
         raise ActionConflict(f"A {case.get_status_display().lower()} case cannot be decided now.")
-    return Case.objects.select_related("subject", "subject__owner", "queue").get(pk=case.pk)
+    return case
 
 
 def _recommendation_followed(
@@ -235,135 +233,6 @@ def _recommendation_followed(
         )
         for r in requests
     )
-
-
-def _decision_create(
-    *,
-    actor,
-    case: Case,
-    outcome: str,
-    section: PolicySection | None,
-    requests: list[ActionRequest],
-    rationale: str,
-    statement_of_reasons: str,
-    automated: bool,
-    now: datetime,
-) -> Decision:
-    """The decision, with the strike ladder's recommendation for a violation and a drafted
-    statement when none was written."""
-    recommendation = (
-        strikes.recommend(case.subject.account, section.severity, now)
-        if outcome == Decision.Outcome.VIOLATION and section is not None
-        else None
-    )
-    statement, template = (statement_of_reasons or "").strip(), None
-    if not statement:
-        statement, template = statement_draft(section, requests, at=now)
-    return Decision.objects.create(
-        case=case,
-        decided_by=actor,
-        outcome=outcome,
-        policy_section=section,
-        rationale=rationale,
-        statement_of_reasons=statement,
-        recommended_action=recommendation.label if recommendation else "",
-        followed_recommendation=_recommendation_followed(recommendation, requests),
-        strikes_before=recommendation.strikes if recommendation else 0,
-        automated=automated,
-        response_template=template,
-        created_at=now,
-    )
-
-
-def _actions_create(
-    *,
-    actor,
-    decision: Decision,
-    case: Case,
-    requests: list[ActionRequest],
-    targets: list[Subject],
-    now: datetime,
-) -> list[EnforcementAction]:
-    """One action per request: active at once when within the actor's ceiling, else pending
-    a senior's approval."""
-    created = []
-    for request, target in zip(requests, targets, strict=True):
-        alone = can_take_alone(actor, case, request.action_type, request.duration_hours)
-        action = EnforcementAction(
-            decision=decision,
-            case=case,
-            subject=target,
-            action_type=request.action_type,
-            feature=request.feature,
-            duration_hours=request.duration_hours,
-            status=(
-                EnforcementAction.Status.ACTIVE
-                if alone
-                else EnforcementAction.Status.PENDING_APPROVAL
-            ),
-            proposed_by=actor,
-        )
-        if alone:
-            action.starts_at = now
-            action.decided_at = now
-            if ACTIONS[request.action_type].temporary:
-                action.expires_at = now + timedelta(hours=request.duration_hours)
-        action._history_user = actor
-        action.save()
-        created.append(action)
-    return created
-
-
-def _strike_record(
-    *, decision: Decision, account: Subject | None, section: PolicySection | None, now: datetime
-) -> None:
-    """A violation by a known account counts a strike, with the section's severity."""
-    if decision.outcome != Decision.Outcome.VIOLATION or account is None or section is None:
-        return
-    policy = strikes.strike_policy()
-    Strike.objects.create(
-        account=account,
-        decision=decision,
-        points=strikes.points_for(section.severity, policy),
-        expires_at=now + timedelta(days=policy.expiry_days),
-    )
-
-
-def _decision_events_record(
-    *,
-    actor,
-    case: Case,
-    decision: Decision,
-    section: PolicySection | None,
-    actions: list[EnforcementAction],
-    now: datetime,
-) -> None:
-    """The decision and each action on the timeline; each action in the outbox."""
-    timeline.record(
-        case,
-        EventKind.DECISION_MADE,
-        actor,
-        decision_id=decision.pk,
-        outcome=decision.outcome,
-        policy_section=section.code if section else None,
-        recommended=decision.recommended_action,
-        followed=decision.followed_recommendation,
-        at=now,
-    )
-    for action in actions:
-        applied = action.status == EnforcementAction.Status.ACTIVE
-        timeline.record(
-            case,
-            EventKind.ACTION_APPLIED if applied else EventKind.ACTION_PROPOSED,
-            actor,
-            action_id=action.pk,
-            type=action.action_type,
-            hours=action.duration_hours,
-            at=now,
-        )
-        events.emit_action(
-            OutboxEvent.ACTION_APPLIED if applied else OutboxEvent.ACTION_PROPOSED, action
-        )
 
 
 def decision_make(
@@ -391,10 +260,11 @@ def decision_make(
         actions=actions,
     )
     now = at or timezone.now()
+    from enforcement.bulk import decision_write
+
     with transaction.atomic():
         case = _lock_decidable_case(actor=actor, case_id=case_id, version=version)
-        targets = [_target(case, r) for r in requests]
-        decision = _decision_create(
+        return decision_write(
             actor=actor,
             case=case,
             outcome=outcome,
@@ -405,35 +275,6 @@ def decision_make(
             automated=automated,
             now=now,
         )
-        created_actions = _actions_create(
-            actor=actor, decision=decision, case=case, requests=requests, targets=targets, now=now
-        )
-        pending = any(
-            a.status == EnforcementAction.Status.PENDING_APPROVAL for a in created_actions
-        )
-        _strike_record(decision=decision, account=case.subject.account, section=section, now=now)
-        _decision_events_record(
-            actor=actor,
-            case=case,
-            decision=decision,
-            section=section,
-            actions=created_actions,
-            now=now,
-        )
-        case_transition(
-            case,
-            Case.Status.PENDING_APPROVAL if pending else Case.Status.RESOLVED,
-            actor=actor,
-            reason=f"decided: {outcome}",
-            # A decision awaiting approval is on the timeline already (DECISION_MADE).
-            event=None if pending else EventKind.CASE_RESOLVED,
-            data={"decision_id": decision.pk},
-            at=now,
-        )
-        events.emit_decision(decision)
-        if not pending:
-            events.emit_report_outcomes(decision)
-    return decision
 
 
 def _lock_action(action_id: int, actor) -> EnforcementAction:

@@ -19,7 +19,10 @@ _SKIPPED_COLUMNS = frozenset({"search_document"})
 
 
 @cache
-def _history_sql(model: type[models.Model]) -> str:
+def history_insert_sql(model: type[models.Model], source: str) -> str:
+    """``INSERT INTO <model's history table> … SELECT … FROM <source>``: one history row per
+    row of ``source`` (the model's table, or a CTE returning its rows, e.g. ``UPDATE …
+    RETURNING *``), with four parameters: date, type, user id, change reason."""
     historical = model.history.model
     historical_columns = {f.column for f in historical._meta.concrete_fields}
     columns = [
@@ -28,13 +31,16 @@ def _history_sql(model: type[models.Model]) -> str:
         if f.column not in _SKIPPED_COLUMNS and f.column in historical_columns
     ]
     column_list = ", ".join(f'"{c}"' for c in columns)
-    # Table and column names come from the models, never from input.
+    # Table and column names come from the models or the caller's code, never from input.
     return (
         f"INSERT INTO {historical._meta.db_table} ({column_list}, "  # noqa: S608
         "history_date, history_type, history_user_id, history_change_reason) "
-        f"SELECT {column_list}, %s, %s, %s, %s FROM {model._meta.db_table} "
-        "WHERE id = ANY(%s)"
+        f"SELECT {column_list}, %s, %s, %s, %s FROM {source}"
     )
+
+
+def _history_sql(model: type[models.Model]) -> str:
+    return history_insert_sql(model, model._meta.db_table) + " WHERE id = ANY(%s)"
 
 
 def history_snapshot(

@@ -1,0 +1,215 @@
+"""What one decision writes, and what it costs: the set-based writer (``enforcement.bulk``)
+behind ``POST /api/v1/cases/{id}/decision``."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from cases.models import Case, Report
+from cases.services import case_claim_next
+from enforcement.models import Decision, EnforcementAction, OutboxEvent, Strike
+from enforcement.serializers import DecisionSerializer
+from tests.factories import make_case
+
+pytestmark = pytest.mark.django_db
+
+# The decision of a content violation by a known account, through the API: the key and the
+# actor's groups (2), the case as the actor may see it (1), the policy section (1), the lock
+# (1), the strike policy, the account's strikes and the user-message template (3), then one
+# statement each for the decision, the actions with their history, the strike, the timeline,
+# the case's move with its history and event, and the outbox with every report's outcome
+# (6), and the savepoint of the test's transaction around them (2).
+MAX_QUERIES = 16
+
+
+def claimed_with_reports(platform_account, analyst, name: str, reports: int) -> Case:
+    subject = {"kind": "content", "external_id": f"post-{name}", "owner_id": f"acct-{name}"}
+    for _ in range(reports):
+        make_case(platform_account, reason="spam", subject=subject)
+    case = Case.objects.get(subject__external_id=f"post-{name}")
+    assert case.reports.count() == reports
+    claimed = case_claim_next(actor=analyst, queue=case.queue)
+    assert claimed.pk == case.pk
+    return claimed
+
+
+def post_decision(client, case: Case, actions=None):
+    return client.post(
+        f"/api/v1/cases/{case.pk}/decision",
+        {
+            "outcome": "violation",
+            "policy_section": "SPAM-1.1",
+            "rationale": "Same link posted 40 times in an hour.",
+            "version": case.version,
+            "actions": actions or [{"type": "remove_content"}],
+        },
+        format="json",
+    )
+
+
+def test_a_decision_takes_the_same_few_queries_however_many_reports_its_case_has(
+    platform_account, analyst, api_client_for
+):
+    client = api_client_for(analyst, ["cases:write"])
+    # The key's first use records when it was used; later requests do not.
+    warm = claimed_with_reports(platform_account, analyst, "warm", 1)
+    assert post_decision(client, warm).status_code == 201
+    counts = {}
+    for reports in (1, 25):
+        case = claimed_with_reports(platform_account, analyst, f"q{reports}", reports)
+        with CaptureQueriesContext(connection) as queries:
+            response = post_decision(client, case)
+        assert response.status_code == 201, response.json()
+        counts[reports] = len(queries.captured_queries)
+        outcomes = OutboxEvent.objects.filter(event_type="report.outcome", payload__case_id=case.pk)
+        assert outcomes.count() == reports
+    assert counts[1] == counts[25] <= MAX_QUERIES, counts
+    # More actions are still one statement.
+    case = claimed_with_reports(platform_account, analyst, "two-actions", 1)
+    with CaptureQueriesContext(connection) as queries:
+        response = post_decision(
+            client,
+            case,
+            [{"type": "remove_content"}, {"type": "suspend", "duration_hours": 24}],
+        )
+    assert response.status_code == 201, response.json()
+    assert len(queries.captured_queries) == counts[1]
+
+
+def test_the_answer_is_the_decision_as_read_back(platform_account, analyst, api_client_for):
+    case = claimed_with_reports(platform_account, analyst, "answer", 2)
+    response = post_decision(
+        api_client_for(analyst, ["cases:write"]),
+        case,
+        [{"type": "remove_content"}, {"type": "suspend", "duration_hours": 72}],
+    )
+    assert response.status_code == 201, response.json()
+    decision = Decision.objects.select_related("case", "policy_section", "decided_by").get()
+    assert response.json() == DecisionSerializer(decision).data
+    assert response.json()["case_status"] == "resolved"
+    assert [a["type"] for a in response.json()["actions"]] == ["remove_content", "suspend"]
+
+
+def test_a_decision_writes_every_row_with_history_events_and_outbox_in_order(
+    platform_account, analyst, api_client_for
+):
+    case = claimed_with_reports(platform_account, analyst, "rows", 3)
+    response = post_decision(
+        api_client_for(analyst, ["cases:write"]),
+        case,
+        [{"type": "remove_content"}, {"type": "suspend", "duration_hours": 24}],
+    )
+    assert response.status_code == 201, response.json()
+    decision = Decision.objects.get()
+    actions = list(decision.actions.order_by("pk"))
+    case.refresh_from_db()
+    # The case moved with the claim cleared, stamps set, the version bumped and a history row.
+    assert case.status == "resolved" and case.claimed_by_id is None
+    assert case.resolved_at == decision.created_at == case.first_action_at
+    last = case.history.order_by("-history_id").first()
+    assert (last.status, last.history_user_id, last.history_change_reason) == (
+        "resolved",
+        analyst.pk,
+        "decided: violation",
+    )
+    assert last.version == case.version
+    # Each action has its creation history row naming the actor.
+    for action in actions:
+        row = action.history.get()
+        assert (row.history_type, row.history_user_id, row.status) == ("+", analyst.pk, "active")
+    suspend = actions[1]
+    assert suspend.subject == case.subject.owner and suspend.expires_at and suspend.starts_at
+    # One strike for the known account.
+    assert Strike.objects.filter(decision=decision, account=case.subject.owner).count() == 1
+    # The timeline: the decision, each action, then the resolution, at one moment.
+    events = list(case.events.filter(at=decision.created_at).order_by("pk"))
+    assert [e.kind for e in events] == [
+        "DECISION_MADE",
+        "ACTION_APPLIED",
+        "ACTION_APPLIED",
+        "CASE_RESOLVED",
+    ]
+    assert events[0].actor_id == analyst.pk
+    assert events[0].data == {
+        "decision_id": decision.pk,
+        "outcome": "violation",
+        "policy_section": "SPAM-1.1",
+        "recommended": decision.recommended_action,
+        "followed": decision.followed_recommendation,
+    }
+    assert events[2].data == {"action_id": suspend.pk, "type": "suspend", "hours": 24}
+    assert events[3].data == {"decision_id": decision.pk}
+    # The outbox, in the order written: actions, the decision, one outcome per report.
+    outbox = list(OutboxEvent.objects.order_by("created_at"))
+    assert [e.event_type for e in outbox] == [
+        "action.applied",
+        "action.applied",
+        "decision.made",
+        "report.outcome",
+        "report.outcome",
+        "report.outcome",
+    ]
+    assert outbox[1].payload["action_id"] == suspend.pk
+    assert outbox[2].payload["actions"] == [
+        {"action_id": a.pk, "type": a.action_type, "status": "active"} for a in actions
+    ]
+    reports = Report.objects.filter(case=case).order_by("pk")
+    assert [e.payload for e in outbox[3:]] == [
+        {
+            "report_id": report.pk,
+            "source": report.source,
+            "external_id": report.external_id,
+            "case_id": case.pk,
+            "decision_id": decision.pk,
+            "outcome": "violation",
+            "action_taken": True,
+            "emitted_at": outbox[3].payload["emitted_at"],
+        }
+        for report in reports
+    ]
+
+
+def test_a_decision_awaiting_approval_moves_the_case_to_pending_without_outcomes(
+    platform_account, associate, api_client_for
+):
+    case = claimed_with_reports(platform_account, associate, "pending", 2)
+    response = post_decision(
+        api_client_for(associate, ["cases:write"]),
+        case,
+        [{"type": "remove_content"}, {"type": "suspend", "duration_hours": 720}],
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["case_status"] == "pending_approval"
+    statuses = dict(EnforcementAction.objects.values_list("action_type", "status"))
+    assert statuses == {"remove_content": "active", "suspend": "pending_approval"}
+    case.refresh_from_db()
+    assert case.status == "pending_approval" and case.resolved_at is None
+    assert case.first_action_at is not None and case.claimed_by_id is None
+    assert case.history.order_by("-history_id").first().status == "pending_approval"
+    kinds = list(case.events.order_by("pk").values_list("kind", flat=True))
+    assert kinds[-3:] == ["DECISION_MADE", "ACTION_APPLIED", "ACTION_PROPOSED"]
+    assert "CASE_RESOLVED" not in kinds
+    types = sorted(OutboxEvent.objects.values_list("event_type", flat=True))
+    assert types == ["action.applied", "action.proposed", "decision.made"]
+
+
+def test_a_no_violation_decision_tells_each_reporter_no_action_was_taken(
+    platform_account, analyst, api_client_for
+):
+    case = claimed_with_reports(platform_account, analyst, "fine", 2)
+    response = api_client_for(analyst, ["cases:write"]).post(
+        f"/api/v1/cases/{case.pk}/decision",
+        {"outcome": "no_violation", "rationale": "Satire.", "version": case.version},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["actions"] == [] and response.json()["policy_section"] is None
+    assert not Strike.objects.exists()
+    outcomes = OutboxEvent.objects.filter(event_type="report.outcome")
+    assert outcomes.count() == 2
+    assert {e.payload["action_taken"] for e in outcomes} == {False}
+    decision_made = OutboxEvent.objects.get(event_type="decision.made")
+    assert decision_made.payload["policy_section"] is None
+    assert decision_made.payload["actions"] == []
