@@ -191,13 +191,13 @@ def _ingest(actor, unique, context: RoutingContext, now) -> list[IntakeResult]:
         return results
 
     # 2. Subjects: owners (accounts) first, then the reported subjects.
-    subject_ids = _upsert_subjects(fresh, now)
+    subject_ids, subjects_created = _upsert_subjects(fresh, now)
 
     # 3. Identifiers, on the account behind each subject.
     _upsert_identifiers(fresh, subject_ids, now)
 
     # 4. The rules engine looks at every report; route each, then plan each subject's case.
-    rules = context.evaluate(_rule_items(fresh, subject_ids), now=now)
+    rules = context.evaluate(_rule_items(fresh, subject_ids, subjects_created), now=now)
     routes, by_subject = _route_reports(fresh, subject_ids, context, rules.verdicts)
     plans = _plan_cases(actor, by_subject, routes, context, now)
 
@@ -287,16 +287,20 @@ def _account_key(clean: CleanReport) -> tuple[str, str] | None:
     return None
 
 
-def _rule_items(fresh, subject_ids) -> list[RuleItem]:
+def _rule_items(fresh, subject_ids, subjects_created) -> list[RuleItem]:
     items = []
     for index, clean in fresh:
         account = _account_key(clean)
+        subject_id = subject_ids[(clean.subject_kind, clean.subject_external_id)]
+        account_id = subject_ids.get(account) if account else None
         items.append(
             RuleItem(
                 index=index,
                 report=clean,
-                subject_id=subject_ids[(clean.subject_kind, clean.subject_external_id)],
-                account_id=subject_ids.get(account) if account else None,
+                subject_id=subject_id,
+                account_id=account_id,
+                subject_created_at=subjects_created[subject_id],
+                account_created_at=subjects_created.get(account_id),
             )
         )
     return items
@@ -484,8 +488,9 @@ def _first_report_of(plan: _CasePlan, index: int) -> bool:
     return plan.reports[0] == index
 
 
-def _upsert_subjects(fresh, now) -> dict[tuple[str, str], int]:
-    """Insert new subjects (snapshot taken at first report); return ids by (kind, external id)."""
+def _upsert_subjects(fresh, now) -> tuple[dict[tuple[str, str], int], dict[int, datetime]]:
+    """Insert new subjects (snapshot taken at first report); return their ids by (kind,
+    external id) and when each was first seen, by id."""
     owners: dict[str, None] = {}
     subjects: dict[tuple[str, str], CleanReport] = {}
     for _, clean in fresh:
@@ -493,17 +498,19 @@ def _upsert_subjects(fresh, now) -> dict[tuple[str, str], int]:
             owners[clean.owner_id] = None
         subjects.setdefault((clean.subject_kind, clean.subject_external_id), clean)
     ids: dict[tuple[str, str], int] = {}
+    created: dict[int, datetime] = {}
     owner_keys = sorted(k for k in owners if (Subject.Kind.ACCOUNT, k) not in subjects)
     if owner_keys:
-        for subject_id, kind, external_id in _fetchall(
+        for subject_id, kind, external_id, created_at in _fetchall(
             "INSERT INTO cases_subject (kind, external_id, snapshot_text, snapshot_url, "
             "snapshot_media, created_at, updated_at) "
             "SELECT 'account', e, '', '', '[]'::jsonb, %s, %s FROM unnest(%s::text[]) AS t(e) "
             "ON CONFLICT (kind, external_id) DO UPDATE SET kind = EXCLUDED.kind "
-            "RETURNING id, kind, external_id",
+            "RETURNING id, kind, external_id, created_at",
             [now, now, owner_keys],
         ):
             ids[(kind, external_id)] = subject_id
+            created[subject_id] = created_at
     accounts_in_batch = sorted(
         (k for k in subjects if k[0] == Subject.Kind.ACCOUNT), key=lambda k: k[1]
     )
@@ -515,7 +522,7 @@ def _upsert_subjects(fresh, now) -> dict[tuple[str, str], int]:
         for key in group:
             owner = subjects[key].owner_id
             owner_ids.append(ids[(Subject.Kind.ACCOUNT, owner)] if owner else None)
-        for subject_id, kind, external_id in _fetchall(
+        for subject_id, kind, external_id, created_at in _fetchall(
             "INSERT INTO cases_subject (kind, external_id, owner_id, snapshot_text, snapshot_url, "
             "snapshot_media, content_created_at, created_at, updated_at) "
             "SELECT k, e, o, tx, u, m::jsonb, ca, %s, %s FROM unnest(%s::text[], %s::text[], "
@@ -525,7 +532,7 @@ def _upsert_subjects(fresh, now) -> dict[tuple[str, str], int]:
             "owner_id = COALESCE(cases_subject.owner_id, EXCLUDED.owner_id), "
             "snapshot_text = CASE WHEN cases_subject.snapshot_text = '' "
             "THEN EXCLUDED.snapshot_text ELSE cases_subject.snapshot_text END "
-            "RETURNING id, kind, external_id",
+            "RETURNING id, kind, external_id, created_at",
             [
                 now,
                 now,
@@ -539,7 +546,8 @@ def _upsert_subjects(fresh, now) -> dict[tuple[str, str], int]:
             ],
         ):
             ids[(kind, external_id)] = subject_id
-    return ids
+            created[subject_id] = created_at
+    return ids, created
 
 
 def _upsert_identifiers(fresh, subject_ids, now) -> None:

@@ -36,6 +36,9 @@ class RuleItem:
     report: Any  # cases.validation.CleanReport
     subject_id: int
     account_id: int | None
+    # When the subject and its account were first seen (intake has them from its upsert).
+    subject_created_at: datetime | None = None
+    account_created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -83,18 +83,20 @@ def build_inputs(
     *,
     reporters_as_of: datetime | None = None,
     fields: frozenset[str] | None = None,
+    first_seen: dict[int, datetime] | None = None,
 ) -> list[dict]:
     """The flat inputs of each report, in order (a handful of queries for the whole list).
 
     ``fields``, when given, are the inputs the rules being evaluated read: the account's
     standing and the reporters' reputation are only looked up when some rule reads them (the
-    others keep their zero values)."""
+    others keep their zero values). ``first_seen`` holds accounts' first sightings the caller
+    already has (intake, from its upsert); the others are read."""
 
     def read(group: str) -> bool:
         return fields is None or any(f.startswith(group) and f not in _FREE_INPUTS for f in fields)
 
     accounts = sorted({r.account_id for r in reports if r.account_id})
-    standing = _standings(accounts) if read("account.") else {}
+    standing = _standings(accounts, first_seen or {}) if read("account.") else {}
     reporter = (
         _reporters(sorted({r.reporter_hash for r in reports if r.reporter_hash}), reporters_as_of)
         if read("reporter.")
@@ -175,13 +177,19 @@ def _fetch(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _standings(accounts: list[int]) -> dict[int, _Standing]:
+def _standings(accounts: list[int], first_seen: dict[int, datetime]) -> dict[int, _Standing]:
     """Each account's first sighting, strikes, applied actions and registered facts."""
     if not accounts:
         return {}
     standing: dict[int, _Standing] = defaultdict(_Standing)
-    for account_id, created in _fetch(
-        "SELECT id, created_at FROM cases_subject WHERE id = ANY(%s)", [accounts]
+    unknown = [account_id for account_id in accounts if account_id not in first_seen]
+    for account_id in accounts:
+        if account_id in first_seen:
+            standing[account_id].first_seen = first_seen[account_id]
+    for account_id, created in (
+        _fetch("SELECT id, created_at FROM cases_subject WHERE id = ANY(%s)", [unknown])
+        if unknown
+        else ()
     ):
         standing[account_id].first_seen = created
     strikes = defaultdict(list)

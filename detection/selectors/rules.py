@@ -166,7 +166,10 @@ def shadow_report(*, actor, rule: Rule) -> dict | None:
     if version is None:
         return None
     visible = visible_cases(actor).values("pk")
-    hits = RuleHit.objects.filter(version=version, mode=RuleHit.Mode.SHADOW, case__in=visible)
+    # Led by the rule, as the hits' (rule, mode, at) index is.
+    hits = RuleHit.objects.filter(
+        rule=rule, mode=RuleHit.Mode.SHADOW, version=version, case__in=visible
+    )
     first = hits.order_by("at").values_list("at", flat=True).first()
     total = hits.count()
     now = timezone.now()

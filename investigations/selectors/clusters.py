@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -276,13 +277,18 @@ def cluster_facts_for_rules(account_ids: list[int]) -> dict[int, list[tuple]]:
     """Per account, from when it was in an open cluster and that cluster's size (the rules
     inputs ``account.in_cluster`` and ``account.cluster_size``; the largest cluster wins)."""
     facts: dict[int, list[tuple]] = {}
-    rows = (
-        ClusterMember.objects.filter(
-            subject_id__in=account_ids, cluster__status=Cluster.Status.OPEN
+    if not account_ids:
+        return facts
+    # Asked for every intake batch (hundreds of accounts): one plain statement with the ids as
+    # an array, not an ORM ``IN`` list preparing each value.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT m.subject_id, m.first_seen, c.size FROM investigations_clustermember m "
+            "JOIN investigations_cluster c ON c.id = m.cluster_id "
+            "WHERE m.subject_id = ANY(%s) AND c.status = %s ORDER BY c.size",
+            [list(account_ids), Cluster.Status.OPEN],
         )
-        .order_by("cluster__size")
-        .values_list("subject_id", "first_seen", "cluster__size")
-    )
+        rows = cursor.fetchall()
     for subject_id, first_seen, size in rows:
         facts.setdefault(subject_id, []).append(
             (first_seen, {"in_cluster": True, "cluster_size": size})

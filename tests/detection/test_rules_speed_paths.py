@@ -109,3 +109,29 @@ def test_hits_carry_their_versions_effects(platform_account, live):  # noqa: F81
     assert (hit.rule_id, hit.version_id, hit.mode) == (rule.pk, rule.active_version_id, "live")
     assert hit.effects == [{"type": "tag", "tag": "spammy"}]
     assert hit.report_id == case.reports.get().pk
+
+
+def test_the_live_rule_set_is_reused_until_a_rule_row_changes(live):  # noqa: F811
+    from detection.models import Rule
+
+    rule = live('report.reason == "spam"', [{"type": "tag", "tag": "spammy"}])
+    first = RuleSet.live()
+    assert RuleSet.live() is first
+    assert [e.rule.pk for e in first.entries] == [rule.pk]
+    # Any change to the rule's row, even one the engine does not read, loads the set again.
+    Rule.objects.filter(pk=rule.pk).update(description="Commercial spam")
+    second = RuleSet.live()
+    assert second is not first and second.entries[0].rule.description == "Commercial spam"
+    Rule.objects.filter(pk=rule.pk).update(state=Rule.State.PAUSED)
+    assert RuleSet.live().entries == []
+
+
+def test_intake_hands_the_engine_first_sightings_it_would_otherwise_read(
+    platform_account,
+    live,  # noqa: F811
+):
+    live("account.age_days >= 0 && subject.age_days >= 0", [{"type": "tag", "tag": "aged"}])
+    with CaptureQueriesContext(connection) as queries:
+        case = submit(platform_account, subject=SubjectPayloadFactory(owner_id="acct-fresh"))
+    assert case.tags == ["aged"]
+    assert not [q for q in queries if "SELECT id, created_at FROM cases_subject" in q["sql"]]
