@@ -19,15 +19,35 @@ _SKIPPED_COLUMNS = frozenset({"search_document"})
 
 
 @cache
-def _history_sql(model: type[models.Model]) -> str:
-    historical = model.history.model
-    historical_columns = {f.column for f in historical._meta.concrete_fields}
-    columns = [
-        f.column
+def history_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+    """The model's fields its history rows copy, in table order."""
+    historical_columns = {f.column for f in model.history.model._meta.concrete_fields}
+    return tuple(
+        f
         for f in model._meta.concrete_fields
         if f.column not in _SKIPPED_COLUMNS and f.column in historical_columns
-    ]
-    column_list = ", ".join(f'"{c}"' for c in columns)
+    )
+
+
+def history_insert_sql(model: type[models.Model], *, source: str) -> str:
+    """The set-based history row inside a caller's statement: an ``INSERT … SELECT`` of one
+    history row per row of ``source`` (a CTE of that statement returning the
+    :func:`history_fields` columns as they are now), with the statement's parameters
+    ``history_date``, ``history_type``, ``history_user`` and ``history_reason``."""
+    column_list = ", ".join(f'"{f.column}"' for f in history_fields(model))
+    # Table and column names come from the models, never from input.
+    return (
+        f"INSERT INTO {model.history.model._meta.db_table} ({column_list}, "  # noqa: S608
+        "history_date, history_type, history_user_id, history_change_reason) "
+        f"SELECT {column_list}, %(history_date)s, %(history_type)s, %(history_user)s, "
+        f"%(history_reason)s FROM {source}"
+    )
+
+
+@cache
+def _history_sql(model: type[models.Model]) -> str:
+    historical = model.history.model
+    column_list = ", ".join(f'"{f.column}"' for f in history_fields(model))
     # Table and column names come from the models, never from input.
     return (
         f"INSERT INTO {historical._meta.db_table} ({column_list}, "  # noqa: S608
