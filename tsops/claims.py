@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, models
+from django.utils import timezone
 
 from tsops.history import history_fields, history_insert_sql, history_snapshot
 
@@ -91,7 +92,9 @@ claimed AS (
                     "lease": now + self.lease,
                     "open_status": self.open_status,
                     "claimed_status": self.claimed_status,
-                    "history_date": now,
+                    # The application's clock as the statement runs, as history_snapshot
+                    # dates rows (after the lease expiry the caller ran just before).
+                    "history_date": timezone.now(),
                     "history_type": "~",
                     "history_user": actor.pk,
                     "history_reason": "claimed",
