@@ -26,8 +26,9 @@ def p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
-def _scratch_database(name: str) -> str:
-    """Create an empty scratch database on the configured (or embedded) server; return its URL."""
+def _scratch_database(name: str, *, reuse: bool = False) -> str:
+    """Create an empty scratch database on the configured (or embedded) server (``reuse``:
+    keep it if it exists); return its URL."""
     import psycopg2
 
     from tsops import embedded
@@ -47,8 +48,10 @@ def _scratch_database(name: str) -> str:
     )
     conn.autocommit = True
     with conn.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if not (reuse and cursor.fetchone()):
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{name}"')
     conn.close()
     parsed = urlparse(url)
     return parsed._replace(path=f"/{name}").geturl()
@@ -105,6 +108,29 @@ class _Server:
             self.proc.wait(timeout=20)
 
 
+def _bare_claim_sql() -> str:
+    """The claim's baseline: the bare claim statement (the case queue's candidates in claim
+    order, ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)``), without the history
+    row, timeline entry and access-log entry the application's statement also writes."""
+    return """
+WITH next_item AS (
+    SELECT t.id FROM cases_case t
+    WHERE t.status = 'new' AND t.queue_id = %(queue)s AND NOT EXISTS (
+        SELECT 1 FROM cases_caseskip s
+        WHERE s.case_id = t.id AND s.user_id = %(user)s AND s.created_at > %(skip_since)s)
+    ORDER BY t.severity, t.priority DESC, t.resolve_due, t.report_count DESC, t.id
+    LIMIT 1
+    FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE cases_case AS t
+SET status = 'in_review', claimed_by_id = %(user)s, claimed_at = %(now)s,
+    lease_expires_at = %(lease)s, version = t.version + 1, updated_at = %(now)s,
+    first_claimed_at = COALESCE(t.first_claimed_at, %(now)s)
+FROM next_item WHERE t.id = next_item.id
+RETURNING t.id
+"""
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -129,6 +155,12 @@ class Bench:
             for i in range(16)
         ]
         self.user_model = get_user_model()
+
+    def _loaded_cases(self) -> int:
+        """How many cases an earlier run left in a reused database (load_cases numbers them)."""
+        from cases.models import Case
+
+        return Case.objects.filter(subject__external_id__startswith="bench-post-").count()
 
     def client_for(self, user):
         from django.test import Client
@@ -312,25 +344,37 @@ class Bench:
             raise errors[0]
         return samples
 
-    def measure_claims(self) -> dict:
+    def _claims_reset(self) -> None:
+        """Put the cases earlier claim measurements took back in their queues (as lease
+        expiry would), so that every measurement claims from the same queues."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE cases_case SET status = 'new', claimed_by_id = NULL, claimed_at = NULL, "
+                "lease_expires_at = NULL WHERE status = 'in_review' AND claimed_by_id = ANY(%s)",
+                [[user.pk for user in self.analysts]],
+            )
+
+    def measure_claims(self, claimers: int = 16) -> dict:
+        """Claim p95 of ``claimers`` concurrent claimers over HTTP against the bare claim
+        statement from as many psycopg2 threads (each side takes 16 × --claims-per-thread
+        claims, so p95 has as many samples whatever the count)."""
         import psycopg2
         from django.db import connection
         from django.utils import timezone
 
-        from cases.services import CLAIM_SQL, LEASE, SKIP_MEMORY
-
-        per_thread = self.args.claims_per_thread
-        queue_ids = dict(
-            (slug, pk)
-            for pk, slug in __import__(
-                "cases.models", fromlist=["Queue"]
-            ).Queue.objects.values_list("id", "slug")
-        )
+        from cases.models import Queue
+        from cases.services import LEASE, SKIP_MEMORY
         from tsops.services import api_key_create
 
+        self._claims_reset()
+        bare_claim_sql = _bare_claim_sql()
+        per_thread = self.args.claims_per_thread * 16 // claimers
+        queue_ids = dict(Queue.objects.values_list("slug", "id"))
         keys = [
             api_key_create(user=user, name="bench-claim", scopes=["cases:write"])[1]
-            for user in self.analysts
+            for user in self.analysts[:claimers]
         ]
         server = _Server()
 
@@ -365,7 +409,7 @@ class Bench:
                     started = time.perf_counter()
                     with conn, conn.cursor() as cursor:
                         cursor.execute(
-                            CLAIM_SQL,
+                            bare_claim_sql,
                             {
                                 "queue": queue_ids["harassment"],
                                 "user": self.analysts[i].pk,
@@ -382,16 +426,30 @@ class Bench:
 
         try:
             server.start()
-            api = self._threads(16, api_work)
+            api = self._threads(claimers, api_work)
         finally:
             server.stop()
-        raw = self._threads(16, raw_work)
+        raw = self._threads(claimers, raw_work)
         api_p95, raw_p95 = p95(api) * 1000, p95(raw) * 1000
         _log(
-            f"  claim p95 with 16 claimers: API {api_p95:.1f} ms, raw CTE {raw_p95:.1f} ms "
+            f"  claim p95 with {claimers} claimers: API {api_p95:.1f} ms, raw CTE {raw_p95:.1f} ms "
             f"(medians {statistics.median(api) * 1000:.1f} / {statistics.median(raw) * 1000:.1f})"
         )
-        return {"api_p95_ms": api_p95, "raw_p95_ms": raw_p95, "ratio": api_p95 / raw_p95}
+        return {
+            "claimers": claimers,
+            "api_p95_ms": api_p95,
+            "raw_p95_ms": raw_p95,
+            "ratio": api_p95 / raw_p95,
+            "api_median_ms": statistics.median(api) * 1000,
+            "raw_median_ms": statistics.median(raw) * 1000,
+        }
+
+    def measure_claim_counts(self) -> dict:
+        """The claim figure at 16 claimers (the target), and at 1 and 4 for how it scales."""
+        figures = self.measure_claims(16)
+        figures["by_claimers"] = {n: self.measure_claims(n) for n in (1, 4)}
+        figures["by_claimers"][16] = {k: v for k, v in figures.items() if k != "by_claimers"}
+        return figures
 
     # --- decisions ----------------------------------------------------------------------------
 
@@ -476,8 +534,10 @@ class Bench:
 
         parts = set(self.args.only.split(","))
         self.setup()
+        loaded = self._loaded_cases()
         _log(f"loading {self.args.small:,} cases…")
-        load_cases(0, self.args.small)
+        if loaded < self.args.small:
+            load_cases(loaded, self.args.small)
         small = self.measure_pages(f"{self.args.small:,} cases") if "pages" in parts else {}
         rollups_small: dict = {}
         if "rollups" in parts:
@@ -486,12 +546,13 @@ class Bench:
             _log("rollups at the small size…")
             rollups_small = rollup_bench.measure_small(self)
         _log(f"growing to {self.args.cases:,} cases…")
-        load_cases(self.args.small, self.args.cases)
+        if loaded < self.args.cases:
+            load_cases(max(loaded, self.args.small), self.args.cases)
         large = self.measure_pages(f"{self.args.cases:,} cases") if "pages" in parts else {}
         _log("ingestion…")
         ingestion = self.measure_ingestion() if "ingestion" in parts else None
         _log("claiming…")
-        claims = self.measure_claims() if "claim" in parts else None
+        claims = self.measure_claim_counts() if "claim" in parts else None
         decisions = outbox = None
         if "decisions" in parts:
             _log("decisions…")
@@ -551,6 +612,13 @@ def report(figures: dict) -> str:
             f"{claim['raw_p95_ms']:>16.1f}{claim['ratio']:>9.2f}{'<= 3.0':>10}  "
             f"{'yes' if claim['ratio'] <= 3 else 'NO'}"
         )
+        for count, by in sorted((claim.get("by_claimers") or {}).items(), key=lambda i: int(i[0])):
+            if int(count) != 16:
+                lines.append(
+                    f"{f'  the same, {count} claimer' + ('s' if int(count) > 1 else ''):<34}"
+                    f"{by['api_p95_ms']:>14.1f}{by['raw_p95_ms']:>16.1f}{by['ratio']:>9.2f}"
+                    f"{'(report)':>10}"
+                )
     if figures.get("decisions"):
         dec = figures["decisions"]
         lines.append(
@@ -596,6 +664,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claims-per-thread", type=int, default=30)
     parser.add_argument("--database", default="tsops_bench", help="scratch database name")
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the scratch database of an earlier run and load only the cases it lacks "
+        "(quicker; figures of parts that change data, e.g. rollups, are then not comparable)",
+    )
+    parser.add_argument(
         "--only",
         default="pages,ingestion,claim,decisions,outbox,rollups",
         help="comma-separated parts to measure",
@@ -605,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = _scratch_database(args.database)
+    os.environ["DATABASE_URL"] = _scratch_database(args.database, reuse=args.reuse)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tsops.settings")
     os.environ.setdefault("API_THROTTLE_USER", "100000000/min")
     import django

@@ -483,14 +483,16 @@ class QueueClaimApi(APIView):
         },
     )
     def post(self, request, slug: str):
-        queue = selectors.queue_get_for(actor=request.user, slug=slug, kind=None)
+        queue = selectors.queue_get_for(
+            actor=request.user, slug=slug, kind=None, related=services.claim_guard_relations()
+        )
         handler = _CLAIM_HANDLERS.get(queue.kind)
         if handler is not None:
             return handler.claim(request, queue)
-        case = services.case_claim_next(actor=request.user, queue=queue)
+        # The claim records the view (access log) with the claim itself: it answers the case.
+        case = services.case_claim_next(actor=request.user, queue=queue, request=request)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        services.case_view_record(actor=request.user, case=case, request=request)
         return Response(CaseDetailSerializer(case, context={"viewer": request.user}).data)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -30,9 +31,14 @@ def queue_list(*, actor, kind: str = Queue.Kind.CASES) -> list[Queue]:
     return [q for q in queues if visibility.can_work_queue(actor, q)]
 
 
-def queue_get_for(*, actor, slug: str, kind: str | None = Queue.Kind.CASES) -> Queue:
-    """A queue the actor may work (of ``kind``, or any kind when None), else 404."""
-    queue = Queue.objects.select_related("sla_policy").filter(slug=slug, active=True).first()
+def queue_get_for(
+    *, actor, slug: str, kind: str | None = Queue.Kind.CASES, related: Iterable[str] = ()
+) -> Queue:
+    """A queue the actor may work (of ``kind``, or any kind when None), else 404; ``related``:
+    more relations to load with it (e.g. what the claim guards read)."""
+    queue = (
+        Queue.objects.select_related("sla_policy", *related).filter(slug=slug, active=True).first()
+    )
     if queue is None or (kind is not None and queue.kind != kind):
         raise Http404("No such queue.")
     if not visibility.can_work_queue(actor, queue):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from drf_spectacular.extensions import (
     OpenApiSerializerExtension,
     OpenApiSerializerFieldExtension,
@@ -9,8 +10,9 @@ from drf_spectacular.extensions import (
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cases.models import Case, Note, Queue, Report, Severity, Subject
+from cases.models import Case, CaseLink, Note, Queue, Report, Severity, Subject
 from cases.validation import report_reason_codes
+from tsops.api import FieldsBuiltOnce
 from tsops.json_input import StrictJsonInput
 
 
@@ -42,7 +44,7 @@ class ReportReasonScheme(OpenApiSerializerFieldExtension):
         return {"type": "string", "enum": report_reason_codes()}
 
 
-class SubjectSerializer(serializers.ModelSerializer):
+class SubjectSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     owner_id = serializers.CharField(
         source="owner.external_id", default=None, read_only=True, allow_null=True
     )
@@ -56,7 +58,7 @@ class SubjectSerializer(serializers.ModelSerializer):
         fields = ["kind", "external_id", "owner_id", "text", "url", "media", "created_at"]
 
 
-class ReportSerializer(serializers.ModelSerializer):
+class ReportSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     class Meta:
         model = Report
         fields = [
@@ -71,7 +73,7 @@ class ReportSerializer(serializers.ModelSerializer):
         ]
 
 
-class CaseListSerializer(serializers.ModelSerializer):
+class CaseListSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     severity = SeverityField()
     queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     subject = serializers.SerializerMethodField()
@@ -141,17 +143,28 @@ class CaseDetailSerializer(CaseListSerializer):
         links to unrestricted cases, so a restricted case never shows through a link."""
         from cases.visibility import visible_cases
 
-        viewer = self.context.get("viewer")
-        others = (
-            visible_cases(viewer) if viewer is not None else Case.objects.filter(restricted=False)
+        # Most cases have no link: read them first, then which of the other cases the reader
+        # may see (none of it when there is no link).
+        links = sorted(
+            (
+                ("out", link.to_case_id, link)
+                if link.from_case_id == case.pk
+                else ("in", link.from_case_id, link)
+                for link in CaseLink.objects.filter(Q(from_case=case) | Q(to_case=case))
+            ),
+            key=lambda item: (item[0] != "out", item[2].created_at, item[2].pk),
         )
-        links = [
-            ("out", link.to_case_id, link)
-            for link in case.links_out.filter(to_case__in=others).order_by("created_at", "id")
-        ] + [
-            ("in", link.from_case_id, link)
-            for link in case.links_in.filter(from_case__in=others).order_by("created_at", "id")
-        ]
+        if links:
+            viewer = self.context.get("viewer")
+            others = (
+                visible_cases(viewer)
+                if viewer is not None
+                else Case.objects.filter(restricted=False)
+            )
+            seen = set(
+                others.filter(pk__in={other for _, other, _ in links}).values_list("pk", flat=True)
+            )
+            links = [item for item in links if item[1] in seen]
         return [
             {
                 "kind": link.kind,

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from cases import lifecycle, timeline
 from cases.lifecycle import LEASE, InvalidTransition, case_lock, case_transition
-from cases.models import Case, CaseEvent, CaseLink, CaseSkip, Evidence, Identifier, Note, Queue
+from cases.models import (
+    Case,
+    CaseEvent,
+    CaseLink,
+    CaseSkip,
+    Evidence,
+    Identifier,
+    Note,
+    Queue,
+    Subject,
+)
 from cases.permissions import (
     can_edit_case,
     can_release_case,
@@ -26,8 +37,9 @@ from cases.sla import deadlines_restamp
 from cases.timeline import EventKind
 from cases.visibility import can_view_case, can_work_queue
 from tsops.errors import ConflictError, HiddenObject
-from tsops.models import AccessLog
-from tsops.services import access_log_record
+from tsops.history import history_fields
+from tsops.models import AccessLog, instance_from_row
+from tsops.services import access_log_insert_params, access_log_insert_sql, access_log_record
 
 SKIP_MEMORY = timedelta(hours=1)
 MAX_BULK = 500
@@ -75,12 +87,23 @@ class ClaimRefused(ConflictError, PermissionDenied):
 # owning app registers it from its AppConfig.ready(), so cases never imports it.
 ClaimGuard = Callable[[object, Queue], None]
 _claim_guards: list[ClaimGuard] = []
+_claim_guard_relations: list[str] = []
 
 
-def register_claim_guard(guard: ClaimGuard) -> None:
-    """Have ``guard(actor, queue)`` checked before every claim of a case (once per guard)."""
+def register_claim_guard(guard: ClaimGuard, *, queue_related: Iterable[str] = ()) -> None:
+    """Have ``guard(actor, queue)`` checked before every claim of a case (once per guard).
+    ``queue_related`` names the queue's relations the guard reads (its own app's one-to-one
+    rows): :func:`claim_guard_relations` lets a caller load them with the queue."""
     if guard not in _claim_guards:
         _claim_guards.append(guard)
+    for name in queue_related:
+        if name not in _claim_guard_relations:
+            _claim_guard_relations.append(name)
+
+
+def claim_guard_relations() -> tuple[str, ...]:
+    """The queue relations the claim guards read (for ``select_related`` on the queue)."""
+    return tuple(_claim_guard_relations)
 
 
 def _claim_guards_check(actor, queue: Queue) -> None:
@@ -89,16 +112,46 @@ def _claim_guards_check(actor, queue: Queue) -> None:
 
 
 # The claim statement (tsops.claims): the top unclaimed case of the queue in claim order,
-# passing over cases the claimer skipped within the last hour.
+# passing over cases the claimer skipped within the last hour. Besides its history row it
+# writes the CASE_CLAIMED timeline entry and, when the claim answers the case to a request,
+# the access log's "viewed" entry; it answers the claimed case with its subject (and the
+# subject's owner), so nothing is read again.
+CLAIM_WHERE = (
+    "t.queue_id = %(queue)s AND NOT EXISTS (SELECT 1 FROM cases_caseskip s "
+    "WHERE s.case_id = t.id AND s.user_id = %(user)s AND s.created_at > %(skip_since)s)"
+)
+CLAIM_ORDER = "t.severity, t.priority DESC, t.resolve_due, t.report_count DESC, t.id"
+_CASE_FIELDS = history_fields(Case)
+_SUBJECT_FIELDS = tuple(Subject._meta.concrete_fields)
+_OWNER_FIELDS = tuple(Subject._meta.get_field(name) for name in ("id", "kind", "external_id"))
+_CLAIM_RESULT_COLUMNS = ", ".join(
+    [f'claimed."{f.column}"' for f in _CASE_FIELDS]
+    + [f's."{f.column}"' for f in _SUBJECT_FIELDS]
+    + [f'o."{f.column}"' for f in _OWNER_FIELDS]
+)
 CLAIM_SQL = lifecycle.CASE_WORK.claim_sql(
-    where="t.queue_id = %(queue)s AND NOT EXISTS (SELECT 1 FROM cases_caseskip s "
-    "WHERE s.case_id = t.id AND s.user_id = %(user)s AND s.created_at > %(skip_since)s)",
-    order_by="t.severity, t.priority DESC, t.resolve_due, t.report_count DESC, t.id",
+    where=CLAIM_WHERE,
+    order_by=CLAIM_ORDER,
+    also={
+        "event": "INSERT INTO cases_caseevent (case_id, kind, actor_id, at, data) "
+        "SELECT claimed.id, %(event_kind)s, %(user)s, %(now)s, %(event_data)s::jsonb "
+        "FROM claimed",
+        "viewed": access_log_insert_sql(
+            source="claimed", object_type=Case._meta.label_lower, when="%(log_when)s"
+        ),
+    },
+    result=f"SELECT {_CLAIM_RESULT_COLUMNS} FROM claimed "  # noqa: S608 - names from the models
+    "JOIN cases_subject s ON s.id = claimed.subject_id "
+    "LEFT JOIN cases_subject o ON o.id = s.owner_id",
 )
 
 
-def case_claim_next(*, actor, queue: Queue) -> Case | None:
-    """Claim the top case of ``queue`` for ``actor``; None when the queue has nothing for them."""
+def case_claim_next(*, actor, queue: Queue, request: HttpRequest | None = None) -> Case | None:
+    """Claim the top case of ``queue`` for ``actor``; None when the queue has nothing for them.
+
+    With ``request`` the claim answers the case to that request (the API does): the view is
+    recorded in the access log by the claim's own statement, with the timeline entry and the
+    history row, all in one transaction."""
     if not can_work_queue(actor, queue):
         raise PermissionDenied("You may not work this queue.")
     _claim_guards_check(actor, queue)
@@ -107,16 +160,33 @@ def case_claim_next(*, actor, queue: Queue) -> Case | None:
         # Expired claims in this queue go back first, so "next" can hand them out again
         # even when no worker is running.
         _expire_leases(queue, now)
-        case_id = lifecycle.CASE_WORK.claim_next(
+        row = lifecycle.CASE_WORK.claim_row(
             sql=CLAIM_SQL,
             actor=actor,
             now=now,
-            params={"queue": queue.pk, "skip_since": now - SKIP_MEMORY},
+            params={
+                "queue": queue.pk,
+                "skip_since": now - SKIP_MEMORY,
+                "event_kind": EventKind.CASE_CLAIMED.value,
+                "event_data": json.dumps({"queue": queue.slug}),
+                **access_log_insert_params(actor=actor, request=request, when=request is not None),
+            },
         )
-        if case_id is None:
-            return None
-        timeline.record(case_id, EventKind.CASE_CLAIMED, actor, queue=queue.slug)
-    return Case.objects.select_related("queue", "subject", "claimed_by").get(pk=case_id)
+    if row is None:
+        return None
+    return _claimed_case(row, queue=queue, actor=actor)
+
+
+def _claimed_case(row: tuple, *, queue: Queue, actor) -> Case:
+    """The case the claim statement answered, with its queue, claimant, subject and owner."""
+    case_end = len(_CASE_FIELDS)
+    subject_end = case_end + len(_SUBJECT_FIELDS)
+    case = instance_from_row(Case, _CASE_FIELDS, row[:case_end])
+    subject = instance_from_row(Subject, _SUBJECT_FIELDS, row[case_end:subject_end])
+    if row[subject_end] is not None:
+        subject.owner = instance_from_row(Subject, _OWNER_FIELDS, row[subject_end:])
+    case.subject, case.queue, case.claimed_by = subject, queue, actor
+    return case
 
 
 def case_claim(*, actor, case_id: int) -> Case:

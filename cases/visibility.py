@@ -101,13 +101,23 @@ def team_cases(user) -> QuerySet[Case]:
     return Case.objects.filter(pk__in=_team_grants(groups).values("content_object_id"))
 
 
+def _open_queue_ids(user) -> list[int]:
+    """The unrestricted case queues the user works, read once per user object (which lives
+    for one request, as the groups :mod:`tsops.permissions` keeps on it do): a queue's roles
+    or a member's role changed elsewhere apply from their next request."""
+    cached = getattr(user, "_tsops_open_queue_ids", None)
+    if cached is None:
+        queues = Queue.objects.filter(active=True, kind=Queue.Kind.CASES, team="")
+        cached = [q.pk for q in queues if _works_open_queue(user, q)]
+        user._tsops_open_queue_ids = cached
+    return cached
+
+
 def visible_cases(user) -> QuerySet[Case]:
     """The queryset of the rule above (agrees with :func:`can_view_case`)."""
     if not user.is_authenticated:
         return Case.objects.none()
-    queues = Queue.objects.filter(active=True, kind=Queue.Kind.CASES, team="")
-    queue_ids = [q.pk for q in queues if _works_open_queue(user, q)]
-    visible = Q(restricted=False, queue_id__in=queue_ids)
+    visible = Q(restricted=False, queue_id__in=_open_queue_ids(user))
     if groups := _team_groups(user):
         visible |= Q(pk__in=_team_grants(groups).values("content_object_id"))
     return Case.objects.filter(visible)

@@ -16,7 +16,7 @@ import threading
 import time
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,31 @@ class _Breaker:
 _breaker = _Breaker()
 
 
+class _SharedClient(RedisCacheClient):
+    """Django's client, keeping one ``redis.Redis`` per connection pool. Django makes a new
+    one for every operation, and redis-py builds its table of response callbacks in each:
+    more CPU than the round trip itself (three per API request: the throttles). A
+    ``redis.Redis`` over a pool is safe to share between threads."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, object] = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._client(connection_pool=self._get_connection_pool(write))
+            self._clients[index] = client
+        return client
+
+
 class FailOpenRedisCache(RedisCache):
     """Django's Redis cache; a Redis that errs or times out reads as an empty cache."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _SharedClient
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         import redis

@@ -11,12 +11,14 @@ timeline entry from the returned ``(id, previous claimant)`` pairs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, models
+from django.utils import timezone
 
-from tsops.history import history_snapshot
+from tsops.history import history_fields, history_insert_sql, history_snapshot
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,28 @@ class LeasedWork:
     def table(self) -> str:
         return self.model._meta.db_table
 
-    def claim_sql(self, *, joins: str = "", where: str = "TRUE", order_by: str) -> str:
+    def claim_sql(
+        self,
+        *,
+        joins: str = "",
+        where: str = "TRUE",
+        order_by: str,
+        also: Mapping[str, str] | None = None,
+        result: str = "SELECT claimed.id FROM claimed",
+    ) -> str:
         """The claim statement for candidates ``t`` (with ``joins``) matching ``where``, taken in
         ``order_by`` order. Its parameters: ``user``, ``now``, ``lease`` and ``open_status`` /
-        ``claimed_status`` (filled by :meth:`claim_next`), plus the caller's own."""
+        ``claimed_status`` (filled by :meth:`claim_next`), plus the caller's own.
+
+        The claimed row is the CTE ``claimed`` (the columns history keeps, as they are after
+        the claim). The same statement writes its history row, and ``also`` adds the
+        caller's own writes (name → ``INSERT … SELECT … FROM claimed``), so the claim and what
+        it records are one round trip that cannot half happen. ``result`` is what the
+        statement answers (its first column must be the id)."""
         extra = f", {self.claim_extra_set}" if self.claim_extra_set else ""
+        returning = ", ".join(f't."{f.column}"' for f in history_fields(self.model))
+        writes = {"history": history_insert_sql(self.model, "claimed", named=True), **(also or {})}
+        ctes = "".join(f",\n{name} AS (\n    {sql}\n)" for name, sql in writes.items())
         # Table names and fragments come from code, never from input.
         return f"""
 WITH next_item AS (
@@ -48,17 +67,21 @@ WITH next_item AS (
     ORDER BY {order_by}
     LIMIT 1
     FOR UPDATE OF t SKIP LOCKED
-)
-UPDATE {self.table} AS t
-SET status = %(claimed_status)s, claimed_by_id = %(user)s, claimed_at = %(now)s,
-    lease_expires_at = %(lease)s, version = t.version + 1, updated_at = %(now)s{extra}
-FROM next_item WHERE t.id = next_item.id
-RETURNING t.id
+),
+claimed AS (
+    UPDATE {self.table} AS t
+    SET status = %(claimed_status)s, claimed_by_id = %(user)s, claimed_at = %(now)s,
+        lease_expires_at = %(lease)s, version = t.version + 1, updated_at = %(now)s{extra}
+    FROM next_item WHERE t.id = next_item.id
+    RETURNING {returning}
+){ctes}
+{result}
 """  # noqa: S608
 
-    def claim_next(self, *, sql: str, actor, now: datetime, params: dict) -> int | None:
-        """Run a statement built by :meth:`claim_sql` for ``actor``; the claimed id or None.
-        Writes the history row of the claim in the caller's transaction."""
+    def claim_row(self, *, sql: str, actor, now: datetime, params: dict) -> tuple | None:
+        """Run a statement built by :meth:`claim_sql` for ``actor``: its ``result`` row, or
+        None when nothing was claimed. The history row is written by the statement itself
+        (in the caller's transaction)."""
         with connection.cursor() as cursor:
             cursor.execute(
                 sql,
@@ -69,13 +92,20 @@ RETURNING t.id
                     "lease": now + self.lease,
                     "open_status": self.open_status,
                     "claimed_status": self.claimed_status,
+                    # The application's clock as the statement runs, as history_snapshot
+                    # dates rows (after the lease expiry the caller ran just before).
+                    "history_date": timezone.now(),
+                    "history_type": "~",
+                    "history_user": actor.pk,
+                    "history_reason": "claimed",
                 },
             )
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        history_snapshot(self.model, [row[0]], history_type="~", actor=actor, reason="claimed")
-        return row[0]
+            return cursor.fetchone()
+
+    def claim_next(self, *, sql: str, actor, now: datetime, params: dict) -> int | None:
+        """Run a statement built by :meth:`claim_sql` for ``actor``; the claimed id or None."""
+        row = self.claim_row(sql=sql, actor=actor, now=now, params=params)
+        return None if row is None else row[0]
 
     def expire_leases(
         self, *, now: datetime, scope: str = "", params: dict | None = None

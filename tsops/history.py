@@ -19,23 +19,34 @@ _SKIPPED_COLUMNS = frozenset({"search_document"})
 
 
 @cache
-def history_insert_sql(model: type[models.Model], source: str) -> str:
-    """``INSERT INTO <model's history table> … SELECT … FROM <source>``: one history row per
-    row of ``source`` (the model's table, or a CTE returning its rows, e.g. ``UPDATE …
-    RETURNING *``), with four parameters: date, type, user id, change reason."""
-    historical = model.history.model
-    historical_columns = {f.column for f in historical._meta.concrete_fields}
-    columns = [
-        f.column
+def history_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+    """The model's fields its history rows copy, in table order."""
+    historical_columns = {f.column for f in model.history.model._meta.concrete_fields}
+    return tuple(
+        f
         for f in model._meta.concrete_fields
         if f.column not in _SKIPPED_COLUMNS and f.column in historical_columns
-    ]
-    column_list = ", ".join(f'"{c}"' for c in columns)
+    )
+
+
+@cache
+def history_insert_sql(model: type[models.Model], source: str, *, named: bool = False) -> str:
+    """``INSERT INTO <model's history table> … SELECT … FROM <source>``: one history row per
+    row of ``source`` (the model's table, or a CTE of the caller's statement returning the
+    :func:`history_fields` columns as they are now, e.g. ``UPDATE … RETURNING``), with four
+    parameters: date, type, user id, change reason — positional, or with ``named`` the
+    statement's ``history_date``, ``history_type``, ``history_user`` and ``history_reason``."""
+    column_list = ", ".join(f'"{f.column}"' for f in history_fields(model))
+    values = (
+        "%(history_date)s, %(history_type)s, %(history_user)s, %(history_reason)s"
+        if named
+        else "%s, %s, %s, %s"
+    )
     # Table and column names come from the models or the caller's code, never from input.
     return (
-        f"INSERT INTO {historical._meta.db_table} ({column_list}, "  # noqa: S608
+        f"INSERT INTO {model.history.model._meta.db_table} ({column_list}, "  # noqa: S608
         "history_date, history_type, history_user_id, history_change_reason) "
-        f"SELECT {column_list}, %s, %s, %s, %s FROM {source}"
+        f"SELECT {column_list}, {values} FROM {source}"
     )
 
 

@@ -11,6 +11,16 @@ from simple_history import register
 from simple_history.models import HistoricalRecords
 
 
+def instance_from_row(model: type[models.Model], fields, values, *, using: str = "default"):
+    """A ``model`` instance from the raw columns of ``fields`` (a hand-written statement's
+    answer), converted as the ORM converts what it reads; fields not given are deferred."""
+    converted = [
+        field.from_db_value(value, None, None) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(using, [f.attname for f in fields], converted)
+
+
 class TimeStampedModel(models.Model):
     """Adds when a row was created and last changed."""
 

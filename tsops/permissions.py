@@ -8,6 +8,17 @@ from tsops import roles
 
 User = AbstractBaseUser | AnonymousUser
 
+# What is read about a user below is memoised on the user object, which lives for one
+# request (the session's or the API key's user is loaded afresh for each): a change of role,
+# team or capability takes effect on the member's next request, with nothing to invalidate.
+
+
+def groups_remember(user: User, groups: dict[str, int]) -> None:
+    """Keep the user's groups (name to id) read with the user by the caller's own query,
+    for the life of this user object (the key lookup of the API does)."""
+    user._tsops_groups = dict(groups)
+    user.__dict__.pop("_tsops_capabilities", None)
+
 
 def _groups(user: User) -> dict[str, int]:
     """The user's groups, name to id, read once per user object."""

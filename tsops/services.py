@@ -7,18 +7,27 @@ import logging
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
+from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from tsops import roles
 from tsops.errors import HiddenObject
-from tsops.models import AccessLog, ApiKey, Notification, UserPreference, WorkerHeartbeat
+from tsops.models import (
+    AccessLog,
+    ApiKey,
+    Notification,
+    UserPreference,
+    WorkerHeartbeat,
+    instance_from_row,
+)
+from tsops.permissions import groups_remember
 
 security_log = logging.getLogger("tsops.security")
 
@@ -61,6 +70,35 @@ def access_log_record(
         ip_address=client_ip(request),
         detail=detail or {},
     )
+
+
+def access_log_insert_sql(*, source: str, object_type: str, when: str = "TRUE") -> str:
+    """:func:`access_log_record` of a "viewed" entry inside a caller's statement: an
+    ``INSERT … SELECT`` of one entry per ``id`` of ``source`` (a CTE of that statement) when
+    the SQL condition ``when`` holds, with the parameters :func:`access_log_insert_params`
+    gives and the statement's ``now``."""
+    if "." not in object_type:
+        raise ValueError(f"object_type is app_label.model, not {object_type!r}")
+    # The object type comes from code (a model's label), never from input.
+    return (
+        "INSERT INTO tsops_accesslog (actor_id, actor_username, action, object_type, "  # noqa: S608
+        "object_id, reason, ip_address, at, detail) "
+        "SELECT %(log_actor)s, %(log_username)s, %(log_action)s, "
+        f"'{object_type}', {source}.id::text, '', %(log_ip)s, %(now)s, '{{}}'::jsonb "
+        f"FROM {source} WHERE {when}"
+    )
+
+
+def access_log_insert_params(*, actor, request: HttpRequest | None, when: bool = True) -> dict:
+    """The parameters of :func:`access_log_insert_sql` for ``actor`` seen through ``request``
+    (``when``: whether the entry is written, for a ``when`` condition given as a parameter)."""
+    return {
+        "log_actor": actor.pk if actor.is_authenticated else None,
+        "log_username": getattr(actor, "username", "") or "anonymous",
+        "log_action": AccessLog.Action.VIEWED.value,
+        "log_ip": client_ip(request),
+        "log_when": when,
+    }
 
 
 def access_denied_record(*, request: HttpRequest, exc: HiddenObject) -> AccessLog | None:
@@ -178,18 +216,53 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
     return key
 
 
+@cache
+def _key_lookup() -> tuple[str, tuple, tuple]:
+    """The statement that finds an active key by prefix with its user and the user's groups
+    (names, ids), and the key's and user's fields in the order it answers them."""
+    user_model = get_user_model()
+    key_fields = tuple(ApiKey._meta.concrete_fields)
+    user_fields = tuple(user_model._meta.concrete_fields)
+    memberships = user_model.groups.through._meta.db_table
+    groups = (
+        f"FROM {Group._meta.db_table} g JOIN {memberships} m ON m.group_id = g.id "
+        "WHERE m.user_id = u.id ORDER BY g.id"
+    )
+    columns = ", ".join(
+        [f'k."{f.column}"' for f in key_fields] + [f'u."{f.column}"' for f in user_fields]
+    )
+    # Table and column names come from the models, never from input.
+    sql = (
+        f"SELECT {columns}, ARRAY(SELECT g.name {groups}), ARRAY(SELECT g.id {groups}) "  # noqa: S608
+        f"FROM {ApiKey._meta.db_table} k JOIN {user_model._meta.db_table} u "
+        "ON u.id = k.user_id WHERE k.prefix = %s AND k.revoked_at IS NULL"
+    )
+    return sql, key_fields, user_fields
+
+
 def api_key_authenticate(*, token: str) -> ApiKey | None:
-    """The active key matching ``token`` (and mark it used), or None."""
+    """The active key matching ``token`` (and mark it used), or None.
+
+    One statement reads the key, its user and the user's groups: the role, team and scope
+    checks that follow read the groups from the user object, which lives for this request
+    only (a change of role or team applies from the next request)."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         return None
-    key = (
-        ApiKey.objects.select_related("user")
-        .filter(prefix=parts[1], revoked_at__isnull=True)
-        .first()
-    )
-    if key is None or not secrets.compare_digest(key.key_hash, _hash_secret(parts[2])):
+    sql, key_fields, user_fields = _key_lookup()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [parts[1]])
+        row = cursor.fetchone()
+    if row is None:
         return None
+    key = instance_from_row(ApiKey, key_fields, row[: len(key_fields)])
+    if not secrets.compare_digest(key.key_hash, _hash_secret(parts[2])):
+        return None
+    key.user = instance_from_row(
+        get_user_model(), user_fields, row[len(key_fields) : len(key_fields) + len(user_fields)]
+    )
+    group_names, group_ids = row[-2:]
+    groups_remember(key.user, dict(zip(group_names, group_ids, strict=True)))
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)

@@ -12,5 +12,5 @@ class WorkspaceConfig(AppConfig):
         from workspace import panels
         from workspace.services import exposure_claim_guard
 
-        register_claim_guard(exposure_claim_guard)
+        register_claim_guard(exposure_claim_guard, queue_related=["exposure_policy"])
         panels.register()

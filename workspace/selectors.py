@@ -98,9 +98,19 @@ def budget_for(
     return Budget(policy, seconds, cases, extra_minutes, extra_cases)
 
 
+def _queue_graphic_policy(queue: Queue) -> ExposurePolicy | None:
+    """:func:`graphic_policy` of a queue, read from the queue when it was loaded with its
+    ``exposure_policy`` (the claim does: cases.services.claim_guard_relations)."""
+    relation = Queue._meta.get_field("exposure_policy")
+    if not relation.is_cached(queue):
+        return graphic_policy(queue.pk)
+    policy = relation.get_cached_value(queue)
+    return policy if policy is not None and policy.graphic else None
+
+
 def exposure_budget_get(*, user, queue: Queue, day: date | None = None) -> Budget | None:
     """The user's exposure to ``queue`` on ``day`` (default today); None when not graphic."""
-    policy = graphic_policy(queue.pk)
+    policy = _queue_graphic_policy(queue)
     if policy is None:
         return None
     day = day or today()

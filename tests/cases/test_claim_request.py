@@ -1,0 +1,148 @@
+"""The claim over the API: what one request reads and writes, and that what it keeps about the
+member (groups, role, teams, worked queues: memoised on the request's user) never outlives
+the request."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from cases.models import Case, CaseEvent, CaseLink, Queue
+from cases.timeline import EventKind
+from tests.conftest import make_member
+from tests.factories import make_case
+from tsops import roles
+from tsops.models import AccessLog
+
+pytestmark = pytest.mark.django_db
+
+
+def test_one_claim_writes_its_event_history_and_access_log_in_one_statement(
+    platform_account, analyst, api_client_for
+):
+    case = make_case(platform_account, reason="other")
+    client = api_client_for(analyst, ["cases:write"])
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/queues/general/claim", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 200 and response.json()["id"] == case.pk
+    writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")]
+    claim = [sql for sql in writes if "FOR UPDATE OF t SKIP LOCKED" in sql]
+    # Lease expiry, then the claim: the timeline entry, history row and access-log entry are
+    # CTEs of the claim statement, not statements of their own.
+    assert len(claim) == 1
+    assert not [sql for sql in writes if sql.startswith(("INSERT", 'INSERT INTO "'))]
+    event = CaseEvent.objects.get(case=case, kind=EventKind.CASE_CLAIMED)
+    assert event.actor == analyst and event.data == {"queue": "general"}
+    history = case.history.order_by("-history_id").first()
+    assert history.history_change_reason == "claimed" and history.history_user == analyst
+    assert history.status == "in_review" and history.claimed_by_id == analyst.pk
+    log = AccessLog.objects.get(action="viewed", object_type="cases.case", object_id=str(case.pk))
+    assert log.actor == analyst and log.actor_username == analyst.username
+    assert log.ip_address == "203.0.113.9" and log.at == event.at
+
+
+def _statements(queries) -> list[str]:
+    """What a request ran, without the test transaction's savepoints."""
+    return [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+
+
+def test_the_claim_answers_the_case_with_few_queries(platform_account, analyst, api_client_for):
+    first = make_case(platform_account, reason="other")
+    second = make_case(platform_account, reason="other")
+    linked = make_case(platform_account, reason="spam")
+    client = api_client_for(analyst, ["cases:write"])
+    assert client.post("/api/v1/queues/general/claim").json()["id"] == first.pk
+    # The key with the member's groups, the queue with what the claim guards read, lease
+    # expiry, the claim, the case's reports, its links.
+    with CaptureQueriesContext(connection) as queries:
+        body = client.post("/api/v1/queues/general/claim").json()
+    assert len(_statements(queries)) == 6, "\n\n".join(_statements(queries))
+    assert body["id"] == second.pk and body["claimed_by"] == analyst.username
+    assert body["subject"] and len(body["reports"]) == 1 and body["links"] == []
+    claimed = Case.objects.get(pk=second.pk)
+    assert body["version"] == claimed.version and body["status"] == "in_review"
+    # A linked case: the reader's visible queues and which linked cases they see, too.
+    CaseLink.objects.create(from_case=linked, to_case=claimed, kind=CaseLink.Kind.RELATED)
+    Case.objects.filter(pk=second.pk).update(status="new", claimed_by=None)
+    with CaptureQueriesContext(connection) as queries:
+        body = client.post("/api/v1/queues/general/claim").json()
+    assert len(_statements(queries)) == 8
+    assert body["links"] == [
+        {
+            "kind": "related",
+            "label": "Related",
+            "direction": "in",
+            "case_id": linked.pk,
+            "created_at": body["links"][0]["created_at"],
+        }
+    ]
+
+
+def test_the_claimed_case_answers_like_the_case_endpoint(platform_account, analyst, api_client_for):
+    """The case built from the claim statement's answer serializes as the case read back."""
+    make_case(platform_account, reason="other")
+    client = api_client_for(analyst, ["cases:write", "cases:read"])
+    claimed = client.post("/api/v1/queues/general/claim").json()
+    read = client.get(f"/api/v1/cases/{claimed['id']}").json()
+    assert claimed["subject"] == read["subject"]
+    assert {k: v for k, v in claimed.items() if k != "breached"} == {
+        k: read[k] for k in claimed if k != "breached"
+    }
+
+
+def test_a_member_removed_from_a_team_loses_its_queue_on_the_next_request(
+    platform_account, api_client_for
+):
+    member = make_member("rita_member", None, ("child-safety", "threats"))
+    client = api_client_for(member, ["cases:write", "cases:read"])
+    assert "child-safety" in [q["slug"] for q in client.get("/api/v1/queues").json()]
+    assert client.post("/api/v1/queues/child-safety/claim").status_code in (200, 204)
+    make_member("rita_member", None, ("threats",))
+    assert "child-safety" not in [q["slug"] for q in client.get("/api/v1/queues").json()]
+    assert client.post("/api/v1/queues/child-safety/claim").status_code == 404
+
+
+def test_a_role_change_applies_on_the_next_request(platform_account, api_client_for):
+    """An analyst works the fraud queue; made an associate, the next request may not."""
+    make_case(platform_account, reason="other")
+    member = make_member("ravi_member", roles.ANALYST)
+    client = api_client_for(member, ["cases:write", "cases:read"])
+    assert client.post("/api/v1/queues/fraud/claim").status_code in (200, 204)
+    make_member("ravi_member", roles.ASSOCIATE)
+    assert client.post("/api/v1/queues/fraud/claim").status_code == 404
+    assert client.post("/api/v1/queues/general/claim").status_code == 200
+    # No role at all: every request is refused from then on.
+    make_member("ravi_member", None)
+    assert client.post("/api/v1/queues/general/claim").status_code == 403
+
+
+def test_a_capability_change_applies_on_the_next_request(platform_account, api_client_for):
+    """A queue's roles changed: its cases leave the member's lists on their next request."""
+    case = make_case(platform_account, reason="other")
+    member = make_member("rosa_member", roles.ASSOCIATE)
+    client = api_client_for(member, ["cases:write", "cases:read"])
+
+    def listed() -> list[int]:
+        return [c["id"] for c in client.get("/api/v1/cases").json()["results"]]
+
+    assert case.pk in listed()
+    queue = Queue.objects.get(slug="general")
+    queue.allowed_roles = [roles.ANALYST, roles.SENIOR]
+    queue.save()
+    assert case.pk not in listed()
+    assert client.post("/api/v1/queues/general/claim").status_code == 404
+    queue.allowed_roles = [roles.ASSOCIATE, roles.ANALYST, roles.SENIOR]
+    queue.save()
+    assert case.pk in listed()
+
+
+def test_the_cache_keeps_one_redis_client_per_pool():
+    """Django builds a redis.Redis for every cache operation (three per API request, for the
+    throttles); the cache keeps one, which still answers."""
+    from django.core.cache import cache
+
+    client = cache._cache.get_client()
+    assert client is cache._cache.get_client(write=True)
+    cache.set("claim-request-test", 1, 5)
+    assert cache.get("claim-request-test") == 1
