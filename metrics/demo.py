@@ -12,7 +12,7 @@ from tsops.demo import step
 from tsops.progress import Progress
 
 
-@step("metrics")
+@step("metrics", last=True)
 def seed_rollups(*, stdout, scale: float) -> None:
     first = Case.objects.aggregate(first=Min("created_at"))["first"]
     if first is None:

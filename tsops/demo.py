@@ -45,16 +45,27 @@ DEMO_MEMBERS: tuple[DemoMember, ...] = (
 
 SeedStep = Callable[..., None]
 SEED_STEPS: list[tuple[str, SeedStep]] = []
+# Steps that read what every other step wrote (the metrics rollups): they stay at the end
+# whatever order the apps' demo modules are imported in.
+_LAST_STEPS: set[str] = set()
 
 
-def step(name: str, *, before: str | None = None):
+def step(name: str, *, before: str | None = None, last: bool = False):
     """Register a seeding step: ``fn(stdout=..., scale=...)``; ``before`` names a step
-    registered earlier that it must run ahead of (e.g. the metrics rollups, which read what
-    every other step wrote)."""
+    registered earlier that it must run ahead of; ``last`` keeps the step after every step
+    registered without it, even those registered later (e.g. the metrics rollups, which read
+    what every other step wrote)."""
 
     def decorator(fn: SeedStep) -> SeedStep:
         names = [registered for registered, _ in SEED_STEPS]
-        position = names.index(before) if before in names else len(SEED_STEPS)
+        if last:
+            _LAST_STEPS.add(name)
+            position = len(SEED_STEPS)
+        else:
+            firsts_last = [i for i, registered in enumerate(names) if registered in _LAST_STEPS]
+            position = firsts_last[0] if firsts_last else len(SEED_STEPS)
+        if before in names:
+            position = min(position, names.index(before))
         SEED_STEPS.insert(position, (name, fn))
         return fn
 

@@ -45,3 +45,26 @@ def test_seed_demo_if_empty_loads_a_working_operation_once():
     again = io.StringIO()
     call_command("seed_demo", "--if-empty", stdout=again)
     assert "already has members" in again.getvalue()
+
+
+def test_the_rollups_step_stays_last_whatever_order_the_demo_modules_load_in(monkeypatch):
+    from tsops import demo
+
+    monkeypatch.setattr(demo, "SEED_STEPS", [])
+    monkeypatch.setattr(demo, "_LAST_STEPS", set())
+
+    def noop(**_):
+        return None
+
+    demo.step("members")(noop)
+    demo.step("metrics", last=True)(noop)  # its module imported early (say, by a test)
+    demo.step("escalations")(noop)
+    demo.step("rules", before="metrics")(noop)
+    demo.step("labels", before="rules")(noop)
+    assert [name for name, _ in demo.SEED_STEPS] == [
+        "members",
+        "escalations",
+        "labels",
+        "rules",
+        "metrics",
+    ]
