@@ -133,9 +133,13 @@ CLAIM_SQL = lifecycle.CASE_WORK.claim_sql(
     where=CLAIM_WHERE,
     order_by=CLAIM_ORDER,
     also={
+        # Dated as the statement runs and never before the case's latest event: a lease
+        # another claimer expired (and committed) after this claimer read its clock is
+        # visible to this statement, so the claim follows that expiry on the timeline.
         "event": "INSERT INTO cases_caseevent (case_id, kind, actor_id, at, data) "
-        "SELECT claimed.id, %(event_kind)s, %(user)s, %(now)s, %(event_data)s::jsonb "
-        "FROM claimed",
+        "SELECT claimed.id, %(event_kind)s, %(user)s, GREATEST(%(history_date)s, "
+        "(SELECT max(e.at) FROM cases_caseevent e WHERE e.case_id = claimed.id)), "
+        "%(event_data)s::jsonb FROM claimed",
         "viewed": access_log_insert_sql(
             source="claimed", object_type=Case._meta.label_lower, when="%(log_when)s"
         ),

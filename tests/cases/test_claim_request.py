@@ -4,6 +4,8 @@ the request."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -39,7 +41,8 @@ def test_one_claim_writes_its_event_history_and_access_log_in_one_statement(
     assert history.status == "in_review" and history.claimed_by_id == analyst.pk
     log = AccessLog.objects.get(action="viewed", object_type="cases.case", object_id=str(case.pk))
     assert log.actor == analyst and log.actor_username == analyst.username
-    assert log.ip_address == "203.0.113.9" and log.at == event.at
+    # The event is dated as the statement runs (never before the case's previous event).
+    assert log.ip_address == "203.0.113.9" and log.at <= event.at <= log.at + timedelta(seconds=1)
 
 
 def _statements(queries) -> list[str]:
@@ -146,3 +149,27 @@ def test_the_cache_keeps_one_redis_client_per_pool():
     assert client is cache._cache.get_client(write=True)
     cache.set("claim-request-test", 1, 5)
     assert cache.get("claim-request-test") == 1
+
+
+def test_a_claim_never_dates_its_event_before_the_cases_latest_event(platform_account, analyst):
+    """A lease another claimer expired after this claimer read its clock is on the timeline
+    with a later time than that clock: the claim must still follow it (the claim storm reads
+    the timeline in time order to prove no claim landed over a live one)."""
+    from django.utils import timezone
+
+    from cases.services import case_claim_next
+
+    case = make_case(platform_account, reason="other")
+    later = timezone.now() + timedelta(seconds=5)
+    CaseEvent.objects.create(case=case, kind=EventKind.CASE_LEASE_EXPIRED, at=later, data={})
+    claimed = case_claim_next(actor=analyst, queue=Queue.objects.get(slug="general"))
+    assert claimed.pk == case.pk
+    event = CaseEvent.objects.get(case=case, kind=EventKind.CASE_CLAIMED)
+    assert event.at >= later
+    kinds = list(
+        CaseEvent.objects.filter(case=case)
+        .exclude(kind=EventKind.CASE_CREATED)
+        .order_by("at", "id")
+        .values_list("kind", flat=True)
+    )
+    assert kinds[-2:] == [EventKind.CASE_LEASE_EXPIRED, EventKind.CASE_CLAIMED]
