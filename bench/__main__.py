@@ -65,6 +65,8 @@ class _Server:
     """The web app under gunicorn, as in production: separate worker processes over HTTP."""
 
     def __init__(self, workers: int = 4, threads: int = 4):
+        workers = int(os.environ.get("BENCH_WORKERS", workers))
+        threads = int(os.environ.get("BENCH_THREADS", threads))
         import socket
 
         with socket.socket() as sock:
@@ -87,6 +89,7 @@ class _Server:
                 str(self.workers),
                 "--threads",
                 str(self.threads),
+                *os.environ.get("BENCH_GUNICORN_EXTRA", "").split(),
                 "--log-level",
                 "warning",
             ],

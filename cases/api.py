@@ -37,6 +37,7 @@ from cases.serializers import (
     CaseDetailSerializer,
     CaseListSerializer,
     CaseUpdateSerializer,
+    ClaimedCaseSerializer,
     NoteSerializer,
     QueueSerializer,
     ReportReasonField,
@@ -461,11 +462,13 @@ def register_queue_claim(*, kind: str, handler: QueueClaimHandler) -> None:
 
 
 def _claimed_work_serializers() -> list[type[serializers.Serializer]]:
-    return [CaseDetailSerializer, *(h.serializer for h in _CLAIM_HANDLERS.values())]
+    return [ClaimedCaseSerializer, *(h.serializer for h in _CLAIM_HANDLERS.values())]
 
 
 class QueueClaimApi(APIView):
-    """Claim the top case of a queue: 200 with the case, 204 when the queue is empty."""
+    """Claim the top case of a queue: 200 with the case and its subject, 204 when the queue is
+    empty. The case comes without its reports and links (``GET /api/v1/cases/{id}`` answers
+    them), so a claim reads nothing after the claim statement."""
 
     required_scopes = {"POST": "cases:write"}
 
@@ -493,7 +496,7 @@ class QueueClaimApi(APIView):
         case = services.case_claim_next(actor=request.user, queue=queue, request=request)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(CaseDetailSerializer(case, context={"viewer": request.user}).data)
+        return Response(ClaimedCaseSerializer(case).data)
 
 
 class CaseCursor(CursorPagination):

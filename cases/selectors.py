@@ -21,6 +21,7 @@ from cases.models import Case, CaseEvent, Identifier, Queue, Report, Subject
 from cases.sla import breached_q, due_within_q
 from cases.timeline import EventKind
 from tsops.errors import HiddenObject
+from tsops.models import row_with_related
 
 
 def queue_list(*, actor, kind: str = Queue.Kind.CASES) -> list[Queue]:
@@ -36,8 +37,8 @@ def queue_get_for(
 ) -> Queue:
     """A queue the actor may work (of ``kind``, or any kind when None), else 404; ``related``:
     more relations to load with it (e.g. what the claim guards read)."""
-    queue = (
-        Queue.objects.select_related("sla_policy", *related).filter(slug=slug, active=True).first()
+    queue = row_with_related(
+        Queue, where="t.slug = %s AND t.active", params=[slug], related=("sla_policy", *related)
     )
     if queue is None or (kind is not None and queue.kind != kind):
         raise Http404("No such queue.")

@@ -120,22 +120,30 @@ class CaseLinkSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class CaseDetailSerializer(CaseListSerializer):
+class ClaimedCaseSerializer(CaseListSerializer):
+    """The case as a claim answers it: every field of the case and its subject, without the
+    case's reports and links, which cost two more reads: ``GET /api/v1/cases/{id}`` answers
+    the whole case when the client needs it."""
+
     subject = SubjectSerializer()
-    reports = serializers.SerializerMethodField()
-    links = serializers.SerializerMethodField()
 
     class Meta(CaseListSerializer.Meta):
         fields = [
             *CaseListSerializer.Meta.fields,
-            "reports",
             "claimed_at",
             "lease_expires_at",
             "first_action_at",
             "resolved_at",
             "restricted",
-            "links",
         ]
+
+
+class CaseDetailSerializer(ClaimedCaseSerializer):
+    reports = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta(ClaimedCaseSerializer.Meta):
+        fields = [*ClaimedCaseSerializer.Meta.fields, "reports", "links"]
 
     @extend_schema_field(CaseLinkSerializer(many=True))
     def get_links(self, case: Case) -> list[dict]:

@@ -16,7 +16,6 @@ from cases import lifecycle, timeline
 from cases.lifecycle import LEASE, InvalidTransition, case_lock, case_transition
 from cases.models import (
     Case,
-    CaseEvent,
     CaseLink,
     CaseSkip,
     Evidence,
@@ -66,14 +65,22 @@ def _expire_leases(queue: Queue | None, now) -> int:
     """The expiry itself, inside the caller's transaction."""
     expired = lifecycle.CASE_WORK.expire_leases(
         now=now,
-        scope="%(queue)s::bigint IS NULL OR t.queue_id = %(queue)s",
-        params={"queue": queue.pk if queue is not None else None},
-    )
-    CaseEvent.objects.bulk_create(
-        CaseEvent(case_id=case_id, kind=EventKind.CASE_LEASE_EXPIRED, data={"user_id": uid})
-        for case_id, uid in expired
+        scope=EXPIRE_SCOPE,
+        params={"queue": queue.pk if queue is not None else None, **_EXPIRED_EVENT_PARAMS},
+        also=EXPIRE_ALSO,
     )
     return len(expired)
+
+
+# The lease expiry of one queue (``queue``; NULL for every queue), and the timeline entry of
+# each case it puts back (the claimant who lost it in its data), written by the statement.
+EXPIRE_SCOPE = "%(queue)s::bigint IS NULL OR t.queue_id = %(queue)s"
+EXPIRE_ALSO = {
+    "expired_event": "INSERT INTO cases_caseevent (case_id, kind, actor_id, at, data) "
+    "SELECT expired.id, %(expired_event_kind)s, NULL, %(expire_history_date)s, "
+    "jsonb_build_object('user_id', expired.previous_claimant) FROM expired"
+}
+_EXPIRED_EVENT_PARAMS = {"expired_event_kind": EventKind.CASE_LEASE_EXPIRED.value}
 
 
 class ClaimRefused(ConflictError, PermissionDenied):
@@ -130,6 +137,10 @@ _CLAIM_RESULT_COLUMNS = ", ".join(
     + [f'o."{f.column}"' for f in _OWNER_FIELDS]
 )
 CLAIM_SQL = lifecycle.CASE_WORK.claim_sql(
+    # Cases whose lease ran out in this queue go back first, in the same round trip, so the
+    # claim can hand them out again even when no worker is running.
+    expire=EXPIRE_SCOPE,
+    expire_also=EXPIRE_ALSO,
     where=CLAIM_WHERE,
     order_by=CLAIM_ORDER,
     also={
@@ -160,22 +171,21 @@ def case_claim_next(*, actor, queue: Queue, request: HttpRequest | None = None) 
         raise PermissionDenied("You may not work this queue.")
     _claim_guards_check(actor, queue)
     now = timezone.now()
-    with transaction.atomic():
-        # Expired claims in this queue go back first, so "next" can hand them out again
-        # even when no worker is running.
-        _expire_leases(queue, now)
-        row = lifecycle.CASE_WORK.claim_row(
-            sql=CLAIM_SQL,
-            actor=actor,
-            now=now,
-            params={
-                "queue": queue.pk,
-                "skip_since": now - SKIP_MEMORY,
-                "event_kind": EventKind.CASE_CLAIMED.value,
-                "event_data": json.dumps({"queue": queue.slug}),
-                **access_log_insert_params(actor=actor, request=request, when=request is not None),
-            },
-        )
+    # One round trip: the queue's lease expiry, then the claim with its history row, timeline
+    # entry and access-log entry, run by PostgreSQL as one transaction (tsops.claims).
+    row = lifecycle.CASE_WORK.claim_row(
+        sql=CLAIM_SQL,
+        actor=actor,
+        now=now,
+        params={
+            "queue": queue.pk,
+            "skip_since": now - SKIP_MEMORY,
+            "event_kind": EventKind.CASE_CLAIMED.value,
+            "event_data": json.dumps({"queue": queue.slug}),
+            **_EXPIRED_EVENT_PARAMS,
+            **access_log_insert_params(actor=actor, request=request, when=request is not None),
+        },
+    )
     if row is None:
         return None
     return _claimed_case(row, queue=queue, actor=actor)

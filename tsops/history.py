@@ -30,15 +30,18 @@ def history_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
 
 
 @cache
-def history_insert_sql(model: type[models.Model], source: str, *, named: bool = False) -> str:
+def history_insert_sql(
+    model: type[models.Model], source: str, *, named: bool = False, prefix: str = ""
+) -> str:
     """``INSERT INTO <model's history table> … SELECT … FROM <source>``: one history row per
     row of ``source`` (the model's table, or a CTE of the caller's statement returning the
     :func:`history_fields` columns as they are now, e.g. ``UPDATE … RETURNING``), with four
     parameters: date, type, user id, change reason — positional, or with ``named`` the
-    statement's ``history_date``, ``history_type``, ``history_user`` and ``history_reason``."""
+    statement's ``history_date``, ``history_type``, ``history_user`` and ``history_reason``
+    (each name after ``prefix``, so one statement can write two kinds of history row)."""
     column_list = ", ".join(f'"{f.column}"' for f in history_fields(model))
     values = (
-        "%(history_date)s, %(history_type)s, %(history_user)s, %(history_reason)s"
+        ", ".join(f"%({prefix}history_{name})s" for name in ("date", "type", "user", "reason"))
         if named
         else "%s, %s, %s, %s"
     )
