@@ -119,3 +119,32 @@ class FailOpenRedisCache(RedisCache):
 
     def clear(self):
         return self._call("clear", False)
+
+    def window_counts(self, current: str, previous: str, timeout: int) -> tuple[int, int] | None:
+        """Count one more in the window ``current`` (kept ``timeout`` seconds) and read the
+        count of ``previous``, in one round trip: ``(current, previous)``, or None while Redis
+        is unavailable (the rate throttles then let requests through)."""
+        if not _breaker.closed():
+            return None
+        try:
+            current, previous = (
+                self.make_and_validate_key(current),
+                self.make_and_validate_key(previous),
+            )
+            pipe = self._cache.get_client(write=True).pipeline(transaction=False)
+            pipe.incr(current)
+            pipe.expire(current, timeout)
+            pipe.get(previous)
+            count, _, before = pipe.execute()
+            return int(count), int(before or 0)
+        except self._errors() as exc:
+            _breaker.trip(exc)
+            return None
+
+    def uncount(self, key: str) -> None:
+        """Take back one count of the window ``key`` (a refused request)."""
+        if _breaker.closed():
+            try:
+                self._cache.get_client(write=True).decr(self.make_and_validate_key(key))
+            except self._errors() as exc:
+                _breaker.trip(exc)

@@ -245,7 +245,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "tsops.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "tsops.throttling.SlidingWindowUserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/min"),
