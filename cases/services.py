@@ -136,10 +136,11 @@ _CLAIM_RESULT_COLUMNS = ", ".join(
     + [f's."{f.column}"' for f in _SUBJECT_FIELDS]
     + [f'o."{f.column}"' for f in _OWNER_FIELDS]
 )
-CLAIM_SQL = lifecycle.CASE_WORK.claim_sql(
+CLAIM_STATEMENTS = lifecycle.CASE_WORK.claim_statements(
+    "case_claim",
     # Cases whose lease ran out in this queue go back first, in the same round trip, so the
     # claim can hand them out again even when no worker is running.
-    expire=EXPIRE_SCOPE,
+    expire="t.queue_id = %(queue)s",
     expire_also=EXPIRE_ALSO,
     where=CLAIM_WHERE,
     order_by=CLAIM_ORDER,
@@ -172,9 +173,10 @@ def case_claim_next(*, actor, queue: Queue, request: HttpRequest | None = None) 
     _claim_guards_check(actor, queue)
     now = timezone.now()
     # One round trip: the queue's lease expiry, then the claim with its history row, timeline
-    # entry and access-log entry, run by PostgreSQL as one transaction (tsops.claims).
+    # entry and access-log entry, run by PostgreSQL as one transaction, planned once per
+    # connection (tsops.claims, tsops.prepared).
     row = lifecycle.CASE_WORK.claim_row(
-        sql=CLAIM_SQL,
+        sql=CLAIM_STATEMENTS,
         actor=actor,
         now=now,
         params={

@@ -6,18 +6,20 @@ claimer passes over a row another is taking). A claim carries a lease; a lease t
 puts the item back to its open status, and that expiry behaves the same for every kind of
 work: the claim is cleared, the version is bumped (an editor holding the old version gets a
 conflict), a history row names the claimant who lost it, and the caller may add its own
-timeline entry from the returned ``(id, previous claimant)`` pairs.
+timeline entry (in the statement, or from the returned ``(id, previous claimant)`` pairs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, models
 from django.utils import timezone
 
+from tsops import prepared
 from tsops.history import history_fields, history_insert_sql
 
 
@@ -32,6 +34,13 @@ class LeasedWork:
     claimed_status: str = "in_review"
     # Extra ``SET`` assignments of the claim statement, e.g. the first-claim stamp of cases.
     claim_extra_set: str = ""
+
+    def __post_init__(self):
+        # The statuses are written into the statements, so that a prepared statement's plan
+        # can use the partial indexes on them: the code's constants, never input.
+        for status in (self.open_status, self.claimed_status):
+            if not re.fullmatch(r"[a-z_]+", status):
+                raise ValueError(f"Not a status: {status!r}")
 
     @property
     def table(self) -> str:
@@ -62,16 +71,16 @@ class LeasedWork:
             **(also or {}),
         }
         ctes = "".join(f",\n{name} AS (\n    {sql}\n)" for name, sql in writes.items())
-        # Table names and fragments come from code, never from input.
+        # Table names, statuses and fragments come from code, never from input.
         return f"""
 WITH due AS (
     SELECT t.id, t.claimed_by_id FROM {self.table} t
-    WHERE t.status = %(claimed_status)s AND t.lease_expires_at < %(now)s{condition}
+    WHERE t.status = '{self.claimed_status}' AND t.lease_expires_at < %(now)s{condition}
     FOR UPDATE SKIP LOCKED
 ),
 expired AS (
     UPDATE {self.table} AS t
-    SET status = %(open_status)s, claimed_by_id = NULL, claimed_at = NULL,
+    SET status = '{self.open_status}', claimed_by_id = NULL, claimed_at = NULL,
         lease_expires_at = NULL, version = t.version + 1, updated_at = %(now)s
     FROM due WHERE t.id = due.id
     RETURNING {returning}, due.claimed_by_id AS previous_claimant
@@ -83,8 +92,6 @@ expired AS (
         """The parameters :meth:`expire_sql` needs besides the caller's own."""
         return {
             "now": now,
-            "open_status": self.open_status,
-            "claimed_status": self.claimed_status,
             # The application's clock as the statement runs, as history_snapshot dates rows.
             "expire_history_date": timezone.now(),
             "expire_history_type": "~",
@@ -100,45 +107,32 @@ expired AS (
         order_by: str,
         also: Mapping[str, str] | None = None,
         result: str = "SELECT claimed.id FROM claimed",
-        expire: str | None = None,
-        expire_also: Mapping[str, str] | None = None,
     ) -> str:
         """The claim statement for candidates ``t`` (with ``joins``) matching ``where``, taken in
-        ``order_by`` order. Its parameters: ``user``, ``now``, ``lease`` and ``open_status`` /
-        ``claimed_status`` (filled by :meth:`claim_next`), plus the caller's own.
+        ``order_by`` order. Its parameters: ``user``, ``now`` and ``lease`` (filled by
+        :meth:`claim_row`), plus the caller's own.
 
         The claimed row is the CTE ``claimed`` (the columns history keeps, as they are after
         the claim). The same statement writes its history row, and ``also`` adds the
         caller's own writes (name → ``INSERT … SELECT … FROM claimed``), so the claim and what
         it records are one round trip that cannot half happen. ``result`` is what the
-        statement answers (its first column must be the id).
-
-        With ``expire`` (a :meth:`expire_sql` scope, "" for every item; ``expire_also`` its
-        own writes) the lease expiry of that scope runs first, in the same round trip: the two
-        statements are sent as one query string, which PostgreSQL runs as one transaction
-        (or inside the caller's), so a lease that ran out is handed out again by this claim
-        and the claim needs no transaction of its own."""
+        statement answers (its first column must be the id)."""
         extra = f", {self.claim_extra_set}" if self.claim_extra_set else ""
         returning = ", ".join(f't."{f.column}"' for f in history_fields(self.model))
         writes = {"history": history_insert_sql(self.model, "claimed", named=True), **(also or {})}
         ctes = "".join(f",\n{name} AS (\n    {sql}\n)" for name, sql in writes.items())
-        expiry = (
-            ""
-            if expire is None
-            else self.expire_sql(scope=expire, also=expire_also, result="SELECT 1") + ";"
-        )
-        # Table names and fragments come from code, never from input.
-        return f"""{expiry}
+        # Table names, statuses and fragments come from code, never from input.
+        return f"""
 WITH next_item AS (
     SELECT t.id FROM {self.table} t {joins}
-    WHERE t.status = %(open_status)s AND ({where})
+    WHERE t.status = '{self.open_status}' AND ({where})
     ORDER BY {order_by}
     LIMIT 1
     FOR UPDATE OF t SKIP LOCKED
 ),
 claimed AS (
     UPDATE {self.table} AS t
-    SET status = %(claimed_status)s, claimed_by_id = %(user)s, claimed_at = %(now)s,
+    SET status = '{self.claimed_status}', claimed_by_id = %(user)s, claimed_at = %(now)s,
         lease_expires_at = %(lease)s, version = t.version + 1, updated_at = %(now)s{extra}
     FROM next_item WHERE t.id = next_item.id
     RETURNING {returning}
@@ -146,26 +140,47 @@ claimed AS (
 {result}
 """  # noqa: S608
 
-    def claim_row(self, *, sql: str, actor, now: datetime, params: dict) -> tuple | None:
-        """Run a statement built by :meth:`claim_sql` for ``actor``: its ``result`` row, or
-        None when nothing was claimed. The history row is written by the statement itself
-        (in the caller's transaction, or in the statement's own when there is none)."""
+    def claim_statements(
+        self, name: str, *, expire: str, expire_also: Mapping[str, str] | None = None, **claim
+    ) -> tuple[prepared.Prepared, prepared.Prepared]:
+        """A hot path's claim as two prepared statements (``name``: their prefix) that
+        :meth:`claim_row` sends as one query string: the lease expiry of ``expire`` (an
+        :meth:`expire_sql` scope whose best plan does not depend on its parameters' values;
+        ``expire_also``: its own writes), then the claim (``claim``: :meth:`claim_sql`'s
+        arguments). PostgreSQL runs the two as one transaction (or inside the caller's), so
+        a lease that ran out is handed out again by this claim, which needs no transaction
+        of its own, and after a connection's first claims no planning."""
+        return (
+            prepared.Prepared(
+                f"{name}_expire", self.expire_sql(scope=expire, also=expire_also, result="SELECT 1")
+            ),
+            prepared.Prepared(f"{name}_claim", self.claim_sql(**claim)),
+        )
+
+    def claim_row(
+        self, *, sql: str | Sequence[prepared.Prepared], actor, now: datetime, params: dict
+    ) -> tuple | None:
+        """Run a statement built by :meth:`claim_sql` (or the statements of
+        :meth:`claim_statements`) for ``actor``: its ``result`` row, or None when nothing was
+        claimed. The history rows are written by the statements themselves (in the caller's
+        transaction, or in the query string's own when there is none)."""
+        values = {
+            **params,
+            **self.expire_params(now),
+            "user": actor.pk,
+            "lease": now + self.lease,
+            # The application's clock as the statement runs, as history_snapshot dates rows
+            # (after the lease expiry the caller ran just before).
+            "history_date": timezone.now(),
+            "history_type": "~",
+            "history_user": actor.pk,
+            "history_reason": "claimed",
+        }
         with connection.cursor() as cursor:
-            cursor.execute(
-                sql,
-                {
-                    **params,
-                    **self.expire_params(now),
-                    "user": actor.pk,
-                    "lease": now + self.lease,
-                    # The application's clock as the statement runs, as history_snapshot
-                    # dates rows (after the lease expiry the caller ran just before).
-                    "history_date": timezone.now(),
-                    "history_type": "~",
-                    "history_user": actor.pk,
-                    "history_reason": "claimed",
-                },
-            )
+            if isinstance(sql, str):
+                cursor.execute(sql, values)
+            else:
+                prepared.run(cursor, sql, values)
             return cursor.fetchone()
 
     def claim_next(self, *, sql: str, actor, now: datetime, params: dict) -> int | None:

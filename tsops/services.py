@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from tsops import roles
+from tsops import prepared, roles
 from tsops.errors import HiddenObject
 from tsops.models import (
     AccessLog,
@@ -217,9 +217,10 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
 
 
 @cache
-def _key_lookup() -> tuple[str, tuple, tuple]:
+def _key_lookup() -> tuple[prepared.Prepared, tuple, tuple]:
     """The statement that finds an active key by prefix with its user and the user's groups
-    (names, ids), and the key's and user's fields in the order it answers them."""
+    (names, ids), and the key's and user's fields in the order it answers them. Every API
+    request runs it: it is planned once per connection."""
     user_model = get_user_model()
     key_fields = tuple(ApiKey._meta.concrete_fields)
     user_fields = tuple(user_model._meta.concrete_fields)
@@ -235,9 +236,9 @@ def _key_lookup() -> tuple[str, tuple, tuple]:
     sql = (
         f"SELECT {columns}, ARRAY(SELECT g.name {groups}), ARRAY(SELECT g.id {groups}) "  # noqa: S608
         f"FROM {ApiKey._meta.db_table} k JOIN {user_model._meta.db_table} u "
-        "ON u.id = k.user_id WHERE k.prefix = %s AND k.revoked_at IS NULL"
+        "ON u.id = k.user_id WHERE k.prefix = %(prefix)s AND k.revoked_at IS NULL"
     )
-    return sql, key_fields, user_fields
+    return prepared.Prepared("api_key_lookup", sql), key_fields, user_fields
 
 
 def api_key_authenticate(*, token: str) -> ApiKey | None:
@@ -249,9 +250,9 @@ def api_key_authenticate(*, token: str) -> ApiKey | None:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         return None
-    sql, key_fields, user_fields = _key_lookup()
+    lookup, key_fields, user_fields = _key_lookup()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [parts[1]])
+        prepared.run(cursor, [lookup], {"prefix": parts[1]})
         row = cursor.fetchone()
     if row is None:
         return None

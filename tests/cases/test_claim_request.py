@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from cases.models import Case, CaseEvent, CaseLink, Queue
+from cases.services import CLAIM_STATEMENTS
 from cases.timeline import EventKind
 from tests.conftest import make_member
 from tests.factories import make_case
@@ -29,10 +30,14 @@ def test_one_claim_writes_its_event_history_and_access_log_in_one_statement(
         response = client.post("/api/v1/queues/general/claim", REMOTE_ADDR="203.0.113.9")
     assert response.status_code == 200 and response.json()["id"] == case.pk
     writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")]
-    claim = [sql for sql in writes if "FOR UPDATE OF t SKIP LOCKED" in sql]
-    # Lease expiry, then the claim: the timeline entry, history row and access-log entry are
-    # CTEs of the claim statement, not statements of their own.
+    claim = [sql for sql in writes if "EXECUTE case_claim_claim(" in sql]
+    # Lease expiry, then the claim, in one query string: the timeline entry, history row and
+    # access-log entry are CTEs of the claim statement, not statements of their own.
     assert len(claim) == 1
+    (statement,) = [s for s in CLAIM_STATEMENTS if s.name == "case_claim_claim"]
+    assert "FOR UPDATE OF t SKIP LOCKED" in statement.prepare_sql
+    for table in ("cases_caseevent", "cases_historicalcase", "tsops_accesslog"):
+        assert f"INSERT INTO {table}" in statement.prepare_sql
     assert not [sql for sql in writes if sql.startswith(("INSERT", 'INSERT INTO "'))]
     event = CaseEvent.objects.get(case=case, kind=EventKind.CASE_CLAIMED)
     assert event.actor == analyst and event.data == {"queue": "general"}
@@ -61,7 +66,9 @@ def test_the_claim_answers_the_case_with_few_queries(platform_account, analyst, 
     with CaptureQueriesContext(connection) as queries:
         body = client.post("/api/v1/queues/general/claim").json()
     assert len(_statements(queries)) == 3, "\n\n".join(_statements(queries))
-    assert "lease_expires_at <" in _statements(queries)[-1]
+    # The expiry and the claim, prepared once per connection and executed together.
+    assert "EXECUTE case_claim_expire(" in _statements(queries)[-1]
+    assert "EXECUTE case_claim_claim(" in _statements(queries)[-1]
     assert body["id"] == second.pk and body["claimed_by"] == analyst.username
     assert body["subject"]["external_id"] == second.subject.external_id
     # Lean: the reports and links are the case endpoint's.
@@ -228,4 +235,6 @@ def test_a_lapsed_lease_goes_back_with_its_event_and_history_in_the_claims_round
         .order_by("history_date", "history_id")
         .values_list("history_change_reason", "history_user_id", "claimed_by_id")
     )
-    assert reasons[-2:] == [("claim lease expired", None, None), ("claimed", analyst.pk, analyst.pk)]
+    expired, claimed = reasons[-2:]
+    assert expired == ("claim lease expired", None, None)
+    assert claimed == ("claimed", analyst.pk, analyst.pk)

@@ -725,9 +725,12 @@ def test_list_answers_wrapped_in_results_are_described_so(db):
 
 def test_claiming_an_appeals_queue_is_described_as_answering_with_the_appeal(db):
     assert _component("ClaimedWork")["oneOf"] == [
-        {"$ref": "#/components/schemas/CaseDetail"},
+        {"$ref": "#/components/schemas/ClaimedCase"},
         {"$ref": "#/components/schemas/AppealReview"},
     ]
+    # A claimed case comes lean: its reports and links are the case endpoint's.
+    claimed = _component("ClaimedCase")["properties"]
+    assert "subject" in claimed and not {"reports", "links"} & set(claimed)
 
 
 def test_request_schemas_say_what_the_services_require(db):
