@@ -23,6 +23,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # First: the API's requests (the platform's, the claimers') resolve without trying every
+    # page's pattern before theirs.
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("", views.home, name="home"),
     # Pages that are not the console's own (the admin, the API docs) and browsers that ask
     # anyway find the console's icon here.
@@ -52,7 +55,6 @@ urlpatterns = [
     path("", include("investigations.urls")),
     path("detection/", include("detection.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
 ]
