@@ -74,8 +74,6 @@ class _Server:
     """The web app under gunicorn, as in production: separate worker processes over HTTP."""
 
     def __init__(self, workers: int = 4, threads: int = 4):
-        workers = int(os.environ.get("BENCH_WORKERS", workers))
-        threads = int(os.environ.get("BENCH_THREADS", threads))
         import socket
 
         with socket.socket() as sock:
@@ -98,7 +96,6 @@ class _Server:
                 str(self.workers),
                 "--threads",
                 str(self.threads),
-                *os.environ.get("BENCH_GUNICORN_EXTRA", "").split(),
                 "--log-level",
                 "warning",
             ],
@@ -388,7 +385,7 @@ class Bench:
             api_key_create(user=user, name="bench-claim", scopes=["cases:write"])[1]
             for user in self.analysts[:claimers]
         ]
-        server = _Server()
+        server = _Server(self.args.web_workers, self.args.web_threads)
         timings: list[tuple[float, float]] = []  # (app, db) ms per claim: Server-Timing
         lock = threading.Lock()
 
@@ -710,6 +707,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated parts to measure",
     )
     parser.add_argument("--decisions", type=int, default=300, help="decisions to time")
+    parser.add_argument(
+        "--web-workers", type=int, default=4, help="gunicorn worker processes of the claim part"
+    )
+    parser.add_argument(
+        "--web-threads", type=int, default=4, help="threads per gunicorn worker (claim part)"
+    )
     parser.add_argument("--outbox-events", type=int, default=2000)
     args = parser.parse_args(argv)
 
