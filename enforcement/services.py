@@ -206,16 +206,21 @@ def _decision_input(
     return rationale, requests, section
 
 
-def _lock_decidable_case(*, actor, case_id: int, version: int | None) -> Case:
-    """The case, locked and loaded with the subject, its owner and the queue, checked
-    decidable by this actor at this version."""
-    case = case_lock(case_id, actor, related=("subject", "subject__owner"))
+def _lock_case_for_decider(*, actor, case_id: int) -> Case:
+    """The case, locked and loaded with the subject, its owner and the queue, once the actor
+    may see it (else 404), is not answering blind on it and may decide it (else 403)."""
+    case = case_lock(case_id, actor, related=("subject", "subject__owner"), guarded=True)
     check_decide_case(actor, case)
+    return case
+
+
+def _check_decidable(case: Case, version: int | None) -> None:
+    """Refuse (409) a decision made on an older version of the case, or on a case its status
+    does not let a decision move on."""
     if version is not None and case.version != version:
         raise StaleEdit(case)
     if not case.is_decidable:
         raise ActionConflict(f"A {case.get_status_display().lower()} case cannot be decided now.")
-    return case
 
 
 def _recommendation_followed(
@@ -251,19 +256,24 @@ def decision_make(
     """Decide a case. Actions within the decider's ceiling apply at once; the others wait for
     a senior's approval, and so does the case. Writes timeline, strikes and outbox events in
     the same transaction. ``at`` backdates an imported decision (demo data, migrations from
-    another tool); live decisions leave it unset."""
-    rationale, requests, section = _decision_input(
-        outcome=outcome,
-        rationale=rationale,
-        policy_section=policy_section,
-        statement_of_reasons=statement_of_reasons,
-        actions=actions,
-    )
+    another tool); live decisions leave it unset.
+
+    Refusals come in the API's order: a case the actor may not see (404), one they are
+    answering blind on or may not decide (403), invalid input (400), then a stale version or
+    a case that cannot be decided now (409)."""
     now = at or timezone.now()
     from enforcement.bulk import decision_write
 
     with transaction.atomic():
-        case = _lock_decidable_case(actor=actor, case_id=case_id, version=version)
+        case = _lock_case_for_decider(actor=actor, case_id=case_id)
+        rationale, requests, section = _decision_input(
+            outcome=outcome,
+            rationale=rationale,
+            policy_section=policy_section,
+            statement_of_reasons=statement_of_reasons,
+            actions=actions,
+        )
+        _check_decidable(case, version)
         return decision_write(
             actor=actor,
             case=case,
