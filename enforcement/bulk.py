@@ -39,6 +39,7 @@ from cases.timeline import EventKind
 from enforcement import events, strikes
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision, EnforcementAction, OutboxEvent, PolicySection, Strike
+from enforcement.selectors import DecisionRules
 from enforcement.services import (
     ActionConflict,
     ActionRequest,
@@ -105,7 +106,7 @@ def decision_write(
     actor,
     case: Case,
     outcome: str,
-    section: PolicySection | None,
+    rules: DecisionRules | None,
     requests: list[ActionRequest],
     rationale: str,
     statement_of_reasons: str,
@@ -113,16 +114,18 @@ def decision_write(
     now: datetime,
 ) -> Decision:
     """Write one decision on ``case`` (locked by the caller and checked decidable by
-    ``actor``, loaded with its queue, subject and the subject's owner). Actions within the
-    actor's ceiling apply at once; the others wait for a senior's approval, and so does the
-    case. The decision comes back with its case (moved on), its section, its decider and its
-    actions (each with its subject) in hand, so answering it reads nothing more."""
+    ``actor``, loaded with its queue, subject and the subject's owner) under ``rules``' section
+    (None: no section). Actions within the actor's ceiling apply at once; the others wait for
+    a senior's approval, and so does the case. The decision comes back with its case (moved
+    on), its section, its decider and its actions (each with its subject) in hand, so
+    answering it reads nothing more."""
     from enforcement.permissions import can_take_alone
 
     targets = [_target(case, request) for request in requests]
     account = case.subject.account
+    section = rules.section if rules is not None else None
     violation = outcome == Decision.Outcome.VIOLATION and section is not None
-    policy = strikes.strike_policy() if violation else None
+    policy = rules.strike_policy if violation else None
     recommendation = (
         strikes.recommend_for(strikes.active_strikes(account, now), section.severity, policy)
         if violation

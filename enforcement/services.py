@@ -118,15 +118,18 @@ def _target(case: Case, request: ActionRequest) -> Subject:
     return account
 
 
-def current_section(code: str) -> PolicySection:
-    section = (
-        PolicySection.objects.filter(code=code, superseded_at__isnull=True)
-        .select_related("policy")
-        .first()
-    )
-    if section is None:
+def current_rules(code: str) -> selectors.DecisionRules:
+    """What a decision under the current section ``code`` is measured by (its section comes
+    with its policy and its message template); 400 when there is no such section."""
+    rules = selectors.decision_rules(code)
+    if rules.section is None:
         raise ValidationError({"policy_section": f"No current policy section {code!r}."})
-    return section
+    return rules
+
+
+def current_section(code: str) -> PolicySection:
+    """The current version of section ``code`` (400 when there is none)."""
+    return current_rules(code).section
 
 
 def statement_draft(
@@ -179,9 +182,9 @@ def _decision_input(
     policy_section: str,
     statement_of_reasons: str,
     actions,
-) -> tuple[str, list[ActionRequest], PolicySection | None]:
-    """The stripped rationale, the parsed actions and the current section, or every input
-    error at once."""
+) -> tuple[str, list[ActionRequest], selectors.DecisionRules | None]:
+    """The stripped rationale, the parsed actions and the rules of the current section (None
+    without a section), or every input error at once."""
     if outcome not in Decision.Outcome.values:
         raise ValidationError({"outcome": f"One of {', '.join(Decision.Outcome.values)}."})
     rationale = (rationale or "").strip()
@@ -202,8 +205,8 @@ def _decision_input(
         errors["actions"] = "Only a violation takes actions."
     if errors:
         raise ValidationError(errors)
-    section = current_section(policy_section) if policy_section else None
-    return rationale, requests, section
+    rules = current_rules(policy_section) if policy_section else None
+    return rationale, requests, rules
 
 
 def _lock_case_for_decider(*, actor, case_id: int) -> Case:
@@ -266,7 +269,7 @@ def decision_make(
 
     with transaction.atomic():
         case = _lock_case_for_decider(actor=actor, case_id=case_id)
-        rationale, requests, section = _decision_input(
+        rationale, requests, rules = _decision_input(
             outcome=outcome,
             rationale=rationale,
             policy_section=policy_section,
@@ -278,7 +281,7 @@ def decision_make(
             actor=actor,
             case=case,
             outcome=outcome,
-            section=section,
+            rules=rules,
             requests=requests,
             rationale=rationale,
             statement_of_reasons=statement_of_reasons,
