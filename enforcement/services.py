@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cases import timeline
-from cases.lifecycle import case_lock, case_transition
+from cases.lifecycle import case_lock_with_subject, case_transition
 from cases.models import Case, Subject
 from cases.services import StaleEdit
 from cases.timeline import EventKind
@@ -212,7 +212,7 @@ def _decision_input(
 def _lock_case_for_decider(*, actor, case_id: int) -> Case:
     """The case, locked and loaded with the subject, its owner and the queue, once the actor
     may see it (else 404), is not answering blind on it and may decide it (else 403)."""
-    case = case_lock(case_id, actor, related=("subject", "subject__owner"), guarded=True)
+    case = case_lock_with_subject(case_id, actor, guarded=True)
     check_decide_case(actor, case)
     return case
 

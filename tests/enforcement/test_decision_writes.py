@@ -17,13 +17,13 @@ from tests.factories import make_case
 
 pytestmark = pytest.mark.django_db
 
-# The decision of a content violation by a known account, through the API: the key and the
-# actor's groups (2), the case as the actor may see it (1), the policy section (1), the lock
-# (1), the strike policy, the account's strikes and the user-message template (3), then one
-# statement each for the decision, the actions with their history, the strike, the timeline,
-# the case's move with its history and event, and the outbox with every report's outcome
-# (6), and the savepoint of the test's transaction around them (2).
-MAX_QUERIES = 16
+# The decision of a content violation by a known account, through the API: the key with its
+# user (1), the case locked as the actor may see it, with the guards that may close it to them
+# (1), the section with the strike policy and the user-message template (1), the account's
+# strikes (1), then one statement each for the decision, the actions with their history, the
+# strike, the timeline, the case's move with its history and event, and the outbox with every
+# report's outcome (6), and the savepoint of the test's transaction around them (2).
+MAX_QUERIES = 12
 
 
 def claimed_with_reports(platform_account, analyst, name: str, reports: int) -> Case:
