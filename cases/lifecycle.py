@@ -21,6 +21,7 @@ the old case stays resolved, records the reopen (it is still rework) and is link
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -284,13 +285,15 @@ def cases_move_decided(
     event: EventKind | None,
     data: dict[int, dict],
     at: datetime,
+    before: Sequence[tuple[str, list]] = (),
 ) -> list[int]:
     """Move decided cases, locked by the caller, to ``target`` (resolved, or pending approval)
     in one statement making ``writer``'s moves, with what :func:`case_transition` writes for
     each: the claim cleared, first action (and resolution) stamped, the version bumped, a
     history row naming the actor and the reason, and the ``event`` with ``data[case_id]``
     (None: the caller records a richer one). Returns the ids moved; a case no longer in a
-    source status is left as it is."""
+    source status is left as it is. ``before`` are the caller's statements (SQL, parameters)
+    sent ahead of the move in the same round trip, in the caller's transaction."""
     sources = sorted({source for source, to in writer.moves if to == target})
     if not sources:
         raise AssertionError(f"{writer.name} never moves a case to {target}")
@@ -324,16 +327,30 @@ def cases_move_decided(
             ids,
             [json.dumps(data.get(case_id, {}), cls=DjangoJSONEncoder) for case_id in ids],
         ]
+    # psycopg binds the parameters client-side: the statements go as one, and the last (the
+    # move) answers.
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(
+            "; ".join([*(text for text, _ in before), sql]),
+            [*(value for _, values in before for value in values), *params],
+        )
         return sorted(row[0] for row in cursor.fetchall())
 
 
 def case_move_decided(
-    case: Case, target: str, *, actor, reason: str, event: EventKind | None, data: dict, at
+    case: Case,
+    target: str,
+    *,
+    actor,
+    reason: str,
+    event: EventKind | None,
+    data: dict,
+    at,
+    before: Sequence[tuple[str, list]] = (),
 ) -> Case:
     """:func:`cases_move_decided` for one decided case the caller has locked and loaded, with
-    the change mirrored on ``case`` (what :func:`case_transition` would have saved)."""
+    the change mirrored on ``case`` (what :func:`case_transition` would have saved);
+    ``before`` as there."""
     check_transition(case, target)
     moved = cases_move_decided(
         [case.pk],
@@ -344,6 +361,7 @@ def case_move_decided(
         event=event,
         data={case.pk: data},
         at=at,
+        before=before,
     )
     if moved != [case.pk]:
         raise ConflictError("The case changed while it was decided; nothing written.")
