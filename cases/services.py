@@ -22,7 +22,6 @@ from cases.models import (
     Identifier,
     Note,
     Queue,
-    Subject,
 )
 from cases.permissions import (
     can_edit_case,
@@ -36,8 +35,7 @@ from cases.sla import deadlines_restamp
 from cases.timeline import EventKind
 from cases.visibility import can_view_case, can_work_queue
 from tsops.errors import ConflictError, HiddenObject
-from tsops.history import history_fields
-from tsops.models import AccessLog, instance_from_row
+from tsops.models import AccessLog
 from tsops.services import access_log_insert_params, access_log_insert_sql, access_log_record
 
 SKIP_MEMORY = timedelta(hours=1)
@@ -128,14 +126,7 @@ CLAIM_WHERE = (
     "WHERE s.case_id = t.id AND s.user_id = %(user)s AND s.created_at > %(skip_since)s)"
 )
 CLAIM_ORDER = "t.severity, t.priority DESC, t.resolve_due, t.report_count DESC, t.id"
-_CASE_FIELDS = history_fields(Case)
-_SUBJECT_FIELDS = tuple(Subject._meta.concrete_fields)
-_OWNER_FIELDS = tuple(Subject._meta.get_field(name) for name in ("id", "kind", "external_id"))
-_CLAIM_RESULT_COLUMNS = ", ".join(
-    [f'claimed."{f.column}"' for f in _CASE_FIELDS]
-    + [f's."{f.column}"' for f in _SUBJECT_FIELDS]
-    + [f'o."{f.column}"' for f in _OWNER_FIELDS]
-)
+_CLAIM_RESULT_COLUMNS = lifecycle.case_row_columns("claimed", "s", "o")
 CLAIM_STATEMENTS = lifecycle.CASE_WORK.claim_statements(
     "case_claim",
     # Cases whose lease ran out in this queue go back first, in the same round trip, so the
@@ -195,13 +186,8 @@ def case_claim_next(*, actor, queue: Queue, request: HttpRequest | None = None) 
 
 def _claimed_case(row: tuple, *, queue: Queue, actor) -> Case:
     """The case the claim statement answered, with its queue, claimant, subject and owner."""
-    case_end = len(_CASE_FIELDS)
-    subject_end = case_end + len(_SUBJECT_FIELDS)
-    case = instance_from_row(Case, _CASE_FIELDS, row[:case_end])
-    subject = instance_from_row(Subject, _SUBJECT_FIELDS, row[case_end:subject_end])
-    if row[subject_end] is not None:
-        subject.owner = instance_from_row(Subject, _OWNER_FIELDS, row[subject_end:])
-    case.subject, case.queue, case.claimed_by = subject, queue, actor
+    case, _ = lifecycle.case_from_row(row)
+    case.queue, case.claimed_by = queue, actor
     return case
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission
-from django.db.models import Exists, Expression, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q, QuerySet
 
 from cases.models import Case, CaseGroupObjectPermission, Queue
 from tsops.permissions import has_capability, role_of, team_group_ids, teams_of
@@ -185,10 +185,47 @@ def case_team_grants_set(case: Case, teams: Iterable[str]) -> None:
 # --- Guards other apps register ----------------------------------------------------------------
 
 
+class CaseCondition(Expression):
+    """A condition on a case written once in SQL over the case's id (``{case}`` in ``sql``,
+    with ``params`` for its placeholders): a Case queryset annotates it (the id column aliased
+    as that query needs, subqueries included), and a hand-written statement reads the same
+    text through :meth:`sql_for`, so the rule has one home either way."""
+
+    conditional = True
+
+    def __init__(self, sql: str, params: Iterable = (), case: Expression | None = None):
+        super().__init__(output_field=BooleanField())
+        self.sql = sql
+        self.params = tuple(params)
+        self.case = case if case is not None else F("pk")
+
+    def get_source_expressions(self) -> list[Expression]:
+        return [self.case]
+
+    def set_source_expressions(self, exprs) -> None:
+        (self.case,) = exprs
+
+    def resolve_expression(self, *args, **kwargs) -> CaseCondition:
+        resolved = self.copy()
+        resolved.case = self.case.resolve_expression(*args, **kwargs)
+        return resolved
+
+    def as_sql(self, compiler, connection) -> tuple[str, list]:
+        case_sql, case_params = compiler.compile(self.case)
+        if case_params:
+            raise ValueError("The case id column takes no parameters.")
+        return self.sql_for(case_sql)
+
+    def sql_for(self, case_column: str) -> tuple[str, list]:
+        """The condition on the case whose id is ``case_column`` (an alias.column)."""
+        return self.sql.format(case=case_column), list(self.params)
+
+
 @dataclass(frozen=True)
 class CaseAccessGuard:
     """Closes an otherwise visible case to someone: ``annotations(user)`` gives the Case
-    queryset annotations the guard reads, ``refusal(case)`` the reason it is closed or ""."""
+    queryset annotations the guard reads (each a :class:`CaseCondition`, so hand-written
+    statements read them too), ``refusal(case)`` the reason it is closed or ""."""
 
     annotations: Callable[[object], dict[str, Expression]]
     refusal: Callable[[Case], str]

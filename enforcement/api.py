@@ -10,7 +10,7 @@ from drf_spectacular.utils import (
     extend_schema,
     inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -54,10 +54,14 @@ class CaseDecisionApi(APIView):
     def post(self, request, case_id: int):
         from cases.selectors import case_get_for
 
-        # Who may decide is answered before the body is read (404, then 403, then 400).
-        check_decide_case(request.user, case_get_for(actor=request.user, case_id=case_id))
-        serializer = DecisionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        try:
+            serializer = DecisionInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+        except exceptions.APIException:
+            # Who may decide is answered before what the body says (404, then 403, then 400),
+            # as the service answers a valid body: a refused body costs the check here.
+            check_decide_case(request.user, case_get_for(actor=request.user, case_id=case_id))
+            raise
         data = serializer.validated_data
         decision = services.decision_make(
             actor=request.user,

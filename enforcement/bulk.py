@@ -14,9 +14,13 @@ strike, the timeline events (``DECISION_MADE``, ``ACTION_APPLIED`` / ``ACTION_PR
 history row) and the outbox events (``action.applied`` / ``action.proposed``,
 ``decision.made``, one ``report.outcome`` per report, selected from the reports in the same
 statement) — one statement per table instead of one per row, because Django's per-row saves
-cost more than the writes. The rules they reuse stay in their homes: the catalogue, the
-ceilings (``permissions.can_take_alone``), the ladder (``strikes.recommend_for``), the
-drafts (``services.statement_draft``) and the payloads (``events``).
+cost more than the writes. The decisions and actions take their ids from their sequences
+first (one round trip), so every statement can name them and all of them go to the database
+in one more round trip, the case's move last: it answers the cases it moved, and a case that
+changed meanwhile refuses the whole transaction. The rules they reuse stay in their homes:
+the catalogue, the ceilings (``permissions.can_take_alone``), the ladder
+(``strikes.recommend_for``), the drafts (``services.statement_draft``) and the payloads
+(``events``).
 
 Their callers hold the case locks and commit in one transaction, so a decision (or a batch)
 is written whole or not at all.
@@ -39,6 +43,7 @@ from cases.timeline import EventKind
 from enforcement import events, strikes
 from enforcement.catalogue import ACTIONS
 from enforcement.models import Decision, EnforcementAction, OutboxEvent, PolicySection, Strike
+from enforcement.selectors import DecisionRules
 from enforcement.services import (
     ActionConflict,
     ActionRequest,
@@ -105,7 +110,7 @@ def decision_write(
     actor,
     case: Case,
     outcome: str,
-    section: PolicySection | None,
+    rules: DecisionRules | None,
     requests: list[ActionRequest],
     rationale: str,
     statement_of_reasons: str,
@@ -113,16 +118,18 @@ def decision_write(
     now: datetime,
 ) -> Decision:
     """Write one decision on ``case`` (locked by the caller and checked decidable by
-    ``actor``, loaded with its queue, subject and the subject's owner). Actions within the
-    actor's ceiling apply at once; the others wait for a senior's approval, and so does the
-    case. The decision comes back with its case (moved on), its section, its decider and its
-    actions (each with its subject) in hand, so answering it reads nothing more."""
+    ``actor``, loaded with its queue, subject and the subject's owner) under ``rules``' section
+    (None: no section). Actions within the actor's ceiling apply at once; the others wait for
+    a senior's approval, and so does the case. The decision comes back with its case (moved
+    on), its section, its decider and its actions (each with its subject) in hand, so
+    answering it reads nothing more."""
     from enforcement.permissions import can_take_alone
 
     targets = [_target(case, request) for request in requests]
     account = case.subject.account
+    section = rules.section if rules is not None else None
     violation = outcome == Decision.Outcome.VIOLATION and section is not None
-    policy = strikes.strike_policy() if violation else None
+    policy = rules.strike_policy if violation else None
     recommendation = (
         strikes.recommend_for(strikes.active_strikes(account, now), section.severity, policy)
         if violation
@@ -145,7 +152,6 @@ def decision_write(
         response_template=template,
         created_at=now,
     )
-    _decisions_insert([decision], actor=actor, rationale=rationale, automated=automated, now=now)
     actions = [
         _action(
             actor,
@@ -158,12 +164,27 @@ def decision_write(
         )
         for request, target in zip(requests, targets, strict=True)
     ]
-    _actions_insert(actions, actor=actor, reason="", now=now)
+    _ids_allocate([decision], actions)
     _actions_in_hand(decision, actions)
-    if violation and account is not None:
-        _strikes_insert([(account.pk, decision.pk)], section=section, policy=policy, now=now)
-    _timeline_insert(_decision_events(decision, actions, {}), actor=actor, now=now)
     pending = any(a.status == EnforcementAction.Status.PENDING_APPROVAL for a in actions)
+    statements = [
+        _decisions_insert(
+            [decision], actor=actor, rationale=rationale, automated=automated, now=now
+        ),
+        _actions_insert(actions, actor=actor, reason="", now=now),
+        _strikes_insert(
+            [(account.pk, decision.pk)] if violation and account is not None else [],
+            section=section,
+            policy=policy,
+            now=now,
+        ),
+        _timeline_insert(_decision_events(decision, actions, {}), actor=actor, now=now),
+        _outbox_insert(
+            [*_action_events(actions), _decision_made(decision, actions)],
+            outcomes=[] if pending else [decision],
+        ),
+    ]
+    # Every write goes in one round trip, the case's move (which answers what it moved) last.
     case_move_decided(
         case,
         Case.Status.PENDING_APPROVAL if pending else Case.Status.RESOLVED,
@@ -173,11 +194,9 @@ def decision_write(
         event=None if pending else EventKind.CASE_RESOLVED,
         data={"decision_id": decision.pk},
         at=now,
+        before=[statement for statement in statements if statement is not None],
     )
-    _outbox_insert(
-        [*_action_events(actions), _decision_made(decision, actions)],
-        outcomes=[] if pending else [decision],
-    )
+    events._kick_after_commit()
     return decision
 
 
@@ -223,21 +242,30 @@ def decisions_write_bulk(
         _action(actor, decision, item.request, target, now, approver=approver, alone=True)
         for item, target, decision in zip(items, targets, decisions, strict=True)
     ]
-    _actions_insert(actions, actor=actor, reason="decided in a wave", now=now)
-    _strikes_create(section, items, decisions, now)
+    _ids_allocate(decisions, actions)
     rows = []
     for decision, action in zip(decisions, actions, strict=True):
         rows += _decision_events(decision, [action], extra)
-    _timeline_insert(rows, actor=actor, now=now)
-    _cases_resolve(actor, decisions, extra, now)
-    _outbox_insert(
-        [
-            event
-            for decision, action in zip(decisions, actions, strict=True)
-            for event in (*_action_events([action]), _decision_made(decision, [action]))
-        ],
-        outcomes=decisions,
+    statements = [
+        _decisions_insert(
+            decisions, actor=actor, rationale=rationale, automated=automated, now=now
+        ),
+        _actions_insert(actions, actor=actor, reason="decided in a wave", now=now),
+        _strikes_create(section, items, decisions, now),
+        _timeline_insert(rows, actor=actor, now=now),
+        _outbox_insert(
+            [
+                event
+                for decision, action in zip(decisions, actions, strict=True)
+                for event in (*_action_events([action]), _decision_made(decision, [action]))
+            ],
+            outcomes=decisions,
+        ),
+    ]
+    _cases_resolve(
+        actor, decisions, extra, now, before=[statement for statement in statements if statement]
     )
+    events._kick_after_commit()
     return {decision.case_id: decision.pk for decision in decisions}
 
 
@@ -288,7 +316,6 @@ def _decisions_create(
             created_at=now,
         )
         decisions.append(decision)
-    _decisions_insert(decisions, actor=actor, rationale=rationale, automated=automated, now=now)
     return decisions
 
 
@@ -297,17 +324,17 @@ def _account_id(case: Case) -> int | None:
     return subject.pk if subject.kind == Subject.Kind.ACCOUNT else subject.owner_id
 
 
-def _strikes_create(section, items, decisions, now) -> None:
+def _strikes_create(section, items, decisions, now) -> Statement | None:
     """A violation by a known account counts a strike at the section's severity."""
     rows = [
         (_account_id(item.case), decision.pk)
         for item, decision in zip(items, decisions, strict=True)
         if _account_id(item.case) is not None
     ]
-    _strikes_insert(rows, section=section, policy=strikes.strike_policy(), now=now)
+    return _strikes_insert(rows, section=section, policy=strikes.strike_policy(), now=now)
 
 
-def _cases_resolve(actor, decisions, extra, now) -> None:
+def _cases_resolve(actor, decisions, extra, now, *, before: list[Statement]) -> None:
     case_ids = [d.case_id for d in decisions]
     moved = cases_move_decided(
         case_ids,
@@ -318,6 +345,7 @@ def _cases_resolve(actor, decisions, extra, now) -> None:
         event=EventKind.CASE_RESOLVED,
         data={d.case_id: {"decision_id": d.pk, **extra} for d in decisions},
         at=now,
+        before=before,
     )
     if len(moved) != len(case_ids):
         raise ConflictError("A case of the batch changed while it was decided; nothing written.")
@@ -405,21 +433,51 @@ def _decision_made(decision: Decision, actions) -> tuple[str, dict]:
 
 # --- The statements --------------------------------------------------------------------------
 
+# A statement and its parameters, sent with the others of a decision in one round trip.
+Statement = tuple[str, list]
 
-def _decisions_insert(decisions: list[Decision], *, actor, rationale, automated, now) -> None:
-    """One row per decision (one per case); sets each decision's id."""
-    ids = _insert_by_case(
-        "INSERT INTO enforcement_decision (case_id, decided_by_id, outcome, policy_section_id, "
-        "rationale, statement_of_reasons, recommended_action, followed_recommendation, "
-        "strikes_before, automated, response_template_id, created_at) "
-        "SELECT c, %s, oc, ps, %s, st, ra, fr, sb, %s, rt, %s FROM unnest(%s::bigint[], "
-        "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::bool[], %s::int[], "
-        "%s::bigint[]) AS t(c, oc, ps, st, ra, fr, sb, rt) RETURNING case_id, id",
+
+def _ids_allocate(decisions: list[Decision], actions: list[EnforcementAction]) -> None:
+    """Give the decisions and the actions their ids from their tables' sequences in one
+    round trip, so that every statement after can name them and all go together."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ARRAY(SELECT nextval(s) FROM pg_get_serial_sequence(%s, 'id') AS s, "
+            "generate_series(1, %s)), ARRAY(SELECT nextval(s) FROM "
+            "pg_get_serial_sequence(%s, 'id') AS s, generate_series(1, %s))",
+            [
+                Decision._meta.db_table,
+                len(decisions),
+                EnforcementAction._meta.db_table,
+                len(actions),
+            ],
+        )
+        decision_ids, action_ids = cursor.fetchone()
+    for decision, pk in zip(decisions, decision_ids, strict=True):
+        decision.pk = pk
+        decision._state.adding = False
+    for action, pk in zip(actions, action_ids, strict=True):
+        action.pk = pk
+        # Assigned again now that the decision has its id: sets decision_id, keeps it in hand.
+        action.decision = action.decision
+        action._state.adding = False
+
+
+def _decisions_insert(decisions: list[Decision], *, actor, rationale, automated, now) -> Statement:
+    """One row per decision (one per case), with the ids :func:`_ids_allocate` gave."""
+    return (
+        "INSERT INTO enforcement_decision (id, case_id, decided_by_id, outcome, "
+        "policy_section_id, rationale, statement_of_reasons, recommended_action, "
+        "followed_recommendation, strikes_before, automated, response_template_id, created_at) "
+        "SELECT i, c, %s, oc, ps, %s, st, ra, fr, sb, %s, rt, %s FROM unnest(%s::bigint[], "
+        "%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::bool[], %s::int[], "
+        "%s::bigint[]) AS t(i, c, oc, ps, st, ra, fr, sb, rt)",
         [
             actor.pk,
             rationale,
             automated,
             now,
+            [d.pk for d in decisions],
             [d.case_id for d in decisions],
             [d.outcome for d in decisions],
             [d.policy_section_id for d in decisions],
@@ -430,44 +488,33 @@ def _decisions_insert(decisions: list[Decision], *, actor, rationale, automated,
             [d.response_template_id for d in decisions],
         ],
     )
-    for decision in decisions:
-        decision.pk = ids[decision.case_id]
-        decision._state.adding = False
 
 
-def _insert_by_case(sql: str, params: list) -> dict[int, int]:
-    """Run an ``INSERT … RETURNING case_id, id`` from arrays (one row per case); id by case."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return dict(cursor.fetchall())
-
-
-_ACTION_KEY = ("decision_id", "action_type", "feature", "duration_hours", "status")
-
-
-def _actions_insert(actions: list[EnforcementAction], *, actor, reason: str, now) -> None:
-    """The actions and their history rows (``+``, naming the actor) in one statement; sets
-    each action's id. Rows are matched back by what tells them apart (two rows alike in all
-    of it are alike in every column but the id)."""
+def _actions_insert(
+    actions: list[EnforcementAction], *, actor, reason: str, now
+) -> Statement | None:
+    """The actions (with the ids :func:`_ids_allocate` gave) and their history rows (``+``,
+    naming the actor) in one statement."""
     if not actions:
-        return
-    # The history statement and the key columns come from the models, never from input.
+        return None
+    # The history statement comes from the models, never from input.
     sql = (
-        "WITH made AS (INSERT INTO enforcement_enforcementaction (created_at, updated_at, "  # noqa: S608
+        "WITH made AS (INSERT INTO enforcement_enforcementaction (id, created_at, updated_at, "  # noqa: S608
         "decision_id, case_id, subject_id, action_type, feature, duration_hours, status, "
         "proposed_by_id, approved_by_id, decided_at, rejection_reason, starts_at, expires_at, "
         "reversal_reason, version) "
-        "SELECT %s, %s, d, c, s, ty, f, h, st, %s, ap, da, '', sa, ex, '', 1 "
-        "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], "
-        "%s::text[], %s::int[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-        "%s::timestamptz[]) AS t(ap, d, c, s, ty, f, h, st, da, sa, ex) RETURNING *), "
+        "SELECT i, %s, %s, d, c, s, ty, f, h, st, %s, ap, da, '', sa, ex, '', 1 "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
+        "%s::text[], %s::text[], %s::int[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+        "%s::timestamptz[]) AS t(i, ap, d, c, s, ty, f, h, st, da, sa, ex) RETURNING *), "
         f"history AS ({history_insert_sql(EnforcementAction, 'made')}) "
-        f"SELECT id, {', '.join(_ACTION_KEY)} FROM made"
+        "SELECT id FROM made"
     )
     params = [now, now, actor.pk]
     params += [
+        [a.pk for a in actions],
         [a.approved_by_id for a in actions],
-        [a.decision.pk for a in actions],
+        [a.decision_id for a in actions],
         [a.case_id for a in actions],
         [a.subject_id for a in actions],
         [a.action_type for a in actions],
@@ -480,27 +527,14 @@ def _actions_insert(actions: list[EnforcementAction], *, actor, reason: str, now
     ]
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     params += [now, "+", actor_id, reason or None]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids: dict[tuple, list[int]] = {}
-        for row in cursor.fetchall():
-            ids.setdefault(_key(row[1:]), []).append(row[0])
-    for action in actions:
-        action.decision_id = action.decision.pk
-        action.pk = ids[_key(getattr(action, field) for field in _ACTION_KEY)].pop()
-        action._state.adding = False
+    return sql, params
 
 
-def _key(values) -> tuple:
-    # Choices members hash by name: compare their plain values.
-    return tuple(str(v) if isinstance(v, str) else v for v in values)
-
-
-def _strikes_insert(rows: list[tuple[int, int]], *, section, policy, now) -> None:
+def _strikes_insert(rows: list[tuple[int, int]], *, section, policy, now) -> Statement | None:
     """A strike per (account id, decision id) at the section's severity."""
     if not rows:
-        return
-    _execute(
+        return None
+    return (
         "INSERT INTO enforcement_strike (created_at, updated_at, account_id, decision_id, "
         "points, expires_at) SELECT %s, %s, a, d, %s, %s "
         "FROM unnest(%s::bigint[], %s::bigint[]) AS t(a, d)",
@@ -515,17 +549,10 @@ def _strikes_insert(rows: list[tuple[int, int]], *, section, policy, now) -> Non
     )
 
 
-def _execute(sql: str, params: list) -> None:
-    """One set-based INSERT from arrays (Django's bulk_create prepares every value of every
-    row in Python, which cost more than the writes)."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def _timeline_insert(rows: list[tuple[int, str, dict]], *, actor, now) -> None:
+def _timeline_insert(rows: list[tuple[int, str, dict]], *, actor, now) -> Statement:
     """Timeline events (case id, kind, data), in this order, all at ``now``."""
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-    _execute(
+    return (
         "INSERT INTO cases_caseevent (case_id, kind, actor_id, at, data) "
         "SELECT c, k, %s, %s, d::jsonb FROM unnest(%s::bigint[], %s::text[], %s::text[]) "
         "WITH ORDINALITY AS t(c, k, d, o) ORDER BY o",
@@ -539,13 +566,14 @@ def _timeline_insert(rows: list[tuple[int, str, dict]], *, actor, now) -> None:
     )
 
 
-def _outbox_insert(rows: list[tuple[str, dict]], *, outcomes: list[Decision]) -> None:
+def _outbox_insert(rows: list[tuple[str, dict]], *, outcomes: list[Decision]) -> Statement:
     """The events (type, payload), then one ``report.outcome`` per report on each decision's
     case (the payload :func:`events.emit_report_outcomes` gives), in one statement. Each
-    event is a microsecond after the one before, so they go out in the order written."""
+    event is a microsecond after the one before, so they go out in the order written. The
+    caller kicks the delivery once the statement is sent (``events._kick_after_commit``)."""
     now = timezone.now()
     emitted_at = now.isoformat()
-    _execute(
+    return (
         "INSERT INTO enforcement_outboxevent (id, event_type, payload, created_at) "
         "SELECT gen_random_uuid(), e, p::jsonb, %s + (o - 1) * interval '1 microsecond' "
         "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(e, p, o) "
@@ -574,4 +602,3 @@ def _outbox_insert(rows: list[tuple[str, dict]], *, outcomes: list[Decision]) ->
             [d.outcome == Decision.Outcome.VIOLATION for d in outcomes],
         ],
     )
-    events._kick_after_commit()

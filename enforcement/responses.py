@@ -23,7 +23,7 @@ from enforcement.catalogue import ACTIONS
 from enforcement.models import PolicySection, ResponseTemplate
 from enforcement.permissions import can_manage_response_templates
 from enforcement.presentation import action_text
-from enforcement.selectors import response_templates_for
+from enforcement.selectors import message_template_for
 from tsops.errors import ConflictError
 from tsops.presentation import hours_text
 
@@ -130,10 +130,9 @@ def message_draft(
 ) -> MessageDraft | None:
     """The section's active user-message template rendered for these actions, or None when
     the section has none."""
-    messages = response_templates_for(section=section)["message"]
-    if not messages:
+    template = message_template_for(section)
+    if template is None:
         return None
-    template = messages[0]
     return MessageDraft(
         template_render(template.body, message_values(section, requests, at=at)), template
     )

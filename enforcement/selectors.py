@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
@@ -19,12 +20,15 @@ from enforcement.catalogue import ACTIONS
 from enforcement.models import (
     Decision,
     EnforcementAction,
+    Policy,
     PolicySection,
     ResponseTemplate,
     Strike,
+    StrikePolicy,
 )
 from enforcement.permissions import can_lookup_enforcement
 from tsops.errors import HiddenObject
+from tsops.models import instance_from_row
 from tsops.permissions import has_capability
 
 
@@ -37,17 +41,93 @@ def policy_sections_for_reason(reason: str) -> list[PolicySection]:
     return list(policy_sections_current().filter(reasons__contains=[reason]).order_by("code"))
 
 
+# The templates in use for a section code: each template's current version, unless retired,
+# by title. response_templates_for lists them; decision_rules reads the first user message.
+TEMPLATES_IN_USE_SQL = (
+    "SELECT * FROM enforcement_responsetemplate WHERE section_code = %s "
+    "AND superseded_at IS NULL AND retired_at IS NULL"
+)
+TEMPLATES_ORDER_SQL = "ORDER BY title, id"
+
+
 def response_templates_for(*, section: PolicySection | str) -> dict[str, list[ResponseTemplate]]:
     """The section's templates in use (current version, not retired), by kind:
     ``{"rationale": [...], "message": [...]}``, each by title. ``section`` is a section
     version or its code: templates belong to the code, across the section's versions."""
     code = section.code if isinstance(section, PolicySection) else section
     found: dict[str, list[ResponseTemplate]] = {"rationale": [], "message": []}
-    for template in ResponseTemplate.objects.filter(
-        section_code=code, superseded_at__isnull=True, retired_at__isnull=True
-    ).order_by("title", "pk"):
+    in_use = ResponseTemplate.objects.raw(f"{TEMPLATES_IN_USE_SQL} {TEMPLATES_ORDER_SQL}", [code])
+    for template in in_use:
         found[template.kind].append(template)
     return found
+
+
+@dataclass(frozen=True)
+class DecisionRules:
+    """What a decision under a policy section is measured by."""
+
+    # The section's current version with its policy; None when there is no such section.
+    section: PolicySection | None
+    # The strike policy in force (the default one while none is configured).
+    strike_policy: StrikePolicy
+    # The section's user-message template in use (the first by title), or None.
+    message_template: ResponseTemplate | None
+
+
+_SECTION_FIELDS = tuple(PolicySection._meta.concrete_fields)
+_POLICY_FIELDS = tuple(Policy._meta.concrete_fields)
+_STRIKE_POLICY_FIELDS = tuple(StrikePolicy._meta.concrete_fields)
+_TEMPLATE_FIELDS = tuple(ResponseTemplate._meta.concrete_fields)
+_RULES_PARTS = (
+    ("s", PolicySection, _SECTION_FIELDS),
+    ("p", Policy, _POLICY_FIELDS),
+    ("sp", StrikePolicy, _STRIKE_POLICY_FIELDS),
+    ("t", ResponseTemplate, _TEMPLATE_FIELDS),
+)
+# The three reads of a decision in one statement, each rule from its home: the current
+# version of the section (code given, not superseded) with its policy, the strike policy in
+# force (strikes.POLICY_IN_FORCE_SQL) and the first user message in use (TEMPLATES_IN_USE_SQL).
+# The column lists come from the models, never from input.
+DECISION_RULES_SQL = (
+    "SELECT "  # noqa: S608
+    + ", ".join(f'{alias}."{f.column}"' for alias, _, fields in _RULES_PARTS for f in fields)
+    + " FROM (SELECT 1) AS one "
+    "LEFT JOIN (enforcement_policysection s JOIN enforcement_policy p ON p.id = s.policy_id) "
+    "ON s.code = %s AND s.superseded_at IS NULL "
+    f"LEFT JOIN LATERAL ({strikes.POLICY_IN_FORCE_SQL}) sp ON true "
+    f"LEFT JOIN LATERAL ({TEMPLATES_IN_USE_SQL} AND kind = %s {TEMPLATES_ORDER_SQL} LIMIT 1) t "
+    "ON true"
+)
+# Where decision_rules leaves the section's message template (see message_template_for).
+_MESSAGE_TEMPLATE = "_message_template_in_use"
+
+
+def decision_rules(code: str) -> DecisionRules:
+    """The section ``code``'s current version, the strike policy in force and the section's
+    user-message template in use, read in one statement. The section comes with its policy
+    and its message template (:func:`message_template_for` reads nothing more)."""
+    with connection.cursor() as cursor:
+        cursor.execute(DECISION_RULES_SQL, [code, code, ResponseTemplate.Kind.MESSAGE.value])
+        row = cursor.fetchone()
+    found, start = [], 0
+    for _, model, fields in _RULES_PARTS:
+        values = row[start : start + len(fields)]
+        start += len(fields)
+        # A part whose id is NULL was not found (the LEFT JOINs).
+        found.append(instance_from_row(model, fields, values) if values[0] is not None else None)
+    section, policy, strike_policy, template = found
+    if section is not None:
+        section.policy = policy
+        section.__dict__[_MESSAGE_TEMPLATE] = template
+    return DecisionRules(section, strikes.in_force(strike_policy), template)
+
+
+def message_template_for(section: PolicySection) -> ResponseTemplate | None:
+    """The section's user-message template in use (the first by title), or None; read with
+    the section when :func:`decision_rules` loaded it."""
+    if _MESSAGE_TEMPLATE in section.__dict__:
+        return section.__dict__[_MESSAGE_TEMPLATE]
+    return decision_rules(section.code).message_template
 
 
 def response_template_catalogue() -> list[dict]:

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from cases.serializers import SeverityField
 from enforcement.catalogue import ACTIONS, FEATURES
 from enforcement.models import Decision, EnforcementAction, PolicySection
+from tsops.api import FieldsBuiltOnce
 from tsops.json_input import StrictJsonInput
 
 
@@ -27,7 +28,9 @@ class PolicySectionSerializer(serializers.ModelSerializer):
         ]
 
 
-class ActionSerializer(serializers.ModelSerializer):
+class ActionSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
+    """An enforcement action: its type, status now, subject, feature and period."""
+
     type = serializers.CharField(source="action_type")
     status = serializers.SerializerMethodField()
     subject = serializers.SerializerMethodField()
@@ -55,7 +58,10 @@ class ActionSerializer(serializers.ModelSerializer):
         return f"{action.subject.kind}:{action.subject.external_id}"
 
 
-class DecisionSerializer(serializers.ModelSerializer):
+class DecisionSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
+    """A decision as written: outcome, section, decider, rationale, statement of reasons, the
+    ladder's recommendation, its actions and the status its case is in."""
+
     # None for a decision without a violation.
     policy_section = serializers.SlugRelatedField(
         slug_field="code", read_only=True, allow_null=True

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cases import timeline
-from cases.lifecycle import case_lock, case_transition
+from cases.lifecycle import case_lock_with_subject, case_transition
 from cases.models import Case, Subject
 from cases.services import StaleEdit
 from cases.timeline import EventKind
@@ -118,15 +118,18 @@ def _target(case: Case, request: ActionRequest) -> Subject:
     return account
 
 
-def current_section(code: str) -> PolicySection:
-    section = (
-        PolicySection.objects.filter(code=code, superseded_at__isnull=True)
-        .select_related("policy")
-        .first()
-    )
-    if section is None:
+def current_rules(code: str) -> selectors.DecisionRules:
+    """What a decision under the current section ``code`` is measured by (its section comes
+    with its policy and its message template); 400 when there is no such section."""
+    rules = selectors.decision_rules(code)
+    if rules.section is None:
         raise ValidationError({"policy_section": f"No current policy section {code!r}."})
-    return section
+    return rules
+
+
+def current_section(code: str) -> PolicySection:
+    """The current version of section ``code`` (400 when there is none)."""
+    return current_rules(code).section
 
 
 def statement_draft(
@@ -179,9 +182,9 @@ def _decision_input(
     policy_section: str,
     statement_of_reasons: str,
     actions,
-) -> tuple[str, list[ActionRequest], PolicySection | None]:
-    """The stripped rationale, the parsed actions and the current section, or every input
-    error at once."""
+) -> tuple[str, list[ActionRequest], selectors.DecisionRules | None]:
+    """The stripped rationale, the parsed actions and the rules of the current section (None
+    without a section), or every input error at once."""
     if outcome not in Decision.Outcome.values:
         raise ValidationError({"outcome": f"One of {', '.join(Decision.Outcome.values)}."})
     rationale = (rationale or "").strip()
@@ -202,20 +205,25 @@ def _decision_input(
         errors["actions"] = "Only a violation takes actions."
     if errors:
         raise ValidationError(errors)
-    section = current_section(policy_section) if policy_section else None
-    return rationale, requests, section
+    rules = current_rules(policy_section) if policy_section else None
+    return rationale, requests, rules
 
 
-def _lock_decidable_case(*, actor, case_id: int, version: int | None) -> Case:
-    """The case, locked and loaded with the subject, its owner and the queue, checked
-    decidable by this actor at this version."""
-    case = case_lock(case_id, actor, related=("subject", "subject__owner"))
+def _lock_case_for_decider(*, actor, case_id: int) -> Case:
+    """The case, locked and loaded with the subject, its owner and the queue, once the actor
+    may see it (else 404), is not answering blind on it and may decide it (else 403)."""
+    case = case_lock_with_subject(case_id, actor, guarded=True)
     check_decide_case(actor, case)
+    return case
+
+
+def _check_decidable(case: Case, version: int | None) -> None:
+    """Refuse (409) a decision made on an older version of the case, or on a case its status
+    does not let a decision move on."""
     if version is not None and case.version != version:
         raise StaleEdit(case)
     if not case.is_decidable:
         raise ActionConflict(f"A {case.get_status_display().lower()} case cannot be decided now.")
-    return case
 
 
 def _recommendation_followed(
@@ -251,24 +259,29 @@ def decision_make(
     """Decide a case. Actions within the decider's ceiling apply at once; the others wait for
     a senior's approval, and so does the case. Writes timeline, strikes and outbox events in
     the same transaction. ``at`` backdates an imported decision (demo data, migrations from
-    another tool); live decisions leave it unset."""
-    rationale, requests, section = _decision_input(
-        outcome=outcome,
-        rationale=rationale,
-        policy_section=policy_section,
-        statement_of_reasons=statement_of_reasons,
-        actions=actions,
-    )
+    another tool); live decisions leave it unset.
+
+    Refusals come in the API's order: a case the actor may not see (404), one they are
+    answering blind on or may not decide (403), invalid input (400), then a stale version or
+    a case that cannot be decided now (409)."""
     now = at or timezone.now()
     from enforcement.bulk import decision_write
 
     with transaction.atomic():
-        case = _lock_decidable_case(actor=actor, case_id=case_id, version=version)
+        case = _lock_case_for_decider(actor=actor, case_id=case_id)
+        rationale, requests, rules = _decision_input(
+            outcome=outcome,
+            rationale=rationale,
+            policy_section=policy_section,
+            statement_of_reasons=statement_of_reasons,
+            actions=actions,
+        )
+        _check_decidable(case, version)
         return decision_write(
             actor=actor,
             case=case,
             outcome=outcome,
-            section=section,
+            rules=rules,
             requests=requests,
             rationale=rationale,
             statement_of_reasons=statement_of_reasons,

@@ -43,8 +43,20 @@ class Recommendation:
         return self.action
 
 
+# The strike policy in force: the first one created (one row is used). decision_rules
+# (enforcement.selectors) reads it with a decision's other rules in one statement.
+POLICY_IN_FORCE_SQL = "SELECT * FROM enforcement_strikepolicy ORDER BY id LIMIT 1"
+
+
 def strike_policy() -> StrikePolicy:
-    return StrikePolicy.objects.order_by("pk").first() or StrikePolicy(
+    """The strike policy in force (:data:`POLICY_IN_FORCE_SQL`), or the default one."""
+    return in_force(next(iter(StrikePolicy.objects.raw(POLICY_IN_FORCE_SQL)), None))
+
+
+def in_force(policy: StrikePolicy | None) -> StrikePolicy:
+    """``policy`` (the row :data:`POLICY_IN_FORCE_SQL` reads), or the default policy while no
+    strike policy is configured."""
+    return policy or StrikePolicy(
         name="Default",
         expiry_days=90,
         points_by_severity={"0": 4, "1": 3, "2": 2, "3": 1},

@@ -4,9 +4,9 @@ analyst who decided; an adjudicator is never the reviewer or the analyst."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
 
-from qa.models import CalibrationParticipant, CalibrationSession, QAReview
+from cases.visibility import CaseCondition
+from qa.models import CalibrationSession, QAReview
 from tsops import roles
 from tsops.permissions import has_capability, role_of, teams_of
 
@@ -80,24 +80,32 @@ def is_eligible_participant(user) -> bool:
     return user.is_active and role_of(user) in PARTICIPANT_ROLES
 
 
-def blind_hold_annotations(user) -> dict:
+# The blind holds, over the case's id ({case}) for the user (the last parameter): a QA review
+# of one of the case's decisions they claimed and have not answered, and an open calibration
+# session holding the case that they have not handed in.
+BLIND_QA_REVIEW_SQL = (
+    "EXISTS (SELECT 1 FROM qa_qareview r WHERE r.case_id = {case} AND r.status = %s "
+    "AND r.claimed_by_id = %s)"
+)
+BLIND_CALIBRATION_SQL = (
+    "EXISTS (SELECT 1 FROM qa_calibrationcase i "
+    "JOIN qa_calibrationsession s ON s.id = i.session_id "
+    "JOIN qa_calibrationparticipant p ON p.session_id = s.id "
+    "WHERE i.case_id = {case} AND s.status = %s AND p.submitted_at IS NULL AND p.user_id = %s)"
+)
+
+
+def blind_hold_annotations(user) -> dict[str, CaseCondition]:
     """Annotations for a Case queryset: whether ``user`` is answering blind on the case and
     so may not open it yet — a QA review of one of its decisions they hold but have not
     answered, or an open calibration session holding it that they have not handed in. The
     case page would show the decision the blind answer must not see."""
     return {
-        "blind_qa_review": Exists(
-            QAReview.objects.filter(
-                case=OuterRef("pk"), claimed_by=user.pk, status=QAReview.Status.IN_REVIEW
-            )
+        "blind_qa_review": CaseCondition(
+            BLIND_QA_REVIEW_SQL, [QAReview.Status.IN_REVIEW.value, user.pk]
         ),
-        "blind_calibration": Exists(
-            CalibrationParticipant.objects.filter(
-                user=user.pk,
-                submitted_at__isnull=True,
-                session__status=CalibrationSession.Status.OPEN,
-                session__items__case=OuterRef("pk"),
-            )
+        "blind_calibration": CaseCondition(
+            BLIND_CALIBRATION_SQL, [CalibrationSession.Status.OPEN.value, user.pk]
         ),
     }
 

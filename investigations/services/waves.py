@@ -144,7 +144,7 @@ def wave_input(
         errors = {**_rename_errors(error, fields), **errors}
     try:
         # The actions' own errors are named above; the rest of the decision's rules here.
-        rationale, requests, section = _decision_input(
+        rationale, requests, rules = _decision_input(
             outcome=Decision.Outcome.VIOLATION,
             rationale=rationale,
             policy_section=policy_section,
@@ -159,6 +159,8 @@ def wave_input(
     if errors:
         raise ValidationError(errors)
     by_field = dict(zip(fields, requests, strict=True))
+    # A violation always names its section (_decision_input refuses one without).
+    section = rules.section
     plan = WavePlan(
         section=section,
         rationale=rationale,

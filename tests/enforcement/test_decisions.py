@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from cases.models import Case
@@ -221,6 +222,62 @@ def test_a_stale_version_is_409_and_nothing_is_decided(platform_account, analyst
     )
     assert response.status_code == 409
     assert Decision.objects.count() == 0
+
+
+VALID = {
+    "outcome": "violation",
+    "policy_section": "SPAM-1.1",
+    "rationale": "Same link posted 40 times in an hour.",
+    "actions": [{"type": "remove_content"}],
+}
+# Refused by the input serializer (the view) and by the service's own checks.
+INVALID_BODIES = [{"rationale": ""}, {"actions": [{"type": "vaporise"}]}]
+
+
+def post_decision(client, case_id: int, body: dict):
+    return client.post(f"/api/v1/cases/{case_id}/decision", body, format="json")
+
+
+def test_a_case_the_decider_may_not_see_is_404_whatever_the_body(
+    platform_account, analyst, specialist, api_client_for
+):
+    hidden = make_case(platform_account, reason="child_safety")
+    assert hidden.restricted
+    client = api_client_for(analyst, ["cases:write"])
+    valid = {**VALID, "version": hidden.version}
+    for body in (valid, *({**valid, **change} for change in INVALID_BODIES)):
+        assert post_decision(client, hidden.pk, body).status_code == 404, body
+    assert post_decision(client, hidden.pk + 1000, {**valid, "rationale": ""}).status_code == 404
+    # The service answers the same before it reads the input.
+    with pytest.raises(Http404):
+        decide(analyst, hidden, rationale="", actions=[{"type": "vaporise"}])
+    assert not Decision.objects.exists()
+    assert Case.objects.get(pk=hidden.pk).status == "new"
+
+
+def test_someone_not_entitled_to_decide_is_403_whatever_the_body(
+    platform_account, analyst, analyst2, api_client_for
+):
+    case = claimed(platform_account, analyst)
+    client = api_client_for(analyst2, ["cases:write"])
+    valid = {**VALID, "version": case.version}
+    for body in (valid, *({**valid, **change} for change in INVALID_BODIES)):
+        assert post_decision(client, case.pk, body).status_code == 403, body
+    with pytest.raises(PermissionDenied):
+        decide(analyst2, case, rationale="", actions=[{"type": "vaporise"}])
+    assert not Decision.objects.exists()
+
+
+def test_invalid_input_is_400_before_a_stale_version_is_409(
+    platform_account, analyst, api_client_for
+):
+    case = claimed(platform_account, analyst)
+    client = api_client_for(analyst, ["cases:write"])
+    stale = {**VALID, "version": case.version - 1}
+    for change in INVALID_BODIES:
+        assert post_decision(client, case.pk, {**stale, **change}).status_code == 400, change
+    assert post_decision(client, case.pk, stale).status_code == 409
+    assert not Decision.objects.exists()
 
 
 def test_policies_api_lists_current_sections(analyst, api_client_for):

@@ -8,14 +8,18 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from cases.lifecycle import ReopenTrigger, case_lock, case_lock_with_subject, case_reopen
 from cases.models import Case
-from cases.services import note_add
+from cases.services import case_claim, note_add
 from cases.timeline import EventKind
+from cases.visibility import case_access_annotations
 from enforcement.models import EnforcementAction
+from enforcement.services import decision_make
 from qa import services
 from qa.models import QAReview
 from tests.conftest import make_member
@@ -373,6 +377,61 @@ def test_the_case_page_and_api_stay_closed_to_the_reviewer_until_they_answer(
     answer(analyst2, review)
     assert client.get(case_url).status_code == 200
     assert api.get(api_url).status_code == 200
+
+
+def test_a_blind_reviewer_may_not_decide_the_case_whatever_the_body(
+    review, analyst2, senior, api_client_for
+):
+    """A decision on the case would be theirs to see: 403 before their body is read (the
+    service checks the hold too, so no other caller can forget it)."""
+    services.review_claim(actor=analyst2, review_id=review.pk)
+    # The case is worked again and the reviewer holds its claim: only the blind hold refuses.
+    case_reopen(
+        actor=senior,
+        case_id=review.case_id,
+        trigger=ReopenTrigger.NEW_EVIDENCE,
+        reason="A new screenshot",
+        checked=True,
+    )
+    case = case_claim(actor=analyst2, case_id=review.case_id)
+    url = reverse("api:case-decision", args=[case.pk])
+    api = api_client_for(analyst2, scopes=["cases:write"])
+    valid = {
+        "outcome": "violation",
+        "policy_section": "SPAM-1.1",
+        "rationale": "Spam again.",
+        "actions": [{"type": "remove_content"}],
+        "version": case.version,
+    }
+    for body in (valid, {**valid, "rationale": ""}, {**valid, "actions": [{"type": "vaporise"}]}):
+        response = api.post(url, body, format="json")
+        assert response.status_code == 403, (body, response.json())
+        assert "blind" in response.json()["error"]["message"]
+    with pytest.raises(PermissionDenied, match="blind"):
+        decision_make(actor=analyst2, case_id=case.pk, **{**valid, "rationale": ""})
+    assert Case.objects.get(pk=case.pk).decisions.count() == 1
+    answer(analyst2, review)
+    assert api.post(url, valid, format="json").status_code == 201
+
+
+def test_the_blind_hold_reads_alike_in_queries_subqueries_and_both_case_locks(
+    review, analyst2, senior
+):
+    services.review_claim(actor=analyst2, review_id=review.pk)
+    held = Case.objects.annotate(**case_access_annotations(analyst2))
+    case = held.get(pk=review.case_id)
+    assert (case.blind_qa_review, case.blind_calibration) == (True, False)
+    # Inside another query the condition follows the case it is asked about.
+    nested = Case.objects.filter(pk__in=held.filter(blind_qa_review=True).values("pk"))
+    assert list(nested.values_list("pk", flat=True)) == [review.case_id]
+    others = Case.objects.annotate(**case_access_annotations(senior))
+    assert not others.filter(blind_qa_review=True).exists()
+    for lock in (case_lock, case_lock_with_subject):
+        with transaction.atomic(), pytest.raises(PermissionDenied, match="blind"):
+            lock(review.case_id, analyst2, guarded=True)
+        with transaction.atomic():
+            assert lock(review.case_id, analyst2).pk == review.case_id
+            assert lock(review.case_id, senior, guarded=True).pk == review.case_id
 
 
 def test_the_blind_hold_is_the_reviewers_alone(review, analyst2, senior, session_client_for):
