@@ -43,6 +43,7 @@ from cases.visibility import (
     case_access_refusal,
     team_access_annotations,
 )
+from tsops import prepared
 from tsops.claims import LeasedWork
 from tsops.errors import ConflictError, HiddenObject
 from tsops.history import history_fields, history_insert_sql
@@ -184,7 +185,7 @@ def case_lock_with_subject(case_id: int, actor, *, guarded: bool = False) -> Cas
         "WHERE c.id = %s FOR UPDATE OF c"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*access_params, case_id])
+        prepared.execute(cursor, [(sql, [*access_params, case_id])])
         row = cursor.fetchone()
     if row is None:
         raise Http404("No such case.")
@@ -330,10 +331,7 @@ def cases_move_decided(
     # psycopg binds the parameters client-side: the statements go as one, and the last (the
     # move) answers.
     with connection.cursor() as cursor:
-        cursor.execute(
-            "; ".join([*(text for text, _ in before), sql]),
-            [*(value for _, values in before for value in values), *params],
-        )
+        prepared.execute(cursor, [*before, (sql, params)])
         return sorted(row[0] for row in cursor.fetchall())
 
 

@@ -51,6 +51,7 @@ from enforcement.services import (
     _target,
     statement_draft,
 )
+from tsops import prepared
 from tsops.errors import ConflictError
 from tsops.history import history_insert_sql
 
@@ -441,15 +442,20 @@ def _ids_allocate(decisions: list[Decision], actions: list[EnforcementAction]) -
     """Give the decisions and the actions their ids from their tables' sequences in one
     round trip, so that every statement after can name them and all go together."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT ARRAY(SELECT nextval(s) FROM pg_get_serial_sequence(%s, 'id') AS s, "
-            "generate_series(1, %s)), ARRAY(SELECT nextval(s) FROM "
-            "pg_get_serial_sequence(%s, 'id') AS s, generate_series(1, %s))",
+        prepared.execute(
+            cursor,
             [
-                Decision._meta.db_table,
-                len(decisions),
-                EnforcementAction._meta.db_table,
-                len(actions),
+                (
+                    "SELECT ARRAY(SELECT nextval(s) FROM pg_get_serial_sequence(%s, 'id') AS s, "
+                    "generate_series(1, %s)), ARRAY(SELECT nextval(s) FROM "
+                    "pg_get_serial_sequence(%s, 'id') AS s, generate_series(1, %s))",
+                    [
+                        Decision._meta.db_table,
+                        len(decisions),
+                        EnforcementAction._meta.db_table,
+                        len(actions),
+                    ],
+                )
             ],
         )
         decision_ids, action_ids = cursor.fetchone()
@@ -575,14 +581,16 @@ def _outbox_insert(rows: list[tuple[str, dict]], *, outcomes: list[Decision]) ->
     emitted_at = now.isoformat()
     return (
         "INSERT INTO enforcement_outboxevent (id, event_type, payload, created_at) "
-        "SELECT gen_random_uuid(), e, p::jsonb, %s + (o - 1) * interval '1 microsecond' "
+        "SELECT gen_random_uuid(), e, p::jsonb, "
+        "%s::timestamptz + (o - 1) * interval '1 microsecond' "
         "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(e, p, o) "
         "UNION ALL "
         "SELECT gen_random_uuid(), %s::text, jsonb_build_object('report_id', r.id, "
         "'source', r.source, 'external_id', r.external_id, 'case_id', r.case_id, "
         "'decision_id', d.di, 'outcome', d.oc, 'action_taken', d.taken, "
         "'emitted_at', %s::text), "
-        "%s + (%s + row_number() OVER (ORDER BY d.o, r.id) - 1) * interval '1 microsecond' "
+        "%s::timestamptz + (%s::bigint + row_number() OVER (ORDER BY d.o, r.id) - 1) "
+        "* interval '1 microsecond' "
         "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bool[]) "
         "WITH ORDINALITY AS d(c, di, oc, taken, o) JOIN cases_report r ON r.case_id = d.c",
         [

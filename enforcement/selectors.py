@@ -27,6 +27,7 @@ from enforcement.models import (
     StrikePolicy,
 )
 from enforcement.permissions import can_lookup_enforcement
+from tsops import prepared
 from tsops.errors import HiddenObject
 from tsops.models import instance_from_row
 from tsops.permissions import has_capability
@@ -107,7 +108,9 @@ def decision_rules(code: str) -> DecisionRules:
     user-message template in use, read in one statement. The section comes with its policy
     and its message template (:func:`message_template_for` reads nothing more)."""
     with connection.cursor() as cursor:
-        cursor.execute(DECISION_RULES_SQL, [code, code, ResponseTemplate.Kind.MESSAGE.value])
+        prepared.execute(
+            cursor, [(DECISION_RULES_SQL, [code, code, ResponseTemplate.Kind.MESSAGE.value])]
+        )
         row = cursor.fetchone()
     found, start = [], 0
     for _, model, fields in _RULES_PARTS:

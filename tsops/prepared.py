@@ -20,6 +20,7 @@ deployment does not use.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 
@@ -27,6 +28,10 @@ from django.db import connection as default_connection
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _STATE = "_tsops_prepared"
+_POSITIONAL = re.compile(r"%%|%s")
+# At most this many statements a connection prepares by their text (:func:`execute`); past it
+# a new text runs as it is, so a statement whose text varied would not grow a session for ever.
+TEXT_LIMIT = 100
 
 
 class Prepared:
@@ -63,6 +68,54 @@ def run(
             _forget(connection)
         raise
     held.update(s.name for s in missing)
+
+
+def execute(cursor, statements: Sequence[tuple[str, Sequence]], *, connection=None) -> None:
+    """Run ``statements`` (SQL with positional ``%s`` parameters, and their values) as one
+    query string, each prepared under a name made from its text the first time a connection
+    runs it (the writers whose statements are built per call: the same text, the same
+    plan). The cursor holds the last statement's answer."""
+    connection = connection or default_connection
+    held = _names(cursor, connection)
+    prepares, executes, values, missing = [], [], [], []
+    for sql, params in statements:
+        params = list(params)
+        name = "t_" + hashlib.blake2b(sql.encode(), digest_size=12).hexdigest()
+        if name not in held and len(held) + len(missing) >= TEXT_LIMIT:
+            executes.append(sql)
+            values += params
+            continue
+        if name not in held and name not in missing:
+            prepares.append(f"PREPARE {name} AS {_numbered(sql, len(params))}".replace("%", "%%"))
+            missing.append(name)
+        arguments = ", ".join(["%s"] * len(params))
+        executes.append(f"EXECUTE {name}({arguments})" if params else f"EXECUTE {name}")
+        values += params
+    try:
+        cursor.execute("; ".join([*prepares, *executes]), values)
+    except Exception:
+        if missing:
+            _forget(connection)
+        raise
+    held.update(missing)
+
+
+def _numbered(sql: str, count: int) -> str:
+    """``sql`` with its ``%s`` as ``$1``, ``$2``… and ``%%`` as ``%``."""
+    numbers = iter(range(1, count + 1))
+
+    def number(match) -> str:
+        if match.group() == "%%":
+            return "%"
+        try:
+            return f"${next(numbers)}"
+        except StopIteration:
+            raise ValueError("more %s placeholders than parameters") from None
+
+    numbered = _POSITIONAL.sub(number, sql)
+    if next(numbers, None) is not None:
+        raise ValueError("fewer %s placeholders than parameters")
+    return numbered
 
 
 def _names(cursor, connection) -> set[str]:

@@ -58,3 +58,32 @@ def test_a_query_string_runs_as_one_transaction(django_user_model):
 def test_statement_names_are_checked():
     with pytest.raises(ValueError):
         prepared.Prepared("drop table x", "SELECT 1")
+
+
+def test_statements_built_per_call_are_prepared_by_their_text():
+    """prepared.execute: positional parameters, one name per text, the same text executed."""
+    connection.close()
+    text = "SELECT %s::int * 2, '5%%'"
+    with CaptureQueriesContext(connection) as queries:
+        with connection.cursor() as cursor:
+            prepared.execute(cursor, [(text, [21])])
+            assert cursor.fetchone() == (42, "5%")
+            prepared.execute(cursor, [(text, [4]), ("SELECT %s::text || %s::text", ["a", "b"])])
+            assert cursor.fetchone() == ("ab",)
+    first, second = (q["sql"] for q in queries)
+    assert "PREPARE t_" in first and "$1::int * 2" in first
+    assert second.startswith("PREPARE t_")  # only the new text is prepared
+    assert second.count("PREPARE") == 1 and second.count("EXECUTE") == 2
+    with pytest.raises(ValueError):
+        prepared.execute(connection.cursor(), [("SELECT %s, %s", [1])])
+
+
+def test_a_session_prepares_a_bounded_number_of_texts(monkeypatch):
+    monkeypatch.setattr(prepared, "TEXT_LIMIT", 2)
+    connection.close()
+    with connection.cursor() as cursor:
+        for n in range(4):
+            prepared.execute(cursor, [(f"SELECT %s::int + {n}", [1])])
+            assert cursor.fetchone() == (1 + n,)
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 't\\_%%'")
+        assert cursor.fetchone() == (2,)
