@@ -124,47 +124,24 @@ def decision_write(
     a senior's approval, and so does the case. The decision comes back with its case (moved
     on), its section, its decider and its actions (each with its subject) in hand, so
     answering it reads nothing more."""
-    from enforcement.permissions import can_take_alone
-
     targets = [_target(case, request) for request in requests]
     account = case.subject.account
     section = rules.section if rules is not None else None
     violation = outcome == Decision.Outcome.VIOLATION and section is not None
     policy = rules.strike_policy if violation else None
-    recommendation = (
-        strikes.recommend_for(strikes.active_strikes(account, now), section.severity, policy)
-        if violation
-        else None
-    )
-    statement, template = (statement_of_reasons or "").strip(), None
-    if not statement:
-        statement, template = statement_draft(section, requests, at=now)
-    decision = Decision(
-        case=case,
-        decided_by=actor,
-        outcome=outcome,
-        policy_section=section,
+    decision = _decision_built(
+        actor,
+        case,
+        outcome,
+        section,
+        policy if violation else None,
+        requests,
         rationale=rationale,
-        statement_of_reasons=statement,
-        recommended_action=recommendation.label if recommendation else "",
-        followed_recommendation=_recommendation_followed(recommendation, requests),
-        strikes_before=recommendation.strikes if recommendation else 0,
+        statement_of_reasons=statement_of_reasons,
         automated=automated,
-        response_template=template,
-        created_at=now,
+        now=now,
     )
-    actions = [
-        _action(
-            actor,
-            decision,
-            request,
-            target,
-            now,
-            approver=None,
-            alone=can_take_alone(actor, case, request.action_type, request.duration_hours),
-        )
-        for request, target in zip(requests, targets, strict=True)
-    ]
+    actions = _actions_built(actor, case, decision, requests, targets, now)
     _ids_allocate([decision], actions)
     _actions_in_hand(decision, actions)
     pending = any(a.status == EnforcementAction.Status.PENDING_APPROVAL for a in actions)
@@ -199,6 +176,67 @@ def decision_write(
     )
     events._kick_after_commit()
     return decision
+
+
+def _decision_built(
+    actor,
+    case: Case,
+    outcome: str,
+    section: PolicySection | None,
+    policy,
+    requests: list[ActionRequest],
+    *,
+    rationale: str,
+    statement_of_reasons: str,
+    automated: bool,
+    now: datetime,
+) -> Decision:
+    """The decision in memory: the ladder's recommendation for a violation (``policy``: the
+    strike policy in force, None for any other outcome) and the statement of reasons as
+    written or drafted from the section's template."""
+    recommendation = (
+        strikes.recommend_for(
+            strikes.active_strikes(case.subject.account, now), section.severity, policy
+        )
+        if policy is not None
+        else None
+    )
+    statement, template = (statement_of_reasons or "").strip(), None
+    if not statement:
+        statement, template = statement_draft(section, requests, at=now)
+    return Decision(
+        case=case,
+        decided_by=actor,
+        outcome=outcome,
+        policy_section=section,
+        rationale=rationale,
+        statement_of_reasons=statement,
+        recommended_action=recommendation.label if recommendation else "",
+        followed_recommendation=_recommendation_followed(recommendation, requests),
+        strikes_before=recommendation.strikes if recommendation else 0,
+        automated=automated,
+        response_template=template,
+        created_at=now,
+    )
+
+
+def _actions_built(actor, case, decision, requests, targets, now) -> list[EnforcementAction]:
+    """The decision's actions in memory: within the actor's ceiling active at once, beyond it
+    pending a senior's approval."""
+    from enforcement.permissions import can_take_alone
+
+    return [
+        _action(
+            actor,
+            decision,
+            request,
+            target,
+            now,
+            approver=None,
+            alone=can_take_alone(actor, case, request.action_type, request.duration_hours),
+        )
+        for request, target in zip(requests, targets, strict=True)
+    ]
 
 
 def _actions_in_hand(decision: Decision, actions: list[EnforcementAction]) -> None:
