@@ -198,6 +198,9 @@ def _seed_one(rng: random.Random, plan: Plan, filers: list, now: datetime) -> No
         # Most within the 72-hour SLA, a few late.
         hours = min(rng.lognormvariate(3.2, 0.6), 110)
         decided_at = min(plan.filed_at + timedelta(hours=hours), now - timedelta(hours=1))
+        if decided_at <= plan.filed_at:
+            # Filed within the last hour (an action taken just now): decided since.
+            decided_at = plan.filed_at + (now - plan.filed_at) / 2
         rationales = {
             "overturned": OVERTURN_RATIONALES,
             "modified": MODIFY_RATIONALES,
