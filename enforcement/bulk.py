@@ -134,7 +134,7 @@ def decision_write(
         case,
         outcome,
         section,
-        policy if violation else None,
+        policy,
         requests,
         rationale=rationale,
         statement_of_reasons=statement_of_reasons,
@@ -204,6 +204,26 @@ def _decision_built(
     statement, template = (statement_of_reasons or "").strip(), None
     if not statement:
         statement, template = statement_draft(section, requests, at=now)
+    return _decision(
+        actor,
+        case,
+        outcome,
+        section,
+        recommendation,
+        requests,
+        (statement, template),
+        rationale=rationale,
+        automated=automated,
+        now=now,
+    )
+
+
+def _decision(
+    actor, case, outcome, section, recommendation, requests, drafted, *, rationale, automated, now
+) -> Decision:
+    """One decision row in memory, with the ladder's ``recommendation`` (or None) and the
+    ``drafted`` (statement of reasons, template it was rendered from)."""
+    statement, template = drafted
     return Decision(
         case=case,
         decided_by=actor,
@@ -338,23 +358,20 @@ def _decisions_create(
             drafts[key] = (
                 (written, None) if written else statement_draft(section, [request], at=now)
             )
-        statement, template = drafts[key]
-        recommendation = recommended.get(accounts[item.case.pk])
-        decision = Decision(
-            case=item.case,
-            decided_by=actor,
-            outcome=Decision.Outcome.VIOLATION,
-            policy_section=section,
-            rationale=rationale,
-            statement_of_reasons=statement,
-            recommended_action=recommendation.label if recommendation else "",
-            followed_recommendation=_recommendation_followed(recommendation, [request]),
-            strikes_before=recommendation.strikes if recommendation else 0,
-            automated=automated,
-            response_template=template,
-            created_at=now,
+        decisions.append(
+            _decision(
+                actor,
+                item.case,
+                Decision.Outcome.VIOLATION,
+                section,
+                recommended.get(accounts[item.case.pk]),
+                [request],
+                drafts[key],
+                rationale=rationale,
+                automated=automated,
+                now=now,
+            )
         )
-        decisions.append(decision)
     return decisions
 
 
